@@ -1,0 +1,163 @@
+"""The ``etsim`` command.
+
+Bad input (unknown key, wrong type, impossible value, missing file, bad argument)
+exits with status 2 and one line naming the file or argument, the key and what is
+allowed: no traceback, and nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from model.scenario import (
+    ScenarioError,
+    load_scenario,
+    parse_override_value,
+    shipped_scenarios,
+)
+
+
+class UsageError(Exception):
+    """A command-line argument that cannot be used."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, status 2
+        raise UsageError(message)
+
+
+def _overrides(pairs: list[str]) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set takes key=value (e.g. penalty.multiple=7), got '{pair}'")
+        overrides[key.strip()] = parse_override_value(value.strip())
+    return overrides
+
+
+def _default_out(name: str, seed: int) -> Path:
+    """runs/NAME-seedN, with -2, -3 ... added so that no earlier run is overwritten."""
+    base = Path("runs") / f"{name}-seed{seed}"
+    candidate, number = base, 1
+    while candidate.exists():
+        number += 1
+        candidate = base.with_name(f"{base.name}-{number}")
+    return candidate
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from model.market import CarbonMarketModel
+    from model.results import run_record, write_results
+
+    if args.seed is not None and args.seed < 0:
+        raise UsageError(f"--seed must be a whole number >= 0, got {args.seed}")
+    scenario = load_scenario(args.scenario, _overrides(args.set) or None)
+    seed = scenario.seed if args.seed is None else args.seed
+    out = Path(args.out) if args.out else _default_out(scenario.name, seed)
+    if out.exists():
+        raise UsageError(f"--out {out} already exists; choose another folder (nothing is "
+                         "overwritten)")
+    model = CarbonMarketModel(scenario, seed=seed)
+    show_bar = sys.stderr.isatty() and not args.quiet
+    if show_bar:
+        from tqdm import tqdm
+
+        with tqdm(total=model.calendar.n_days, unit="day", desc=scenario.name) as bar:
+            while model.running:
+                model.step()
+                bar.update(1)
+    else:
+        model.run()
+    tables = model.results()
+    write_results(tables, run_record(model), out)
+    if not args.quiet:
+        print(summary(tables, model.n_firms, model.wall_time, out))
+    return 0
+
+
+def summary(tables: dict[str, Any], n_firms: int, wall_time: float, out: Path) -> str:
+    """A short text summary of a run: prices by year, compliance, sector balances."""
+    years = tables["market_years"]
+    lines = [f"{n_firms} firms, {len(tables['market_daily'])} trading days, "
+             f"{wall_time:.1f} s; results in {out}", "",
+             "year  mean price  min-max (CNY/t)  volume (Mt)  compliance  equilibrium"]
+    daily = tables["market_daily"]
+    for row in years.itertuples():
+        closes = daily.loc[daily["year"] == row.year, "close"]
+        compliance = "-" if row.compliance_rate != row.compliance_rate else (
+            f"{100 * row.compliance_rate:.1f}%")
+        equilibrium = "-" if row.equilibrium_price != row.equilibrium_price else (
+            f"{row.equilibrium_price:.1f}")
+        lines.append(f"{row.year}  {row.mean_price:10.2f}  {closes.min():6.2f}-{closes.max():6.2f}"
+                     f"  {row.volume / 1e6:11.2f}  {compliance:>10}  {equilibrium:>11}")
+    firm_years = tables["firm_years"]
+    balance = firm_years.assign(gap=firm_years["free_allocation"] - firm_years["verified_emissions"])
+    by_sector = balance.groupby("sector").agg(
+        surplus=("gap", lambda g: g[g > 0].sum()), deficit=("gap", lambda g: -g[g < 0].sum())
+    )
+    lines += ["", "sector       surplus (Mt)  deficit (Mt)   (free allocation vs verified, "
+              "all years)"]
+    for sector, row in by_sector.iterrows():
+        lines.append(f"{sector:<12} {row.surplus / 1e6:12.2f}  {row.deficit / 1e6:12.2f}")
+    return "\n".join(lines)
+
+
+def _cmd_scenarios(args: argparse.Namespace) -> int:
+    for name in shipped_scenarios():
+        scenario = load_scenario(name)
+        first_line = scenario.description.strip().splitlines()[0] if scenario.description else ""
+        print(f"{name:<20} {scenario.start_year}-{scenario.end_year}  {first_line}")
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    scenario = load_scenario(args.file)
+    covered = [n for n, s in scenario.sectors.items() if s.enabled and s.firms > 0]
+    firms = sum(max(1, round(scenario.sectors[n].firms * scenario.scale)) for n in covered)
+    print(f"{args.file}: ok ({scenario.name}, {scenario.start_year}-{scenario.end_year}, "
+          f"{firms} firms in {', '.join(covered)})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``etsim``."""
+    parser = _Parser(prog="etsim", description="Agent-based simulator of carbon emissions "
+                     "trading, calibrated to China's national carbon market.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = commands.add_parser("run", help="one run; writes the results directory")
+    run.add_argument("scenario", nargs="?", default="china-2024",
+                     help="a shipped scenario name or a path to a TOML file")
+    run.add_argument("--out", help="results folder (default runs/NAME-seedN; never overwritten)")
+    run.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a scenario value, e.g. penalty.multiple=7 or "
+                     "'sectors.*.allocation.tightening=0.03' (repeatable)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    run.set_defaults(handler=_cmd_run)
+    listing = commands.add_parser("scenarios", help="list the shipped scenarios")
+    listing.set_defaults(handler=_cmd_scenarios)
+    validate = commands.add_parser("validate", help="check a scenario file")
+    validate.add_argument("file", help="a scenario TOML file or shipped name")
+    validate.set_defaults(handler=_cmd_validate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``etsim`` console script."""
+    try:
+        args = build_parser().parse_args(argv)
+        return args.handler(args)
+    except (ScenarioError, UsageError) as err:
+        print(f"etsim: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("etsim: interrupted; nothing written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""Allocation rules: how much quota each firm gets for a compliance year.
+
+Rules are a registry keyed by the names used in scenario files
+(``sectors.NAME.allocation.rule``), selectable per sector and per year:
+
+- ``verified_emissions``: quota equals verified emissions (China's 2024 rule);
+- ``intensity``: quota = output x benchmark x adjustment factor, the benchmark
+  tightening by a yearly rate (China's rule from 2025; no absolute cap);
+- ``absolute_cap``: a sector cap declining by a yearly factor, shared among firms by
+  historical output x benchmark.
+
+The paid share, the reserve set-aside and the timing (pre-allocation, true-up,
+auctions) are applied by :class:`AllocationPolicy` on top of whichever rule is in
+force, so each rule is only its formula.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from model.scenario import Scenario, SectorConfig, schedule_value
+
+
+@dataclass
+class AllocationInputs:
+    """What a rule may use for one sector's firms in one compliance year."""
+
+    output: np.ndarray
+    verified_emissions: np.ndarray
+    benchmark: float
+    adjustment_factor: float
+    sector_cap: float
+    cap_shares: np.ndarray
+
+
+class VerifiedEmissionsRule:
+    """Quota equals verified emissions: no surplus, no deficit."""
+
+    name = "verified_emissions"
+    pre_allocated = False
+    issued_at_year_start = False
+
+    def quota(self, inputs: AllocationInputs) -> np.ndarray:
+        """Quota per firm (t)."""
+        return inputs.verified_emissions.astype(float)
+
+
+class IntensityRule:
+    """Quota = actual output x benchmark x adjustment factor."""
+
+    name = "intensity"
+    pre_allocated = True
+    issued_at_year_start = False
+
+    def quota(self, inputs: AllocationInputs) -> np.ndarray:
+        """Quota per firm (t)."""
+        return inputs.output * inputs.benchmark * inputs.adjustment_factor
+
+
+class AbsoluteCapRule:
+    """A sector cap shared among firms by historical output x benchmark."""
+
+    name = "absolute_cap"
+    pre_allocated = False
+    issued_at_year_start = True
+
+    def quota(self, inputs: AllocationInputs) -> np.ndarray:
+        """Quota per firm (t)."""
+        return inputs.sector_cap * inputs.cap_shares
+
+
+ALLOCATION_RULES: dict[str, type] = {
+    rule.name: rule for rule in (VerifiedEmissionsRule, IntensityRule, AbsoluteCapRule)
+}
+
+
+def allocation_rule(name: str):
+    """The rule object registered under ``name``."""
+    try:
+        return ALLOCATION_RULES[name]()
+    except KeyError:
+        raise KeyError(
+            f"unknown allocation rule '{name}'; allowed: {', '.join(ALLOCATION_RULES)}"
+        ) from None
+
+
+def benchmark_in_year(sector: SectorConfig, year: int) -> float:
+    """The sector's benchmark (tCO2/unit) in ``year``, tightened from its base year.
+
+    Benchmark of year Y = benchmark x product over the years after the base year up
+    to Y of (1 - tightening of that year). Years before the base year keep the base.
+    """
+    value = sector.benchmark
+    for later in range(sector.benchmark_base_year + 1, year + 1):
+        value *= 1.0 - schedule_value(sector.allocation.tightening, later)
+    return value
+
+
+def round_quota(amounts: np.ndarray) -> np.ndarray:
+    """Quota is issued in whole tonnes (rounded half up, never negative)."""
+    return np.floor(np.maximum(amounts, 0.0) + 0.5).astype(np.int64)
+
+
+class AllocationPolicy:
+    """The quota amounts of a scenario: rules, caps, paid shares, pre-allocation.
+
+    Args:
+        scenario: The resolved scenario.
+        sector_names: Sector name per sector index, in the model's order.
+    """
+
+    def __init__(self, scenario: Scenario, sector_names: list[str]) -> None:
+        self.scenario = scenario
+        self.sector_names = sector_names
+        self._first_cap: dict[int, tuple[int, float, np.ndarray]] = {}
+
+    def config(self, sector: int) -> SectorConfig:
+        """The sector's configuration."""
+        return self.scenario.sectors[self.sector_names[sector]]
+
+    def rule(self, sector: int, year: int):
+        """The allocation rule in force for a sector in a compliance year."""
+        return allocation_rule(schedule_value(self.config(sector).allocation.rule, year))
+
+    def benchmark(self, sector: int, year: int) -> float:
+        """The sector's benchmark in a year (tCO2/unit)."""
+        return benchmark_in_year(self.config(sector), year)
+
+    def paid_share(self, sector: int, year: int) -> float:
+        """Share of the year's quota sold at auction."""
+        return float(schedule_value(self.config(sector).allocation.paid_share, year))
+
+    def set_cap_basis(
+        self, sector: int, first_year: int, base_emissions: float, shares: np.ndarray
+    ) -> None:
+        """Fix a sector's cap in its first capped year and the firms' shares of it."""
+        config = self.config(sector).allocation
+        if config.cap_base_t is not None:
+            base_emissions = config.cap_base_t * self.scenario.scale
+        total = shares.sum()
+        normalised = shares / total if total > 0 else np.full(len(shares), 1.0 / len(shares))
+        self._first_cap[sector] = (first_year, base_emissions, normalised)
+
+    def has_cap_basis(self, sector: int) -> bool:
+        """Whether the sector's cap has been fixed."""
+        return sector in self._first_cap
+
+    def sector_cap(self, sector: int, year: int) -> tuple[float, np.ndarray]:
+        """The sector's absolute cap in a year (t) and the firms' shares of it."""
+        first_year, base, shares = self._first_cap[sector]
+        decline = self.config(sector).allocation.cap_decline
+        return base * (1.0 - decline) ** (year - first_year), shares
+
+    def rule_quota(
+        self, sector: int, year: int, output: np.ndarray, verified: np.ndarray
+    ) -> np.ndarray:
+        """The quota (t, before paid share and set-aside) the rule in force gives."""
+        rule = self.rule(sector, year)
+        cap, shares = (0.0, np.zeros(len(output)))
+        if rule.name == "absolute_cap":
+            cap, shares = self.sector_cap(sector, year)
+        inputs = AllocationInputs(
+            output=output,
+            verified_emissions=verified,
+            benchmark=self.benchmark(sector, year),
+            adjustment_factor=float(
+                schedule_value(self.config(sector).allocation.adjustment_factor, year)
+            ),
+            sector_cap=cap,
+            cap_shares=shares,
+        )
+        return rule.quota(inputs)
+
+    def free_share(self, sector: int, year: int) -> float:
+        """Share of the rule quota given free (after paid share and reserve set-aside)."""
+        set_aside = self.scenario.reserve_pool.set_aside_share
+        return max(0.0, 1.0 - self.paid_share(sector, year) - set_aside)
+
+    def pre_allocation(
+        self,
+        sector: int,
+        year: int,
+        previous_verified: np.ndarray,
+        previous_output: np.ndarray,
+    ) -> np.ndarray:
+        """The preliminary free quota (t) for a compliance year, before the true-up."""
+        rule = self.rule(sector, year)
+        if not rule.pre_allocated:
+            return np.zeros(len(previous_verified))
+        config = self.config(sector).allocation
+        if config.pre_allocation_basis == "previous_verified":
+            basis = previous_verified
+        else:
+            basis = previous_output * self.benchmark(sector, year)
+        return config.pre_allocation_share * basis * self.free_share(sector, year)

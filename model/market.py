@@ -1,0 +1,885 @@
+"""CarbonMarketModel: China's national carbon market as a Mesa model.
+
+One step is one trading day. Monthly and annual events fire on calendar boundaries:
+
+- month start: abatement decisions and absolute-cap issuance (January), verification,
+  pre-allocation and true-up of the previous compliance year (scenario months),
+  paid-share auctions, the reserve pool's monthly check;
+- every day: firms place orders on the exchange (listed session, then block session);
+  the close is the volume-weighted mean price of the listed trades;
+- month end: production and monthly emission reports; at the compliance deadline,
+  surrender, offsets, penalties and banking rules; at year end, the bank is recorded.
+
+The hot numeric state lives in numpy arrays owned by the model (``self.firms``, the
+registry); each firm is a ``mesa.Agent`` that reads its row (see DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import mesa
+import numpy as np
+
+from agents.abatement import FirmOptions, draw_options
+from agents.firm import Firm
+from agents.strategies import Orders, TradingState, make_strategy
+from model.allocation import AllocationPolicy, round_quota
+from model.auction import clear_reverse_auction, clear_uniform_price
+from model.calendar import TradingCalendar
+from model.exchange import OrderBook
+from model.registry import Registry
+from model.reserve import ReservePool, make_reserve_policy
+from model.scenario import Scenario, load_scenario
+
+AUCTIONEER_ID = -1  # seller id of primary-market (paid share) auctions
+RESERVE_POOL_ID = -2  # counterparty id of reserve pool sales and purchases
+
+# Per firm and calendar-year quantities kept by the model (firms x years).
+FIRM_YEAR_FLOAT = (
+    "output", "emissions", "direct_emissions", "indirect_emissions", "reported_emissions",
+    "verified_emissions", "abatement", "abatement_cost", "penalty", "misreporting_fine",
+    "auction_cost", "offset_cost", "benchmark",
+)
+FIRM_YEAR_INT = (
+    "free_allocation", "free_entitled", "pre_allocated", "auction_purchased", "bought", "sold",
+    "surrendered", "offsets_used", "bank_end", "shortfall", "deducted", "owed", "withdrawn",
+)
+
+
+@dataclass
+class FirmState:
+    """Static attributes and current state of all firms, one entry per firm."""
+
+    firm_id: np.ndarray
+    sector: np.ndarray  # sector index
+    entry_year: np.ndarray
+    base_output: np.ndarray  # expected annual output at the start year (unit/yr)
+    baseline_intensity: np.ndarray  # direct tCO2 per unit before abatement
+    intensity: np.ndarray  # direct tCO2 per unit this year, after abatement
+    abatement_cost_rate: np.ndarray  # CNY per unit of output this year
+    indirect_intensity: np.ndarray
+    misreports: np.ndarray  # bool: under-reports its emissions
+    expected_price: np.ndarray  # CNY/t
+    cash: np.ndarray  # CNY, from trades, auctions, penalties, fines, offsets
+    credit: np.ndarray  # CNY credit line for purchases
+    net_sales: np.ndarray  # t sold minus t bought so far (for banking limits)
+    pending_deduction: np.ndarray  # t to deduct from the next issuance (penalty rule)
+    options: FirmOptions
+
+
+class InvariantError(RuntimeError):
+    """A run broke one of the invariants of DESIGN.md (quota created or lost, ...)."""
+
+
+class CarbonMarketModel(mesa.Model):
+    """China's national carbon market with its institutions and firms.
+
+    Args:
+        scenario: A shipped scenario name, a path to a TOML file, or a Scenario.
+        seed: Random seed; None takes the scenario's ``seed``.
+        overrides: Dotted-key overrides of scenario values,
+            e.g. ``{"penalty.multiple": 7}``.
+        record_trades: Keep every trade for the ``trades`` table.
+        **flat_overrides: The same overrides as keywords with ``__`` for dots
+            (``penalty__multiple=7``), so ``mesa.batch_run`` can vary them.
+    """
+
+    def __init__(
+        self,
+        scenario: str | Scenario = "china-2024",
+        seed: int | None = None,
+        overrides: dict[str, Any] | None = None,
+        record_trades: bool = True,
+        **flat_overrides: Any,
+    ) -> None:
+        merged = dict(overrides or {})
+        merged.update(flat_overrides)
+        self.scenario = load_scenario(scenario, merged or None)
+        seed = self.scenario.seed if seed is None else seed
+        super().__init__(seed=seed)
+        self.seed_value = seed
+        self.started = time.perf_counter()
+        sc = self.scenario
+        self.calendar = TradingCalendar(
+            sc.start_year, sc.last_calendar_year, sc.market.trading_days_per_month
+        )
+        self.years = np.arange(sc.start_year, sc.last_calendar_year + 1)
+        self.record_trades = record_trades
+        self.day = 0
+        self._build_sectors()
+        self._create_firms()
+        self.registry = Registry(len(self.agents), sc.start_year - 1, sc.last_calendar_year + 1)
+        self.allocation = AllocationPolicy(sc, self.sector_names)
+        self.reserve = ReservePool()
+        self.reserve_policy = make_reserve_policy(sc.reserve_pool)
+        self.strategy = make_strategy(sc.trading, self.rng)
+        self._init_records()
+        self._endow_initial_bank()
+        self._refresh_intensity(sc.start_year)
+        first_quota = self.annual_quota_estimate()
+        self.reserve.endow(int(sc.reserve_pool.initial_holdings_share * first_quota))
+        self.prev_close = sc.market.initial_price
+        self.invariants: dict[str, Any] | None = None
+        self._expected_net = np.zeros(self.n_firms)
+
+    # --- set-up ------------------------------------------------------------------
+
+    def _build_sectors(self) -> None:
+        sc = self.scenario
+        self.sector_names = [
+            name for name, s in sc.sectors.items()
+            if s.enabled and s.firms > 0 and s.entry_year <= sc.end_year
+        ]
+        self.sector_configs = [sc.sectors[name] for name in self.sector_names]
+
+    def _create_firms(self) -> None:
+        sc = self.scenario
+        rng = self.rng
+        counts = [max(1, round(s.firms * sc.scale)) for s in self.sector_configs]
+        sector = np.repeat(np.arange(len(counts)), counts)
+        n = len(sector)
+        self.n_firms = n
+        base_output = np.empty(n)
+        baseline = np.empty(n)
+        for index, config in enumerate(self.sector_configs):
+            rows = sector == index
+            k = int(rows.sum())
+            sigma = config.output_dispersion
+            base_output[rows] = config.output_per_firm * np.exp(
+                sigma * rng.standard_normal(k) - sigma**2 / 2
+            )
+            ratio = rng.normal(config.intensity_ratio_mean, config.intensity_ratio_sd, k)
+            baseline[rows] = config.benchmark * np.clip(ratio, 0.5, 2.0)
+        configs = self.sector_configs
+        entry = np.array([configs[s].entry_year for s in sector])
+        indirect = np.array([configs[s].indirect_intensity for s in sector])
+        misreports = rng.random(n) < sc.mrv.misreporting_share
+        options = draw_options(configs, sector, rng)
+        annual_emissions = base_output * baseline
+        Firm.create_agents(
+            self, n, row=list(range(n)), sector=[self.sector_names[s] for s in sector]
+        )
+        firm_id = np.array([agent.unique_id for agent in self.agents], dtype=np.int64)
+        self.firm_agents = list(self.agents)
+        self.firms = FirmState(
+            firm_id=firm_id,
+            sector=sector,
+            entry_year=entry,
+            base_output=base_output,
+            baseline_intensity=baseline,
+            intensity=baseline.copy(),
+            abatement_cost_rate=np.zeros(n),
+            indirect_intensity=indirect,
+            misreports=misreports,
+            expected_price=np.full(n, sc.market.initial_price),
+            cash=np.zeros(n),
+            credit=sc.trading.credit_years * annual_emissions * sc.market.initial_price,
+            net_sales=np.zeros(n, dtype=np.int64),
+            pending_deduction=np.zeros(n, dtype=np.int64),
+            options=options,
+        )
+
+    def _init_records(self) -> None:
+        n, n_years, n_days = self.n_firms, len(self.years), self.calendar.n_days
+        self.fy = {name: np.zeros((n, n_years)) for name in FIRM_YEAR_FLOAT}
+        self.fy.update({name: np.zeros((n, n_years), dtype=np.int64) for name in FIRM_YEAR_INT})
+        self.fy["verified_emissions"][:] = np.nan
+        self.verified_known = np.zeros(n_years, dtype=bool)
+        self.daily = {
+            name: np.full(n_days, np.nan)
+            for name in ("open", "high", "low", "close", "vwap", "best_bid", "best_ask",
+                         "limit_down", "limit_up")
+        }
+        for name in ("volume", "trades", "block_volume", "orders"):
+            self.daily[name] = np.zeros(n_days, dtype=np.int64)
+        self._trade_log: list[dict[str, np.ndarray]] = []
+        self.auction_log: list[dict[str, Any]] = []
+        self.payments = {"auctions": 0.0, "reserve_sales": 0.0, "reserve_purchases": 0.0,
+                         "penalties": 0.0, "fines": 0.0, "offsets": 0.0}
+        self.cancelled_unsold = 0
+        self.reserve_holdings_end: dict[int, int] = {}
+
+    def _endow_initial_bank(self) -> None:
+        """Firms of sectors already in the market carry a bank into the first year."""
+        sc = self.scenario
+        firms = self.firms
+        share = np.array([self.sector_configs[s].initial_bank_share for s in firms.sector])
+        bank = round_quota(share * firms.base_output * firms.baseline_intensity)
+        bank[firms.entry_year >= sc.start_year] = 0
+        self.registry.issue(np.arange(self.n_firms), bank, sc.start_year - 1, "issued_free")
+
+    # --- helpers used by policies ---------------------------------------------------
+
+    def year_index(self, year: int) -> int:
+        """Column of a calendar year in the firm-year arrays."""
+        return year - self.scenario.start_year
+
+    def covered(self, year: int) -> np.ndarray:
+        """Mask of firms whose sector is covered in compliance ``year``."""
+        return self.firms.entry_year <= year
+
+    def recent_mean_close(self, window_days: int) -> float | None:
+        """Mean close over the last ``window_days`` trading days (None before any)."""
+        if self.day == 0:
+            return None
+        closes = self.daily["close"][max(0, self.day - window_days): self.day]
+        return float(np.mean(closes))
+
+    def month_mean_close(self, year: int, month: int) -> float:
+        """Mean close of a month (the initial price before the first day)."""
+        if year < self.scenario.start_year:
+            return self.scenario.market.initial_price
+        first = self.calendar.first_day(year, month)
+        closes = self.daily["close"][first: min(first + self.calendar.days_per_month, self.day)]
+        return float(np.mean(closes)) if len(closes) else self.prev_close
+
+    def annual_quota_estimate(self) -> float:
+        """Quota needed for a year of covered emissions at current intensities (t)."""
+        year = min(self.calendar.year[min(self.day, self.calendar.n_days - 1)],
+                   self.scenario.end_year) if hasattr(self, "day") else self.scenario.start_year
+        mask = self.covered(year)
+        return float((self.firms.base_output * self.firms.intensity)[mask].sum())
+
+    def total_bank(self) -> int:
+        """Quota held by all firms (t)."""
+        return int(self.registry.holdings.sum())
+
+    def verified_total(self, year: int) -> float:
+        """Verified emissions of all firms in a compliance year (t)."""
+        return float(np.nansum(self.fy["verified_emissions"][:, self.year_index(year)]))
+
+    def _deadline_day(self, compliance_year: int) -> int:
+        c = self.scenario.compliance
+        return self.calendar.last_day(compliance_year + c.deadline_year_offset, c.deadline_month)
+
+    # --- the step --------------------------------------------------------------------
+
+    def step(self) -> None:
+        """One trading day, with the month's and year's events at their boundaries."""
+        cal = self.calendar
+        day = self.day
+        year, month = int(cal.year[day]), int(cal.month[day])
+        first_of_month = day % cal.days_per_month == 0
+        if first_of_month:
+            self._month_start(year, month)
+        self._trade_day(day)
+        if day % cal.days_per_month == cal.days_per_month - 1:
+            self._month_end(year, month)
+        self.day += 1
+        if self.day >= cal.n_days:
+            self.running = False
+            self._finish()
+
+    def run(self) -> CarbonMarketModel:
+        """Run to the end of the calendar; returns the model."""
+        while self.running:
+            self.step()
+        return self
+
+    # --- monthly and annual events --------------------------------------------------------
+
+    def _month_start(self, year: int, month: int) -> None:
+        sc = self.scenario
+        c = sc.compliance
+        if month == 1 and year <= sc.end_year:
+            self.agents.select(lambda a: a.model.firms.entry_year[a.row] <= year).shuffle_do(
+                "review_abatement", year
+            )
+            self._refresh_intensity(year)
+            self._issue_absolute_caps(year)
+        previous = year - 1
+        if sc.start_year <= previous <= sc.end_year:
+            if month == c.verification_month:
+                self._verify(previous)
+            if month == c.pre_allocation_month:
+                self._pre_allocate(previous)
+            if month == c.true_up_month:
+                self._true_up(previous)
+        if month in sc.auction.months and year <= sc.end_year:
+            self._paid_share_auction(year, month)
+        self.reserve_policy.monthly(self, year, month)
+        self._refresh_expectations(year, month)
+
+    def _month_end(self, year: int, month: int) -> None:
+        sc = self.scenario
+        if year <= sc.end_year:
+            self._produce(year, month)
+        compliance_year = year - sc.compliance.deadline_year_offset
+        if month == sc.compliance.deadline_month and sc.start_year <= compliance_year:
+            if compliance_year <= sc.end_year:
+                self._comply(compliance_year)
+                self.reserve_policy.after_deadline(self, compliance_year)
+        if month == 12:
+            self.reserve_holdings_end[year] = self.reserve.holdings
+            self.fy["bank_end"][:, self.year_index(year)] = self.registry.total()
+
+    def _refresh_intensity(self, year: int) -> None:
+        factor, cost_share = self.firms.options.intensity_factor_and_cost(year)
+        self.firms.intensity = self.firms.baseline_intensity * factor
+        self.firms.abatement_cost_rate = self.firms.baseline_intensity * cost_share
+
+    def _produce(self, year: int, month: int) -> None:
+        """Monthly output, emissions and the MRV report of each covered firm."""
+        sc = self.scenario
+        firms = self.firms
+        rng = self.rng
+        col = self.year_index(year)
+        configs = self.sector_configs
+        growth = np.array([(1 + c.demand_growth) ** (year - sc.start_year) for c in configs])
+        sector_shock = np.array([rng.normal(0, c.sector_shock_sd) for c in configs])
+        idio_sd = np.array([c.output_shock_sd for c in configs])[firms.sector]
+        idio = rng.normal(0.0, 1.0, self.n_firms) * idio_sd
+        factor = np.clip((1 + sector_shock[firms.sector]) * (1 + idio), 0.1, 3.0)
+        covered = self.covered(year)
+        output = np.where(covered, firms.base_output / 12 * growth[firms.sector] * factor, 0.0)
+        direct = output * firms.intensity
+        indirect = output * firms.indirect_intensity
+        emissions = direct + indirect if sc.scope.include_indirect else direct
+        reported = np.where(firms.misreports, emissions * (1 - sc.mrv.misreporting_bias), emissions)
+        fy = self.fy
+        fy["output"][:, col] += output
+        fy["direct_emissions"][:, col] += direct
+        fy["indirect_emissions"][:, col] += indirect
+        fy["emissions"][:, col] += emissions
+        fy["reported_emissions"][:, col] += reported
+        fy["abatement"][:, col] += output * (firms.baseline_intensity - firms.intensity)
+        fy["abatement_cost"][:, col] += output * firms.abatement_cost_rate
+
+    def _verify(self, year: int) -> None:
+        """Verified emissions of a compliance year, with inspections of the reports."""
+        mrv = self.scenario.mrv
+        col = self.year_index(year)
+        covered = self.covered(year)
+        reported = self.fy["reported_emissions"][:, col]
+        true = self.fy["emissions"][:, col]
+        inspected = self.rng.random(self.n_firms) < mrv.inspection_probability
+        found = inspected & (self.rng.random(self.n_firms) < mrv.detection_probability)
+        detected = covered & found & self.firms.misreports
+        verified = np.where(detected, true, reported)
+        fine = np.where(detected, mrv.fine_multiple * self._year_mean_close(year) * (true - reported),
+                        0.0)
+        self.fy["verified_emissions"][:, col] = np.where(covered, np.round(verified), np.nan)
+        self.fy["misreporting_fine"][:, col] = fine
+        self.fy["benchmark"][:, col] = [
+            self.allocation.benchmark(s, year) for s in self.firms.sector
+        ]
+        self.firms.cash -= fine
+        self.payments["fines"] += float(fine.sum())
+        self.verified_known[col] = True
+
+    def _year_mean_close(self, year: int) -> float:
+        first = self.calendar.first_day(year, 1)
+        closes = self.daily["close"][first: min(first + self.calendar.days_per_year, self.day)]
+        return float(np.mean(closes)) if len(closes) else self.prev_close
+
+    def _issue_free(self, rows: np.ndarray, amounts: np.ndarray, year: int) -> None:
+        """Issue free quota of vintage ``year``, net of penalty deductions."""
+        amounts = round_quota(amounts)
+        col = self.year_index(year)
+        firms = self.firms
+        deducted = np.minimum(firms.pending_deduction[rows], amounts)
+        firms.pending_deduction[rows] -= deducted
+        issued = amounts - deducted
+        self.registry.issue(rows, issued, year, "issued_free")
+        self.fy["free_entitled"][rows, col] += amounts
+        self.fy["free_allocation"][rows, col] += issued
+        self.fy["deducted"][rows, col] += deducted
+
+    def _withhold_for_reserve(self, amounts: np.ndarray, year: int) -> np.ndarray:
+        """Take the bank-based rule's pending intake out of an issuance, pro rata."""
+        pool = self.reserve
+        total = float(amounts.sum())
+        if pool.withhold_pending <= 0 or total <= 0:
+            return amounts
+        kept = round_quota(amounts * (1 - min(pool.withhold_pending, total) / total))
+        withheld = int(round_quota(amounts).sum() - kept.sum())
+        pool.withhold_pending = max(0, pool.withhold_pending - withheld)
+        pool.add(year, withheld)
+        return kept.astype(float)
+
+    def _previous_basis(self, year: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Verified emissions and output of the year before ``year`` (estimated when the
+        year before was not simulated or the firm was not covered)."""
+        firms = self.firms
+        estimate_output = firms.base_output[rows]
+        estimate_emissions = estimate_output * firms.baseline_intensity[rows]
+        prev = year - 1
+        if prev < self.scenario.start_year:
+            return estimate_emissions, estimate_output
+        col = self.year_index(prev)
+        verified = self.fy["verified_emissions"][rows, col]
+        output = self.fy["output"][rows, col]
+        known = ~np.isnan(verified) & (output > 0)
+        return (np.where(known, verified, estimate_emissions),
+                np.where(known, output, estimate_output))
+
+    def _sector_rows(self, sector: int, year: int) -> np.ndarray:
+        return np.flatnonzero((self.firms.sector == sector) & self.covered(year))
+
+    def _pre_allocate(self, year: int) -> None:
+        for sector in range(len(self.sector_names)):
+            rows = self._sector_rows(sector, year)
+            if not len(rows):
+                continue
+            verified, output = self._previous_basis(year, rows)
+            amounts = self.allocation.pre_allocation(sector, year, verified, output)
+            if amounts.any():
+                self._issue_free(rows, amounts, year)
+                self.fy["pre_allocated"][rows, self.year_index(year)] += round_quota(amounts)
+
+    def _true_up(self, year: int) -> None:
+        """Final free quota from verified data; the difference to what was issued."""
+        col = self.year_index(year)
+        for sector in range(len(self.sector_names)):
+            rows = self._sector_rows(sector, year)
+            if not len(rows) or self.allocation.rule(sector, year).issued_at_year_start:
+                continue
+            output = self.fy["output"][rows, col]
+            verified = self.fy["verified_emissions"][rows, col]
+            rule_quota = self.allocation.rule_quota(sector, year, output, verified)
+            self._set_aside(rule_quota, year)
+            final = rule_quota * self.allocation.free_share(sector, year)
+            final = self._withhold_for_reserve(final, year)
+            delta = round_quota(final) - self.fy["free_entitled"][rows, col]
+            more = delta > 0
+            if more.any():
+                self._issue_free(rows[more], delta[more].astype(float), year)
+            less = delta < 0
+            if less.any():
+                self._withdraw(rows[less], -delta[less], year)
+
+    def _withdraw(self, rows: np.ndarray, amounts: np.ndarray, year: int) -> None:
+        """Recover over-issued pre-allocation; what the firm no longer holds is owed."""
+        col = self.year_index(year)
+        taken = self.registry.take(rows, amounts, self.registry.vintages[-1], "cancelled")
+        got = taken.sum(axis=1)
+        self.fy["withdrawn"][rows, col] += got
+        self.fy["owed"][rows, col] += amounts - got
+        self.fy["free_entitled"][rows, col] -= amounts
+        self.fy["free_allocation"][rows, col] -= got
+
+    def _set_aside(self, rule_quota: np.ndarray, year: int) -> None:
+        share = self.scenario.reserve_pool.set_aside_share
+        if share > 0:
+            self.reserve.add(year, int(round_quota(rule_quota * share).sum()))
+
+    def _issue_absolute_caps(self, year: int) -> None:
+        """In January, sectors under an absolute cap get their year's quota in full."""
+        for sector in range(len(self.sector_names)):
+            rule = self.allocation.rule(sector, year)
+            rows = self._sector_rows(sector, year)
+            if not rule.issued_at_year_start or not len(rows):
+                continue
+            if not self.allocation.has_cap_basis(sector):
+                self._fix_cap_basis(sector, year, rows)
+            cap, shares = self.allocation.sector_cap(sector, year)
+            members = np.flatnonzero(self.firms.sector == sector)
+            share_of = dict(zip(members.tolist(), shares, strict=True))
+            rule_quota = cap * np.array([share_of[r] for r in rows])
+            self._set_aside(rule_quota, year)
+            final = rule_quota * self.allocation.free_share(sector, year)
+            self._issue_free(rows, self._withhold_for_reserve(final, year), year)
+
+    def _fix_cap_basis(self, sector: int, year: int, rows: np.ndarray) -> None:
+        """The cap starts at the sector's latest full-year emissions; shares follow
+        historical output x benchmark (mean output of the simulated years before)."""
+        members = np.flatnonzero(self.firms.sector == sector)
+        prev = year - 1
+        if prev >= self.scenario.start_year:
+            cols = slice(0, self.year_index(prev) + 1)
+            history = self.fy["output"][members, cols]
+            years_covered = np.maximum((history > 0).sum(axis=1), 1)
+            mean_output = history.sum(axis=1) / years_covered
+            mean_output = np.where(mean_output > 0, mean_output, self.firms.base_output[members])
+            base = float(self.fy["reported_emissions"][members, self.year_index(prev)].sum())
+        else:
+            mean_output = self.firms.base_output[members]
+            base = 0.0
+        if base <= 0:
+            base = float((self.firms.base_output * self.firms.intensity)[members].sum())
+        shares = mean_output * self.allocation.benchmark(sector, year)
+        self.allocation.set_cap_basis(sector, year, base, shares)
+
+    # --- auctions and the reserve pool ------------------------------------------------
+
+    def _bids(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Sealed bids of firms short of quota: their deficit at their reservation value."""
+        state = self._trading_state(self.day)
+        value = np.minimum(
+            state.expected_price * (1 + self.scenario.trading.buyer_premium * state.urgency),
+            state.penalty_price,
+        )
+        wanted = np.floor(np.maximum(-state.position, 0.0))
+        affordable = np.floor(np.maximum(state.budget, 0.0) / np.maximum(value, 0.01))
+        quantity = np.minimum(wanted, affordable).astype(np.int64)
+        bidders = np.flatnonzero(state.can_trade & (quantity > 0))
+        return bidders, quantity[bidders], np.round(value[bidders], 2)
+
+    def _sell_primary(self, volume: int, reserve_price: float, vintage: int, flow: str,
+                      counterparty: int) -> int:
+        """Sell newly issued quota in a uniform-price auction; returns tonnes unsold."""
+        bidders, quantity, prices = self._bids()
+        max_share = self.scenario.auction.max_bid_share
+        cap = None if max_share is None else max(1, int(max_share * volume))
+        result = clear_uniform_price(quantity, prices, volume, reserve_price,
+                                     max_per_bidder=cap, bidders=bidders)
+        won = result.filled > 0
+        winners, filled = bidders[won], result.filled[won]
+        if len(winners):
+            self.registry.issue(winners, filled, vintage, flow)
+            paid = filled * result.price
+            self.firms.cash[winners] -= paid
+            self._log_trades(winners, np.full(len(winners), counterparty), result.price, filled,
+                             "auction" if counterparty == AUCTIONEER_ID else "reserve")
+        year = int(self.calendar.year[self.day])
+        self.auction_log.append({"date": self.calendar.date[self.day], "year": year,
+                                 "kind": flow, "supply": volume, "sold": result.sold,
+                                 "price": result.price, "bidders": len(bidders)})
+        return result.unsold
+
+    def _paid_share_auction(self, year: int, month: int) -> None:
+        """Sell this auction's part of the year's paid share of quota."""
+        n_auctions = len(self.scenario.auction.months)
+        volume = 0.0
+        for sector in range(len(self.sector_names)):
+            share = self.allocation.paid_share(sector, year)
+            rows = self._sector_rows(sector, year)
+            if share <= 0 or not len(rows):
+                continue
+            output = self._projected_output(year)[rows]
+            projected = output * self.firms.intensity[rows]
+            volume += share * self.allocation.rule_quota(sector, year, output, projected).sum()
+        volume = int(volume / n_auctions)
+        if volume <= 0:
+            return
+        unsold = self._sell_primary(volume, self.scenario.auction.reserve_price, year,
+                                    "auctioned", AUCTIONEER_ID)
+        col = self.year_index(year)
+        self.fy["auction_purchased"][:, col] = (
+            self._auction_bought_by_firm(year)
+        )
+        if unsold:
+            if self.scenario.auction.unsold == "reserve":
+                self.reserve.add(year, unsold)
+            else:
+                self.cancelled_unsold += unsold
+
+    def _auction_bought_by_firm(self, year: int) -> np.ndarray:
+        bought = np.zeros(self.n_firms, dtype=np.int64)
+        for log in self._trade_log:
+            if log["kind"] == "auction" and log["year"] == year:
+                np.add.at(bought, log["buyer_row"], log["quantity"])
+        return bought
+
+    def auction_from_reserve(self, volume: int, reserve_price: float) -> None:
+        """Release quota from the reserve pool by auction (vintage of the current year)."""
+        year = int(self.calendar.year[self.day])
+        vintage = min(year, self.scenario.end_year)
+        volume = min(volume, self.reserve.holdings)
+        if volume <= 0:
+            return
+        unsold = self._sell_primary(volume, reserve_price, vintage, "reserve_out",
+                                    RESERVE_POOL_ID)
+        self.reserve.release(year, volume - unsold)
+
+    def buy_back_into_reserve(self, volume: int, ceiling_price: float) -> None:
+        """The pool buys quota back from firms in a reverse auction."""
+        state = self._trading_state(self.day)
+        year = int(self.calendar.year[self.day])
+        offered = np.minimum(np.floor(np.maximum(state.position, 0)), state.sellable)
+        sellers = np.flatnonzero(state.can_trade & (offered >= 1))
+        if not len(sellers):
+            return
+        asks = np.round(state.expected_price[sellers] * (1 - self.scenario.trading.seller_discount),
+                        2)
+        result = clear_reverse_auction(offered[sellers].astype(np.int64), asks, volume,
+                                       ceiling_price)
+        won = result.filled > 0
+        rows, filled = sellers[won], result.filled[won]
+        if not len(rows):
+            return
+        self.registry.take(rows, filled, self.registry.vintages[-1], "reserve_in")
+        self.firms.cash[rows] += filled * result.price
+        self.payments["reserve_purchases"] += float((filled * result.price).sum())
+        self.reserve.add_bought_back(year, int(filled.sum()))
+        self._log_trades(np.full(len(rows), RESERVE_POOL_ID), rows, result.price, filled,
+                         "reserve")
+
+    # --- compliance ----------------------------------------------------------------------
+
+    def _comply(self, year: int) -> None:
+        """Surrender at the deadline: offsets, quota, borrowing, penalties, banking."""
+        sc = self.scenario
+        c = sc.compliance
+        col = self.year_index(year)
+        rows = np.flatnonzero(self.covered(year))
+        fy = self.fy
+        verified = np.nan_to_num(fy["verified_emissions"][rows, col])
+        obligation = np.round(verified).astype(np.int64) + fy["owed"][rows, col]
+        caps = np.array([self.sector_configs[s].allocation.deficit_cap
+                         for s in self.firms.sector[rows]], dtype=object)
+        capped = np.array([cap is not None for cap in caps])
+        if capped.any():
+            limit = fy["free_allocation"][rows, col] + np.round(
+                np.array([cap or 0.0 for cap in caps], dtype=float) * verified
+            ).astype(np.int64)
+            obligation = np.where(capped, np.minimum(obligation, limit), obligation)
+        month_before = (c.deadline_month - 2) % 12 + 1
+        year_before = year + c.deadline_year_offset - (1 if c.deadline_month == 1 else 0)
+        reference_price = self.month_mean_close(year_before, month_before)
+
+        offsets = np.zeros(len(rows), dtype=np.int64)
+        if c.offset_share > 0 and c.offset_price < reference_price:
+            wanted = np.floor(c.offset_share * obligation).astype(np.int64)
+            supply = int(c.offset_supply_share * verified.sum())
+            if wanted.sum() > supply:
+                wanted = np.floor(wanted * (supply / wanted.sum())).astype(np.int64)
+            offsets = wanted
+            self.firms.cash[rows] -= offsets * c.offset_price
+            fy["offset_cost"][rows, col] = offsets * c.offset_price
+            self.payments["offsets"] += float((offsets * c.offset_price).sum())
+        need = obligation - offsets
+        surrendered = self.registry.take(rows, need, year, "surrendered").sum(axis=1)
+        short = need - surrendered
+        if c.borrowing and short.any():
+            eligible = short >= c.borrowing_threshold * np.maximum(obligation, 1)
+            borrow = np.where(eligible, np.floor(c.borrowing_share * short), 0).astype(np.int64)
+            got = self.registry.take(rows, borrow, year + 1, "surrendered",
+                                     from_vintage=year + 1).sum(axis=1)
+            surrendered += got
+            short -= got
+        penalty = sc.penalty.multiple * reference_price * short
+        self.firms.cash[rows] -= penalty
+        self.payments["penalties"] += float(penalty.sum())
+        if sc.penalty.deduct_shortfall:
+            self.firms.pending_deduction[rows] += short
+        fy["surrendered"][rows, col] = surrendered
+        fy["offsets_used"][rows, col] = offsets
+        fy["shortfall"][rows, col] = short
+        fy["penalty"][rows, col] = penalty
+        self._apply_banking_rules(year)
+
+    def _apply_banking_rules(self, year: int) -> None:
+        """After a deadline: cancel quota of vintages up to ``year`` that may not be banked."""
+        c = self.scenario.compliance
+        everyone = np.arange(self.n_firms)
+        if not c.banking:
+            self.registry.take(everyone, self.registry.usable(year), year, "cancelled")
+        elif c.banking_limit_t is not None:
+            allowed = c.banking_limit_t + c.banking_net_sales_multiple * np.maximum(
+                self.firms.net_sales, 0
+            )
+            excess = np.maximum(self.registry.usable(year) - np.floor(allowed), 0)
+            self.registry.take(everyone, excess.astype(np.int64), year, "cancelled")
+
+    # --- trading ------------------------------------------------------------------------
+
+    def _projected_output(self, year: int) -> np.ndarray:
+        """Expected annual output in ``year``: the year so far scaled up, or the plan."""
+        sc = self.scenario
+        growth = np.array([(1 + c.demand_growth) ** (year - sc.start_year)
+                           for c in self.sector_configs])[self.firms.sector]
+        plan = self.firms.base_output * growth
+        col = self.year_index(year)
+        months_done = self._months_done(year)
+        if months_done == 0:
+            return plan
+        return self.fy["output"][:, col] * 12 / months_done
+
+    def _months_done(self, year: int) -> int:
+        current = self.calendar.year[min(self.day, self.calendar.n_days - 1)]
+        if year < current:
+            return 12
+        if year > current:
+            return 0
+        return (self.day % self.calendar.days_per_year) // self.calendar.days_per_month
+
+    def _refresh_expectations(self, year: int, month: int) -> None:
+        """Each firm's expected net position excluding holdings, for every compliance
+        year whose deadline has not passed: quota still to come minus obligations."""
+        sc = self.scenario
+        net = np.zeros(self.n_firms)
+        today = self.day
+        self._next_deadline = None
+        for compliance_year in range(sc.start_year, min(year, sc.end_year) + 1):
+            deadline = self._deadline_day(compliance_year)
+            if deadline < today:
+                continue
+            if self._next_deadline is None:
+                self._next_deadline = deadline
+            net += self._expected_balance(compliance_year)
+        self._expected_net = net
+
+    def _expected_balance(self, year: int) -> np.ndarray:
+        """Quota still to be issued for ``year`` minus its obligation (t)."""
+        col = self.year_index(year)
+        covered = self.covered(year)
+        fy = self.fy
+        if self.verified_known[col]:
+            obligation = np.nan_to_num(fy["verified_emissions"][:, col]) + fy["owed"][:, col]
+        else:
+            months = max(self._months_done(year), 1)
+            so_far = fy["reported_emissions"][:, col]
+            projected = self.firms.base_output * self.firms.intensity
+            obligation = np.where(so_far > 0, so_far * 12 / months, projected)
+        output = self._projected_output(year)
+        to_come = np.zeros(self.n_firms)
+        for sector in range(len(self.sector_names)):
+            rows = self._sector_rows(sector, year)
+            if not len(rows) or self.allocation.rule(sector, year).issued_at_year_start:
+                continue
+            if self.scenario.compliance.true_up_month <= self._month_of(year + 1):
+                continue  # trued up already: all of it has come
+            final = self.allocation.rule_quota(sector, year, output[rows], obligation[rows])
+            final *= self.allocation.free_share(sector, year)
+            to_come[rows] = final - fy["free_entitled"][rows, col]
+        offsets = self._offset_plan_for(obligation)
+        return np.where(covered, to_come + offsets - obligation, 0.0)
+
+    def _offset_plan_for(self, obligation: np.ndarray) -> np.ndarray:
+        """Offsets a firm counts on: its share of the scarce CCER supply, when cheaper."""
+        c = self.scenario.compliance
+        if c.offset_price >= self.prev_close:
+            return np.zeros_like(obligation)
+        return min(c.offset_share, c.offset_supply_share) * obligation
+
+    def _month_of(self, year: int) -> int:
+        """Months of ``year`` that have begun (0 before it, 13 after it)."""
+        current = int(self.calendar.year[min(self.day, self.calendar.n_days - 1)])
+        if year > current:
+            return 0
+        if year < current:
+            return 13
+        return int(self.calendar.month[self.day])
+
+    def _trading_state(self, day: int) -> TradingState:
+        sc = self.scenario
+        firms = self.firms
+        holdings = self.registry.total()
+        position = holdings + self._expected_net
+        if self._next_deadline is None:
+            urgency = 0.0
+        else:
+            days_left = max(self._next_deadline - day, 0)
+            urgency = max(0.0, 1.0 - days_left / self.calendar.days_per_year)
+            urgency = urgency ** sc.trading.urgency_exponent
+        year = int(self.calendar.year[day])
+        limit = sc.market.price_limit
+        return TradingState(
+            position=position,
+            sellable=holdings.astype(float),
+            urgency=np.full(self.n_firms, urgency),
+            expected_price=firms.expected_price,
+            penalty_price=sc.penalty.multiple * firms.expected_price,
+            budget=firms.cash + firms.credit,
+            can_trade=firms.entry_year <= min(year, sc.end_year),
+            limit_down=round(self.prev_close * (1 - limit), 2),
+            limit_up=round(self.prev_close * (1 + limit), 2),
+            banking=sc.compliance.banking,
+        )
+
+    def _trade_day(self, day: int) -> None:
+        sc = self.scenario
+        market = sc.market
+        state = self._trading_state(day)
+        orders = self.strategy.orders(state)
+        listed = orders.quantity < market.block_min_t
+        book = OrderBook(state.limit_down, state.limit_up, market.tick, kind="continuous")
+        self._submit(book, orders, listed)
+        block = None
+        if (~listed).any():
+            block = OrderBook(round(self.prev_close * (1 - market.block_price_limit), 2),
+                              round(self.prev_close * (1 + market.block_price_limit), 2),
+                              market.tick, kind="block")
+            self._submit(block, orders, ~listed)
+        daily = self.daily
+        trades = book.trades()
+        qty = trades["quantity"]
+        daily["limit_down"][day], daily["limit_up"][day] = state.limit_down, state.limit_up
+        daily["orders"][day] = len(orders.trader)
+        if len(qty):
+            prices = trades["price"]
+            vwap = float(np.round((prices * qty).sum() / qty.sum(), 2))
+            daily["open"][day], daily["high"][day] = prices[0], prices.max()
+            daily["low"][day], daily["vwap"][day] = prices.min(), vwap
+            self.prev_close = vwap
+        else:
+            for name in ("open", "high", "low"):
+                daily[name][day] = self.prev_close
+        daily["close"][day] = self.prev_close
+        daily["volume"][day] = int(qty.sum())
+        daily["trades"][day] = len(qty)
+        bid, ask = book.best_bid(), book.best_ask()
+        daily["best_bid"][day] = np.nan if bid is None else bid
+        daily["best_ask"][day] = np.nan if ask is None else ask
+        self._settle(trades, "continuous")
+        if block is not None:
+            block_trades = block.trades()
+            daily["block_volume"][day] = int(block_trades["quantity"].sum())
+            daily["volume"][day] += daily["block_volume"][day]
+            self._settle(block_trades, "block")
+        alpha = sc.trading.expectation_smoothing
+        self.firms.expected_price = (1 - alpha) * self.firms.expected_price + alpha * self.prev_close
+
+    @staticmethod
+    def _submit(book: OrderBook, orders: Orders, mask: np.ndarray) -> None:
+        book.submit_many(orders.trader[mask], orders.side[mask], orders.quantity[mask],
+                         orders.limit_price[mask])
+
+    def _settle(self, trades: dict[str, np.ndarray], kind: str) -> None:
+        """Deliver quota and pay for each trade of a session."""
+        buyers, sellers = trades["buyer"], trades["seller"]
+        if not len(buyers):
+            return
+        qty, prices = trades["quantity"], trades["price"]
+        for buyer, seller, quantity in zip(buyers.tolist(), sellers.tolist(), qty.tolist(),
+                                           strict=True):
+            self.registry.transfer(seller, buyer, quantity)
+        value = prices * qty
+        firms = self.firms
+        np.add.at(firms.cash, buyers, -value)
+        np.add.at(firms.cash, sellers, value)
+        np.add.at(firms.net_sales, buyers, -qty)
+        np.add.at(firms.net_sales, sellers, qty)
+        col = self.year_index(int(self.calendar.year[self.day]))
+        np.add.at(self.fy["bought"][:, col], buyers, qty)
+        np.add.at(self.fy["sold"][:, col], sellers, qty)
+        self._log_trades(buyers, sellers, prices, qty, kind)
+
+    def _log_trades(self, buyer_rows: np.ndarray, seller_rows: np.ndarray, price: Any,
+                    quantity: np.ndarray, kind: str) -> None:
+        n = len(quantity)
+        self._trade_log.append({
+            "day": np.full(n, self.day, dtype=np.int64),
+            "buyer_row": np.asarray(buyer_rows, dtype=np.int64),
+            "seller_row": np.asarray(seller_rows, dtype=np.int64),
+            "price": np.broadcast_to(np.asarray(price, dtype=float), (n,)).copy(),
+            "quantity": np.asarray(quantity, dtype=np.int64),
+            "kind": kind,
+            "year": int(self.calendar.year[self.day]),
+        })
+        if kind == "auction":
+            self.payments["auctions"] += float((np.asarray(price) * quantity).sum())
+        elif kind == "reserve" and buyer_rows[0] >= 0:
+            self.payments["reserve_sales"] += float((np.asarray(price) * quantity).sum())
+
+    # --- end of run --------------------------------------------------------------------
+
+    def _finish(self) -> None:
+        from model.results import check_invariants
+
+        self.wall_time = time.perf_counter() - self.started
+        self.invariants = check_invariants(self)
+        if not self.invariants["ok"]:
+            raise InvariantError("; ".join(self.invariants["violations"]))
+
+    def results(self) -> dict[str, Any]:
+        """The results tables of DESIGN.md as pandas DataFrames (after the run)."""
+        from model.results import build_tables
+
+        if self.running:
+            raise RuntimeError("the run has not finished: call run() first")
+        return build_tables(self)

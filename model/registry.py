@@ -1,0 +1,127 @@
+"""The quota registry: accounts with holdings by vintage, and the ledger that proves
+no quota is created or destroyed outside the rules.
+
+Holdings are whole tonnes (int64), so the ledger balances exactly. For every vintage:
+
+    issued free + auctioned + reserve releases
+        = firm holdings + surrendered + cancelled + reserve intake
+
+Quota set aside into the reserve pool is never issued, so it is not on the left until
+the pool releases it; quota the pool buys back from firms is reserve intake.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+LEDGER_FLOWS = (
+    "issued_free",
+    "auctioned",
+    "reserve_out",
+    "surrendered",
+    "cancelled",
+    "reserve_in",
+)
+
+
+class Registry:
+    """Accounts of all firms, one column per vintage.
+
+    Args:
+        n_firms: Number of accounts.
+        first_vintage: The oldest vintage (the bank carried into the first year).
+        last_vintage: The newest vintage that can be issued.
+    """
+
+    def __init__(self, n_firms: int, first_vintage: int, last_vintage: int) -> None:
+        self.first_vintage = first_vintage
+        self.vintages = np.arange(first_vintage, last_vintage + 1)
+        n_vintages = len(self.vintages)
+        self.holdings = np.zeros((n_firms, n_vintages), dtype=np.int64)
+        self.flows = {name: np.zeros(n_vintages, dtype=np.int64) for name in LEDGER_FLOWS}
+
+    def column(self, vintage: int) -> int:
+        """Column index of a vintage."""
+        return vintage - self.first_vintage
+
+    def usable(self, up_to_vintage: int) -> np.ndarray:
+        """Each firm's holdings of vintages up to and including ``up_to_vintage``."""
+        return self.holdings[:, : self.column(up_to_vintage) + 1].sum(axis=1)
+
+    def total(self) -> np.ndarray:
+        """Each firm's holdings of all vintages."""
+        return self.holdings.sum(axis=1)
+
+    def issue(self, firms: np.ndarray, amounts: np.ndarray, vintage: int, flow: str) -> None:
+        """Credit newly issued quota (``issued_free``, ``auctioned`` or ``reserve_out``)."""
+        amounts = np.asarray(amounts, dtype=np.int64)
+        if np.any(amounts < 0):
+            raise ValueError("issued amounts must not be negative")
+        np.add.at(self.holdings[:, self.column(vintage)], firms, amounts)
+        self.flows[flow][self.column(vintage)] += int(amounts.sum())
+
+    def take(
+        self,
+        firms: np.ndarray,
+        amounts: np.ndarray,
+        up_to_vintage: int,
+        flow: str | None,
+        from_vintage: int | None = None,
+    ) -> np.ndarray:
+        """Debit up to ``amounts`` from each firm, oldest vintage first.
+
+        Args:
+            firms: Account indices (distinct).
+            amounts: Tonnes wanted from each.
+            up_to_vintage: Newest vintage that may be used.
+            from_vintage: Oldest vintage that may be used (default: the oldest held).
+            flow: Ledger flow the taken quota goes to (``surrendered``, ``cancelled``,
+                ``reserve_in``), or None when it moves to another account.
+
+        Returns:
+            Per firm, an array (firms x vintages) of the tonnes taken from each vintage.
+        """
+        remaining = np.asarray(amounts, dtype=np.int64).copy()
+        taken = np.zeros((len(firms), len(self.vintages)), dtype=np.int64)
+        first = 0 if from_vintage is None else self.column(from_vintage)
+        for col in range(first, self.column(up_to_vintage) + 1):
+            held = self.holdings[firms, col]
+            use = np.minimum(held, remaining)
+            if not use.any():
+                continue
+            self.holdings[firms, col] = held - use
+            taken[:, col] = use
+            remaining -= use
+            if flow is not None:
+                self.flows[flow][col] += int(use.sum())
+        return taken
+
+    def transfer(self, seller: int, buyer: int, quantity: int) -> None:
+        """Move ``quantity`` tonnes from seller to buyer, seller's oldest vintages first."""
+        row = self.holdings[seller]
+        remaining = quantity
+        for col in range(len(row)):
+            if remaining == 0:
+                break
+            use = min(int(row[col]), remaining)
+            if use:
+                row[col] -= use
+                self.holdings[buyer, col] += use
+                remaining -= use
+        if remaining:
+            raise ValueError(f"account {seller} cannot deliver {quantity} t")
+
+    def ledger(self) -> list[dict[str, int]]:
+        """Per vintage: the flows, firm holdings and the balance (0 when the ledger holds)."""
+        rows = []
+        held = self.holdings.sum(axis=0)
+        for col, vintage in enumerate(self.vintages):
+            row = {"vintage": int(vintage)}
+            row.update({name: int(values[col]) for name, values in self.flows.items()})
+            row["holdings"] = int(held[col])
+            row["balance"] = (
+                row["issued_free"] + row["auctioned"] + row["reserve_out"]
+                - row["holdings"] - row["surrendered"] - row["cancelled"] - row["reserve_in"]
+            )
+            rows.append(row)
+        return rows

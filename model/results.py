@@ -1,0 +1,274 @@
+"""Results of a run: the tables of DESIGN.md, the invariant checks, and writing them.
+
+Views (dashboard, reports) read these tables only; they never reach into a model.
+Writing is atomic: tables go to a temporary folder beside the target, which is renamed
+into place when everything is written, so a failed run leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from model.market import CarbonMarketModel
+
+TABLES = ("market_daily", "firm_years", "firms", "abatement_options", "market_years", "trades")
+
+
+def _trade_frame(model: CarbonMarketModel) -> pd.DataFrame:
+    logs = model._trade_log
+    if not logs:
+        return pd.DataFrame({
+            "date": pd.Series(dtype="datetime64[s]"), "buyer_id": pd.Series(dtype="int64"),
+            "seller_id": pd.Series(dtype="int64"), "price": pd.Series(dtype=float),
+            "quantity": pd.Series(dtype="int64"), "kind": pd.Series(dtype=str),
+        })
+    day = np.concatenate([log["day"] for log in logs])
+    ids = model.firms.firm_id
+
+    def to_id(rows: np.ndarray) -> np.ndarray:
+        # negative rows are the auctioneer (-1) and the reserve pool (-2)
+        return np.where(rows >= 0, ids[np.maximum(rows, 0)], rows)
+
+    return pd.DataFrame({
+        "date": model.calendar.date[day].astype("datetime64[s]"),
+        "buyer_id": to_id(np.concatenate([log["buyer_row"] for log in logs])),
+        "seller_id": to_id(np.concatenate([log["seller_row"] for log in logs])),
+        "price": np.concatenate([log["price"] for log in logs]),
+        "quantity": np.concatenate([log["quantity"] for log in logs]),
+        "kind": np.concatenate([np.full(len(log["day"]), log["kind"]) for log in logs]),
+    })
+
+
+def _firm_years(model: CarbonMarketModel) -> pd.DataFrame:
+    sc = model.scenario
+    fy = model.fy
+    frames = []
+    names = np.array(model.sector_names)
+    for year in range(sc.start_year, sc.end_year + 1):
+        col = model.year_index(year)
+        rows = np.flatnonzero(model.covered(year))
+        free = fy["free_allocation"][rows, col]
+        verified = fy["verified_emissions"][rows, col]
+        output = fy["output"][rows, col]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            surplus_ratio = np.where(free > 0, (free - verified) / free, np.nan)
+            intensity = np.where(output > 0, fy["direct_emissions"][rows, col] / output, np.nan)
+        frame = {
+            "firm_id": model.firms.firm_id[rows],
+            "sector": names[model.firms.sector[rows]],
+            "year": year,
+            "output": output,
+            "intensity": intensity,
+            "emissions": fy["emissions"][rows, col],
+            "reported_emissions": fy["reported_emissions"][rows, col],
+            "verified_emissions": verified,
+            "indirect_emissions": fy["indirect_emissions"][rows, col],
+            "benchmark": fy["benchmark"][rows, col],
+        }
+        for name in ("free_allocation", "pre_allocated", "auction_purchased", "bought", "sold",
+                     "surrendered", "offsets_used", "bank_end", "shortfall", "penalty",
+                     "deducted", "withdrawn", "owed", "misreporting_fine", "abatement",
+                     "abatement_cost"):
+            frame[name] = fy[name][rows, col]
+        frame["surplus_ratio"] = surplus_ratio
+        frames.append(pd.DataFrame(frame))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _market_years(model: CarbonMarketModel, firm_years: pd.DataFrame,
+                  daily: pd.DataFrame) -> pd.DataFrame:
+    from model.equilibrium import static_equilibrium
+
+    sc = model.scenario
+    rows = []
+    for year in model.years.tolist():
+        in_year = daily[daily["year"] == year]
+        fy = firm_years[firm_years["year"] == year]
+        compliance = year <= sc.end_year
+        obligation = (fy["surrendered"] + fy["offsets_used"] + fy["shortfall"]).sum()
+        q4 = in_year[in_year["month"] >= 10]["volume"].sum()
+        row = {
+            "year": year,
+            "free_allocation": int(fy["free_allocation"].sum()),
+            "auctioned": int(model.fy["auction_purchased"][:, model.year_index(year)].sum()),
+            "reserve_in": int(model.reserve.intake.get(year, 0)),
+            "reserve_out": int(model.reserve.released.get(year, 0)),
+            "reserve_holdings": int(model.reserve_holdings_end.get(year, 0)),
+            "verified_emissions": float(fy["verified_emissions"].sum()) if compliance else np.nan,
+            "bank_total": int(model.fy["bank_end"][:, model.year_index(year)].sum()),
+            "mean_price": float(in_year["close"].mean()),
+            "vwap": float((in_year["vwap"] * (in_year["volume"] - in_year["block_volume"])).sum()
+                          / max((in_year["volume"] - in_year["block_volume"]).sum(), 1)),
+            "volume": int(in_year["volume"].sum()),
+            "q4_volume_share": float(q4 / in_year["volume"].sum()) if in_year["volume"].sum()
+            else np.nan,
+            "compliance_rate": float(
+                (fy["surrendered"] + fy["offsets_used"]).sum() / obligation
+            ) if compliance and obligation > 0 else np.nan,
+            "firms_compliant_share": float((fy["shortfall"] == 0).mean())
+            if compliance and len(fy) else np.nan,
+            "penalties": float(fy["penalty"].sum()),
+            "abatement": float(fy["abatement"].sum()),
+            "abatement_cost": float(fy["abatement_cost"].sum()),
+        }
+        if compliance:
+            eq_price, least_cost = static_equilibrium(model, year)
+        else:
+            eq_price, least_cost = np.nan, np.nan
+        row["equilibrium_price"] = eq_price
+        row["least_cost_abatement_cost"] = least_cost
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def build_tables(model: CarbonMarketModel) -> dict[str, pd.DataFrame]:
+    """All results tables of a finished run."""
+    cal = model.calendar
+    daily = pd.DataFrame({
+        "date": cal.date.astype("datetime64[s]"), "year": cal.year, "month": cal.month,
+        **{name: model.daily[name] for name in (
+            "open", "high", "low", "close", "vwap", "volume", "trades", "best_bid",
+            "best_ask", "limit_down", "limit_up", "block_volume", "orders")},
+    })
+    firms = model.firms
+    names = np.array(model.sector_names)
+    firm_table = pd.DataFrame({
+        "firm_id": firms.firm_id,
+        "sector": names[firms.sector],
+        "entry_year": firms.entry_year,
+        "capacity": firms.base_output,
+        "unit": [model.sector_configs[s].unit for s in firms.sector],
+        "baseline_intensity": firms.baseline_intensity,
+        "indirect_intensity": firms.indirect_intensity,
+        "misreports": firms.misreports,
+        "credit_line": firms.credit,
+    })
+    options = firms.options
+    option_rows = []
+    for row in range(model.n_firms):
+        for k, name in enumerate(options.names[row]):
+            adopted = int(options.adopted_year[row, k])
+            option_rows.append((int(firms.firm_id[row]), name, float(options.reduction[row, k]),
+                                float(options.cost[row, k]), int(options.lead_time[row, k]),
+                                adopted if adopted >= 0 else None))
+    abatement = pd.DataFrame(option_rows, columns=[
+        "firm_id", "option", "intensity_reduction", "cost_per_t", "lead_time_years",
+        "adopted_year"]).astype({"adopted_year": "Int64"})
+    firm_years = _firm_years(model)
+    return {
+        "market_daily": daily,
+        "firm_years": firm_years,
+        "firms": firm_table,
+        "abatement_options": abatement,
+        "market_years": _market_years(model, firm_years, daily),
+        "trades": _trade_frame(model),
+    }
+
+
+def check_invariants(model: CarbonMarketModel) -> dict[str, Any]:
+    """The invariants of DESIGN.md; ``ok`` is False with ``violations`` when broken."""
+    violations = []
+    ledger = model.registry.ledger()
+    for row in ledger:
+        if row["balance"] != 0:
+            violations.append(f"vintage {row['vintage']}: ledger off by {row['balance']} t")
+    if (model.registry.holdings < 0).any():
+        violations.append("a holding is negative")
+    if model.reserve.balance() != 0 or model.reserve.holdings < 0:
+        violations.append(f"reserve pool books off by {model.reserve.balance()} t")
+    for log in model._trade_log:
+        if log["kind"] in ("continuous", "block") and len(log["day"]):
+            day = int(log["day"][0])
+            down, up = model.daily["limit_down"][day], model.daily["limit_up"][day]
+            if log["kind"] == "block":
+                limit = model.scenario.market.block_price_limit / model.scenario.market.price_limit
+                mid = (down + up) / 2
+                down, up = mid - (mid - down) * limit - 0.01, mid + (up - mid) * limit + 0.01
+            if (log["price"] < down - 1e-9).any() or (log["price"] > up + 1e-9).any():
+                violations.append(f"day {day}: a {log['kind']} trade outside the price limits")
+        if (log["buyer_row"] == log["seller_row"]).any():
+            violations.append("a trade has the same buyer and seller")
+        if (log["quantity"] <= 0).any():
+            violations.append("a trade of no quantity")
+    # Money: every yuan a firm paid went to the state, the pool or the offset market.
+    paid = model.payments
+    cash_balance = model.firms.cash.sum() + (
+        paid["auctions"] + paid["reserve_sales"] - paid["reserve_purchases"] + paid["penalties"]
+        + paid["fines"] + paid["offsets"]
+    )
+    scale = max(1.0, abs(paid["penalties"]) + abs(paid["auctions"]))
+    if abs(cash_balance) > 1e-6 * scale + 1.0:
+        violations.append(f"cash does not balance (off by {cash_balance:.2f} CNY)")
+    return {
+        "ok": not violations,
+        "violations": violations,
+        "ledger": ledger,
+        "reserve_pool": {"holdings": model.reserve.holdings, "balance": model.reserve.balance()},
+        "cash_balance_cny": float(cash_balance),
+    }
+
+
+def run_record(model: CarbonMarketModel) -> dict[str, Any]:
+    """The contents of ``run.json``: scenario, seed, versions, wall time, ledger check."""
+    versions = {"etsim": _version("etsim"), "python": platform.python_version()}
+    for package in ("mesa", "numpy", "pandas", "pyarrow", "pydantic", "networkx"):
+        versions[package] = _version(package)
+    return {
+        "scenario": model.scenario.model_dump(mode="json"),
+        "scenario_digest": model.scenario.digest(),
+        "seed": model.seed_value,
+        "versions": versions,
+        "wall_time_s": round(model.wall_time, 3),
+        "firms": model.n_firms,
+        "trading_days": model.calendar.n_days,
+        "invariants": model.invariants,
+    }
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def write_results(tables: dict[str, pd.DataFrame], record: dict[str, Any],
+                  out_dir: str | Path) -> Path:
+    """Write the tables (Parquet) and ``run.json`` into ``out_dir``, atomically.
+
+    Raises:
+        FileExistsError: ``out_dir`` exists; results never overwrite anything.
+    """
+    out = Path(out_dir)
+    if out.exists():
+        raise FileExistsError(f"{out} already exists; choose another --out folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        for name, frame in tables.items():
+            frame.to_parquet(staging / f"{name}.parquet", index=False)
+        (staging / "run.json").write_text(json.dumps(record, indent=2, default=str))
+        os.rename(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out
+
+
+def read_results(out_dir: str | Path) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    """Read a results directory back: the tables and the run record."""
+    out = Path(out_dir)
+    tables = {name: pd.read_parquet(out / f"{name}.parquet") for name in TABLES}
+    record = json.loads((out / "run.json").read_text())
+    return tables, record

@@ -1,0 +1,989 @@
+"""Scenario files: schema, loading, overrides and clear errors.
+
+A scenario is a TOML file. Its ``[sectors.NAME]`` tables are merged over the sector
+library (``agents.sectors``), every other section over the defaults of this schema, so
+a file states only what it changes. ``docs/scenario-reference.md`` documents each key
+with its unit and default.
+
+Year schedules: a key documented as a *schedule* takes either one number (every year)
+or a table of years, ``{ 2024 = 0.0, 2027 = 0.1 }``, read as a step function: a year
+takes the value of the latest year listed at or before it (years before the first
+listed year take the first value).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from agents.sectors import SECTOR_LIBRARY
+
+ALLOCATION_RULE_NAMES = ("verified_emissions", "intensity", "absolute_cap")
+RESERVE_POLICY_NAMES = ("none", "price_trigger", "bank_based")
+STRATEGY_NAMES = ("budget_constrained",)
+
+Schedule = float | dict[str, float]
+RuleSchedule = str | dict[str, str]
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be used: one message naming the file, the key and the rule."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def _check_year_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        if not value:
+            raise ValueError("a year table needs at least one year")
+        for key in value:
+            if not str(key).isdigit() or not 1990 <= int(key) <= 2100:
+                raise ValueError(f"year keys must be years from 1990 to 2100, got {key!r}")
+    return value
+
+
+def schedule_value(schedule: Schedule | RuleSchedule, year: int) -> Any:
+    """The value of a year schedule in ``year`` (step function over the listed years).
+
+    Args:
+        schedule: One value, or a table mapping years (as strings) to values.
+        year: The calendar year asked for.
+
+    Returns:
+        The value of the latest listed year at or before ``year``, else the first one.
+    """
+    if not isinstance(schedule, dict):
+        return schedule
+    years = sorted(int(y) for y in schedule)
+    chosen = years[0]
+    for listed in years:
+        if listed <= year:
+            chosen = listed
+    return schedule[str(chosen)]
+
+
+class AbatementOption(_Section):
+    """One abatement technology a firm may adopt (``[[sectors.NAME.abatement]]``).
+
+    ``cost_range`` is ``[low, high]`` in CNY/t: each firm draws its own cost in the
+    range, which must hold ``cost_per_t``. All five keys are required.
+    """
+
+    name: str = Field(
+        min_length=1,
+        description="Name of the option, unique within its sector (text).",
+    )
+    intensity_reduction: float = Field(
+        gt=0,
+        lt=1,
+        description=(
+            "Fraction of the firm's direct intensity (tCO2 per unit) the option cuts (share, above "
+            "0 and below 1)."
+        ),
+    )
+    cost_per_t: float = Field(
+        ge=0,
+        description=(
+            "Cost per tonne of CO2 abated, annualised capital plus operating cost (CNY/t); the "
+            "centre of cost_range."
+        ),
+    )
+    cost_range: tuple[float, float]
+    lead_time_years: int = Field(
+        ge=0,
+        le=20,
+        description="Years from the decision to adopt until the cut takes effect (years, 0-20).",
+    )
+
+    @model_validator(mode="after")
+    def _range_holds_cost(self) -> AbatementOption:
+        low, high = self.cost_range
+        if not 0 <= low <= self.cost_per_t <= high:
+            raise ValueError("cost_range must be [low, high] with 0 <= low <= cost_per_t <= high")
+        return self
+
+
+class AllocationConfig(_Section):
+    """How a sector's quota is allocated (``[sectors.NAME.allocation]``).
+
+    Keys without a Field description: ``rule`` (schedule of rule names:
+    ``verified_emissions`` = quota equals verified emissions; ``intensity`` = output x
+    benchmark x adjustment_factor; ``absolute_cap`` = a sector cap shared by historical
+    output x benchmark); ``tightening`` (schedule, share per year: the benchmark of year Y
+    is benchmark x the product, over the years after benchmark_base_year up to Y, of
+    (1 - tightening of that year)); ``adjustment_factor`` (schedule, multiplies intensity
+    quotas, above 0 and at most 2); ``paid_share`` (schedule, share of the year's quota
+    sold at auction instead of given free, 0 to below 1); ``pre_allocation_basis``
+    (``previous_verified``: share x previous year's verified emissions;
+    ``previous_output``: share x previous year's output x this year's benchmark).
+    """
+
+    rule: RuleSchedule = "intensity"
+    tightening: Schedule = 0.02
+    adjustment_factor: Schedule = 1.0
+    cap_decline: float = Field(
+        default=0.02,
+        ge=0,
+        lt=1,
+        description=(
+            "Yearly decline of an absolute sector cap (share per year): the cap of year Y is "
+            "cap_base_t x (1 - cap_decline)^(years since the first absolute_cap year)."
+        ),
+    )
+    cap_base_t: float | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "The sector cap in its first absolute_cap year (tCO2 at full scale, multiplied by "
+            "scale); unset = the sector's verified emissions of the year before."
+        ),
+    )
+    paid_share: Schedule = 0.0
+    pre_allocation_share: float = Field(
+        default=0.7,
+        ge=0,
+        le=1,
+        description=(
+            "Preliminary quota for year Y issued in compliance.pre_allocation_month of Y+1, as a "
+            "share of pre_allocation_basis (share 0-1); trued up to verified output later."
+        ),
+    )
+    pre_allocation_basis: Literal["previous_verified", "previous_output"] = "previous_verified"
+    deficit_cap: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description=(
+            "A firm surrenders at most free allocation + deficit_cap x verified emissions (share "
+            "of verified emissions, 0-1); unset = no cap; 0 = gas units' rule of China's first "
+            "cycles."
+        ),
+    )
+
+    _years = field_validator("rule", "tightening", "adjustment_factor", "paid_share")(
+        _check_year_keys
+    )
+
+    @field_validator("rule")
+    @classmethod
+    def _known_rule(cls, value: RuleSchedule) -> RuleSchedule:
+        for rule in value.values() if isinstance(value, dict) else [value]:
+            if rule not in ALLOCATION_RULE_NAMES:
+                raise ValueError(f"allocation rule must be one of {', '.join(ALLOCATION_RULE_NAMES)}")
+        return value
+
+    @field_validator("tightening", "paid_share")
+    @classmethod
+    def _share(cls, value: Schedule) -> Schedule:
+        for share in value.values() if isinstance(value, dict) else [value]:
+            if not 0 <= share < 1:
+                raise ValueError("must be at least 0 and below 1")
+        return value
+
+    @field_validator("adjustment_factor")
+    @classmethod
+    def _factor(cls, value: Schedule) -> Schedule:
+        for factor in value.values() if isinstance(value, dict) else [value]:
+            if not 0 < factor <= 2:
+                raise ValueError("must be above 0 and at most 2")
+        return value
+
+
+class SectorConfig(_Section):
+    """One covered sector (``[sectors.NAME]``), merged over the library in agents.sectors.
+
+    Keys without a Field description: ``label`` (display name, text), ``enabled``
+    (whether the sector is simulated at all, boolean), ``unit`` (unit of output, text).
+    A sector not in the library must give every key without a default.
+    """
+
+    label: str
+    enabled: bool = True
+    entry_year: int = Field(
+        ge=1990,
+        le=2100,
+        description=(
+            "First compliance year in which the sector is covered; its firms trade from then "
+            "(year)."
+        ),
+    )
+    firms: int = Field(
+        ge=0,
+        le=20000,
+        description=(
+            "Number of installations at full scale (count; multiplied by the top-level scale)."
+        ),
+    )
+    unit: str
+    output_per_firm: float = Field(
+        gt=0,
+        description="Mean annual output of a firm at start_year (unit per year).",
+    )
+    output_dispersion: float = Field(
+        ge=0,
+        le=3,
+        description="Lognormal sigma of firm size (dimensionless, 0-3).",
+    )
+    benchmark: float = Field(
+        gt=0,
+        description="Intensity benchmark in benchmark_base_year (tCO2 per unit of output).",
+    )
+    benchmark_base_year: int = Field(
+        ge=1990,
+        le=2100,
+        description=(
+            "Year in which benchmark applies; allocation.tightening cuts it in each later year "
+            "(year)."
+        ),
+    )
+    intensity_ratio_mean: float = Field(
+        gt=0,
+        le=3,
+        description=(
+            "Mean of a firm's baseline direct intensity divided by the benchmark (ratio; normal "
+            "draw truncated to 0.5-2)."
+        ),
+    )
+    intensity_ratio_sd: float = Field(
+        ge=0,
+        le=1,
+        description="Standard deviation of that ratio (ratio, 0-1).",
+    )
+    indirect_intensity: float = Field(
+        ge=0,
+        description=(
+            "Emissions from purchased electricity and heat (tCO2 per unit); counted in obligations "
+            "only when scope.include_indirect."
+        ),
+    )
+    demand_growth: float = Field(
+        gt=-0.5,
+        lt=0.5,
+        description="Growth of the sector's output (share per year).",
+    )
+    output_shock_sd: float = Field(
+        ge=0,
+        le=0.5,
+        description="Monthly idiosyncratic output shock of a firm (sd of a relative change).",
+    )
+    sector_shock_sd: float = Field(
+        ge=0,
+        le=0.5,
+        description="Monthly output shock common to the sector (sd of a relative change).",
+    )
+    initial_bank_share: float = Field(
+        ge=0,
+        le=2,
+        description=(
+            "Quota each firm holds at the start, vintage start_year - 1 (share of its annual "
+            "emissions, 0-2)."
+        ),
+    )
+    abatement: list[AbatementOption] = Field(
+        default_factory=list,
+        description=(
+            "Abatement options open to the sector's firms (list of tables; a scenario's list "
+            "replaces the library's whole)."
+        ),
+    )
+    allocation: AllocationConfig = Field(
+        default_factory=AllocationConfig,
+        description="How the sector's quota is allocated (table).",
+    )
+
+
+class MarketConfig(_Section):
+    """Exchange rules (``[market]``): listed and block trading, price limits, calendar."""
+
+    initial_price: float = Field(
+        default=95.0,
+        gt=0,
+        description="Previous close before the first trading day (CNY/t).",
+    )
+    price_limit: float = Field(
+        default=0.10,
+        gt=0,
+        le=1,
+        description=(
+            "Daily price limit of listed (continuous) trading, +/- share of the previous close "
+            "(share)."
+        ),
+    )
+    block_price_limit: float = Field(
+        default=0.30,
+        gt=0,
+        le=1,
+        description="Daily price limit of block trading, +/- share of the previous close (share).",
+    )
+    block_min_t: int = Field(
+        default=100_000,
+        ge=1,
+        description="Orders of this size or more go to the block session (tCO2).",
+    )
+    tick: float = Field(default=0.01, gt=0, description="Price tick (CNY/t).")
+    trading_days_per_month: int = Field(
+        default=20,
+        ge=1,
+        le=23,
+        description="Trading days in each month, 12 months a year (days).",
+    )
+
+
+class TradingConfig(_Section):
+    """Firms' trading behaviour (``[trading]``).
+
+    Key without a Field description: ``strategy`` (trading strategy, a registry name;
+    now only ``budget_constrained``).
+    """
+
+    strategy: str = "budget_constrained"
+    base_activity: float = Field(
+        default=0.04,
+        ge=0,
+        le=1,
+        description=(
+            "Daily probability that a firm with a position to trade places an order, far from its "
+            "deadline (probability)."
+        ),
+    )
+    peak_activity: float = Field(
+        default=0.6,
+        ge=0,
+        le=1,
+        description="That probability on the deadline day (probability).",
+    )
+    urgency_exponent: float = Field(
+        default=3.0,
+        gt=0,
+        description=(
+            "How late activity rises: urgency = (1 - days to deadline / days in a year)^exponent "
+            "(dimensionless)."
+        ),
+    )
+    order_share: float = Field(
+        default=0.3,
+        gt=0,
+        le=1,
+        description="Share of the remaining target placed in one order (share).",
+    )
+    seller_discount: float = Field(
+        default=0.05,
+        ge=0,
+        lt=1,
+        description=(
+            "A seller's reservation value lies this share below its expected price (share)."
+        ),
+    )
+    buyer_premium: float = Field(
+        default=0.5,
+        ge=0,
+        description=(
+            "At full urgency a buyer's reservation value rises to expected price x (1 + "
+            "buyer_premium), never above the penalty price (share)."
+        ),
+    )
+    expectation_smoothing: float = Field(
+        default=0.1,
+        gt=0,
+        le=1,
+        description="Weight of the latest close in adaptive price expectations (weight, 0-1).",
+    )
+    credit_years: float = Field(
+        default=1.0,
+        ge=0,
+        description=(
+            "Credit line for purchases: this many years of the firm's emissions valued at "
+            "market.initial_price (years)."
+        ),
+    )
+
+    @field_validator("strategy")
+    @classmethod
+    def _known_strategy(cls, value: str) -> str:
+        if value not in STRATEGY_NAMES:
+            raise ValueError(f"strategy must be one of {', '.join(STRATEGY_NAMES)}")
+        return value
+
+
+class ComplianceConfig(_Section):
+    """The compliance cycle (``[compliance]``): deadlines, verification, pre-allocation and
+    true-up, banking, borrowing and CCER offsets. Months are months of the year after
+    the compliance year (the deadline's of year Y + deadline_year_offset).
+
+    Keys without a Field description: ``banking`` (quota may be carried past a deadline
+    into later years, boolean); ``borrowing`` (firms may borrow from the next vintage, as
+    in China 2021-22, boolean).
+    """
+
+    deadline_year_offset: int = Field(
+        default=1,
+        ge=1,
+        le=3,
+        description="The deadline of compliance year Y falls in year Y + offset (years, 1-3).",
+    )
+    deadline_month: int = Field(
+        default=12,
+        ge=1,
+        le=12,
+        description=(
+            "Month of the deadline year in which the deadline falls, at its end (month 1-12)."
+        ),
+    )
+    verification_month: int = Field(
+        default=4,
+        ge=1,
+        le=12,
+        description="Month of year Y+1 in which year Y's emissions are verified (month 1-12).",
+    )
+    pre_allocation_month: int = Field(
+        default=4,
+        ge=1,
+        le=12,
+        description=(
+            "Month of year Y+1 in which the preliminary quota for Y is issued (month 1-12)."
+        ),
+    )
+    true_up_month: int = Field(
+        default=9,
+        ge=1,
+        le=12,
+        description=(
+            "Month of year Y+1 in which Y's quota is trued up to verified output (month 1-12)."
+        ),
+    )
+    banking: bool = True
+    banking_limit_t: float | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "Tonnes a firm may carry past a deadline, plus banking_net_sales_multiple x its net "
+            "sales so far (tCO2); unset = unlimited."
+        ),
+    )
+    banking_net_sales_multiple: float = Field(
+        default=0.0,
+        ge=0,
+        description=(
+            "Multiple of a firm's net sales so far added to banking_limit_t (dimensionless)."
+        ),
+    )
+    borrowing: bool = False
+    borrowing_share: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Share of its gap a firm may borrow from the next vintage (share of the gap).",
+    )
+    borrowing_threshold: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description=(
+            "Borrowing is open only to firms whose gap is at least this share of their obligation "
+            "(share)."
+        ),
+    )
+    offset_share: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="Maximum share of the obligation met with CCER offsets (share).",
+    )
+    offset_price: float = Field(default=70.76, ge=0, description="Price of CCER offsets (CNY/t).")
+    offset_supply_share: float = Field(
+        default=0.0011,
+        ge=0,
+        le=1,
+        description=(
+            "CCER supply per year as a share of total verified emissions (share; 8.84 Mt in 2025 "
+            "over about 8 Gt)."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _calendar_order(self) -> ComplianceConfig:
+        # All dates below are months of the year after the compliance year.
+        if self.deadline_year_offset == 1:
+            if not self.verification_month <= self.true_up_month <= self.deadline_month:
+                raise ValueError(
+                    "with deadline_year_offset = 1 the months must satisfy "
+                    "verification_month <= true_up_month <= deadline_month"
+                )
+        if self.pre_allocation_month > self.true_up_month:
+            raise ValueError("pre_allocation_month must not come after true_up_month")
+        return self
+
+
+class PenaltyConfig(_Section):
+    """Penalty for a shortfall at the deadline (``[penalty]``).
+
+    Key without a Field description: ``deduct_shortfall`` (the shortfall is deducted from
+    the next year's quota, boolean).
+    """
+
+    multiple: float = Field(
+        default=5.0,
+        ge=0,
+        description=(
+            "Fine = multiple x mean price of the month before the deadline x shortfall (multiple; "
+            "Decree 775 says 5 to 10)."
+        ),
+    )
+    deduct_shortfall: bool = True
+
+
+class AuctionConfig(_Section):
+    """Auctions of the paid share (``[auction]``).
+
+    Key without a Field description: ``unsold`` (``reserve``: unsold quota goes to the
+    reserve pool; ``cancel``: it is cancelled).
+    """
+
+    months: list[int] = Field(
+        default_factory=lambda: [3, 6, 9, 12],
+        description=(
+            "Months of the compliance year with a paid-share auction; the year's volume is split "
+            "evenly (months 1-12)."
+        ),
+    )
+    reserve_price: float = Field(
+        default=40.0,
+        ge=0,
+        description="Lowest price at which auctioned quota is sold (CNY/t).",
+    )
+    unsold: Literal["reserve", "cancel"] = "reserve"
+    max_bid_share: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="Largest share of one auction a single firm may win (share); unset = no limit.",
+    )
+
+    @field_validator("months")
+    @classmethod
+    def _months(cls, value: list[int]) -> list[int]:
+        if not value or any(not 1 <= m <= 12 for m in value) or len(set(value)) != len(value):
+            raise ValueError("months must be a non-empty list of distinct months 1 to 12")
+        return sorted(value)
+
+
+class ReservePoolConfig(_Section):
+    """The national quota reserve pool (``[reserve_pool]``).
+
+    Key without a Field description: ``policy``: ``none``; ``price_trigger`` (each month
+    the mean close over window_days is checked: above release_price the pool sells
+    release_share of its holdings at auction with reserve price absorb_price; below
+    absorb_price it buys back up to absorb_share of the year's total quota in a reverse
+    auction with ceiling absorb_price); ``bank_based`` (like the EU Market Stability
+    Reserve: at each deadline the quota held by firms (TNAC) divided by last year's
+    verified emissions is compared with tnac_upper and tnac_lower: above, intake_rate x
+    TNAC is withheld from the next year's issuance into the pool; below, release_share of
+    the pool is sold at auction).
+    """
+
+    policy: str = "none"
+    initial_holdings_share: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Pool holdings at the start (share of the first year's total quota).",
+    )
+    set_aside_share: float = Field(
+        default=0.0,
+        ge=0,
+        lt=1,
+        description=(
+            "Share of each year's quota withheld from free allocation into the pool (share)."
+        ),
+    )
+    window_days: int = Field(
+        default=20,
+        ge=1,
+        le=240,
+        description="price_trigger: trading days in the mean close checked each month (days).",
+    )
+    release_price: float = Field(
+        default=120.0,
+        gt=0,
+        description="price_trigger: above this mean close the pool sells quota (CNY/t).",
+    )
+    release_share: float = Field(
+        default=0.25,
+        gt=0,
+        le=1,
+        description="Share of the pool's holdings sold in one release (share).",
+    )
+    absorb_price: float = Field(
+        default=40.0,
+        ge=0,
+        description=(
+            "price_trigger: below this mean close the pool buys back, with this as the ceiling; "
+            "also the reserve price of releases (CNY/t)."
+        ),
+    )
+    absorb_share: float = Field(
+        default=0.01,
+        ge=0,
+        le=1,
+        description=(
+            "price_trigger: most the pool buys back in one month (share of the year's total quota)."
+        ),
+    )
+    tnac_upper: float = Field(
+        default=0.15,
+        ge=0,
+        description=(
+            "bank_based: above this TNAC / last year's verified emissions, quota is withheld into "
+            "the pool (ratio)."
+        ),
+    )
+    tnac_lower: float = Field(
+        default=0.05,
+        ge=0,
+        description="bank_based: below this ratio the pool releases quota (ratio).",
+    )
+    intake_rate: float = Field(
+        default=0.24,
+        ge=0,
+        le=1,
+        description="bank_based: share of TNAC withheld from the next year's issuance (share).",
+    )
+
+    @field_validator("policy")
+    @classmethod
+    def _known_policy(cls, value: str) -> str:
+        if value not in RESERVE_POLICY_NAMES:
+            raise ValueError(f"policy must be one of {', '.join(RESERVE_POLICY_NAMES)}")
+        return value
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> ReservePoolConfig:
+        if self.absorb_price >= self.release_price:
+            raise ValueError("absorb_price must be below release_price")
+        if self.tnac_lower >= self.tnac_upper:
+            raise ValueError("tnac_lower must be below tnac_upper")
+        return self
+
+
+class MRVConfig(_Section):
+    """Monitoring, reporting, verification and inspections (``[mrv]``)."""
+
+    misreporting_share: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Share of firms under-reporting their emissions (share).",
+    )
+    misreporting_bias: float = Field(
+        default=0.05,
+        ge=0,
+        lt=1,
+        description="Fraction of its emissions a misreporting firm hides (share).",
+    )
+    inspection_probability: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description=(
+            "Probability that a firm is inspected in a year (probability per firm and year)."
+        ),
+    )
+    detection_probability: float = Field(
+        default=0.8,
+        ge=0,
+        le=1,
+        description="Probability that an inspection finds misreporting (probability).",
+    )
+    fine_multiple: float = Field(
+        default=3.0,
+        ge=0,
+        description=(
+            "Fine = multiple x the year's mean price x hidden tonnes; detected firms' verified "
+            "emissions are corrected (multiple)."
+        ),
+    )
+
+
+class ScopeConfig(_Section):
+    """Emission scope counted in obligations (``[scope]``).
+
+    Key without a Field description: ``include_indirect`` (count emissions from purchased
+    electricity and heat, each sector's indirect_intensity, boolean).
+    """
+
+    include_indirect: bool = False
+
+
+class Scenario(_Section):
+    """A whole scenario: the top-level keys and one table per section.
+
+    Keys without a Field description: ``name`` (scenario name, text), ``description``
+    (text), ``sectors`` (table of sector tables, merged over the sector library). The
+    calendar runs from January of start_year to the deadline of end_year (end_year +
+    compliance.deadline_year_offset).
+    """
+
+    name: str = "custom"
+    description: str = ""
+    start_year: int = Field(
+        default=2024,
+        ge=2000,
+        le=2090,
+        description="First compliance year (year); the calendar starts in its January.",
+    )
+    end_year: int = Field(
+        default=2030,
+        ge=2000,
+        le=2095,
+        description=(
+            "Last compliance year (year); the calendar runs to its deadline, the years after it "
+            "being a settlement period with trading but no new obligations."
+        ),
+    )
+    seed: int = Field(default=1, ge=0, description="Default random seed (integer).")
+    scale: float = Field(
+        default=1.0,
+        gt=0,
+        le=10,
+        description=(
+            "Multiplies every sector's firm count, rounded, at least 1 for an enabled sector with "
+            "firms > 0 (factor)."
+        ),
+    )
+    sectors: dict[str, SectorConfig]
+    market: MarketConfig = Field(
+        default_factory=MarketConfig,
+        description="Exchange rules (table).",
+    )
+    trading: TradingConfig = Field(
+        default_factory=TradingConfig,
+        description="Firms' trading behaviour (table).",
+    )
+    compliance: ComplianceConfig = Field(
+        default_factory=ComplianceConfig,
+        description="Calendar of the compliance cycle, banking, borrowing and offsets (table).",
+    )
+    penalty: PenaltyConfig = Field(
+        default_factory=PenaltyConfig,
+        description="Penalty for a shortfall at the deadline (table).",
+    )
+    auction: AuctionConfig = Field(
+        default_factory=AuctionConfig,
+        description="Auctions of the paid share (table).",
+    )
+    reserve_pool: ReservePoolConfig = Field(
+        default_factory=ReservePoolConfig,
+        description="National quota reserve pool (table).",
+    )
+    mrv: MRVConfig = Field(
+        default_factory=MRVConfig,
+        description="Monitoring, reporting, verification and inspections (table).",
+    )
+    scope: ScopeConfig = Field(
+        default_factory=ScopeConfig,
+        description="Emission scope counted in obligations (table).",
+    )
+
+    @model_validator(mode="after")
+    def _horizon(self) -> Scenario:
+        if self.end_year < self.start_year:
+            raise ValueError("end_year must not be before start_year")
+        if self.end_year - self.start_year > 30:
+            raise ValueError("a scenario covers at most 31 years")
+        if not any(s.enabled and s.firms > 0 for s in self.sectors.values()):
+            raise ValueError("at least one sector must be enabled with firms > 0")
+        return self
+
+    @property
+    def last_calendar_year(self) -> int:
+        """The last simulated calendar year: the deadline of the last compliance year."""
+        return self.end_year + self.compliance.deadline_year_offset
+
+    def digest(self) -> str:
+        """A stable hash of the resolved scenario (for caches and run records)."""
+        text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# --- loading -------------------------------------------------------------------------
+
+
+def shipped_scenarios() -> list[str]:
+    """Names of the scenarios shipped in the ``scenarios`` package."""
+    folder = resources.files("scenarios")
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def _read_toml(name_or_path: str | Path) -> tuple[dict[str, Any], str]:
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise ScenarioError(f"{path}: no such scenario file")
+        source = str(path)
+        text = path.read_text(encoding="utf-8")
+    else:
+        shipped = resources.files("scenarios") / f"{name_or_path}.toml"
+        if not shipped.is_file():
+            raise ScenarioError(
+                f"scenario '{name_or_path}' not found: give a shipped scenario "
+                f"({', '.join(shipped_scenarios())}) or a path to a .toml file"
+            )
+        source = f"{name_or_path}.toml"
+        text = shipped.read_text(encoding="utf-8")
+    try:
+        return tomllib.loads(text), source
+    except tomllib.TOMLDecodeError as err:
+        raise ScenarioError(f"{source}: not valid TOML: {err}") from None
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        # year tables (schedules) replace each other whole; other tables merge
+        is_year_table = isinstance(value, dict) and all(str(k).isdigit() for k in value)
+        if isinstance(value, dict) and isinstance(merged.get(key), dict) and not is_year_table:
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def parse_override_value(text: str) -> Any:
+    """Read a ``--set`` value as TOML (numbers, booleans, tables), else as a string."""
+    try:
+        return tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Set dotted keys in a raw scenario table; ``*`` stands for every existing key.
+
+    Args:
+        raw: The scenario table (sectors already merged with the library).
+        overrides: Dotted paths to values, e.g. ``{"penalty.multiple": 7,
+            "sectors.*.allocation.tightening": 0.03}``. A ``__`` in a key is read
+            as a dot, so keyword arguments (``penalty__multiple=7``) work too.
+
+    Returns:
+        A new table with the overrides applied.
+    """
+    result = copy.deepcopy(raw)
+    for dotted, value in overrides.items():
+        parts = dotted.replace("__", ".").split(".")
+        if not all(parts):
+            raise ScenarioError(f"override '{dotted}': a key path like penalty.multiple is needed")
+        targets = [result]
+        for part in parts[:-1]:
+            next_targets = []
+            for table in targets:
+                if part == "*":
+                    next_targets.extend(v for v in table.values() if isinstance(v, dict))
+                else:
+                    child = table.setdefault(part, {})
+                    if not isinstance(child, dict):
+                        raise ScenarioError(f"override '{dotted}': '{part}' is not a table")
+                    next_targets.append(child)
+            targets = next_targets
+        for table in targets:
+            table[parts[-1]] = copy.deepcopy(value)
+    return result
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str] | None:
+    """The keys allowed in the table at ``loc`` (for 'unknown key' messages)."""
+    model: Any = Scenario
+    for index, part in enumerate(loc):
+        if index > 0 and loc[index - 1] == "sectors" and model is None:
+            model = SectorConfig
+            continue
+        field = model.model_fields.get(str(part)) if model is not None else None
+        if field is None:
+            return None
+        # sectors is a table of SectorConfig, the next key being the sector name
+        model = None if part == "sectors" else field.annotation
+        if model is not None and not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return None
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return sorted(model.model_fields)
+    return None
+
+
+def _format_error(source: str, err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    # pydantic adds union branch names (float, dict[str,float]) to the location
+    loc = tuple(p for p in loc if p not in ("float", "str", "dict[str,float]", "dict[str,str]"))
+    key = ".".join(str(p) for p in loc) or "(top level)"
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        hint = f"; allowed keys here: {', '.join(allowed)}" if allowed else ""
+        return f"{source}: unknown key '{key}'{hint}"
+    if kind == "missing":
+        return f"{source}: key '{key}' is required"
+    message = first["msg"].removeprefix("Value error, ")
+    got = first.get("input")
+    got_text = "" if isinstance(got, dict) else f" (got {got!r})"
+    return f"{source}: key '{key}': {message}{got_text}"
+
+
+def build_scenario(
+    raw: dict[str, Any], source: str = "scenario", overrides: dict[str, Any] | None = None
+) -> Scenario:
+    """Validate a raw scenario table (sectors merged over the library) into a Scenario.
+
+    Args:
+        raw: The table as read from TOML.
+        source: File or name used in error messages.
+        overrides: Dotted-key overrides applied after the merge.
+
+    Raises:
+        ScenarioError: One message naming the source, the key and what is allowed.
+    """
+    if not isinstance(raw.get("sectors", {}), dict):
+        raise ScenarioError(f"{source}: key 'sectors' must be a table of sector tables")
+    table = dict(raw)
+    sectors: dict[str, Any] = {}
+    for name, library in SECTOR_LIBRARY.items():
+        sectors[name] = copy.deepcopy(library)
+    for name, override in raw.get("sectors", {}).items():
+        if not isinstance(override, dict):
+            raise ScenarioError(f"{source}: key 'sectors.{name}' must be a table")
+        sectors[name] = _deep_merge(sectors.get(name, {}), override)
+    table["sectors"] = sectors
+    if overrides:
+        table = apply_overrides(table, overrides)
+    try:
+        return Scenario.model_validate(table)
+    except ValidationError as err:
+        raise ScenarioError(_format_error(source, err)) from None
+
+
+def load_scenario(
+    scenario: str | Path | Scenario = "china-2024", overrides: dict[str, Any] | None = None
+) -> Scenario:
+    """Load a shipped scenario by name, or a TOML file by path, with optional overrides.
+
+    Args:
+        scenario: A shipped name (see ``etsim scenarios``), a path, or a Scenario.
+        overrides: Dotted-key overrides, e.g. ``{"penalty.multiple": 7}``.
+
+    Raises:
+        ScenarioError: The file is missing, not TOML, or breaks the schema.
+    """
+    if isinstance(scenario, Scenario):
+        if not overrides:
+            return scenario
+        return build_scenario(scenario.model_dump(mode="json"), scenario.name, overrides)
+    raw, source = _read_toml(scenario)
+    return build_scenario(raw, source, overrides)
