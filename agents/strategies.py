@@ -20,7 +20,8 @@ from model.scenario import TradingConfig
 class TradingState:
     """What the firms know on a trading day, one entry per firm."""
 
-    position: np.ndarray  # expected quota surplus (+) or deficit (-) at the deadlines (t)
+    position: np.ndarray  # expected quota surplus (+) or deficit (-) at the next deadline (t)
+    short_later: np.ndarray  # bool: short over all open compliance years together
     sellable: np.ndarray  # quota held that may be sold now (t)
     urgency: np.ndarray  # 0 far from the firm's next deadline, 1 on it
     expected_price: np.ndarray  # CNY/t
@@ -47,13 +48,17 @@ class BudgetConstrainedStrategy:
 
     Each day a firm with a position to trade places one order with probability
     ``base_activity + (peak_activity - base_activity) x urgency``, so trading bunches
-    before the deadline. Its limit price is random within its reservation value
-    (zero-intelligence constrained, Gode & Sunder 1993): a buyer bids uniformly between
-    the lower price limit and its reservation value, which rises from the expected
-    price towards ``expected x (1 + buyer_premium)`` as the deadline nears, never above
-    the penalty price; a seller asks uniformly between its reservation value
-    (``expected x (1 - seller_discount)``, falling with urgency when quota cannot be
-    banked) and the upper price limit. Purchases are limited by cash plus credit.
+    before the deadline. Its limit price is random within its reservation value, in the
+    spirit of zero-intelligence constrained traders (Gode & Sunder 1993) but drawn
+    within ``quote_spread`` of the value rather than across the whole band, so that the
+    price is pulled towards the traders' values: a buyer bids up to ``quote_spread``
+    below its reservation value, which rises from ``expected x (1 + buyer_premium)`` far
+    from the deadline to ``expected x (1 + 2 x buyer_premium)`` on the deadline day,
+    never above the penalty price; a seller asks up to
+    ``quote_spread`` above its reservation value. The seller's reservation value is ``expected x (1 -
+    seller_discount)`` for a surplus it will not need, the expected price for one it
+    will need in later years, and it falls with urgency when quota cannot be banked.
+    Purchases are limited by cash plus credit.
     """
 
     name = "budget_constrained"
@@ -75,19 +80,26 @@ class BudgetConstrainedStrategy:
         wants_buy = active & (state.position < 0)
         wants_sell = active & (state.position >= 1) & (state.sellable >= 1)
 
+        # A buyer pays up to its expected price plus a premium that doubles by the
+        # deadline day, never more than the penalty it would pay per tonne short.
         buy_value = np.minimum(
-            state.expected_price * (1.0 + config.buyer_premium * state.urgency),
+            state.expected_price * (1.0 + config.buyer_premium * (1.0 + state.urgency)),
             state.penalty_price,
         )
-        sell_value = state.expected_price * (1.0 - config.seller_discount)
+        # A surplus the firm will need for later years is sold only at the expected price
+        # or above (it would have to buy it back); a surplus for good at a discount.
+        discount = np.where(state.short_later, 0.0, config.seller_discount)
+        sell_value = state.expected_price * (1.0 - discount)
         if not state.banking:
             sell_value = sell_value * (1.0 - state.urgency)
 
+        # Quotes lie within quote_spread of the trader's own reservation value (never
+        # beyond it), clipped to the day's price limits: a trader whose value is outside
+        # the band quotes at its edge, so the price moves towards the values.
         low, high = state.limit_down, state.limit_up
         draw = rng.random(n)
-        bid = low + draw * (np.clip(buy_value, low, high) - low)
-        ask_floor = np.clip(sell_value, low, high)
-        ask = ask_floor + draw * (high - ask_floor)
+        bid = np.clip(buy_value * (1.0 - config.quote_spread * draw), low, high)
+        ask = np.clip(sell_value * (1.0 + config.quote_spread * draw), low, high)
 
         buy_qty = np.ceil(config.order_share * -state.position)
         affordable = np.floor(np.maximum(state.budget, 0.0) / np.maximum(bid, 0.01))

@@ -92,3 +92,95 @@ def static_equilibrium(model: CarbonMarketModel, year: int) -> tuple[float, floa
         options.cost[in_scope], options.valid[in_scope],
     )
     return clearing_price(costs, tonnes, float(unabated.sum() - available))
+
+
+def horizon_price(model: CarbonMarketModel, year: int, bank: float) -> float:
+    """The fundamental price over the compliance years from ``year`` to the end.
+
+    With banking and no discounting, one price rules the whole horizon: the marginal
+    abatement cost at which abatement over the remaining years (each option counting
+    from the year it can take effect) plus offsets closes the cumulative shortage of
+    quota (projected unabated emissions minus projected quota minus the bank). Firms
+    use it as the anchor of their price expectations.
+
+    Args:
+        model: The running model.
+        year: First compliance year still to be produced.
+        bank: Quota already held or due for earlier years, net of their obligations (t).
+
+    Returns:
+        CNY/t; 0 when the horizon has no shortage; the dearest option's cost when
+        abatement cannot close the gap; NaN when no compliance year is left to produce.
+    """
+    sc = model.scenario
+    firms = model.firms
+    options = firms.options
+    horizon = list(range(max(year, sc.start_year), sc.end_year + 1))
+    if not horizon:
+        return float("nan")
+    n_sectors = len(model.sector_names)
+    growth = np.array([[(1 + config.demand_growth) ** (y - sc.start_year) for y in horizon]
+                       for config in model.sector_configs])
+    shortage = -bank
+    weight = np.zeros((model.n_firms, len(horizon)))
+    for sector in range(n_sectors):
+        members = np.flatnonzero(firms.sector == sector)
+        for j, y in enumerate(horizon):
+            if model.allocation.rule(sector, y).name == "verified_emissions":
+                continue  # quota follows emissions: no shortage, no reason to abate
+            rows = members[firms.entry_year[members] <= y]
+            if not len(rows):
+                continue
+            output = firms.base_output[rows] * growth[sector, j]
+            unabated = output * firms.baseline_intensity[rows]
+            quota = _projected_quota(model, sector, y, rows, output, unabated)
+            shortage += float(unabated.sum() - quota)
+            weight[rows, j] = growth[sector, j]
+    if shortage <= 0:
+        return 0.0
+    effective = np.where(options.adopted_year >= 0, options.adopted_year, year) + options.lead_time
+    years = np.array(horizon)
+    multiplier = np.zeros(options.reduction.shape)
+    for j, y in enumerate(years):
+        multiplier += weight[:, j][:, None] * (effective <= y)
+    # the market's MAC curve, with each option's tonnes over the years it can work
+    cuts = np.where(options.valid, options.reduction, 0.0)
+    left_before = np.cumprod(
+        np.concatenate([np.ones((len(cuts), 1)), 1.0 - cuts[:, :-1]], axis=1), axis=1
+    )
+    per_year = (firms.base_output * firms.baseline_intensity)[:, None] * left_before * cuts
+    over_horizon = (per_year * multiplier)[options.valid]
+    option_costs = options.cost[options.valid]
+    c = sc.compliance
+    offsets = min(c.offset_share, c.offset_supply_share) * float(
+        (firms.base_output * firms.baseline_intensity * weight.sum(axis=1)).sum()
+    )
+    option_costs = np.append(option_costs, c.offset_price)
+    over_horizon = np.append(over_horizon, offsets)
+    order = np.argsort(option_costs, kind="stable")
+    price, _ = clearing_price(option_costs[order], over_horizon[order], shortage)
+    if np.isnan(price):  # abatement cannot close the gap: the dearest option sets it
+        return float(option_costs.max())
+    return price
+
+
+def _projected_quota(model: CarbonMarketModel, sector: int, year: int, rows: np.ndarray,
+                     output: np.ndarray, emissions: np.ndarray) -> float:
+    """Quota (free and auctioned) a sector's firms are expected to get in a future year."""
+    allocation = model.allocation
+    set_aside = model.scenario.reserve_pool.set_aside_share
+    if allocation.rule(sector, year).name == "absolute_cap":
+        if allocation.has_cap_basis(sector):
+            cap, _ = allocation.sector_cap(sector, year)
+        else:
+            first = year
+            while allocation.rule(sector, first - 1).name == "absolute_cap" and (
+                first - 1 >= model.scenario.start_year
+            ):
+                first -= 1
+            decline = allocation.config(sector).allocation.cap_decline
+            current = model.firms.base_output[rows] * model.firms.intensity[rows]
+            cap = float(current.sum()) * (1 - decline) ** (year - first)
+        return cap * (1 - set_aside)
+    quota = allocation.rule_quota(sector, year, output, emissions)
+    return float(quota.sum()) * (1 - set_aside)

@@ -25,10 +25,11 @@ import numpy as np
 
 from agents.abatement import FirmOptions, draw_options
 from agents.firm import Firm
-from agents.strategies import Orders, TradingState, make_strategy
+from agents.strategies import TradingState, make_strategy
 from model.allocation import AllocationPolicy, round_quota
 from model.auction import clear_reverse_auction, clear_uniform_price
 from model.calendar import TradingCalendar
+from model.equilibrium import horizon_price
 from model.exchange import OrderBook
 from model.registry import Registry
 from model.reserve import ReservePool, make_reserve_policy
@@ -62,7 +63,7 @@ class FirmState:
     abatement_cost_rate: np.ndarray  # CNY per unit of output this year
     indirect_intensity: np.ndarray
     misreports: np.ndarray  # bool: under-reports its emissions
-    expected_price: np.ndarray  # CNY/t
+    expected_price: np.ndarray  # CNY/t, adaptive towards closes and the fundamental price
     cash: np.ndarray  # CNY, from trades, auctions, penalties, fines, offsets
     credit: np.ndarray  # CNY credit line for purchases
     net_sales: np.ndarray  # t sold minus t bought so far (for banking limits)
@@ -122,8 +123,12 @@ class CarbonMarketModel(mesa.Model):
         first_quota = self.annual_quota_estimate()
         self.reserve.endow(int(sc.reserve_pool.initial_holdings_share * first_quota))
         self.prev_close = sc.market.initial_price
+        self.fundamental_price = sc.market.initial_price
+        self._next_deadline: int | None = None
+        self._next_compliance_year = sc.start_year
         self.invariants: dict[str, Any] | None = None
         self._expected_net = np.zeros(self.n_firms)
+        self._expected_nearest = np.zeros(self.n_firms)
 
     # --- set-up ------------------------------------------------------------------
 
@@ -191,7 +196,7 @@ class CarbonMarketModel(mesa.Model):
         self.daily = {
             name: np.full(n_days, np.nan)
             for name in ("open", "high", "low", "close", "vwap", "best_bid", "best_ask",
-                         "limit_down", "limit_up")
+                         "limit_down", "limit_up", "fundamental_price")
         }
         for name in ("volume", "trades", "block_volume", "orders"):
             self.daily[name] = np.zeros(n_days, dtype=np.int64)
@@ -508,10 +513,9 @@ class CarbonMarketModel(mesa.Model):
     def _bids(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Sealed bids of firms short of quota: their deficit at their reservation value."""
         state = self._trading_state(self.day)
-        value = np.minimum(
-            state.expected_price * (1 + self.scenario.trading.buyer_premium * state.urgency),
-            state.penalty_price,
-        )
+        premium = self.scenario.trading.buyer_premium
+        value = np.minimum(state.expected_price * (1 + premium * (1 + state.urgency)),
+                           state.penalty_price)
         wanted = np.floor(np.maximum(-state.position, 0.0))
         affordable = np.floor(np.maximum(state.budget, 0.0) / np.maximum(value, 0.01))
         quantity = np.minimum(wanted, affordable).astype(np.int64)
@@ -699,19 +703,42 @@ class CarbonMarketModel(mesa.Model):
 
     def _refresh_expectations(self, year: int, month: int) -> None:
         """Each firm's expected net position excluding holdings, for every compliance
-        year whose deadline has not passed: quota still to come minus obligations."""
+        year whose deadline has not passed (quota still to come minus obligations), and
+        the fundamental price that anchors price expectations."""
         sc = self.scenario
         net = np.zeros(self.n_firms)
-        today = self.day
+        earlier = np.zeros(self.n_firms)
+        nearest = None
         self._next_deadline = None
         for compliance_year in range(sc.start_year, min(year, sc.end_year) + 1):
             deadline = self._deadline_day(compliance_year)
-            if deadline < today:
+            if deadline < self.day:
                 continue
+            balance = self._expected_balance(compliance_year)
             if self._next_deadline is None:
-                self._next_deadline = deadline
-            net += self._expected_balance(compliance_year)
+                self._next_deadline, self._next_compliance_year = deadline, compliance_year
+                nearest = balance
+            net += balance
+            if compliance_year < year:
+                earlier += balance
+        # Firms trade for the nearest deadline: quota of later years comes after it, so
+        # a firm short for it buys even when later years promise a surplus. Later years
+        # set the price at which a surplus is sold (see TradingState.short_later).
         self._expected_net = net
+        self._expected_nearest = net if nearest is None else nearest
+        bank = float(self.registry.total().sum() + earlier.sum())
+        fundamental = horizon_price(self, year, bank)
+        if not np.isnan(fundamental):
+            self.fundamental_price = fundamental
+
+    def _update_expected_price(self) -> None:
+        """Adaptive expectations towards a blend of the close and the fundamental price."""
+        trading = self.scenario.trading
+        target = (1 - trading.fundamental_weight) * self.prev_close + (
+            trading.fundamental_weight * self.fundamental_price
+        )
+        alpha = trading.expectation_smoothing
+        self.firms.expected_price = (1 - alpha) * self.firms.expected_price + alpha * target
 
     def _expected_balance(self, year: int) -> np.ndarray:
         """Quota still to be issued for ``year`` minus its obligation (t)."""
@@ -759,7 +786,7 @@ class CarbonMarketModel(mesa.Model):
         sc = self.scenario
         firms = self.firms
         holdings = self.registry.total()
-        position = holdings + self._expected_net
+        position = holdings + self._expected_nearest
         if self._next_deadline is None:
             urgency = 0.0
         else:
@@ -770,6 +797,7 @@ class CarbonMarketModel(mesa.Model):
         limit = sc.market.price_limit
         return TradingState(
             position=position,
+            short_later=holdings + self._expected_net < 0,
             sellable=holdings.astype(float),
             urgency=np.full(self.n_firms, urgency),
             expected_price=firms.expected_price,
@@ -778,7 +806,8 @@ class CarbonMarketModel(mesa.Model):
             can_trade=firms.entry_year <= min(year, sc.end_year),
             limit_down=round(self.prev_close * (1 - limit), 2),
             limit_up=round(self.prev_close * (1 + limit), 2),
-            banking=sc.compliance.banking,
+            # after the last deadline quota is worth nothing: no banking into it
+            banking=sc.compliance.banking and self._next_compliance_year < sc.end_year,
         )
 
     def _trade_day(self, day: int) -> None:
@@ -786,15 +815,25 @@ class CarbonMarketModel(mesa.Model):
         market = sc.market
         state = self._trading_state(day)
         orders = self.strategy.orders(state)
-        listed = orders.quantity < market.block_min_t
-        book = OrderBook(state.limit_down, state.limit_up, market.tick, kind="continuous")
-        self._submit(book, orders, listed)
+        # Orders of block size go to the block session first (+/-30%); what they leave
+        # unfilled goes on to the listed session in an order below block size.
+        large = orders.quantity >= market.block_min_t
+        listed_quantity = orders.quantity.copy()
         block = None
-        if (~listed).any():
+        if large.any():
             block = OrderBook(round(self.prev_close * (1 - market.block_price_limit), 2),
                               round(self.prev_close * (1 + market.block_price_limit), 2),
                               market.tick, kind="block")
-            self._submit(block, orders, ~listed)
+            ids = block.submit_many(orders.trader[large], orders.side[large],
+                                    orders.quantity[large], orders.limit_price[large])
+            left = np.array([block.remaining(i) if i >= 0 else q
+                             for i, q in zip(ids.tolist(), orders.quantity[large].tolist(),
+                                             strict=True)], dtype=np.int64)
+            listed_quantity[large] = np.minimum(left, market.block_min_t - 1)
+        book = OrderBook(state.limit_down, state.limit_up, market.tick, kind="continuous")
+        send = listed_quantity >= 1
+        book.submit_many(orders.trader[send], orders.side[send], listed_quantity[send],
+                         orders.limit_price[send])
         daily = self.daily
         trades = book.trades()
         qty = trades["quantity"]
@@ -821,13 +860,8 @@ class CarbonMarketModel(mesa.Model):
             daily["block_volume"][day] = int(block_trades["quantity"].sum())
             daily["volume"][day] += daily["block_volume"][day]
             self._settle(block_trades, "block")
-        alpha = sc.trading.expectation_smoothing
-        self.firms.expected_price = (1 - alpha) * self.firms.expected_price + alpha * self.prev_close
-
-    @staticmethod
-    def _submit(book: OrderBook, orders: Orders, mask: np.ndarray) -> None:
-        book.submit_many(orders.trader[mask], orders.side[mask], orders.quantity[mask],
-                         orders.limit_price[mask])
+        self._update_expected_price()
+        daily["fundamental_price"][day] = self.fundamental_price
 
     def _settle(self, trades: dict[str, np.ndarray], kind: str) -> None:
         """Deliver quota and pay for each trade of a session."""

@@ -139,7 +139,8 @@ def build_tables(model: CarbonMarketModel) -> dict[str, pd.DataFrame]:
         "date": cal.date.astype("datetime64[s]"), "year": cal.year, "month": cal.month,
         **{name: model.daily[name] for name in (
             "open", "high", "low", "close", "vwap", "volume", "trades", "best_bid",
-            "best_ask", "limit_down", "limit_up", "block_volume", "orders")},
+            "best_ask", "limit_down", "limit_up", "block_volume", "orders",
+            "fundamental_price")},
     })
     firms = model.firms
     names = np.array(model.sector_names)

@@ -384,18 +384,41 @@ class TradingConfig(_Section):
         ),
     )
     buyer_premium: float = Field(
-        default=0.5,
+        default=0.3,
         ge=0,
         description=(
-            "At full urgency a buyer's reservation value rises to expected price x (1 + "
-            "buyer_premium), never above the penalty price (share)."
+            "Far from the deadline a buyer's reservation value is expected price x (1 + "
+            "buyer_premium); the premium doubles with urgency by the deadline day, never "
+            "above the penalty price (share)."
+        ),
+    )
+    quote_spread: float = Field(
+        default=0.1,
+        ge=0,
+        lt=1,
+        description=(
+            "Buyers bid up to this share below their reservation value, sellers ask up to "
+            "this share above theirs (uniform draw), clipped to the day's limits (share)."
         ),
     )
     expectation_smoothing: float = Field(
         default=0.1,
         gt=0,
         le=1,
-        description="Weight of the latest close in adaptive price expectations (weight, 0-1).",
+        description=(
+            "Daily weight of the latest close, blended with the fundamental price by "
+            "fundamental_weight, in adaptive price expectations (weight, 0-1)."
+        ),
+    )
+    fundamental_weight: float = Field(
+        default=0.7,
+        ge=0,
+        le=1,
+        description=(
+            "Weight of the fundamental price (the marginal abatement cost that closes the "
+            "expected shortage over the remaining compliance years, net of the bank) in a "
+            "firm's expected price; the rest is the adaptive expectation (weight, 0-1)."
+        ),
     )
     credit_years: float = Field(
         default=1.0,

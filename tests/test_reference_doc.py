@@ -138,3 +138,37 @@ def test_allowed_names_and_sectors_are_documented() -> None:
     names = [*ALLOCATION_RULE_NAMES, *RESERVE_POLICY_NAMES, *STRATEGY_NAMES, *SECTOR_LIBRARY]
     missing = [name for name in names if f"`{name}`" not in text]
     assert not missing, f"not documented in scenario-reference.md: {missing}"
+
+
+def test_per_sector_defaults_table_matches_the_library() -> None:
+    """The table of main per-sector defaults shows the library's current values."""
+    text = DOC.read_text(encoding="utf-8")
+    header = next(line for line in text.splitlines() if line.startswith("| sector | label |"))
+    columns = [c.strip().split(" ")[0] for c in header.strip("|").split("|")]
+    rows = {}
+    for line in text.splitlines():
+        match = re.match(r"^\|\s*`([a-z_]+)`\s*\|", line)
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if match and len(cells) == len(columns) and match.group(1) in SECTOR_LIBRARY:
+            rows.setdefault(match.group(1), dict(zip(columns, cells, strict=True)))
+    assert set(rows) == set(SECTOR_LIBRARY)
+    for name, row in rows.items():
+        library = SECTOR_LIBRARY[name]
+        for key in (
+            "enabled",
+            "entry_year",
+            "firms",
+            "unit",
+            "output_per_firm",
+            "benchmark",
+            "benchmark_base_year",
+            "label",
+        ):
+            shown = row[key]
+            value = library[key]
+            if isinstance(value, bool):
+                assert shown == str(value).lower(), (name, key)
+            elif isinstance(value, int | float):
+                assert float(shown.replace(",", "")) == pytest.approx(value), (name, key)
+            else:
+                assert shown == value, (name, key)
