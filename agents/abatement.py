@@ -70,7 +70,9 @@ def draw_options(
         low = np.array([o.cost_range[0] for o in table])
         mode = np.array([o.cost_per_t for o in table])
         high = np.array([o.cost_range[1] for o in table])
-        draws = rng.triangular(low, mode, np.maximum(high, low + 1e-9), size=(len(rows), len(table)))
+        draws = rng.triangular(
+            low, mode, np.maximum(high, low + 1e-9), size=(len(rows), len(table))
+        )
         order = np.argsort(draws, axis=1, kind="stable")  # cheapest first per firm
         for pos, row in enumerate(rows):
             picked = order[pos]

@@ -54,8 +54,8 @@ class BudgetConstrainedStrategy:
     price is pulled towards the traders' values: a buyer bids up to ``quote_spread``
     below its reservation value, which rises from ``expected x (1 + buyer_premium)`` far
     from the deadline to ``expected x (1 + 2 x buyer_premium)`` on the deadline day,
-    never above the penalty price; a seller asks up to
-    ``quote_spread`` above its reservation value. The seller's reservation value is ``expected x (1 -
+    never above the penalty price; a seller asks up to ``quote_spread`` above its
+    reservation value. The seller's reservation value is ``expected x (1 -
     seller_discount)`` for a surplus it will not need, the expected price for one it
     will need in later years, and it falls with urgency when quota cannot be banked.
     Purchases are limited by cash plus credit.

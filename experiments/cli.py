@@ -95,7 +95,8 @@ def summary(tables: dict[str, Any], n_firms: int, wall_time: float, out: Path) -
         lines.append(f"{row.year}  {row.mean_price:10.2f}  {closes.min():6.2f}-{closes.max():6.2f}"
                      f"  {row.volume / 1e6:11.2f}  {compliance:>10}  {equilibrium:>11}")
     firm_years = tables["firm_years"]
-    balance = firm_years.assign(gap=firm_years["free_allocation"] - firm_years["verified_emissions"])
+    gap = firm_years["free_allocation"] - firm_years["verified_emissions"]
+    balance = firm_years.assign(gap=gap)
     by_sector = balance.groupby("sector").agg(
         surplus=("gap", lambda g: g[g > 0].sum()), deficit=("gap", lambda g: -g[g < 0].sum())
     )

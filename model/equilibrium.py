@@ -134,6 +134,10 @@ def horizon_price(model: CarbonMarketModel, year: int, bank: float) -> float:
             output = firms.base_output[rows] * growth[sector, j]
             unabated = output * firms.baseline_intensity[rows]
             quota = _projected_quota(model, sector, y, rows, output, unabated)
+            if y == year:  # what is already issued for this year is in the bank
+                col = model.year_index(y)
+                quota -= float(model.fy["free_entitled"][rows, col].sum()
+                               + model.fy["auction_purchased"][rows, col].sum())
             shortage += float(unabated.sum() - quota)
             weight[rows, j] = growth[sector, j]
     if shortage <= 0:

@@ -196,7 +196,7 @@ class CarbonMarketModel(mesa.Model):
         self.daily = {
             name: np.full(n_days, np.nan)
             for name in ("open", "high", "low", "close", "vwap", "best_bid", "best_ask",
-                         "limit_down", "limit_up", "fundamental_price")
+                         "limit_down", "limit_up", "fundamental_price", "primary_price")
         }
         for name in ("volume", "trades", "block_volume", "orders"):
             self.daily[name] = np.zeros(n_days, dtype=np.int64)
@@ -205,6 +205,7 @@ class CarbonMarketModel(mesa.Model):
         self.payments = {"auctions": 0.0, "reserve_sales": 0.0, "reserve_purchases": 0.0,
                          "penalties": 0.0, "fines": 0.0, "offsets": 0.0}
         self.cancelled_unsold = 0
+        self.unsold_carried = 0
         self.reserve_holdings_end: dict[int, int] = {}
 
     def _endow_initial_bank(self) -> None:
@@ -227,11 +228,15 @@ class CarbonMarketModel(mesa.Model):
         return self.firms.entry_year <= year
 
     def recent_mean_close(self, window_days: int) -> float | None:
-        """Mean close over the last ``window_days`` trading days (None before any)."""
+        """Mean market price over the last ``window_days`` trading days (None before any):
+        the close, or the primary auction's price on a day when one cleared, so that a
+        pool selling by auction sees the price its sales make."""
         if self.day == 0:
             return None
-        closes = self.daily["close"][max(0, self.day - window_days): self.day]
-        return float(np.mean(closes))
+        window = slice(max(0, self.day - window_days), self.day)
+        primary = self.daily["primary_price"][window]
+        prices = np.where(np.isnan(primary), self.daily["close"][window], primary)
+        return float(np.mean(prices))
 
     def month_mean_close(self, year: int, month: int) -> float:
         """Mean close of a month (the initial price before the first day)."""
@@ -364,8 +369,8 @@ class CarbonMarketModel(mesa.Model):
         found = inspected & (self.rng.random(self.n_firms) < mrv.detection_probability)
         detected = covered & found & self.firms.misreports
         verified = np.where(detected, true, reported)
-        fine = np.where(detected, mrv.fine_multiple * self._year_mean_close(year) * (true - reported),
-                        0.0)
+        hidden = true - reported
+        fine = np.where(detected, mrv.fine_multiple * self._year_mean_close(year) * hidden, 0.0)
         self.fy["verified_emissions"][:, col] = np.where(covered, np.round(verified), np.nan)
         self.fy["misreporting_fine"][:, col] = fine
         self.fy["benchmark"][:, col] = [
@@ -511,8 +516,11 @@ class CarbonMarketModel(mesa.Model):
     # --- auctions and the reserve pool ------------------------------------------------
 
     def _bids(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Sealed bids of firms short of quota: their deficit at their reservation value."""
+        """Sealed bids of firms short of quota over all open compliance years (auctioned
+        quota is of the current vintage, so it serves this year's obligation and later
+        ones): their deficit at their reservation value."""
         state = self._trading_state(self.day)
+        state.position = self.registry.total() + self._expected_net
         premium = self.scenario.trading.buyer_premium
         value = np.minimum(state.expected_price * (1 + premium * (1 + state.urgency)),
                            state.penalty_price)
@@ -538,6 +546,8 @@ class CarbonMarketModel(mesa.Model):
             self.firms.cash[winners] -= paid
             self._log_trades(winners, np.full(len(winners), counterparty), result.price, filled,
                              "auction" if counterparty == AUCTIONEER_ID else "reserve")
+        if result.sold:
+            self.daily["primary_price"][self.day] = result.price
         year = int(self.calendar.year[self.day])
         self.auction_log.append({"date": self.calendar.date[self.day], "year": year,
                                  "kind": flow, "supply": volume, "sold": result.sold,
@@ -556,7 +566,8 @@ class CarbonMarketModel(mesa.Model):
             output = self._projected_output(year)[rows]
             projected = output * self.firms.intensity[rows]
             volume += share * self.allocation.rule_quota(sector, year, output, projected).sum()
-        volume = int(volume / n_auctions)
+        volume = int(volume / n_auctions) + self.unsold_carried
+        self.unsold_carried = 0
         if volume <= 0:
             return
         unsold = self._sell_primary(volume, self.scenario.auction.reserve_price, year,
@@ -566,7 +577,12 @@ class CarbonMarketModel(mesa.Model):
             self._auction_bought_by_firm(year)
         )
         if unsold:
-            if self.scenario.auction.unsold == "reserve":
+            auction = self.scenario.auction
+            last_auction = year == self.scenario.end_year and month == auction.months[-1]
+            rule = auction.unsold
+            if rule == "carry" and not last_auction:
+                self.unsold_carried = unsold
+            elif rule == "reserve":
                 self.reserve.add(year, unsold)
             else:
                 self.cancelled_unsold += unsold
@@ -786,7 +802,9 @@ class CarbonMarketModel(mesa.Model):
         sc = self.scenario
         firms = self.firms
         holdings = self.registry.total()
-        position = holdings + self._expected_nearest
+        # only vintages up to the nearest compliance year count for its deadline
+        usable = self.registry.usable(min(self._next_compliance_year, sc.end_year))
+        position = usable + self._expected_nearest
         if self._next_deadline is None:
             urgency = 0.0
         else:

@@ -178,7 +178,8 @@ class AllocationConfig(_Section):
     def _known_rule(cls, value: RuleSchedule) -> RuleSchedule:
         for rule in value.values() if isinstance(value, dict) else [value]:
             if rule not in ALLOCATION_RULE_NAMES:
-                raise ValueError(f"allocation rule must be one of {', '.join(ALLOCATION_RULE_NAMES)}")
+                allowed = ", ".join(ALLOCATION_RULE_NAMES)
+                raise ValueError(f"allocation rule must be one of {allowed}")
         return value
 
     @field_validator("tightening", "paid_share")
@@ -567,8 +568,9 @@ class PenaltyConfig(_Section):
 class AuctionConfig(_Section):
     """Auctions of the paid share (``[auction]``).
 
-    Key without a Field description: ``unsold`` (``reserve``: unsold quota goes to the
-    reserve pool; ``cancel``: it is cancelled).
+    Key without a Field description: ``unsold`` (``carry``: unsold quota is added to the
+    next auction, and cancelled after the last one; ``reserve``: it goes to the reserve
+    pool; ``cancel``: it is cancelled).
     """
 
     months: list[int] = Field(
@@ -583,7 +585,7 @@ class AuctionConfig(_Section):
         ge=0,
         description="Lowest price at which auctioned quota is sold (CNY/t).",
     )
-    unsold: Literal["reserve", "cancel"] = "reserve"
+    unsold: Literal["carry", "reserve", "cancel"] = "carry"
     max_bid_share: float | None = Field(
         default=None,
         gt=0,

@@ -1,0 +1,172 @@
+"""Time a full-scale run of etsim end to end: construction, the run, the results tables.
+
+    python bench/bench_china.py                       # china-2024, seed 1, one repeat
+    python bench/bench_china.py --repeat 5            # min and median of five runs
+    python bench/bench_china.py --scenario classroom --seed 7
+
+Each repeat builds a fresh ``CarbonMarketModel``, runs it to the end of its calendar
+(``run()`` includes the end-of-run invariant checks) and builds the results tables
+(``results()``, including the static equilibrium of every compliance year). The three
+phases are timed separately with ``time.perf_counter``.
+
+Memory: tracing allocations with ``tracemalloc`` slows Python down several-fold, so the
+timed repeats run untraced; one more run, traced, gives the tracemalloc peak of each
+phase (skip it with ``--no-tracemalloc``). The process's max RSS (``resource.getrusage``)
+is read after the timed repeats, before the traced run, and again at the end.
+
+Not part of the test suite (see bench/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import platform
+import resource
+import statistics
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+# Runs from a checkout without installing the package.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import mesa  # noqa: E402
+import numpy as np  # noqa: E402
+
+from model import CarbonMarketModel  # noqa: E402
+
+PHASES = ("construct", "run", "results")
+
+
+def max_rss_mib() -> float:
+    """The process's peak resident set size so far (MiB)."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Linux reports KiB, macOS bytes.
+    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+
+
+def one_run(scenario: str, seed: int, traced: bool = False) -> dict:
+    """Construct, run and tabulate once; seconds (and tracemalloc peaks) per phase."""
+    seconds: dict[str, float] = {}
+    peaks: dict[str, float] = {}
+
+    def start() -> float:
+        if traced:
+            tracemalloc.reset_peak()
+        return time.perf_counter()
+
+    def stop(phase: str, began: float) -> None:
+        seconds[phase] = time.perf_counter() - began
+        if traced:
+            peaks[phase] = tracemalloc.get_traced_memory()[1] / 2**20
+
+    began = start()
+    model = CarbonMarketModel(scenario=scenario, seed=seed)
+    stop("construct", began)
+
+    began = start()
+    model.run()
+    stop("run", began)
+
+    began = start()
+    tables = model.results()
+    stop("results", began)
+
+    daily = tables["market_daily"]
+    trades = tables["trades"]
+    counts = {
+        "firms": int(model.n_firms),
+        "trading_days": int(model.calendar.n_days),
+        "years": f"{int(model.calendar.year[0])}-{int(model.calendar.year[-1])}",
+        "orders": int(daily["orders"].sum()),
+        "trades": int(daily["trades"].sum()),
+        "volume_t": int(daily["volume"].sum()),
+        "trades_by_kind": trades["kind"].value_counts().to_dict(),
+        "ledger_ok": bool(model.invariants and model.invariants["ok"]),
+        "last_close": float(daily["close"].iloc[-1]),
+    }
+    del tables, daily, trades, model
+    gc.collect()
+    return {"seconds": seconds, "peaks": peaks, "counts": counts}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scenario", default="china-2024",
+                        help="shipped scenario name or TOML path (default: china-2024)")
+    parser.add_argument("--seed", type=int, default=1, help="random seed (default: 1)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="timed repeats; min and median are reported (default: 1)")
+    parser.add_argument("--no-tracemalloc", action="store_true",
+                        help="skip the extra traced run that measures the tracemalloc peak")
+    args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+
+    print(f"etsim benchmark: scenario {args.scenario}, seed {args.seed}, "
+          f"{args.repeat} repeat(s)")
+    print(f"python {platform.python_version()}, mesa {mesa.__version__}, "
+          f"numpy {np.__version__}, {platform.machine()} {platform.system()}")
+
+    runs = []
+    for index in range(args.repeat):
+        result = one_run(args.scenario, args.seed)
+        runs.append(result)
+        s = result["seconds"]
+        print(f"  repeat {index + 1}: construct {s['construct']:.2f} s, run {s['run']:.2f} s, "
+              f"results {s['results']:.2f} s")
+    rss_untraced = max_rss_mib()
+
+    counts = runs[0]["counts"]
+    if any(r["counts"] != counts for r in runs[1:]):
+        print("WARNING: repeats with the same scenario and seed gave different counts")
+
+    print()
+    print(f"firms           {counts['firms']:,}")
+    print(f"trading days    {counts['trading_days']:,} ({counts['years']})")
+    print(f"orders          {counts['orders']:,}")
+    print(f"trades          {counts['trades']:,} (listed session, market_daily.trades)")
+    kinds = ", ".join(f"{k} {v:,}" for k, v in sorted(counts["trades_by_kind"].items()))
+    print(f"trades table    {kinds or 'empty'}")
+    print(f"volume          {counts['volume_t'] / 1e6:,.1f} Mt")
+    print(f"last close      {counts['last_close']:.2f} CNY/t")
+    print(f"ledger check    {'ok' if counts['ledger_ok'] else 'FAILED'}")
+
+    print()
+    print(f"{'phase':<12}{'min s':>10}{'median s':>11}")
+    totals = [sum(r["seconds"].values()) for r in runs]
+    for phase in PHASES:
+        values = [r["seconds"][phase] for r in runs]
+        print(f"{phase:<12}{min(values):>10.2f}{statistics.median(values):>11.2f}")
+    print(f"{'total':<12}{min(totals):>10.2f}{statistics.median(totals):>11.2f}")
+
+    run_times = [r["seconds"]["run"] for r in runs]
+    best, median = min(run_times), statistics.median(run_times)
+    print()
+    print(f"orders/s of run time   {counts['orders'] / best:>12,.0f} (min)"
+          f"  {counts['orders'] / median:>12,.0f} (median)")
+    print(f"trades/s of run time   {counts['trades'] / best:>12,.0f} (min)"
+          f"  {counts['trades'] / median:>12,.0f} (median)")
+    print(f"trading days/s         {counts['trading_days'] / best:>12,.0f} (min)"
+          f"  {counts['trading_days'] / median:>12,.0f} (median)")
+
+    print()
+    print(f"max RSS                {rss_untraced:,.0f} MiB (after the timed repeats)")
+    if not args.no_tracemalloc:
+        tracemalloc.start()
+        traced = one_run(args.scenario, args.seed, traced=True)
+        tracemalloc.stop()
+        peaks = traced["peaks"]
+        print("tracemalloc peak       " + ", ".join(
+            f"{phase} {peaks[phase]:,.1f} MiB" for phase in PHASES))
+        print(f"                       overall {max(peaks.values()):,.1f} MiB "
+              f"(separate traced run; its times are not counted: "
+              f"{sum(traced['seconds'].values()):.1f} s traced)")
+        print(f"max RSS                {max_rss_mib():,.0f} MiB (after the traced run)")
+    return 0 if counts["ledger_ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
