@@ -2,7 +2,7 @@
 
 # The whole suite: lint, then every test (two processes on this 2-core machine).
 test: lint
-	python -m pytest -n 2 tests
+	python -m pytest -q -n 2 tests
 
 lint:
 	python -m ruff check .
