@@ -129,6 +129,14 @@ class CarbonMarketModel(mesa.Model):
         self.invariants: dict[str, Any] | None = None
         self._expected_net = np.zeros(self.n_firms)
         self._expected_nearest = np.zeros(self.n_firms)
+        # Daily model-level series for mesa.batch_run; attribute names pickle cleanly.
+        self.datacollector = mesa.DataCollector(model_reporters={
+            "close": "prev_close",
+            "fundamental_price": "fundamental_price",
+            "bank_total": "bank_total",
+            "reserve_holdings": "reserve_holdings",
+        })
+        self.datacollector.collect(self)
 
     # --- set-up ------------------------------------------------------------------
 
@@ -257,6 +265,16 @@ class CarbonMarketModel(mesa.Model):
         """Quota held by all firms (t)."""
         return int(self.registry.holdings.sum())
 
+    @property
+    def bank_total(self) -> int:
+        """Quota held by all firms (t), for the data collector."""
+        return self.total_bank()
+
+    @property
+    def reserve_holdings(self) -> int:
+        """Quota in the reserve pool (t)."""
+        return self.reserve.holdings
+
     def verified_total(self, year: int) -> float:
         """Verified emissions of all firms in a compliance year (t)."""
         return float(np.nansum(self.fy["verified_emissions"][:, self.year_index(year)]))
@@ -279,6 +297,7 @@ class CarbonMarketModel(mesa.Model):
         if day % cal.days_per_month == cal.days_per_month - 1:
             self._month_end(year, month)
         self.day += 1
+        self.datacollector.collect(self)
         if self.day >= cal.n_days:
             self.running = False
             self._finish()
