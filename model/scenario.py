@@ -38,7 +38,8 @@ class ScenarioError(ValueError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # strict: "5" is not a number and "yes" is not a boolean in a scenario file
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True)
 
 
 def _check_year_keys(value: Any) -> Any:
@@ -97,7 +98,7 @@ class AbatementOption(_Section):
             "centre of cost_range."
         ),
     )
-    cost_range: tuple[float, float]
+    cost_range: tuple[float, float] = Field(strict=False)  # TOML gives a list
     lead_time_years: int = Field(
         ge=0,
         le=20,
@@ -108,7 +109,9 @@ class AbatementOption(_Section):
     def _range_holds_cost(self) -> AbatementOption:
         low, high = self.cost_range
         if not 0 <= low <= self.cost_per_t <= high:
-            raise ValueError("cost_range must be [low, high] with 0 <= low <= cost_per_t <= high")
+            raise ValueError(
+                "cost_range: must be [low, high] with 0 <= low <= cost_per_t <= high"
+            )
         return self
 
 
@@ -539,11 +542,11 @@ class ComplianceConfig(_Section):
         if self.deadline_year_offset == 1:
             if not self.verification_month <= self.true_up_month <= self.deadline_month:
                 raise ValueError(
-                    "with deadline_year_offset = 1 the months must satisfy "
+                    "true_up_month: with deadline_year_offset = 1 the months must satisfy "
                     "verification_month <= true_up_month <= deadline_month"
                 )
         if self.pre_allocation_month > self.true_up_month:
-            raise ValueError("pre_allocation_month must not come after true_up_month")
+            raise ValueError("pre_allocation_month: must not come after true_up_month")
         return self
 
 
@@ -693,9 +696,9 @@ class ReservePoolConfig(_Section):
     @model_validator(mode="after")
     def _thresholds(self) -> ReservePoolConfig:
         if self.absorb_price >= self.release_price:
-            raise ValueError("absorb_price must be below release_price")
+            raise ValueError("absorb_price: must be below release_price")
         if self.tnac_lower >= self.tnac_upper:
-            raise ValueError("tnac_lower must be below tnac_upper")
+            raise ValueError("tnac_lower: must be below tnac_upper")
         return self
 
 
@@ -821,11 +824,17 @@ class Scenario(_Section):
     @model_validator(mode="after")
     def _horizon(self) -> Scenario:
         if self.end_year < self.start_year:
-            raise ValueError("end_year must not be before start_year")
+            raise ValueError("end_year: must not be before start_year")
         if self.end_year - self.start_year > 30:
-            raise ValueError("a scenario covers at most 31 years")
-        if not any(s.enabled and s.firms > 0 for s in self.sectors.values()):
-            raise ValueError("at least one sector must be enabled with firms > 0")
+            raise ValueError("end_year: a scenario covers at most 31 years from start_year")
+        if not any(
+            s.enabled and s.firms > 0 and s.entry_year <= self.end_year
+            for s in self.sectors.values()
+        ):
+            raise ValueError(
+                "sectors: at least one sector must be enabled, with firms > 0 and an "
+                "entry_year no later than end_year"
+            )
         return self
 
     @property
@@ -891,37 +900,59 @@ def parse_override_value(text: str) -> Any:
 
 
 def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """Set dotted keys in a raw scenario table; ``*`` stands for every existing key.
+    """Set dotted keys in a raw scenario table; ``*`` stands for every existing entry.
 
     Args:
         raw: The scenario table (sectors already merged with the library).
         overrides: Dotted paths to values, e.g. ``{"penalty.multiple": 7,
-            "sectors.*.allocation.tightening": 0.03}``. A ``__`` in a key is read
-            as a dot, so keyword arguments (``penalty__multiple=7``) work too.
+            "sectors.*.allocation.tightening": 0.03,
+            "sectors.steel.abatement.0.cost_per_t": 80}`` (a number picks an entry of
+            a list, such as an abatement option). A ``__`` in a key is read as a dot,
+            so keyword arguments (``penalty__multiple=7``) work too.
 
     Returns:
         A new table with the overrides applied.
+
+    Raises:
+        ScenarioError: The path runs through a value that is not a table or a list,
+            or a list index is out of range.
     """
     result = copy.deepcopy(raw)
     for dotted, value in overrides.items():
         parts = dotted.replace("__", ".").split(".")
         if not all(parts):
             raise ScenarioError(f"override '{dotted}': a key path like penalty.multiple is needed")
-        targets = [result]
+        targets: list[Any] = [result]
         for part in parts[:-1]:
-            next_targets = []
-            for table in targets:
-                if part == "*":
-                    next_targets.extend(v for v in table.values() if isinstance(v, dict))
-                else:
-                    child = table.setdefault(part, {})
-                    if not isinstance(child, dict):
-                        raise ScenarioError(f"override '{dotted}': '{part}' is not a table")
-                    next_targets.append(child)
-            targets = next_targets
-        for table in targets:
-            table[parts[-1]] = copy.deepcopy(value)
+            targets = [child for parent in targets for child in _children(parent, part, dotted)]
+        for parent in targets:
+            if isinstance(parent, list):
+                parent[_list_index(parent, parts[-1], dotted)] = copy.deepcopy(value)
+            else:
+                parent[parts[-1]] = copy.deepcopy(value)
     return result
+
+
+def _list_index(entries: list[Any], part: str, dotted: str) -> int:
+    if not part.isdigit() or int(part) >= len(entries):
+        raise ScenarioError(
+            f"override '{dotted}': '{part}' must be an index from 0 to {len(entries) - 1}"
+        )
+    return int(part)
+
+
+def _children(parent: Any, part: str, dotted: str) -> list[Any]:
+    """The tables (or lists) one step down an override path."""
+    if isinstance(parent, list):
+        if part == "*":
+            return [entry for entry in parent if isinstance(entry, dict | list)]
+        return [parent[_list_index(parent, part, dotted)]]
+    if part == "*":
+        return [child for child in parent.values() if isinstance(child, dict | list)]
+    child = parent.setdefault(part, {})
+    if not isinstance(child, dict | list):
+        raise ScenarioError(f"override '{dotted}': '{part}' is not a table")
+    return [child]
 
 
 def _allowed_keys(loc: tuple[Any, ...]) -> list[str] | None:
@@ -958,7 +989,13 @@ def _format_error(source: str, err: ValidationError) -> str:
         return f"{source}: key '{key}' is required"
     message = first["msg"].removeprefix("Value error, ")
     got = first.get("input")
-    got_text = "" if isinstance(got, dict) else f" (got {got!r})"
+    # a check across keys names the key it blames as "key: message"
+    blamed, sep, rest = message.partition(": ")
+    if sep and blamed.isidentifier() and blamed not in loc:
+        key = ".".join([*map(str, loc), blamed])
+        message = rest
+        got = got.get(blamed) if isinstance(got, dict) else None
+    got_text = "" if isinstance(got, dict) or got is None else f" (got {got!r})"
     return f"{source}: key '{key}': {message}{got_text}"
 
 
