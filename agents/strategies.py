@@ -26,7 +26,7 @@ class TradingState:
     urgency: np.ndarray  # 0 far from the firm's next deadline, 1 on it
     expected_price: np.ndarray  # CNY/t
     penalty_price: np.ndarray  # CNY/t, the cost of a tonne short at the deadline
-    budget: np.ndarray  # cash plus credit available for purchases (CNY)
+    budget: np.ndarray  # what the firm may still spend on quota this year (CNY)
     can_trade: np.ndarray  # bool: covered and open for trading today
     limit_down: float
     limit_up: float
@@ -41,6 +41,9 @@ class Orders:
     side: np.ndarray  # +1 buy, -1 sell
     quantity: np.ndarray  # t (int64)
     limit_price: np.ndarray  # CNY/t
+
+
+EARLY = 0.1
 
 
 class BudgetConstrainedStrategy:
@@ -58,7 +61,7 @@ class BudgetConstrainedStrategy:
     reservation value. The seller's reservation value is ``expected x (1 -
     seller_discount)`` for a surplus it will not need, the expected price for one it
     will need in later years, and it falls with urgency when quota cannot be banked.
-    Purchases are limited by cash plus credit.
+    Purchases are limited by the firm's carbon budget for the year.
     """
 
     name = "budget_constrained"
@@ -101,11 +104,17 @@ class BudgetConstrainedStrategy:
         bid = np.clip(buy_value * (1.0 - config.quote_spread * draw), low, high)
         ask = np.clip(sell_value * (1.0 + config.quote_spread * draw), low, high)
 
-        buy_qty = np.ceil(config.order_share * -state.position)
+        # Orders grow with urgency: firms put off most of their trading to the run-up
+        # to the deadline (China's "tidal" trading), and in its last days they order
+        # all that is left.
+        share = config.order_share * np.maximum(state.urgency, EARLY) + (
+            1.0 - config.order_share
+        ) * state.urgency**8
+        buy_qty = np.ceil(share * -state.position)
         affordable = np.floor(np.maximum(state.budget, 0.0) / np.maximum(bid, 0.01))
         buy_qty = np.minimum(buy_qty, affordable)
         sell_qty = np.minimum(
-            np.ceil(config.order_share * np.floor(state.position)), state.sellable
+            np.ceil(share * np.floor(state.position)), state.sellable
         )
 
         buyers = np.flatnonzero(wants_buy & (buy_qty >= 1))

@@ -95,13 +95,15 @@ def static_equilibrium(model: CarbonMarketModel, year: int) -> tuple[float, floa
 
 
 def horizon_price(model: CarbonMarketModel, year: int, bank: float) -> float:
-    """The fundamental price over the compliance years from ``year`` to the end.
+    """The fundamental price over the years of foresight from ``year``.
 
     With banking and no discounting, one price rules the whole horizon: the marginal
-    abatement cost at which abatement over the remaining years (each option counting
-    from the year it can take effect) plus offsets closes the cumulative shortage of
-    quota (projected unabated emissions minus projected quota minus the bank). Firms
-    use it as the anchor of their price expectations.
+    abatement cost at which abatement over the horizon (each option counting from the
+    year it can take effect) plus offsets closes the cumulative shortage of quota
+    (projected unabated emissions minus projected quota minus the bank). The horizon
+    runs to the scenario's end_year, and at least ``trading.foresight_years`` ahead:
+    firms expect the last year's rules to go on after it. Firms use this price as the
+    anchor of their price expectations.
 
     Args:
         model: The running model.
@@ -110,14 +112,14 @@ def horizon_price(model: CarbonMarketModel, year: int, bank: float) -> float:
 
     Returns:
         CNY/t; 0 when the horizon has no shortage; the dearest option's cost when
-        abatement cannot close the gap; NaN when no compliance year is left to produce.
+        abatement cannot close the gap.
     """
     sc = model.scenario
     firms = model.firms
     options = firms.options
-    horizon = list(range(max(year, sc.start_year), sc.end_year + 1))
-    if not horizon:
-        return float("nan")
+    first = max(year, sc.start_year)
+    last = max(sc.end_year, first + sc.trading.foresight_years - 1)
+    horizon = list(range(first, last + 1))
     n_sectors = len(model.sector_names)
     growth = np.array([[(1 + config.demand_growth) ** (y - sc.start_year) for y in horizon]
                        for config in model.sector_configs])

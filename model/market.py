@@ -65,7 +65,8 @@ class FirmState:
     misreports: np.ndarray  # bool: under-reports its emissions
     expected_price: np.ndarray  # CNY/t, adaptive towards closes and the fundamental price
     cash: np.ndarray  # CNY, from trades, auctions, penalties, fines, offsets
-    credit: np.ndarray  # CNY credit line for purchases
+    annual_emissions: np.ndarray  # t, expected at the start (sizes the carbon budget)
+    cash_year_start: np.ndarray  # CNY, cash on 1 January (the year's spending is the change)
     net_sales: np.ndarray  # t sold minus t bought so far (for banking limits)
     pending_deduction: np.ndarray  # t to deduct from the next issuance (penalty rule)
     options: FirmOptions
@@ -189,7 +190,8 @@ class CarbonMarketModel(mesa.Model):
             misreports=misreports,
             expected_price=np.full(n, sc.market.initial_price),
             cash=np.zeros(n),
-            credit=sc.trading.credit_years * annual_emissions * sc.market.initial_price,
+            annual_emissions=annual_emissions,
+            cash_year_start=np.zeros(n),
             net_sales=np.zeros(n, dtype=np.int64),
             pending_deduction=np.zeros(n, dtype=np.int64),
             options=options,
@@ -313,6 +315,8 @@ class CarbonMarketModel(mesa.Model):
     def _month_start(self, year: int, month: int) -> None:
         sc = self.scenario
         c = sc.compliance
+        if month == 1:
+            self.firms.cash_year_start = self.firms.cash.copy()
         if month == 1 and year <= sc.end_year:
             self.agents.select(lambda a: a.model.firms.entry_year[a.row] <= year).shuffle_do(
                 "review_abatement", year
@@ -537,11 +541,12 @@ class CarbonMarketModel(mesa.Model):
     def _bids(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Sealed bids of firms short of quota over all open compliance years (auctioned
         quota is of the current vintage, so it serves this year's obligation and later
-        ones): their deficit at their reservation value."""
+        ones): their deficit at what they expect to pay on the exchange instead, plus the
+        urgency premium."""
         state = self._trading_state(self.day)
         state.position = self.registry.total() + self._expected_net
         premium = self.scenario.trading.buyer_premium
-        value = np.minimum(state.expected_price * (1 + premium * (1 + state.urgency)),
+        value = np.minimum(state.expected_price * (1 + premium * state.urgency),
                            state.penalty_price)
         wanted = np.floor(np.maximum(-state.position, 0.0))
         affordable = np.floor(np.maximum(state.budget, 0.0) / np.maximum(value, 0.01))
@@ -806,7 +811,8 @@ class CarbonMarketModel(mesa.Model):
         c = self.scenario.compliance
         if c.offset_price >= self.prev_close:
             return np.zeros_like(obligation)
-        return min(c.offset_share, c.offset_supply_share) * obligation
+        # rounded down at the deadline, so count on a little less
+        return np.floor(0.99 * min(c.offset_share, c.offset_supply_share) * obligation)
 
     def _month_of(self, year: int) -> int:
         """Months of ``year`` that have begun (0 before it, 13 after it)."""
@@ -839,13 +845,22 @@ class CarbonMarketModel(mesa.Model):
             urgency=np.full(self.n_firms, urgency),
             expected_price=firms.expected_price,
             penalty_price=sc.penalty.multiple * firms.expected_price,
-            budget=firms.cash + firms.credit,
+            budget=self._carbon_budget(),
             can_trade=firms.entry_year <= min(year, sc.end_year),
             limit_down=round(self.prev_close * (1 - limit), 2),
             limit_up=round(self.prev_close * (1 + limit), 2),
             # after the last deadline quota is worth nothing: no banking into it
             banking=sc.compliance.banking and self._next_compliance_year < sc.end_year,
         )
+
+    def _carbon_budget(self) -> np.ndarray:
+        """What each firm may still spend on quota this year (CNY): ``credit_years`` of
+        its emissions at its expected price, plus what it has earned (or minus what it
+        has spent) on carbon since 1 January. Production revenue is not modelled, so the
+        budget renews each year instead of draining."""
+        firms = self.firms
+        allowance = self.scenario.trading.credit_years * firms.annual_emissions
+        return allowance * firms.expected_price + (firms.cash - firms.cash_year_start)
 
     def _trade_day(self, day: int) -> None:
         sc = self.scenario

@@ -153,7 +153,7 @@ def build_tables(model: CarbonMarketModel) -> dict[str, pd.DataFrame]:
         "baseline_intensity": firms.baseline_intensity,
         "indirect_intensity": firms.indirect_intensity,
         "misreports": firms.misreports,
-        "credit_line": firms.credit,
+        "annual_emissions_estimate": firms.annual_emissions,
     })
     options = firms.options
     option_rows = []

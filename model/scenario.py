@@ -420,16 +420,27 @@ class TradingConfig(_Section):
         le=1,
         description=(
             "Weight of the fundamental price (the marginal abatement cost that closes the "
-            "expected shortage over the remaining compliance years, net of the bank) in a "
+            "expected shortage over the years of foresight, net of the bank) in a "
             "firm's expected price; the rest is the adaptive expectation (weight, 0-1)."
+        ),
+    )
+    foresight_years: int = Field(
+        default=5,
+        ge=1,
+        le=30,
+        description=(
+            "Years ahead (this one included) over which firms weigh abatement against "
+            "the shortage for the fundamental price; years after end_year are expected "
+            "to follow the last year's rules, so the scenario's end is no cliff (years)."
         ),
     )
     credit_years: float = Field(
         default=1.0,
         ge=0,
         description=(
-            "Credit line for purchases: this many years of the firm's emissions valued at "
-            "market.initial_price (years)."
+            "A firm's carbon budget for each year: this many years of its emissions "
+            "valued at its expected price, plus its net carbon revenue since 1 January; "
+            "purchases stop when it is spent (years)."
         ),
     )
 
