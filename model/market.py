@@ -667,7 +667,8 @@ class CarbonMarketModel(mesa.Model):
                          for s in self.firms.sector[rows]], dtype=object)
         capped = np.array([cap is not None for cap in caps])
         if capped.any():
-            limit = fy["free_allocation"][rows, col] + np.round(
+            # on the entitlement, so a deduction of last year's shortfall still bites
+            limit = fy["free_entitled"][rows, col] + np.round(
                 np.array([cap or 0.0 for cap in caps], dtype=float) * verified
             ).astype(np.int64)
             obligation = np.where(capped, np.minimum(obligation, limit), obligation)
@@ -849,8 +850,9 @@ class CarbonMarketModel(mesa.Model):
             can_trade=firms.entry_year <= min(year, sc.end_year),
             limit_down=round(self.prev_close * (1 - limit), 2),
             limit_up=round(self.prev_close * (1 + limit), 2),
-            # after the last deadline quota is worth nothing: no banking into it
-            banking=sc.compliance.banking and self._next_compliance_year < sc.end_year,
+            # firms expect the market to go on after the scenario's last deadline (see
+            # trading.foresight_years), so a bank keeps its value to the end
+            banking=sc.compliance.banking,
         )
 
     def _carbon_budget(self) -> np.ndarray:

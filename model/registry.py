@@ -97,8 +97,14 @@ class Registry:
         return taken
 
     def transfer(self, seller: int, buyer: int, quantity: int) -> None:
-        """Move ``quantity`` tonnes from seller to buyer, seller's oldest vintages first."""
+        """Move ``quantity`` tonnes from seller to buyer, seller's oldest vintages first.
+
+        Raises:
+            ValueError: The seller holds less; nothing is moved.
+        """
         row = self.holdings[seller]
+        if int(row.sum()) < quantity:
+            raise ValueError(f"account {seller} cannot deliver {quantity} t")
         remaining = quantity
         for col in range(len(row)):
             if remaining == 0:
@@ -108,8 +114,6 @@ class Registry:
                 row[col] -= use
                 self.holdings[buyer, col] += use
                 remaining -= use
-        if remaining:
-            raise ValueError(f"account {seller} cannot deliver {quantity} t")
 
     def ledger(self) -> list[dict[str, int]]:
         """Per vintage: the flows, firm holdings and the balance (0 when the ledger holds)."""
