@@ -108,6 +108,8 @@ def _market_years(model: CarbonMarketModel, firm_years: pd.DataFrame,
             "verified_emissions": float(fy["verified_emissions"].sum()) if compliance else np.nan,
             "bank_total": int(model.fy["bank_end"][:, model.year_index(year)].sum()),
             "mean_price": float(in_year["close"].mean()),
+            # the anchor of firms' expectations: the horizon price with banking
+            "fundamental_price": float(in_year["fundamental_price"].mean()),
             "vwap": float((in_year["vwap"] * (in_year["volume"] - in_year["block_volume"])).sum()
                           / max((in_year["volume"] - in_year["block_volume"]).sum(), 1)),
             "volume": int(in_year["volume"].sum()),
