@@ -47,6 +47,7 @@ FIRM_YEAR_FLOAT = (
 FIRM_YEAR_INT = (
     "free_allocation", "free_entitled", "pre_allocated", "auction_purchased", "bought", "sold",
     "surrendered", "offsets_used", "bank_end", "shortfall", "deducted", "owed", "withdrawn",
+    "borrowed",
 )
 
 
@@ -689,13 +690,11 @@ class CarbonMarketModel(mesa.Model):
         need = obligation - offsets
         surrendered = self.registry.take(rows, need, year, "surrendered").sum(axis=1)
         short = need - surrendered
-        if c.borrowing and short.any():
-            eligible = short >= c.borrowing_threshold * np.maximum(obligation, 1)
-            borrow = np.where(eligible, np.floor(c.borrowing_share * short), 0).astype(np.int64)
-            got = self.registry.take(rows, borrow, year + 1, "surrendered",
-                                     from_vintage=year + 1).sum(axis=1)
-            surrendered += got
-            short -= got
+        if c.borrowing and short.any() and year < sc.end_year:
+            borrowed = self._borrow(rows, short, obligation, year)
+            surrendered += borrowed
+            short -= borrowed
+            fy["borrowed"][rows, col] = borrowed
         penalty = sc.penalty.multiple * reference_price * short
         self.firms.cash[rows] -= penalty
         self.payments["penalties"] += float(penalty.sum())
@@ -706,6 +705,25 @@ class CarbonMarketModel(mesa.Model):
         fy["shortfall"][rows, col] = short
         fy["penalty"][rows, col] = penalty
         self._apply_banking_rules(year)
+
+    def _borrow(self, rows: np.ndarray, short: np.ndarray, obligation: np.ndarray,
+                year: int) -> np.ndarray:
+        """Cover part of a gap with next year's quota (China 2021-22): held quota of the
+        next vintage first, the rest advanced from the firm's next free allocation (it
+        counts as already issued there, so the true-up pays the loan back)."""
+        c = self.scenario.compliance
+        eligible = short >= c.borrowing_threshold * np.maximum(obligation, 1)
+        wanted = np.where(eligible, np.floor(c.borrowing_share * short), 0).astype(np.int64)
+        nxt = year + 1
+        held = self.registry.take(rows, wanted, nxt, "surrendered", from_vintage=nxt)
+        advance = wanted - held.sum(axis=1)
+        if advance.any():
+            self.registry.issue(rows, advance, nxt, "issued_free")
+            self.registry.take(rows, advance, nxt, "surrendered", from_vintage=nxt)
+            col = self.year_index(nxt)
+            self.fy["free_entitled"][rows, col] += advance
+            self.fy["free_allocation"][rows, col] += advance
+        return wanted
 
     def _apply_banking_rules(self, year: int) -> None:
         """After a deadline: cancel quota of vintages up to ``year`` that may not be banked."""

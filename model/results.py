@@ -77,7 +77,8 @@ def _firm_years(model: CarbonMarketModel) -> pd.DataFrame:
             "benchmark": fy["benchmark"][rows, col],
         }
         for name in ("free_allocation", "pre_allocated", "auction_purchased", "bought", "sold",
-                     "surrendered", "offsets_used", "bank_end", "shortfall", "penalty",
+                     "surrendered", "borrowed", "offsets_used", "bank_end", "shortfall",
+                     "penalty",
                      "deducted", "withdrawn", "owed", "misreporting_fine", "abatement",
                      "abatement_cost"):
             frame[name] = fy[name][rows, col]
