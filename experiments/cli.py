@@ -82,9 +82,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def summary(tables: dict[str, Any], n_firms: int, wall_time: float, out: Path) -> str:
     """A short text summary of a run: prices by year, compliance, sector balances."""
     years = tables["market_years"]
-    lines = [f"{n_firms} firms, {len(tables['market_daily'])} trading days, "
+    lines = [f"{n_firms:,} firms, {len(tables['market_daily']):,} trading days, "
              f"{wall_time:.1f} s; results in {out}", "",
-             "year  mean price  min-max (CNY/t)  volume (Mt)  compliance  equilibrium"]
+             "year  mean price  min-max (CNY/t)  fundamental  equilibrium  volume (Mt)"
+             "  compliance"]
     daily = tables["market_daily"]
     for row in years.itertuples():
         closes = daily.loc[daily["year"] == row.year, "close"]
@@ -93,14 +94,18 @@ def summary(tables: dict[str, Any], n_firms: int, wall_time: float, out: Path) -
         equilibrium = "-" if row.equilibrium_price != row.equilibrium_price else (
             f"{row.equilibrium_price:.1f}")
         lines.append(f"{row.year}  {row.mean_price:10.2f}  {closes.min():6.2f}-{closes.max():6.2f}"
-                     f"  {row.volume / 1e6:11.2f}  {compliance:>10}  {equilibrium:>11}")
+                     f"  {row.fundamental_price:11.2f}  {equilibrium:>11}"
+                     f"  {row.volume / 1e6:11.2f}  {compliance:>10}")
     firm_years = tables["firm_years"]
     gap = firm_years["free_allocation"] - firm_years["verified_emissions"]
     balance = firm_years.assign(gap=gap)
     by_sector = balance.groupby("sector").agg(
         surplus=("gap", lambda g: g[g > 0].sum()), deficit=("gap", lambda g: -g[g < 0].sum())
     )
-    lines += ["", "sector       surplus (Mt)  deficit (Mt)   (free allocation vs verified, "
+    lines += ["", "fundamental: the price anchoring expectations (abatement cost closing the "
+              "expected shortage, with banking);",
+              "equilibrium: each compliance year on its own, without banking.",
+              "", "sector       surplus (Mt)  deficit (Mt)   (free allocation vs verified, "
               "all years)"]
     for sector, row in by_sector.iterrows():
         lines.append(f"{sector:<12} {row.surplus / 1e6:12.2f}  {row.deficit / 1e6:12.2f}")

@@ -785,10 +785,11 @@ class CarbonMarketModel(mesa.Model):
         # set the price at which a surplus is sold (see TradingState.short_later).
         self._expected_net = net
         self._expected_nearest = net if nearest is None else nearest
-        bank = float(self.registry.total().sum() + earlier.sum())
-        fundamental = horizon_price(self, year, bank)
-        if not np.isnan(fundamental):
-            self.fundamental_price = fundamental
+        # In the settlement period nothing is produced any more: the fundamental price
+        # stays where the last compliance year left it.
+        if year <= sc.end_year:
+            bank = float(self.registry.total().sum() + earlier.sum())
+            self.fundamental_price = horizon_price(self, year, bank)
 
     def _update_expected_price(self) -> None:
         """Adaptive expectations towards a blend of the close and the fundamental price."""
