@@ -358,6 +358,23 @@ class OrderBook:
             heappop(book)
         return round(book[0][0] * self.tick, 2) if book else None
 
+    def depth(self) -> tuple[list[tuple[float, int]], list[tuple[float, int]]]:
+        """The ladder: resting quantity per price level, bids best first, asks best first.
+
+        Returns:
+            ``(bids, asks)``, each a list of ``(price, tonnes)``.
+        """
+        levels: tuple[dict[int, int], dict[int, int]] = ({}, {})
+        for side, book in ((0, self._bids), (1, self._asks)):
+            for key, seq in book:
+                left = self._remaining[seq]
+                if left:
+                    ticks = -key if side == 0 else key
+                    levels[side][ticks] = levels[side].get(ticks, 0) + left
+        bids = [(round(t * self.tick, 2), q) for t, q in sorted(levels[0].items(), reverse=True)]
+        asks = [(round(t * self.tick, 2), q) for t, q in sorted(levels[1].items())]
+        return bids, asks
+
     def remaining(self, order_id: int) -> int:
         """Tonnes still resting for an order (0 if filled, cancelled, market or unknown)."""
         if 0 <= order_id < len(self._remaining):

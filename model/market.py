@@ -86,6 +86,10 @@ class CarbonMarketModel(mesa.Model):
         overrides: Dotted-key overrides of scenario values,
             e.g. ``{"penalty.multiple": 7}``.
         record_trades: Keep every trade for the ``trades`` table.
+        book_days: Dates (``"YYYY-MM-DD"``) whose order books are recorded event by
+            event for the ``book_events`` table (a date that is no trading day means the
+            next trading day); None records one day per compliance year, the 10th
+            trading day of the month before its deadline.
         **flat_overrides: The same overrides as keywords with ``__`` for dots
             (``penalty__multiple=7``), so ``mesa.batch_run`` can vary them.
     """
@@ -96,6 +100,7 @@ class CarbonMarketModel(mesa.Model):
         seed: int | None = None,
         overrides: dict[str, Any] | None = None,
         record_trades: bool = True,
+        book_days: list[str] | None = None,
         **flat_overrides: Any,
     ) -> None:
         merged = dict(overrides or {})
@@ -111,6 +116,8 @@ class CarbonMarketModel(mesa.Model):
         )
         self.years = np.arange(sc.start_year, sc.last_calendar_year + 1)
         self.record_trades = record_trades
+        self.book_days = self._choose_book_days(book_days)
+        self._book_log: list[dict[str, Any]] = []
         self.day = 0
         self._build_sectors()
         self._create_firms()
@@ -141,6 +148,29 @@ class CarbonMarketModel(mesa.Model):
         self.datacollector.collect(self)
 
     # --- set-up ------------------------------------------------------------------
+
+    def _choose_book_days(self, book_days: list[str] | None) -> set[int]:
+        cal = self.calendar
+        if book_days is None:
+            c = self.scenario.compliance
+            days = set()
+            for year in range(self.scenario.start_year, self.scenario.end_year + 1):
+                deadline_year, month = year + c.deadline_year_offset, c.deadline_month - 1
+                if month == 0:
+                    deadline_year, month = deadline_year - 1, 12
+                days.add(min(cal.first_day(deadline_year, month) + 9, cal.n_days - 1))
+            return days
+        chosen = set()
+        for text in book_days:
+            try:
+                wanted = np.datetime64(text, "D")
+            except ValueError:
+                raise ValueError(f"book_days: '{text}' is not a date YYYY-MM-DD") from None
+            index = int(np.searchsorted(cal.date, wanted))
+            if index >= cal.n_days:
+                raise ValueError(f"book_days: {text} is after the last trading day")
+            chosen.add(index)
+        return chosen
 
     def _build_sectors(self) -> None:
         sc = self.scenario
@@ -893,17 +923,19 @@ class CarbonMarketModel(mesa.Model):
         large = orders.quantity >= market.block_min_t
         listed_quantity = orders.quantity.copy()
         block = None
+        record = day in self.book_days
         if large.any():
             block = OrderBook(round(self.prev_close * (1 - market.block_price_limit), 2),
                               round(self.prev_close * (1 + market.block_price_limit), 2),
-                              market.tick, kind="block")
+                              market.tick, kind="block", record=record)
             ids = block.submit_many(orders.trader[large], orders.side[large],
                                     orders.quantity[large], orders.limit_price[large])
             left = np.array([block.remaining(i) if i >= 0 else q
                              for i, q in zip(ids.tolist(), orders.quantity[large].tolist(),
                                              strict=True)], dtype=np.int64)
             listed_quantity[large] = np.minimum(left, market.block_min_t - 1)
-        book = OrderBook(state.limit_down, state.limit_up, market.tick, kind="continuous")
+        book = OrderBook(state.limit_down, state.limit_up, market.tick, kind="continuous",
+                         record=record)
         send = listed_quantity >= 1
         book.submit_many(orders.trader[send], orders.side[send], listed_quantity[send],
                          orders.limit_price[send])
@@ -933,8 +965,30 @@ class CarbonMarketModel(mesa.Model):
             daily["block_volume"][day] = int(block_trades["quantity"].sum())
             daily["volume"][day] += daily["block_volume"][day]
             self._settle(block_trades, "block")
+        if record:
+            for session in (block, book):  # the block session runs first
+                if session is not None:
+                    self._keep_book_events(day, session)
         self._update_expected_price()
         daily["fundamental_price"][day] = self.fundamental_price
+
+    def _keep_book_events(self, day: int, book: OrderBook) -> None:
+        """Keep a recorded session's orders, cancels and trades for ``book_events``."""
+        ids = self.firms.firm_id
+        for event in book.events:
+            row: dict[str, Any] = {"day": day, "session": book.kind, "event": event[0],
+                                   "limit_down": book.limit_down, "limit_up": book.limit_up}
+            if event[0] == "order":
+                _, seq, trader, side, qty, price = event
+                row.update(order_id=seq, trader_id=int(ids[trader]), side=side, quantity=qty,
+                           price=np.nan if price is None else price)
+            elif event[0] == "cancel":
+                row.update(order_id=event[1])
+            else:
+                _, buyer, seller, price, qty = event
+                row.update(buyer_id=int(ids[buyer]), seller_id=int(ids[seller]), price=price,
+                           quantity=qty)
+            self._book_log.append(row)
 
     def _settle(self, trades: dict[str, np.ndarray], kind: str) -> None:
         """Deliver quota and pay for each trade of a session."""

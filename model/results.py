@@ -22,7 +22,28 @@ import pandas as pd
 if TYPE_CHECKING:
     from model.market import CarbonMarketModel
 
-TABLES = ("market_daily", "firm_years", "firms", "abatement_options", "market_years", "trades")
+TABLES = ("market_daily", "firm_years", "firms", "abatement_options", "market_years", "trades",
+          "book_events")
+BOOK_EVENT_COLUMNS = ("date", "session", "seq", "event", "order_id", "trader_id", "side",
+                      "quantity", "price", "buyer_id", "seller_id", "limit_down", "limit_up")
+
+
+def _book_events(model: CarbonMarketModel) -> pd.DataFrame:
+    """Every order, cancel and trade of the recorded trading days, in the order they
+    happened (``seq`` counts within a day, block session first), for replaying a book."""
+    frame = pd.DataFrame(model._book_log)
+    if frame.empty:
+        frame = pd.DataFrame({"day": pd.Series(dtype="int64")})
+    frame["date"] = model.calendar.date[frame["day"].to_numpy(dtype=np.int64)].astype(
+        "datetime64[s]")
+    frame["seq"] = frame.groupby("day").cumcount() if len(frame) else pd.Series(dtype="int64")
+    for column in BOOK_EVENT_COLUMNS:
+        if column not in frame:
+            frame[column] = np.nan
+    integer = {c: "Int64" for c in ("order_id", "trader_id", "side", "quantity", "buyer_id",
+                                    "seller_id", "seq")}
+    return frame[list(BOOK_EVENT_COLUMNS)].astype(integer).astype({"session": str,
+                                                                    "event": str})
 
 
 def _trade_frame(model: CarbonMarketModel) -> pd.DataFrame:
@@ -143,7 +164,7 @@ def build_tables(model: CarbonMarketModel) -> dict[str, pd.DataFrame]:
         **{name: model.daily[name] for name in (
             "open", "high", "low", "close", "vwap", "volume", "trades", "best_bid",
             "best_ask", "limit_down", "limit_up", "block_volume", "orders",
-            "fundamental_price")},
+            "fundamental_price", "primary_price")},
     })
     firms = model.firms
     names = np.array(model.sector_names)
@@ -177,6 +198,7 @@ def build_tables(model: CarbonMarketModel) -> dict[str, pd.DataFrame]:
         "abatement_options": abatement,
         "market_years": _market_years(model, firm_years, daily),
         "trades": _trade_frame(model),
+        "book_events": _book_events(model),
     }
 
 

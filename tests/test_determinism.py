@@ -13,7 +13,8 @@ from pandas.testing import assert_frame_equal
 
 from model import CarbonMarketModel
 
-TABLES = ("market_daily", "firm_years", "firms", "abatement_options", "market_years", "trades")
+TABLES = ("market_daily", "firm_years", "firms", "abatement_options", "market_years", "trades",
+          "book_events")
 
 
 def _results(seed: int, **overrides) -> dict[str, pd.DataFrame]:
@@ -82,3 +83,24 @@ def test_identical_results_across_two_processes(tmp_path: Path) -> None:
                        check_exact=True)
     assert_frame_equal(pd.read_parquet(first / "firm_years.parquet"), here["firm_years"],
                        check_exact=True)
+
+
+def test_recorded_book_replays_to_the_days_trades() -> None:
+    """Re-submitting a recorded day's orders to a fresh book gives the same trades."""
+    from model.exchange import OrderBook
+
+    model = CarbonMarketModel(scenario="classroom", seed=2)
+    model.run()
+    events = model.results()["book_events"]
+    assert set(events["event"]) >= {"order", "trade"}
+    for _, day in events.groupby(["date", "session"]):
+        book = OrderBook(float(day["limit_down"].iloc[0]), float(day["limit_up"].iloc[0]))
+        for order in day[day["event"] == "order"].itertuples():
+            price = None if pd.isna(order.price) else float(order.price)
+            book.submit(int(order.trader_id), int(order.side), int(order.quantity), price)
+        recorded = day[day["event"] == "trade"]
+        replayed = book.trades()
+        assert replayed["buyer"].tolist() == recorded["buyer_id"].astype(int).tolist()
+        assert replayed["seller"].tolist() == recorded["seller_id"].astype(int).tolist()
+        assert replayed["quantity"].tolist() == recorded["quantity"].astype(int).tolist()
+        assert replayed["price"].tolist() == recorded["price"].tolist()

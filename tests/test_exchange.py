@@ -392,3 +392,15 @@ def test_randomised_book_conservation_and_reference_match() -> None:
     ]
     assert single_ids == ids.tolist()
     assert trade_rows(single) == trade_rows(book)
+
+
+def test_depth_aggregates_live_orders_per_level() -> None:
+    # bids 100 x 10 (trader 1), 100 x 5 (trader 2), 99 x 7; asks 101 x 3. A sell of 12 at
+    # 100 fills 10 from trader 1 and 2 from trader 2: 3 t stay bid at 100.
+    book = OrderBook(90.0, 110.0)
+    book.submit(1, 1, 10, 100.0)
+    book.submit(2, 1, 5, 100.0)
+    book.submit(3, 1, 7, 99.0)
+    book.submit(4, -1, 3, 101.0)
+    book.submit(5, -1, 12, 100.0)
+    assert book.depth() == ([(100.0, 3), (99.0, 7)], [(101.0, 3)])

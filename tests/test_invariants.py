@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from model import CarbonMarketModel
 from model.results import check_invariants
 
-TABLES = ("market_daily", "firm_years", "firms", "abatement_options", "market_years", "trades")
+TABLES = ("market_daily", "firm_years", "firms", "abatement_options", "market_years", "trades",
+          "book_events")
 
 
 @st.composite
