@@ -8,10 +8,12 @@ from a triangular distribution over the documented ``cost_range`` with the table
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from model.scenario import SectorConfig
+if TYPE_CHECKING:  # the model imports this module: no import back at run time
+    from model.scenario import SectorConfig
 
 
 @dataclass

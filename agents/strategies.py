@@ -10,10 +10,12 @@ matches them one by one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from model.scenario import TradingConfig
+if TYPE_CHECKING:  # the model imports this module: no import back at run time
+    from model.scenario import TradingConfig
 
 
 @dataclass
@@ -43,7 +45,7 @@ class Orders:
     limit_price: np.ndarray  # CNY/t
 
 
-EARLY = 0.1
+EARLY = 0.1  # share of the order size used far from a deadline (see order_sizes)
 
 
 class BudgetConstrainedStrategy:
@@ -62,6 +64,9 @@ class BudgetConstrainedStrategy:
     seller_discount)`` for a surplus it will not need, the expected price for one it
     will need in later years, and it falls with urgency when quota cannot be banked.
     Purchases are limited by the firm's carbon budget for the year.
+
+    Other strategies change only how quotes are drawn from the reservation values
+    (:meth:`quotes`) and may learn from the day's outcome (:meth:`observe`).
     """
 
     name = "budget_constrained"
@@ -70,19 +75,9 @@ class BudgetConstrainedStrategy:
         self.config = config
         self.rng = rng
 
-    def orders(self, state: TradingState) -> Orders:
-        """The day's orders for all firms."""
+    def reservation_values(self, state: TradingState) -> tuple[np.ndarray, np.ndarray]:
+        """Per firm: the most it pays to buy and the least it takes to sell (CNY/t)."""
         config = self.config
-        rng = self.rng
-        n = len(state.position)
-        activity = config.base_activity + (config.peak_activity - config.base_activity) * (
-            state.urgency
-        )
-        active = state.can_trade & (rng.random(n) < activity)
-        # Obligations are whole tonnes: a buyer short of any fraction needs one more tonne.
-        wants_buy = active & (state.position < 0)
-        wants_sell = active & (state.position >= 1) & (state.sellable >= 1)
-
         # A buyer pays up to its expected price plus a premium that doubles by the
         # deadline day, never more than the penalty it would pay per tonne short.
         buy_value = np.minimum(
@@ -95,14 +90,41 @@ class BudgetConstrainedStrategy:
         sell_value = state.expected_price * (1.0 - discount)
         if not state.banking:
             sell_value = sell_value * (1.0 - state.urgency)
+        return buy_value, sell_value
 
+    def quotes(
+        self, buy_value: np.ndarray, sell_value: np.ndarray, state: TradingState
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per firm: the bid it would place and the ask it would place (CNY/t)."""
         # Quotes lie within quote_spread of the trader's own reservation value (never
         # beyond it), clipped to the day's price limits: a trader whose value is outside
         # the band quotes at its edge, so the price moves towards the values.
         low, high = state.limit_down, state.limit_up
-        draw = rng.random(n)
-        bid = np.clip(buy_value * (1.0 - config.quote_spread * draw), low, high)
-        ask = np.clip(sell_value * (1.0 + config.quote_spread * draw), low, high)
+        draw = self.rng.random(len(buy_value))
+        spread = self.config.quote_spread
+        bid = np.clip(buy_value * (1.0 - spread * draw), low, high)
+        ask = np.clip(sell_value * (1.0 + spread * draw), low, high)
+        return bid, ask
+
+    def observe(self, orders: Orders, filled: np.ndarray, close: float) -> None:
+        """Learn from the day: ``filled`` is True for each order that traded at all."""
+
+    def orders(self, state: TradingState, members: np.ndarray | None = None) -> Orders:
+        """The day's orders of the firms in ``members`` (a boolean mask; all if None),
+        in firm order (the model shuffles the arrival order)."""
+        config = self.config
+        rng = self.rng
+        n = len(state.position)
+        activity = config.base_activity + (config.peak_activity - config.base_activity) * (
+            state.urgency
+        )
+        allowed = state.can_trade if members is None else state.can_trade & members
+        active = allowed & (rng.random(n) < activity)
+        # Obligations are whole tonnes: a buyer short of any fraction needs one more tonne.
+        wants_buy = active & (state.position < 0)
+        wants_sell = active & (state.position >= 1) & (state.sellable >= 1)
+        buy_value, sell_value = self.reservation_values(state)
+        bid, ask = self.quotes(buy_value, sell_value, state)
 
         # Orders grow with urgency: firms put off most of their trading to the run-up
         # to the deadline (China's "tidal" trading), and in its last days they order
@@ -113,9 +135,7 @@ class BudgetConstrainedStrategy:
         buy_qty = np.ceil(share * -state.position)
         affordable = np.floor(np.maximum(state.budget, 0.0) / np.maximum(bid, 0.01))
         buy_qty = np.minimum(buy_qty, affordable)
-        sell_qty = np.minimum(
-            np.ceil(share * np.floor(state.position)), state.sellable
-        )
+        sell_qty = np.minimum(np.ceil(share * np.floor(state.position)), state.sellable)
 
         buyers = np.flatnonzero(wants_buy & (buy_qty >= 1))
         sellers = np.flatnonzero(wants_sell & (sell_qty >= 1))
@@ -123,18 +143,95 @@ class BudgetConstrainedStrategy:
         side = np.concatenate([np.ones(len(buyers), np.int64), -np.ones(len(sellers), np.int64)])
         quantity = np.concatenate([buy_qty[buyers], sell_qty[sellers]]).astype(np.int64)
         price = np.concatenate([bid[buyers], ask[sellers]])
-        arrival = rng.permutation(len(trader))
-        return Orders(trader[arrival], side[arrival], quantity[arrival], price[arrival])
+        return Orders(trader, side, quantity, price)
 
 
-STRATEGIES: dict[str, type] = {BudgetConstrainedStrategy.name: BudgetConstrainedStrategy}
+class ZeroIntelligenceStrategy(BudgetConstrainedStrategy):
+    """Zero-intelligence constrained quotes (Gode & Sunder 1993) on the same positions.
+
+    A buyer bids uniformly between the day's lower limit and its reservation value, a
+    seller asks uniformly between its reservation value and the upper limit: random,
+    but never a trade at a loss against the firm's own value.
+    """
+
+    name = "zero_intelligence"
+
+    def quotes(
+        self, buy_value: np.ndarray, sell_value: np.ndarray, state: TradingState
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Uniform quotes between the price limit and the reservation value."""
+        low, high = state.limit_down, state.limit_up
+        draw = self.rng.random(len(buy_value))
+        bid = low + draw * (np.clip(buy_value, low, high) - low)
+        floor = np.clip(sell_value, low, high)
+        ask = floor + draw * (high - floor)
+        return bid, ask
 
 
-def make_strategy(config: TradingConfig, rng: np.random.Generator):
-    """The strategy registered under ``config.strategy``."""
+class ZIPStrategy(BudgetConstrainedStrategy):
+    """Adaptive profit margins (Cliff's zero-intelligence-plus, ZIP) on the same positions.
+
+    Each firm keeps a buying and a selling margin: it bids ``value x (1 - margin)`` and
+    asks ``value x (1 + margin)``. After each day in which it quoted, it moves its quote
+    a share ``zip_learning_rate`` of the way towards a target next to the close: below
+    it when its order traded (it tries to pay less or charge more next time), above it
+    for a bid that did not trade, below it for an ask that did not (Widrow-Hoff rule as
+    in Cliff 1997, applied once a day). Margins stay between 0 and 0.9.
+    """
+
+    name = "zip"
+
+    def __init__(self, config: TradingConfig, rng: np.random.Generator) -> None:
+        super().__init__(config, rng)
+        self.buy_margin: np.ndarray | None = None
+        self.sell_margin: np.ndarray | None = None
+        self._values: tuple[np.ndarray, np.ndarray] | None = None
+
+    def quotes(
+        self, buy_value: np.ndarray, sell_value: np.ndarray, state: TradingState
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Quotes at the firms' current margins."""
+        if self.buy_margin is None:
+            # Cliff draws initial margins at random; here between 0.05 and 0.35
+            self.buy_margin = self.rng.uniform(0.05, 0.35, len(buy_value))
+            self.sell_margin = self.rng.uniform(0.05, 0.35, len(buy_value))
+        self._values = (buy_value, sell_value)
+        low, high = state.limit_down, state.limit_up
+        bid = np.clip(buy_value * (1.0 - self.buy_margin), low, high)
+        ask = np.clip(sell_value * (1.0 + self.sell_margin), low, high)
+        return bid, ask
+
+    def observe(self, orders: Orders, filled: np.ndarray, close: float) -> None:
+        """Widrow-Hoff step of each quoting firm's margin towards a target near the close."""
+        if self._values is None or not len(orders.trader):
+            return
+        rate = self.config.zip_learning_rate
+        buy_value, sell_value = self._values
+        for side, margin, values, sign in ((1, self.buy_margin, buy_value, -1.0),
+                                           (-1, self.sell_margin, sell_value, 1.0)):
+            mine = orders.side == side
+            firms = orders.trader[mine]
+            quoted = orders.limit_price[mine]
+            traded = filled[mine]
+            # traded: aim a little better than the close; not traded: a little worse
+            nudge = np.where(traded, sign * 0.02, -sign * 0.02)
+            target = close * (1.0 + nudge)
+            new_quote = quoted + rate * (target - quoted)
+            value = np.maximum(values[firms], 0.01)
+            margin[firms] = np.clip(sign * (new_quote / value - 1.0), 0.0, 0.9)
+
+
+STRATEGIES: dict[str, type] = {
+    strategy.name: strategy
+    for strategy in (BudgetConstrainedStrategy, ZeroIntelligenceStrategy, ZIPStrategy)
+}
+
+
+def make_strategy(name: str, config: TradingConfig, rng: np.random.Generator):
+    """The strategy registered under ``name``."""
     try:
-        return STRATEGIES[config.strategy](config, rng)
+        return STRATEGIES[name](config, rng)
     except KeyError:
         raise KeyError(
-            f"unknown trading strategy '{config.strategy}'; allowed: {', '.join(STRATEGIES)}"
+            f"unknown trading strategy '{name}'; allowed: {', '.join(STRATEGIES)}"
         ) from None

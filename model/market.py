@@ -25,7 +25,7 @@ import numpy as np
 
 from agents.abatement import FirmOptions, draw_options
 from agents.firm import Firm
-from agents.strategies import TradingState, make_strategy
+from agents.strategies import Orders, TradingState, make_strategy
 from model.allocation import AllocationPolicy, round_quota
 from model.auction import clear_reverse_auction, clear_uniform_price
 from model.calendar import TradingCalendar
@@ -125,7 +125,7 @@ class CarbonMarketModel(mesa.Model):
         self.allocation = AllocationPolicy(sc, self.sector_names)
         self.reserve = ReservePool()
         self.reserve_policy = make_reserve_policy(sc.reserve_pool)
-        self.strategy = make_strategy(sc.trading, self.rng)
+        self._assign_strategies()
         self._init_records()
         self._endow_initial_bank()
         self._refresh_intensity(sc.start_year)
@@ -227,6 +227,38 @@ class CarbonMarketModel(mesa.Model):
             pending_deduction=np.zeros(n, dtype=np.int64),
             options=options,
         )
+
+    def _assign_strategies(self) -> None:
+        """Each firm trades with one strategy: its sector's mix, else trading.strategy."""
+        trading = self.scenario.trading
+        names = [trading.strategy]
+        chosen = np.zeros(self.n_firms, dtype=np.int64)
+        for sector, mix in trading.strategy_mix.items():
+            if sector not in self.sector_names:
+                continue
+            for name in mix:
+                if name not in names:
+                    names.append(name)
+            rows = np.flatnonzero(self.firms.sector == self.sector_names.index(sector))
+            picks = self.rng.choice(list(mix), size=len(rows), p=list(mix.values()))
+            chosen[rows] = [names.index(name) for name in picks]
+        self.strategy_names = names
+        self.strategies = [make_strategy(name, trading, self.rng) for name in names]
+        self.firm_strategy = chosen
+
+    def _orders(self, state: TradingState) -> tuple[Orders, np.ndarray]:
+        """The day's orders of all strategies in random arrival order, and which
+        strategy placed each."""
+        if len(self.strategies) == 1:
+            parts = [self.strategies[0].orders(state)]
+        else:
+            parts = [strategy.orders(state, self.firm_strategy == index)
+                     for index, strategy in enumerate(self.strategies)]
+        placed_by = np.concatenate([np.full(len(p.trader), i) for i, p in enumerate(parts)])
+        arrival = self.rng.permutation(len(placed_by))
+        orders = Orders(*(np.concatenate([getattr(p, f) for p in parts])[arrival]
+                          for f in ("trader", "side", "quantity", "limit_price")))
+        return orders, placed_by[arrival]
 
     def _init_records(self) -> None:
         n, n_years, n_days = self.n_firms, len(self.years), self.calendar.n_days
@@ -917,7 +949,7 @@ class CarbonMarketModel(mesa.Model):
         sc = self.scenario
         market = sc.market
         state = self._trading_state(day)
-        orders = self.strategy.orders(state)
+        orders, placed_by = self._orders(state)
         # Orders of block size go to the block session first (+/-30%); what they leave
         # unfilled goes on to the listed session in an order below block size.
         large = orders.quantity >= market.block_min_t
@@ -969,8 +1001,25 @@ class CarbonMarketModel(mesa.Model):
             for session in (block, book):  # the block session runs first
                 if session is not None:
                     self._keep_book_events(day, session)
+        self._let_strategies_learn(orders, placed_by, [book, block])
         self._update_expected_price()
         daily["fundamental_price"][day] = self.fundamental_price
+
+    def _let_strategies_learn(self, orders: Orders, placed_by: np.ndarray,
+                              books: list[OrderBook | None]) -> None:
+        """Tell each strategy which of its orders traded today, and the close."""
+        traded = set()
+        for session in books:
+            if session is not None:
+                traded.update(session.trade_buyer)
+                traded.update(session.trade_seller)
+        filled = np.fromiter((t in traded for t in orders.trader.tolist()), dtype=bool,
+                             count=len(orders.trader))
+        for index, strategy in enumerate(self.strategies):
+            mine = placed_by == index
+            part = Orders(orders.trader[mine], orders.side[mine], orders.quantity[mine],
+                          orders.limit_price[mine])
+            strategy.observe(part, filled[mine], self.prev_close)
 
     def _keep_book_events(self, day: int, book: OrderBook) -> None:
         """Keep a recorded session's orders, cancels and trades for ``book_events``."""

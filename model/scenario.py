@@ -27,7 +27,7 @@ from agents.sectors import SECTOR_LIBRARY
 
 ALLOCATION_RULE_NAMES = ("verified_emissions", "intensity", "absolute_cap")
 RESERVE_POLICY_NAMES = ("none", "price_trigger", "bank_based")
-STRATEGY_NAMES = ("budget_constrained",)
+STRATEGY_NAMES = ("budget_constrained", "zero_intelligence", "zip")
 
 Schedule = float | dict[str, float]
 RuleSchedule = str | dict[str, str]
@@ -345,11 +345,28 @@ class MarketConfig(_Section):
 class TradingConfig(_Section):
     """Firms' trading behaviour (``[trading]``).
 
-    Key without a Field description: ``strategy`` (trading strategy, a registry name;
-    now only ``budget_constrained``).
+    Key without a Field description: ``strategy`` (trading strategy of every firm, a
+    registry name: ``budget_constrained``, ``zero_intelligence`` or ``zip``).
     """
 
     strategy: str = "budget_constrained"
+    strategy_mix: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description=(
+            "Per sector, the shares of its firms that use each strategy, e.g. "
+            "{ steel = { budget_constrained = 0.7, zip = 0.3 } }; sectors not listed use "
+            "strategy (table of shares summing to 1)."
+        ),
+    )
+    zip_learning_rate: float = Field(
+        default=0.3,
+        gt=0,
+        le=1,
+        description=(
+            "Learning rate of zip traders: the share of the way a quote moves towards its "
+            "target after each day it quoted (0-1)."
+        ),
+    )
     base_activity: float = Field(
         default=0.04,
         ge=0,
@@ -449,6 +466,21 @@ class TradingConfig(_Section):
     def _known_strategy(cls, value: str) -> str:
         if value not in STRATEGY_NAMES:
             raise ValueError(f"strategy must be one of {', '.join(STRATEGY_NAMES)}")
+        return value
+
+    @field_validator("strategy_mix")
+    @classmethod
+    def _mix(cls, value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        for sector, shares in value.items():
+            for name, share in shares.items():
+                if name not in STRATEGY_NAMES:
+                    raise ValueError(
+                        f"{sector}: strategy '{name}' is not one of {', '.join(STRATEGY_NAMES)}"
+                    )
+                if not 0 <= share <= 1:
+                    raise ValueError(f"{sector}: the share of {name} must be from 0 to 1")
+            if abs(sum(shares.values()) - 1.0) > 1e-6:
+                raise ValueError(f"{sector}: the shares must add up to 1")
         return value
 
 
@@ -838,6 +870,12 @@ class Scenario(_Section):
             raise ValueError("end_year: must not be before start_year")
         if self.end_year - self.start_year > 30:
             raise ValueError("end_year: a scenario covers at most 31 years from start_year")
+        unknown = sorted(set(self.trading.strategy_mix) - set(self.sectors))
+        if unknown:
+            raise ValueError(
+                f"trading.strategy_mix: unknown sector '{unknown[0]}'; sectors: "
+                f"{', '.join(self.sectors)}"
+            )
         if not any(
             s.enabled and s.firms > 0 and s.entry_year <= self.end_year
             for s in self.sectors.values()
@@ -1002,10 +1040,10 @@ def _format_error(source: str, err: ValidationError) -> str:
     got = first.get("input")
     # a check across keys names the key it blames as "key: message"
     blamed, sep, rest = message.partition(": ")
-    if sep and blamed.isidentifier() and blamed not in loc:
+    if sep and all(part.isidentifier() for part in blamed.split(".")) and blamed not in loc:
         key = ".".join([*map(str, loc), blamed])
         message = rest
-        got = got.get(blamed) if isinstance(got, dict) else None
+        got = None
     got_text = "" if isinstance(got, dict) or got is None else f" (got {got!r})"
     return f"{source}: key '{key}': {message}{got_text}"
 

@@ -1,0 +1,105 @@
+"""The model's trading strategies: quotes within reservation values, learning, the mix."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agents.strategies import (
+    STRATEGIES,
+    Orders,
+    TradingState,
+    ZeroIntelligenceStrategy,
+    ZIPStrategy,
+    make_strategy,
+)
+from model import CarbonMarketModel
+from model.scenario import STRATEGY_NAMES, TradingConfig
+
+
+def _state(n: int, position: float, urgency: float = 0.5) -> TradingState:
+    return TradingState(
+        position=np.full(n, position),
+        short_later=np.zeros(n, dtype=bool),
+        sellable=np.full(n, 1e6),
+        urgency=np.full(n, urgency),
+        expected_price=np.full(n, 100.0),
+        penalty_price=np.full(n, 500.0),
+        budget=np.full(n, 1e9),
+        can_trade=np.ones(n, dtype=bool),
+        limit_down=90.0,
+        limit_up=110.0,
+        banking=True,
+    )
+
+
+def test_registry_matches_the_schema() -> None:
+    assert tuple(STRATEGIES) == STRATEGY_NAMES
+    with pytest.raises(KeyError, match="budget_constrained, zero_intelligence, zip"):
+        make_strategy("martingale", TradingConfig(), np.random.default_rng(0))
+
+
+def test_zero_intelligence_never_quotes_beyond_its_value() -> None:
+    config = TradingConfig(base_activity=1.0, peak_activity=1.0)
+    strategy = ZeroIntelligenceStrategy(config, np.random.default_rng(1))
+    buyers = strategy.orders(_state(2000, -1000.0))
+    # value = 100 x (1 + 0.3 x 1.5) = 145 is above the band: bids spread over the band
+    assert (buyers.limit_price >= 90.0).all() and (buyers.limit_price <= 110.0).all()
+    assert buyers.limit_price.std() > 4.0
+    sellers = strategy.orders(_state(2000, 1000.0))
+    # seller value 95: asks between 95 and the upper limit, never below the value
+    assert sellers.limit_price.min() >= 95.0 and sellers.limit_price.max() <= 110.0
+
+
+def test_zip_moves_margins_towards_the_close() -> None:
+    config = TradingConfig(base_activity=1.0, peak_activity=1.0, zip_learning_rate=0.5)
+    strategy = ZIPStrategy(config, np.random.default_rng(2))
+    orders = strategy.orders(_state(4, -1000.0))
+    before = strategy.buy_margin.copy()
+    # the first two bids traded, the last two did not; the close was 100
+    filled = np.array([True, True, False, False])
+    strategy.observe(orders, filled, close=100.0)
+    bids = orders.limit_price
+    value = 145.0
+    for k in range(4):
+        target = 98.0 if filled[k] else 102.0  # 2% better / worse than the close
+        new_bid = bids[k] + 0.5 * (target - bids[k])
+        assert strategy.buy_margin[k] == pytest.approx(1 - new_bid / value)
+    # a bid that did not trade rises (its margin falls) when it was below the target
+    unfilled_low = (~filled) & (bids < 102.0)
+    assert (strategy.buy_margin[unfilled_low] < before[unfilled_low]).all()
+
+
+def test_zip_observe_without_orders_is_harmless() -> None:
+    strategy = ZIPStrategy(TradingConfig(), np.random.default_rng(3))
+    empty = Orders(*(np.array([], dtype=t) for t in (np.int64, np.int64, np.int64, float)))
+    strategy.observe(empty, np.array([], dtype=bool), close=100.0)
+
+
+def test_sector_mix_assigns_strategies_by_share() -> None:
+    mix = {"steel": {"zip": 0.5, "zero_intelligence": 0.5}}
+    model = CarbonMarketModel("china-2024", seed=4, scale=0.5,
+                              overrides={"trading.strategy_mix": mix})
+    names = model.strategy_names
+    steel = model.firms.sector == model.sector_names.index("steel")
+    used = {names[i] for i in model.firm_strategy[steel]}
+    assert used == {"zip", "zero_intelligence"}
+    zip_share = np.mean(model.firm_strategy[steel] == names.index("zip"))
+    assert 0.4 < zip_share < 0.6  # 340 steel firms
+    assert (model.firm_strategy[~steel] == names.index("budget_constrained")).all()
+    again = CarbonMarketModel("china-2024", seed=4, scale=0.5,
+                              overrides={"trading.strategy_mix": mix})
+    assert (again.firm_strategy == model.firm_strategy).all()
+
+
+@pytest.mark.parametrize("strategy", ["zero_intelligence", "zip"])
+def test_each_strategy_runs_a_market_that_keeps_its_invariants(strategy: str) -> None:
+    # (in the 20-firm classroom, zero-intelligence traders can lock the market: when
+    # every seller values quota above the day's band, bids spread over the band never
+    # meet asks stuck at its top, and without trades the band never moves)
+    model = CarbonMarketModel("china-2024", seed=5, scale=0.05, trading__strategy=strategy)
+    model.run()
+    assert model.invariants["ok"]
+    years = model.results()["market_years"]
+    assert years["volume"].sum() > 0
+    assert years["compliance_rate"].dropna().min() > 0.95
