@@ -129,6 +129,41 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from experiments.sweep import default_out_dir, run_sweep
+
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers must be a whole number >= 1, got {args.workers}")
+    out = Path(args.out) if args.out else default_out_dir(args.experiment)
+    try:
+        result = run_sweep(args.experiment, out, workers=args.workers,
+                           scheduler=args.scheduler, resume=args.resume,
+                           progress=sys.stderr.isatty() and not args.quiet)
+    except KeyboardInterrupt:
+        print(f"etsim: interrupted; finished runs are kept in {out}, and running the same "
+              "command again resumes", file=sys.stderr)
+        return 130
+    if not args.quiet:
+        print(result.describe())
+    return 0 if result.ok else 1
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from experiments.report import write_report
+
+    print(write_report(args.directory))
+    return 0
+
+
+def _cmd_dashboard(args: argparse.Namespace) -> int:
+    from dashboard.app import run
+
+    if not 0 < args.port < 65536:
+        raise UsageError(f"--port must be from 1 to 65535, got {args.port}")
+    run(host=args.host, port=args.port)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``etsim``."""
     parser = _Parser(prog="etsim", description="Agent-based simulator of carbon emissions "
@@ -149,6 +184,25 @@ def build_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="check a scenario file")
     validate.add_argument("file", help="a scenario TOML file or shipped name")
     validate.set_defaults(handler=_cmd_validate)
+    sweep = commands.add_parser("sweep", help="batch runs of an experiment on Dask")
+    sweep.add_argument("experiment", help="an experiment TOML file (see experiments/)")
+    sweep.add_argument("--out", help="results folder (default sweeps/NAME); re-running into "
+                       "it resumes")
+    sweep.add_argument("--workers", type=int, help="worker processes on this machine "
+                       "(default: one per core; 1 runs in this process)")
+    sweep.add_argument("--scheduler", help="an existing Dask scheduler, tcp://HOST:PORT or a "
+                       "scheduler file")
+    sweep.add_argument("--resume", action="store_true", help="skip runs already finished")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    sweep.set_defaults(handler=_cmd_sweep)
+    report = commands.add_parser("report", help="self-contained HTML report of a run or sweep")
+    report.add_argument("directory", help="a results folder of etsim run or etsim sweep")
+    report.set_defaults(handler=_cmd_report)
+    dashboard = commands.add_parser("dashboard", help="the Dash app in a browser")
+    dashboard.add_argument("--host", default="127.0.0.1", help="address to bind "
+                           "(default 127.0.0.1, this machine only)")
+    dashboard.add_argument("--port", type=int, default=8050, help="port (default 8050)")
+    dashboard.set_defaults(handler=_cmd_dashboard)
     return parser
 
 
@@ -161,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"etsim: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("etsim: interrupted; nothing written", file=sys.stderr)
+        print("etsim: interrupted", file=sys.stderr)
         return 130
 
 

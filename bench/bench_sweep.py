@@ -1,0 +1,104 @@
+"""Sweep throughput with 1 and N workers: runs per minute and parallel efficiency.
+
+The same experiment (china-2024 at scale 0.5 by default, runs of a few seconds each:
+4 tightening rates x 5 replicates = 20 runs) is swept twice into fresh folders: once
+in process (``workers=1``, the sequential baseline) and once on a Dask LocalCluster of N
+single-threaded worker processes (``workers=N``). Times are wall-clock times of
+``run_sweep`` as a user sees them, the cluster's start and stop included.
+
+    python bench/bench_sweep.py                    # 20 runs, scale 0.5, 1 and 2 workers
+    python bench/bench_sweep.py --runs 40 --scale 1 --workers 2
+
+Parallel efficiency = (time with 1 worker) / (N x time with N workers); the target is
+85% or more on 2 cores for runs of a few seconds. The script also checks that both
+sweeps give the same summary (wall times aside). To tell Dask's overhead from cores
+that slow each other down (other work on a shared machine), it also prints how busy the
+workers were and how much longer a run took than in process. Exit status 1 if the
+summaries differ.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run from a checkout without installing
+
+import pandas as pd  # noqa: E402
+
+from experiments.sweep import available_cores, run_sweep  # noqa: E402
+
+RATES = (0.01, 0.02, 0.03, 0.04)
+
+EXPERIMENT = """
+name = "bench-sweep"
+scenario = "{scenario}"
+seed = 42
+replicates = {replicates}
+
+[overrides]
+scale = {scale}
+
+[levers."sectors.*.allocation.tightening"]
+values = [{rates}]
+"""
+
+
+def _sweep(path: Path, out: Path, workers: int) -> tuple[float, pd.DataFrame]:
+    started = time.perf_counter()
+    result = run_sweep(path, out, workers=workers, progress=False)
+    elapsed = time.perf_counter() - started
+    if not result.ok:
+        raise SystemExit(f"{result.failed} runs failed: see {out / 'errors'}")
+    return elapsed, pd.read_parquet(out / "summary.parquet")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print its figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", default="china-2024")
+    parser.add_argument("--scale", type=float, default=0.5)
+    parser.add_argument("--runs", type=int, default=20,
+                        help=f"runs per sweep, a multiple of {len(RATES)}")
+    parser.add_argument("--workers", type=int, default=2, help="workers of the parallel sweep")
+    args = parser.parse_args(argv)
+    replicates = max(1, args.runs // len(RATES))
+    with tempfile.TemporaryDirectory(prefix="bench-sweep-") as folder:
+        base = Path(folder)
+        path = base / "bench.toml"
+        path.write_text(EXPERIMENT.format(scenario=args.scenario, replicates=replicates,
+                                          scale=args.scale,
+                                          rates=", ".join(map(str, RATES))))
+        runs = replicates * len(RATES)
+        print(f"{runs} runs of {args.scenario} at scale {args.scale}; "
+              f"{available_cores()} cores available")
+        serial, first = _sweep(path, base / "serial", 1)
+        per_run = first["wall_time_s"]
+        print(f"  run time: mean {per_run.mean():.2f} s, min {per_run.min():.2f} s, "
+              f"max {per_run.max():.2f} s (in process)")
+        parallel, second = _sweep(path, base / "parallel", args.workers)
+    # busy share of the workers' time: low means scheduling gaps, start-up or a tail;
+    # a slower run time than in process means the cores slow each other down
+    utilisation = second["wall_time_s"].sum() / (args.workers * parallel)
+    slowdown = second["wall_time_s"].mean() / first["wall_time_s"].mean()
+    speedup = serial / parallel
+    efficiency = speedup / args.workers
+    print(f"{'workers':>8} {'wall time (s)':>14} {'runs/min':>9}")
+    print(f"{1:>8} {serial:>14.1f} {60 * runs / serial:>9.1f}")
+    print(f"{args.workers:>8} {parallel:>14.1f} {60 * runs / parallel:>9.1f}")
+    print(f"speed-up {speedup:.2f} x on {args.workers} workers; parallel efficiency "
+          f"{100 * efficiency:.0f}% (target >= 85%)")
+    print(f"workers busy {100 * utilisation:.0f}% of the parallel sweep's wall time "
+          f"(cluster start-up and stop included); a run took {slowdown:.2f} x as long as in "
+          "process")
+    same = first.drop(columns="wall_time_s").equals(second.drop(columns="wall_time_s"))
+    print(f"same summary with 1 and {args.workers} workers: {'yes' if same else 'NO'}")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,351 @@
+"""Pure table transformations behind the dashboard's charts and tables.
+
+Every function takes results tables (pandas DataFrames, see DESIGN.md) and returns a
+DataFrame or a dict; none touches a model, a file or the network, except
+:func:`observed_prices`, which reads the observed CEA closes shipped with the package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from model.equilibrium import clearing_price, marginal_abatement_curve
+
+OBSERVED_ATTRIBUTION = "Data: ICAP via World Carbon Pricing Database"
+LISTED = ("continuous", "block")  # trades between firms on the exchange
+
+
+def observed_prices() -> pd.DataFrame:
+    """Observed daily CEA closes 2021-2025 shipped in ``dashboard/data``.
+
+    Returns:
+        Columns date (datetime64) and close (CNY/t).
+    """
+    path = resources.files("dashboard") / "data" / "cea_daily_close.csv"
+    with resources.as_file(path) as file:
+        frame = pd.read_csv(file, parse_dates=["date"])
+    return frame.rename(columns={"close_cny_per_t": "close"})
+
+
+def observed_overlap(observed: pd.DataFrame, market_daily: pd.DataFrame) -> pd.DataFrame:
+    """The observed closes in the calendar years the run covers (empty if none)."""
+    if observed.empty or market_daily.empty:
+        return observed.iloc[0:0]
+    years = set(pd.to_datetime(market_daily["date"]).dt.year)
+    return observed[observed["date"].dt.year.isin(years)]
+
+
+def _compliance_years(market_years: pd.DataFrame) -> pd.DataFrame:
+    return market_years[market_years["verified_emissions"].notna()]
+
+
+def headline(tables: dict[str, pd.DataFrame]) -> dict[str, float]:
+    """The headline figures of a run, for the summary cards and the Compare table.
+
+    Args:
+        tables: The run's results tables (market_daily, market_years, firm_years).
+
+    Returns:
+        Ordered dict of label -> value. Prices in CNY/t, quantities in Mt, money in
+        billion CNY, rates in %.
+    """
+    daily = tables["market_daily"]
+    years = tables["market_years"]
+    comp = _compliance_years(years)
+    last = comp.iloc[-1] if len(comp) else None
+    firm_years = tables.get("firm_years")
+    out: dict[str, float] = {
+        "Mean price (CNY/t)": float(daily["close"].mean()) if len(daily) else np.nan,
+        "Final-year mean price (CNY/t)": float(last["mean_price"]) if last is not None
+        else np.nan,
+        "Mean equilibrium price (CNY/t)": float(comp["equilibrium_price"].mean())
+        if len(comp) else np.nan,
+        "Volume traded (Mt)": float(daily["volume"].sum()) / 1e6 if len(daily) else 0.0,
+        "Verified emissions (Mt)": float(comp["verified_emissions"].sum()) / 1e6,
+        "Quota issued (Mt)": float((comp["free_allocation"] + comp["auctioned"]).sum()) / 1e6,
+        "Abatement (Mt)": float(comp["abatement"].sum()) / 1e6,
+        "Abatement cost (bn CNY)": float(comp["abatement_cost"].sum()) / 1e9,
+        "Bank at end (Mt)": float(years["bank_total"].iloc[-1]) / 1e6 if len(years) else 0.0,
+        "Compliance rate (%)": float(comp["compliance_rate"].mean() * 100) if len(comp)
+        else np.nan,
+        "Penalties (m CNY)": float(years["penalties"].sum()) / 1e6 if "penalties" in years
+        else np.nan,
+    }
+    if firm_years is not None:
+        out["Firms"] = float(firm_years["firm_id"].nunique())
+    return out
+
+
+def headline_difference(a: dict[str, float], b: dict[str, float],
+                        labels: tuple[str, str] = ("A", "B")) -> pd.DataFrame:
+    """The Compare table: each headline figure for two runs, their difference and change.
+
+    Returns:
+        Columns figure, A, B (named by ``labels``), difference (B - A), change_pct.
+    """
+    rows = []
+    for key in a:
+        va, vb = a.get(key, np.nan), b.get(key, np.nan)
+        diff = vb - va
+        change = diff / abs(va) * 100 if va and np.isfinite(va) else np.nan
+        rows.append({"figure": key, labels[0]: va, labels[1]: vb, "difference": diff,
+                     "change_pct": change})
+    return pd.DataFrame(rows, columns=["figure", labels[0], labels[1], "difference",
+                                       "change_pct"])
+
+
+def scarcity_table(market_years: pd.DataFrame) -> pd.DataFrame:
+    """Quota issued against verified emissions per compliance year, and the bank.
+
+    The scarcity ratio is verified emissions / quota issued: above 1, firms emitted more
+    than was issued for the year and must draw on the bank, abate or pay penalties.
+
+    Returns:
+        Columns year, quota_issued, verified_emissions, scarcity_ratio, bank_total,
+        reserve_holdings (t).
+    """
+    comp = _compliance_years(market_years)
+    issued = comp["free_allocation"] + comp["auctioned"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(issued > 0, comp["verified_emissions"] / issued, np.nan)
+    return pd.DataFrame({
+        "year": comp["year"].to_numpy(),
+        "quota_issued": issued.to_numpy(dtype=float),
+        "verified_emissions": comp["verified_emissions"].to_numpy(dtype=float),
+        "scarcity_ratio": ratio,
+        "bank_total": comp["bank_total"].to_numpy(dtype=float),
+        "reserve_holdings": comp["reserve_holdings"].to_numpy(dtype=float),
+    })
+
+
+def sector_balance(firm_years: pd.DataFrame) -> pd.DataFrame:
+    """Surplus and deficit of quota by sector and year (free allocation - verified).
+
+    Returns:
+        Columns sector, year, surplus (sum over firms in surplus, >= 0), deficit (sum
+        over firms short, <= 0), net (t).
+    """
+    if firm_years.empty:
+        return pd.DataFrame(columns=["sector", "year", "surplus", "deficit", "net"])
+    gap = firm_years["free_allocation"] - firm_years["verified_emissions"]
+    frame = pd.DataFrame({"sector": firm_years["sector"].astype(str),
+                          "year": firm_years["year"],
+                          "surplus": gap.clip(lower=0), "deficit": gap.clip(upper=0),
+                          "net": gap})
+    return frame.groupby(["sector", "year"], as_index=False).sum()
+
+
+def _option_positions(abatement_options: pd.DataFrame) -> pd.DataFrame:
+    options = abatement_options.copy()
+    # rows are stored per firm in the model's order (cheapest first): keep that order
+    options["position"] = options.groupby("firm_id").cumcount()
+    return options
+
+
+def abatement_by_technology(firm_years: pd.DataFrame, firms: pd.DataFrame,
+                            abatement_options: pd.DataFrame) -> pd.DataFrame:
+    """Tonnes abated and their cost by technology and year.
+
+    An option adopted in year a with lead time L works from year a + L; options act one
+    after another, so option k abates output x baseline x prod(1 - r_j, earlier j in
+    effect) x r_k, as in the model.
+
+    Returns:
+        Columns year, option, tonnes, cost (CNY), cost_per_t (tonne-weighted mean).
+    """
+    columns = ["year", "option", "tonnes", "cost", "cost_per_t"]
+    if firm_years.empty or abatement_options.empty:
+        return pd.DataFrame(columns=columns)
+    options = _option_positions(abatement_options)
+    adopted = options[options["adopted_year"].notna()]
+    if adopted.empty:
+        return pd.DataFrame(columns=columns)
+    baseline = firms.set_index("firm_id")["baseline_intensity"]
+    rows = []
+    for year, fy in firm_years.groupby("year"):
+        in_effect = options[options["adopted_year"].notna()
+                            & (options["adopted_year"].astype("float")
+                               + options["lead_time_years"] <= year)]
+        if in_effect.empty:
+            continue
+        in_effect = in_effect.sort_values(["firm_id", "position"])
+        left = 1.0 - in_effect["intensity_reduction"]
+        # remaining intensity share before each option: product of earlier cuts
+        before = left.groupby(in_effect["firm_id"]).cumprod() / left
+        output = fy.set_index("firm_id")["output"]
+        base = in_effect["firm_id"].map(output).fillna(0.0) * in_effect["firm_id"].map(baseline)
+        tonnes = base * before * in_effect["intensity_reduction"]
+        part = pd.DataFrame({"option": in_effect["option"].astype(str), "tonnes": tonnes,
+                             "cost": tonnes * in_effect["cost_per_t"]})
+        summed = part.groupby("option", as_index=False).sum()
+        summed["year"] = year
+        rows.append(summed)
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    out = pd.concat(rows, ignore_index=True)
+    out = out[out["tonnes"] > 0]
+    out["cost_per_t"] = out["cost"] / out["tonnes"]
+    return out[columns].sort_values(["year", "option"], ignore_index=True)
+
+
+def monthly_volume(market_daily: pd.DataFrame) -> pd.DataFrame:
+    """Traded volume per calendar month, listed and block.
+
+    Returns:
+        Columns month (first day, datetime64), volume, block_volume, listed_volume (t).
+    """
+    if market_daily.empty:
+        return pd.DataFrame(columns=["month", "volume", "block_volume", "listed_volume"])
+    cols = ["volume"] + (["block_volume"] if "block_volume" in market_daily else [])
+    months = market_daily.groupby(["year", "month"], as_index=False)[cols].sum()
+    if "block_volume" not in months:
+        months["block_volume"] = 0
+    months["listed_volume"] = months["volume"] - months["block_volume"]
+    months["month"] = pd.to_datetime({"year": months["year"], "month": months["month"],
+                                      "day": 1})
+    return months[["month", "volume", "block_volume", "listed_volume"]]
+
+
+def quota_curves(firm_years: pd.DataFrame, firms: pd.DataFrame,
+                 abatement_options: pd.DataFrame, market_years: pd.DataFrame, year: int,
+                 exclude_sectors: Iterable[str] = (), include_indirect: bool = False
+                 ) -> dict[str, Any]:
+    """The year's supply of and demand for quota, built from firms' abatement costs.
+
+    Demand for quota at a price p is what firms would emit if they took every
+    abatement option cheaper than p: unabated emissions minus the abatement the price
+    pays for (the marginal abatement cost curve read from the right). Supply is the
+    quota available for the year (free, auctioned, released by the reserve pool, plus
+    offsets used): fixed, whatever the price. They cross at the equilibrium price, the
+    cost of the last option needed. Sectors whose quota equals their verified emissions
+    that year (``exclude_sectors``) are left out, as in ``model.equilibrium``.
+
+    Returns:
+        ``{"curve": DataFrame(price, quota_demanded, tonnes_abated), "unabated",
+        "available", "shortage" (t), "price" (crossing, CNY/t, NaN if the options
+        cannot close the gap), "model_price" (market_years.equilibrium_price),
+        "mean_price" (market_years.mean_price)}``.
+    """
+    fy = firm_years[(firm_years["year"] == year)
+                    & ~firm_years["sector"].astype(str).isin(list(exclude_sectors))]
+    years = market_years.set_index("year")
+    model_price = float(years.loc[year, "equilibrium_price"]) if year in years.index else np.nan
+    mean_price = float(years.loc[year, "mean_price"]) if year in years.index else np.nan
+    empty = {"curve": pd.DataFrame(columns=["price", "quota_demanded", "tonnes_abated"]),
+             "unabated": 0.0, "available": 0.0, "shortage": 0.0, "price": np.nan,
+             "model_price": model_price, "mean_price": mean_price}
+    if fy.empty:
+        return empty
+    baseline = firms.set_index("firm_id")["baseline_intensity"]
+    output = fy["output"].to_numpy(dtype=float)
+    base_int = fy["firm_id"].map(baseline).to_numpy(dtype=float)
+    unabated = output * base_int
+    if include_indirect:
+        unabated = unabated + fy["indirect_emissions"].to_numpy(dtype=float)
+    auctioned = float(years.loc[year, "auctioned"]) if year in years.index else 0.0
+    released = float(years.loc[year, "reserve_out"]) if year in years.index else 0.0
+    available = (float(fy["free_allocation"].sum()) + auctioned + released
+                 + float(fy["offsets_used"].sum()))
+    options = _option_positions(abatement_options)
+    options = options[options["firm_id"].isin(fy["firm_id"])]
+    width = int(options["position"].max()) + 1 if len(options) else 1
+    row_of = {fid: i for i, fid in enumerate(fy["firm_id"].to_numpy())}
+    reduction = np.zeros((len(fy), width))
+    cost = np.full((len(fy), width), np.inf)
+    valid = np.zeros((len(fy), width), dtype=bool)
+    if len(options):
+        r = options["firm_id"].map(row_of).to_numpy()
+        c = options["position"].to_numpy()
+        reduction[r, c] = options["intensity_reduction"].to_numpy(dtype=float)
+        cost[r, c] = options["cost_per_t"].to_numpy(dtype=float)
+        valid[r, c] = True
+    costs, tonnes = marginal_abatement_curve(output, base_int, reduction, cost, valid)
+    total = float(unabated.sum())
+    shortage = total - available
+    price, _ = clearing_price(costs, tonnes, shortage)
+    abated = np.cumsum(tonnes)
+    curve = pd.DataFrame({
+        "price": np.concatenate([[0.0], costs]),
+        "quota_demanded": total - np.concatenate([[0.0], abated]),
+        "tonnes_abated": np.concatenate([[0.0], abated]),
+    })
+    return {"curve": curve, "unabated": total, "available": available,
+            "shortage": shortage, "price": price, "model_price": model_price,
+            "mean_price": mean_price}
+
+
+def firm_summary(firms: pd.DataFrame, firm_years: pd.DataFrame) -> pd.DataFrame:
+    """One row per firm for the Firms table: static attributes and totals over the run.
+
+    Returns:
+        Columns firm_id, sector, entry_year, capacity, baseline_intensity,
+        last_intensity, emissions_mt, free_allocation_mt, bought_mt, sold_mt,
+        abatement_mt, abatement_cost_m, penalty_m, mean_surplus_ratio, bank_end_t.
+    """
+    cols = ["firm_id", "sector", "entry_year", "capacity", "baseline_intensity",
+            "last_intensity", "emissions_mt", "free_allocation_mt", "bought_mt", "sold_mt",
+            "abatement_mt", "abatement_cost_m", "penalty_m", "mean_surplus_ratio",
+            "bank_end_t"]
+    if firms.empty:
+        return pd.DataFrame(columns=cols)
+    fy = firm_years.sort_values(["firm_id", "year"])
+    grouped = fy.groupby("firm_id")
+    totals = grouped[["verified_emissions", "free_allocation", "bought", "sold", "abatement",
+                      "abatement_cost", "penalty"]].sum()
+    last = grouped.last()
+    out = firms[["firm_id", "sector", "entry_year", "capacity", "baseline_intensity"]].copy()
+    out["sector"] = out["sector"].astype(str)
+    idx = out["firm_id"]
+    out["last_intensity"] = idx.map(last["intensity"])
+    out["emissions_mt"] = idx.map(totals["verified_emissions"]) / 1e6
+    out["free_allocation_mt"] = idx.map(totals["free_allocation"]) / 1e6
+    out["bought_mt"] = idx.map(totals["bought"]) / 1e6
+    out["sold_mt"] = idx.map(totals["sold"]) / 1e6
+    out["abatement_mt"] = idx.map(totals["abatement"]) / 1e6
+    out["abatement_cost_m"] = idx.map(totals["abatement_cost"]) / 1e6
+    out["penalty_m"] = idx.map(totals["penalty"]) / 1e6
+    out["mean_surplus_ratio"] = idx.map(grouped["surplus_ratio"].mean())
+    out["bank_end_t"] = idx.map(last["bank_end"])
+    return out[cols].reset_index(drop=True)
+
+
+def firm_trades(trades: pd.DataFrame, firm_id: int) -> pd.DataFrame:
+    """A firm's trades with its side: +quantity bought, -quantity sold.
+
+    Returns:
+        Columns date, side ("buy"/"sell"), counterparty, price, quantity, signed_quantity,
+        kind.
+    """
+    mine = trades[(trades["buyer_id"] == firm_id) | (trades["seller_id"] == firm_id)]
+    buy = mine["buyer_id"] == firm_id
+    return pd.DataFrame({
+        "date": mine["date"],
+        "side": np.where(buy, "buy", "sell"),
+        "counterparty": np.where(buy, mine["seller_id"], mine["buyer_id"]),
+        "price": mine["price"],
+        "quantity": mine["quantity"],
+        "signed_quantity": np.where(buy, mine["quantity"], -mine["quantity"]),
+        "kind": mine["kind"].astype(str),
+    }).reset_index(drop=True)
+
+
+def firm_abatement(abatement_options: pd.DataFrame, firm_id: int) -> pd.DataFrame:
+    """A firm's abatement options with when they were adopted and take effect."""
+    mine = abatement_options[abatement_options["firm_id"] == firm_id].copy()
+    mine["effective_year"] = mine["adopted_year"].astype("Float64") + mine["lead_time_years"]
+    return mine.reset_index(drop=True)
+
+
+def compliance_years(market_years: pd.DataFrame) -> list[int]:
+    """The compliance years of a run (those with verified emissions)."""
+    return [int(y) for y in _compliance_years(market_years)["year"]]
+
+
+def year_options(years: Sequence[int]) -> list[dict[str, Any]]:
+    """Dropdown options for a list of years."""
+    return [{"label": str(y), "value": int(y)} for y in years]

@@ -1,0 +1,93 @@
+"""The etsim dashboard: a Dash multi-page app (``etsim dashboard`` starts it).
+
+Pages live in ``dashboard/pages`` (one module per page, ids prefixed by the page name).
+A session's current run is a small record in the browser's session storage
+(``app-run``); the results themselves sit in a disk cache keyed by the scenario's
+digest and seed (``dashboard.runs``), so the server holds no per-user state.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import dash
+from dash import Dash, DiskcacheManager, dcc, html
+
+PAGES_FOLDER = Path(__file__).resolve().parent / "pages"
+JOBS_ENV = "ETSIM_DASHBOARD_JOBS"
+
+
+def _uid() -> int:
+    return getattr(os, "getuid", lambda: 0)()
+
+
+def _jobs_folder() -> str:
+    # Background callbacks' job results: short-lived, so a temporary folder will do.
+    folder = os.environ.get(JOBS_ENV) or os.path.join(tempfile.gettempdir(),
+                                                      f"etsim-dashboard-jobs-{_uid()}")
+    os.makedirs(folder, exist_ok=True)
+    return folder
+
+
+def _header() -> html.Header:
+    links = [dcc.Link(page["name"], href=page["relative_path"], className="et-nav-link",
+                      id=f"app-nav-{page['name'].lower()}")
+             for page in dash.page_registry.values()]
+    return html.Header([
+        html.Div([html.Span("etsim", className="et-brand"),
+                  html.Span("China carbon market simulator", className="et-tagline")]),
+        html.Nav(links, className="et-nav"),
+    ], className="et-header")
+
+
+def create_app() -> Dash:
+    """Build the Dash app with its pages and background callback manager.
+
+    Returns:
+        The app; ``app.server`` is the Flask server.
+    """
+    import diskcache
+
+    import dashboard.pages  # noqa: F401 - the parent package of the page modules Dash loads
+
+    manager = DiskcacheManager(diskcache.Cache(_jobs_folder()), expire=3600)
+    app = Dash(
+        # The package's name (not __name__) makes Dash import the pages under their own
+        # module names (dashboard.pages.explore), so tests and the app share one module.
+        __package__ or "dashboard",
+        use_pages=True,
+        pages_folder=str(PAGES_FOLDER),
+        background_callback_manager=manager,
+        suppress_callback_exceptions=True,  # page callbacks refer to other pages' ids
+        title="etsim dashboard",
+    )
+    app.layout = html.Div([
+        # The session's current run (key into the results cache, levers, label).
+        dcc.Store(id="app-run", storage_type="session"),
+        _header(),
+        html.Main(dash.page_container, className="et-main"),
+        html.Footer([
+            "etsim: an agent-based simulator of China's national carbon market. ",
+            "Observed CEA prices: Data: ICAP via World Carbon Pricing Database "
+            "(CC BY-NC-SA 4.0).",
+        ], className="et-footer"),
+    ])
+    return app
+
+
+def run(host: str = "127.0.0.1", port: int = 8050, debug: bool = False) -> None:
+    """Start the dashboard's web server (loopback only unless told otherwise).
+
+    Args:
+        host: Interface to bind; 127.0.0.1 keeps it on this machine.
+        port: TCP port.
+        debug: Dash debug mode (reloader and dev tools).
+    """
+    app = create_app()
+    app.run(host=host, port=port, debug=debug)
+
+
+if __name__ == "__main__":
+    run()

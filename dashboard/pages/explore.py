@@ -1,0 +1,199 @@
+"""Explore: run one scenario with chosen levers and see prices, scarcity, firms' surplus,
+abatement, volume and compliance.
+
+The run is a background callback (the page stays responsive, with a progress bar); its
+record goes into the session store ``app-run`` and every chart is drawn from the cached
+tables by :func:`render`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+import numpy as np
+from dash import Input, Output, callback, dcc, html, no_update, set_props
+
+from dashboard import analysis, runs
+from dashboard.components import (
+    card,
+    chart_row,
+    error_text,
+    graph,
+    lever_panel,
+    lever_states,
+    levers_from_values,
+    message_box,
+    register_lever_callbacks,
+)
+from dashboard.figures import run as figures
+from model import ScenarioError
+
+dash.register_page(__name__, path="/", name="Explore", title="etsim: Explore", order=0)
+
+# headline cards: (id suffix, headline key, format)
+CARDS = [
+    ("mean-price", "Mean price (CNY/t)", "{:,.1f}"),
+    ("final-price", "Final-year mean price (CNY/t)", "{:,.1f}"),
+    ("equilibrium", "Mean equilibrium price (CNY/t)", "{:,.1f}"),
+    ("abatement", "Abatement (Mt)", "{:,.1f}"),
+    ("abatement-cost", "Abatement cost (bn CNY)", "{:,.2f}"),
+    ("volume", "Volume traded (Mt)", "{:,.1f}"),
+    ("compliance", "Compliance rate (%)", "{:,.2f}"),
+    ("bank", "Bank at end (Mt)", "{:,.1f}"),
+]
+GRAPHS = ["explore-price", "explore-annual", "explore-scarcity", "explore-bank",
+          "explore-sector-balance", "explore-abatement", "explore-volume", "explore-compliance"]
+TABLES = ["market_daily", "market_years", "firm_years", "firms", "abatement_options"]
+
+
+def layout(**_: Any) -> html.Div:
+    """The Explore page."""
+    return html.Div([
+        html.H2("Explore a scenario"),
+        html.P("Pick a scenario, change the policy levers and press Run. The default is "
+               "China's market for the three sectors that join in 2024 (steel, cement, "
+               "aluminium), 2024-2030.", className="et-page-intro"),
+        html.Div([
+            html.Aside([
+                lever_panel("explore"),
+                html.Div([html.Button("Run", id="explore-run", n_clicks=0),
+                          html.Button("Cancel", id="explore-cancel", className="et-secondary",
+                                      disabled=True)], className="et-buttons"),
+                html.Div([html.Progress(id="explore-progress", value="0", max="1"),
+                          html.Div(id="explore-progress-label", className="et-progress-label")],
+                         id="explore-progress-box", style={"display": "none"}),
+                message_box("explore-message"),
+            ], className="et-sidebar"),
+            html.Div([
+                html.Div([card(f"explore-card-{key}", label) for key, label, _ in CARDS],
+                         className="et-cards"),
+                html.Div(id="explore-run-label", className="et-run-label"),
+                chart_row(graph("explore-price", 430)),
+                chart_row(graph("explore-annual"), graph("explore-scarcity")),
+                chart_row(graph("explore-bank"), graph("explore-sector-balance")),
+                chart_row(html.Div([
+                    html.Div([html.Label("Year "), dcc.Dropdown(
+                        id="explore-year", clearable=False, style={"width": "120px"})],
+                        className="et-inline"),
+                    graph("explore-incentive", 360)]), graph("explore-abatement", 400)),
+                chart_row(graph("explore-volume"), graph("explore-compliance")),
+            ], className="et-content"),
+        ], className="et-layout"),
+    ])
+
+
+register_lever_callbacks("explore", "app-run", lambda data: data.get("levers"))
+
+
+def execute_run(levers: dict[str, Any], report: runs.Progress | None = None
+                ) -> tuple[dict[str, Any] | None, Any]:
+    """Run the scenario the levers describe (or take it from the cache).
+
+    Returns:
+        The session's new run record (None on bad levers or a failed run) and the
+        message for the page: the error's text, or how the run went.
+    """
+    try:
+        result = runs.run_tables(levers, progress=report)
+    except (runs.LeverError, ScenarioError) as err:
+        return None, error_text(str(err))
+    except Exception as err:  # a failed run must leave a message, not a dead page
+        return None, error_text(runs.lever_error_message(err))
+    meta = result["meta"]
+    note = "Taken from the cache." if result["cached"] else \
+        f"Ran in {meta.get('wall_time_s', 0):.1f} s."
+    return runs.session_run(levers, result), html.Div(note, className="et-message-info")
+
+
+# The session's run goes to the app-wide store with set_props, not as an Output: the
+# store outlives the page, and an Output there would fire this callback whenever the
+# page is opened (Dash ignores prevent_initial_call when only the input is new).
+@callback(
+    Output("explore-message", "children"),
+    Input("explore-run", "n_clicks"),
+    *lever_states("explore"),
+    background=True,
+    running=[(Output("explore-run", "disabled"), True, False),
+             (Output("explore-cancel", "disabled"), False, True),
+             (Output("explore-progress-box", "style"), {"display": "block"},
+              {"display": "none"})],
+    progress=[Output("explore-progress", "value"), Output("explore-progress", "max"),
+              Output("explore-progress-label", "children")],
+    cancel=[Input("explore-cancel", "n_clicks")],
+    interval=100,  # ms between polls: the charts follow the run closely
+    prevent_initial_call=True,
+)
+def run_scenario(set_progress: Any, n_clicks: int | None, *values: Any) -> Any:
+    """Run button: run the levers' scenario and make it the session's run."""
+    if not n_clicks:
+        return no_update
+
+    def report(done: int, total: int) -> None:
+        set_progress((str(done), str(total), f"{done:,} of {total:,} trading days"))
+
+    record, message = execute_run(levers_from_values(values), report)
+    if record is not None:
+        set_props("app-run", {"data": record})
+    return message
+
+
+def _format(value: float, fmt: str) -> str:
+    return "-" if value is None or not np.isfinite(value) else fmt.format(value)
+
+
+@callback(
+    *[Output(graph_id, "figure") for graph_id in GRAPHS],
+    *[Output(f"explore-card-{key}", "children") for key, _, _ in CARDS],
+    Output("explore-run-label", "children"),
+    Input("app-run", "data"),
+)
+def render(run: dict[str, Any] | None) -> list[Any]:
+    """Draw every chart and headline of the session's run (empty states before a run)."""
+    if not run:
+        empty = [figures.empty_figure("Press Run to simulate the scenario")] * len(GRAPHS)
+        return empty + ["-"] * len(CARDS) + ["No run yet."]
+    try:
+        tables, meta = runs.load_session_tables(run, TABLES)
+    except Exception as err:  # noqa: BLE001 - shown on the page instead of a dead chart
+        message = runs.lever_error_message(err)
+        return [figures.empty_figure(message)] * len(GRAPHS) + ["-"] * len(CARDS) + [message]
+    daily, years = tables["market_daily"], tables["market_years"]
+    deadlines = meta.get("deadlines", [])
+    observed = analysis.observed_overlap(analysis.observed_prices(), daily)
+    figs = [
+        figures.price_chart(daily, years, observed, deadlines),
+        figures.annual_price_chart(years),
+        figures.scarcity_chart(years),
+        figures.bank_chart(years),
+        figures.sector_balance_chart(tables["firm_years"]),
+        figures.abatement_chart(tables["firm_years"], tables["firms"],
+                                tables["abatement_options"]),
+        figures.volume_chart(daily, deadlines),
+        figures.compliance_chart(years),
+    ]
+    head = analysis.headline(tables)
+    cards = [_format(head.get(label, np.nan), fmt) for _, label, fmt in CARDS]
+    return figs + cards + [run.get("label", "")]
+
+
+# Apart from render so that both draw at once (Dash runs a callback whose input another
+# callback sets only after that one has finished).
+@callback(Output("explore-incentive", "figure"), Output("explore-year", "options"),
+          Output("explore-year", "value"), Input("app-run", "data"),
+          Input("explore-year", "value"))
+def render_incentive(run: dict[str, Any] | None, year: int | None) -> tuple[Any, Any, Any]:
+    """The surplus-ratio-against-intensity scatter for the chosen year (by default the
+    last compliance year, where benchmarks have tightened the most)."""
+    if not run:
+        return (figures.empty_figure("Press Run to simulate the scenario",
+                                     "Incentive: surplus ratio against intensity"), [], None)
+    try:
+        tables, _ = runs.load_session_tables(run, ["firm_years"])
+    except Exception as err:  # noqa: BLE001
+        return figures.empty_figure(runs.lever_error_message(err)), [], None
+    firm_years = tables["firm_years"]
+    years = sorted(int(y) for y in firm_years["year"].unique())
+    if year not in years:
+        year = years[-1] if years else None
+    return figures.incentive_chart(firm_years, year), analysis.year_options(years), year

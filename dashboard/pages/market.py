@@ -1,0 +1,320 @@
+"""Market (teaching): one trading day's order book replayed step by step, and the year's
+supply and demand of quota built from firms' abatement costs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+import numpy as np
+import pandas as pd
+from dash import Input, Output, State, callback, ctx, dcc, html, no_update, set_props
+
+from dashboard import analysis, book, runs
+from dashboard.components import (
+    data_table,
+    error_text,
+    explain,
+    graph,
+    message_box,
+    table_payload,
+)
+from dashboard.figures import run as figures
+
+dash.register_page(__name__, path="/market", name="Market", title="etsim: Market",
+                   order=2)
+
+LADDER_TEXT = """**The ladder.** Firms that want to buy post *bids* (green): the most they
+will pay. Firms that want to sell post *asks* (red): the least they will accept. The
+highest bid and the lowest ask face each other across the *spread*. A new order that
+reaches across the spread trades at once against the best resting order, at that resting
+order's price; the earliest order at a price goes first (*price-time priority*). What
+does not trade rests in the book and waits."""
+DEPTH_TEXT = """**Depth.** The same book added up: how many tonnes could be bought (red,
+rising to the right) or sold (green, falling to the left) at each price or better. A
+steep wall means a big order would barely move the price; a thin book means it would
+move a lot. No order may be priced outside the day's limits (dashed), 10% around
+yesterday's close."""
+TAPE_TEXT = """**The tape.** Every trade so far, newest first. The day's closing price is
+the volume-weighted mean of these trade prices, and it sets tomorrow's price limits."""
+CURVE_TEXT = """**Why is the price what it is?** Each firm can cut emissions with
+technologies that cost so many yuan per tonne. At a carbon price *p* every cut cheaper
+than *p* pays off, so firms need less quota: the **demand** for quota falls as the price
+rises (blue). The **supply** of quota is what the state issued for the year (red): it
+does not depend on the price. Where they cross is the **equilibrium price**: the cost of
+the last tonne that must be cut so emissions fit the quota. Tighter benchmarks move the
+red line left, and the price climbs the cost curve. The market's actual price (dotted)
+also reflects banking and expectations about later years."""
+
+
+def layout(**_: Any) -> html.Div:
+    """The Market page."""
+    return html.Div([
+        html.H2("How the market finds its price"),
+        html.P("A trading day of the session's run replayed order by order, and the year's "
+               "supply and demand of quota. Use the buttons to step through the day.",
+               className="et-page-intro"),
+        html.Div(id="market-run-label", className="et-run-label"),
+        html.H3("1. One trading day's order book"),
+        html.Div([
+            html.Div([html.Label("Recorded day"), dcc.Dropdown(
+                id="market-session", clearable=False, style={"minWidth": "360px"})],
+                className="et-field"),
+            html.Div([html.Button("Start", id="market-first", className="et-secondary"),
+                      html.Button("< Event", id="market-prev", className="et-secondary"),
+                      html.Button("Event >", id="market-next"),
+                      html.Button("Next order >>", id="market-next-order"),
+                      html.Button("Play", id="market-play", className="et-secondary")],
+                     className="et-buttons"),
+        ], className="et-controls"),
+        html.Details([
+            html.Summary("Record another day"),
+            html.Div([
+                dcc.DatePickerSingle(id="market-record-date", display_format="YYYY-MM-DD",
+                                     placeholder="a trading day"),
+                html.Button("Record this day", id="market-record", n_clicks=0),
+            ], className="et-buttons"),
+            message_box("market-record-message"),
+        ], className="et-record"),
+        dcc.Slider(id="market-step", min=0, max=1, step=1, value=0, marks=None,
+                   tooltip={"placement": "bottom", "always_visible": False}),
+        dcc.Interval(id="market-interval", interval=700, disabled=True),
+        html.Div(id="market-event", className="et-event"),
+        html.Div(id="market-status", className="et-run-label"),
+        html.Div([html.Div(graph("market-ladder", 420), className="et-chart"),
+                  html.Div(explain(LADDER_TEXT), className="et-side")], className="et-teach"),
+        html.Div([html.Div(graph("market-depth", 360), className="et-chart"),
+                  html.Div(explain(DEPTH_TEXT), className="et-side")], className="et-teach"),
+        html.Div([html.Div(data_table("market-tape", page_size=8), className="et-chart"),
+                  html.Div(explain(TAPE_TEXT), className="et-side")], className="et-teach"),
+        html.H3("2. Supply and demand of quota"),
+        html.Div([html.Div([html.Label("Compliance year"), dcc.Dropdown(
+            id="market-year", clearable=False, style={"width": "140px"})],
+            className="et-field")], className="et-controls"),
+        html.Div([html.Div(graph("market-curves", 440), className="et-chart"),
+                  html.Div([explain(CURVE_TEXT), html.Div(id="market-curve-note",
+                                                          className="et-explain")],
+                           className="et-side")], className="et-teach"),
+    ])
+
+
+def _session_value(date: Any, session: str) -> str:
+    return f"{pd.Timestamp(date):%Y-%m-%d}|{session}"
+
+
+def _events_for(run: dict[str, Any] | None, value: str | None) -> pd.DataFrame | None:
+    if not value:
+        return None
+    tables, _ = runs.load_session_tables(run, ["book_events"])
+    events = tables.get("book_events")
+    if events is None or events.empty:
+        return None
+    date, session = value.split("|")
+    return book.session_events(events, date, session)
+
+
+@callback(Output("market-session", "options"), Output("market-session", "value"),
+          Output("market-year", "options"), Output("market-year", "value"),
+          Output("market-run-label", "children"),
+          Output("market-record-date", "min_date_allowed"),
+          Output("market-record-date", "max_date_allowed"),
+          Output("market-record-date", "initial_visible_month"),
+          Input("app-run", "data"))
+def choices(run: dict[str, Any] | None) -> tuple[Any, ...]:
+    """The recorded days of the session's run, its compliance years and its dates."""
+    try:
+        tables, meta = runs.load_session_tables(run, ["book_events", "market_years",
+                                                      "market_daily"])
+    except Exception as err:  # noqa: BLE001 - shown instead of a dead page
+        return [], None, [], None, runs.lever_error_message(err), None, None, None
+    label = run.get("label") if run else "Default run: " + runs.run_label(
+        runs.default_levers(), meta)
+    dates = pd.to_datetime(tables["market_daily"]["date"])
+    first, last = f"{dates.min():%Y-%m-%d}", f"{dates.max():%Y-%m-%d}"
+    years = analysis.compliance_years(tables["market_years"])
+    # the first compliance year with a shortage shows the crossing best
+    prices = tables["market_years"].set_index("year")["equilibrium_price"]
+    scarce = [y for y in years if pd.notna(prices.get(y)) and prices.get(y, 0) > 0]
+    year = (scarce or years or [None])[0]
+    sessions = book.recorded_sessions(tables.get("book_events"))
+    if sessions.empty:
+        return ([], None, analysis.year_options(years), year,
+                f"{label}. This run has no recorded order book (book_events).", first, last,
+                first)
+    options = [{"label": f"{pd.Timestamp(r.date):%Y-%m-%d} {r.session}: {int(r.orders):,} "
+                         f"orders, {int(r.trades):,} trades",
+                "value": _session_value(r.date, r.session)} for r in sessions.itertuples()]
+    focus = (run or {}).get("book_focus")
+    chosen = sessions[(sessions["date"] >= pd.Timestamp(focus))
+                      & (sessions["session"] == "continuous")] if focus else sessions.iloc[0:0]
+    if chosen.empty:
+        # start on a day with trades: an order book that never trades teaches little
+        chosen = sessions[sessions["trades"] > 0]
+    pick = chosen.iloc[0] if len(chosen) else sessions.iloc[0]
+    return (options, _session_value(pick["date"], pick["session"]),
+            analysis.year_options(years), year, label, first, last, first)
+
+
+def record_day(run: dict[str, Any] | None, date: str | None) -> tuple[dict[str, Any] | None,
+                                                                       Any]:
+    """Run the session's scenario again, recording one more day's order book.
+
+    Returns:
+        The new run record (None if nothing was run) and a message.
+    """
+    if not date:
+        return None, error_text("Pick a day to record.")
+    day = str(date)[:10]
+    try:
+        tables, _ = runs.load_session_tables(run, ["book_events"])
+        events = tables.get("book_events")
+        recorded = sorted({f"{d:%Y-%m-%d}" for d in pd.to_datetime(events["date"])}) \
+            if events is not None and len(events) else []
+        levers = (run or {}).get("levers") or runs.default_levers()
+        days = sorted(set(recorded) | {day})
+        result = runs.run_tables(levers, book_days=days)
+    except (runs.LeverError, runs.ScenarioError, ValueError) as err:
+        return None, error_text(str(err))
+    except Exception as err:  # a failed run must leave a message, not a dead page
+        return None, error_text(runs.lever_error_message(err))
+    record = runs.session_run(levers, result, days)
+    record["book_focus"] = day
+    return record, html.Div(f"Recorded {day} (the next trading day if it was none).",
+                            className="et-message-info")
+
+
+@callback(Output("market-record-message", "children"), Input("market-record", "n_clicks"),
+          State("market-record-date", "date"), State("app-run", "data"),
+          background=True, running=[(Output("market-record", "disabled"), True, False)],
+          prevent_initial_call=True)
+def on_record(n_clicks: int | None, date: str | None, run: dict[str, Any] | None) -> Any:
+    """Record button: re-run with that day's book recorded, and make it the session's run."""
+    if not n_clicks:
+        return no_update
+    record, message = record_day(run, date)
+    if record is not None:
+        set_props("app-run", {"data": record})
+    return message
+
+
+def step_after(trigger: str | None, step: int, events: pd.DataFrame | None) -> int:
+    """The replay step after a button press (or a tick of Play).
+
+    Args:
+        trigger: Id of what was pressed; a new day starts at 0.
+        step: The current step.
+        events: The session's events.
+    """
+    n = 0 if events is None else len(events)
+    if trigger in (None, "market-session", "market-first") or events is None:
+        return 0
+    if trigger == "market-prev":
+        return max(0, step - 1)
+    if trigger == "market-next":
+        return min(n, step + 1)
+    # "next order" and Play move one whole order (with the trades it makes) at a time
+    return book.next_order_step(events, step)
+
+
+@callback(Output("market-step", "value"), Output("market-step", "max"),
+          Output("market-interval", "disabled", allow_duplicate=True),
+          Output("market-play", "children", allow_duplicate=True),
+          Input("market-session", "value"), Input("market-first", "n_clicks"),
+          Input("market-prev", "n_clicks"), Input("market-next", "n_clicks"),
+          Input("market-next-order", "n_clicks"), Input("market-interval", "n_intervals"),
+          State("market-step", "value"), State("app-run", "data"),
+          prevent_initial_call=True)
+def move(session: str | None, *args: Any) -> tuple[Any, ...]:
+    """Move the replay: to the start, one event back or on, or one order on."""
+    step, run = args[-2], args[-1]
+    events = _events_for(run, session)
+    n = 0 if events is None else len(events)
+    new = step_after(ctx.triggered_id, int(step or 0), events)
+    if ctx.triggered_id == "market-interval" and new >= n:
+        return new, max(n, 1), True, "Play"  # stop at the end of the day
+    return new, max(n, 1), no_update, no_update
+
+
+@callback(Output("market-interval", "disabled"), Output("market-play", "children"),
+          Input("market-play", "n_clicks"), State("market-interval", "disabled"),
+          prevent_initial_call=True)
+def toggle_play(n_clicks: int, disabled: bool) -> tuple[bool, str]:
+    """Play moves one order on every 0.7 s; press again to pause."""
+    if disabled:  # paused: start playing
+        return False, "Pause"
+    return True, "Play"
+
+
+@callback(Output("market-ladder", "figure"), Output("market-depth", "figure"),
+          Output("market-tape", "data"), Output("market-tape", "columns"),
+          Output("market-event", "children"), Output("market-status", "children"),
+          Input("market-step", "value"), Input("market-session", "value"),
+          State("app-run", "data"))
+def render_book(step: int | None, session: str | None, run: dict[str, Any] | None
+                ) -> tuple[Any, ...]:
+    """The book as it stood after ``step`` events of the chosen day."""
+    try:
+        events = _events_for(run, session)
+    except Exception as err:  # noqa: BLE001
+        events, message = None, runs.lever_error_message(err)
+    else:
+        message = "No recorded order book in this run."
+    if events is None or events.empty:
+        empty = figures.empty_figure(message)
+        return empty, empty, [], [], message, ""
+    state = book.replay(events, int(step or 0))
+    ladder = figures.order_ladder(state.bids, state.asks, state.limit_down, state.limit_up,
+                                  state.incoming)
+    depth = figures.depth_chart(state.bids, state.asks, state.limit_down, state.limit_up)
+    tape = state.tape.iloc[::-1].rename(columns={"buyer_id": "buyer", "seller_id": "seller"})
+    data, columns = table_payload(tape, {"price": ".2f", "quantity": ",.0f"})
+    spread = (f"best bid {state.best_bid:.2f}" if state.best_bid is not None else "no bid") + \
+        ", " + (f"best ask {state.best_ask:.2f}" if state.best_ask is not None else "no ask")
+    status = (f"Step {state.step} of {state.n_events}: {state.orders_seen} orders so far, "
+              f"{len(state.tape)} trades; {spread}.")
+    if len(state.tape):
+        vwap = float(np.average(state.tape["price"], weights=state.tape["quantity"]))
+        status += f" Volume-weighted price so far {vwap:.2f} CNY/t."
+    return ladder, depth, data, columns, book.describe_event(state.last_event), status
+
+
+@callback(Output("market-curves", "figure"), Output("market-curve-note", "children"),
+          Input("market-year", "value"), State("app-run", "data"))
+def render_curves(year: int | None, run: dict[str, Any] | None) -> tuple[Any, Any]:
+    """The year's supply and demand of quota and where they cross."""
+    if year is None:
+        return figures.empty_figure("No compliance year in this run"), ""
+    try:
+        tables, meta = runs.load_session_tables(run, ["firm_years", "firms",
+                                                      "abatement_options", "market_years"])
+    except Exception as err:  # noqa: BLE001
+        return figures.empty_figure(runs.lever_error_message(err)), ""
+    exclude = (meta.get("verified_rule_sectors") or {}).get(str(year), [])
+    curves = analysis.quota_curves(tables["firm_years"], tables["firms"],
+                                   tables["abatement_options"], tables["market_years"], year,
+                                   exclude, bool(meta.get("include_indirect")))
+    note = curve_note(curves, year, exclude)
+    return figures.quota_supply_demand(curves, year), note
+
+
+def curve_note(curves: dict[str, Any], year: int, excluded: list[str]) -> str:
+    """A sentence comparing the crossing with the model's equilibrium and market price."""
+    price, model_price, mean = curves["price"], curves["model_price"], curves["mean_price"]
+    parts = []
+    if curves["shortage"] <= 0:
+        parts.append(f"In {year} the quota covers unabated emissions: no cut is needed, "
+                     "so the equilibrium price is 0.")
+    elif not np.isfinite(price):
+        parts.append(f"In {year} all the abatement options together cannot close the gap.")
+    else:
+        parts.append(f"In {year} firms must cut {curves['shortage'] / 1e6:,.1f} Mt; the "
+                     f"curves cross at {price:,.1f} CNY/t")
+        if np.isfinite(model_price):
+            parts[-1] += f" (the model's equilibrium price: {model_price:,.1f})"
+        parts[-1] += "."
+    if np.isfinite(mean):
+        parts.append(f"The market's mean price that year was {mean:,.1f} CNY/t.")
+    if excluded:
+        parts.append(f"Left out: {', '.join(excluded)}, whose quota equals verified "
+                     "emissions this year.")
+    return " ".join(parts)

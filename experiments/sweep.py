@@ -1,0 +1,633 @@
+"""Batch sweeps: many runs of an experiment, in process or on Dask, resumable.
+
+Layout of a sweep folder::
+
+    experiment.toml          a copy of the experiment file
+    sweep.json               what the sweep is: experiment digest, factors, run count
+    runs/RUN_ID.parquet      one summary row per finished run (the run's commit record)
+    tables/RUN_ID/           the run's kept tables and run.json (if [outputs] asks)
+    errors/RUN_ID.json       a run that raised: its parameters, error and traceback
+    summary.parquet          every run's row, assembled at the end (or by assemble_summary)
+
+Every file is written to a temporary name in its own folder and renamed into place
+(``os.replace``; a tables folder with ``os.rename``), and a run's tables are in place
+before its row: a sweep killed at any moment leaves only whole files, and a run counts
+as finished exactly when ``runs/RUN_ID.parquet`` exists. Re-running into the same folder
+(with or without ``resume``) skips finished runs, retries failed ones and removes stale
+temporary files. Results are written by the client as each run arrives, and do not
+depend on the number of workers or on the scheduler: seeds come from the experiment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import shutil
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from importlib import metadata
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from experiments.experiment import (
+    HEADLINE_COLUMNS,
+    HEADLINE_PREFIXES,
+    RUN_COLUMNS,
+    ExperimentError,
+    Plan,
+    RunSpec,
+    plan_runs,
+)
+from model.market import CarbonMarketModel
+from model.results import run_record
+from model.scenario import Scenario
+
+SWEEP_FILE = "sweep.json"
+SUMMARY_FILE = "summary.parquet"
+TMP_SUFFIX = ".tmp"
+CONNECT_TIMEOUT_S = 15
+
+
+class SweepError(ExperimentError):
+    """A sweep that cannot start (output folder, arguments): one line, exit status 2."""
+
+
+# --- one run (executed on a worker) ------------------------------------------------------
+
+
+@dataclass
+class RunOutcome:
+    """What a worker sends back for one run.
+
+    Attributes:
+        run_id: The run's id.
+        row: The summary row: run columns, parameters and headline figures.
+        tables: The kept results tables, or None.
+        record: The run record (``run.json``) when tables are kept, else None.
+        error: For a run that raised: type, message and traceback; else None.
+    """
+
+    run_id: str
+    row: dict[str, Any]
+    tables: dict[str, pd.DataFrame] | None = None
+    record: dict[str, Any] | None = None
+    error: dict[str, str] | None = None
+
+
+def headline_figures(tables: dict[str, pd.DataFrame], end_year: int) -> dict[str, float]:
+    """The headline figures of one run, from its results tables.
+
+    Args:
+        tables: ``CarbonMarketModel.results()`` (or ``read_results``) tables.
+        end_year: The scenario's last compliance year; later years are the settlement
+            period and count only for volume and volatility.
+
+    Returns:
+        ``mean_price_YYYY`` for each compliance year and ``mean_price`` (their mean,
+        CNY/t); ``emissions`` (verified, t), ``abatement`` (t), ``abatement_cost``
+        (CNY), ``penalties`` (CNY), summed over compliance years; ``compliance_rate``
+        (mean over compliance years); ``price_volatility`` (standard deviation of daily
+        log returns of the close, whole calendar); ``efficiency`` (least-cost abatement
+        cost / actual abatement cost: 1 means abatement was done at least cost; NaN
+        without abatement cost); ``volume`` (t traded, whole calendar); ``bank_end``
+        (t banked at the end of the last compliance year); ``output_SECTOR`` (output
+        summed over compliance years, in the sector's unit).
+    """
+    years = tables["market_years"]
+    compliance = years[years["year"] <= end_year].sort_values("year")
+    firm_years = tables["firm_years"]
+    firm_years = firm_years[firm_years["year"] <= end_year]
+    row: dict[str, float] = {}
+    for year, price in zip(compliance["year"], compliance["mean_price"], strict=True):
+        row[f"mean_price_{int(year)}"] = float(price)
+    row["mean_price"] = float(compliance["mean_price"].mean())
+    row["emissions"] = float(compliance["verified_emissions"].sum())
+    row["abatement"] = float(compliance["abatement"].sum())
+    cost = float(compliance["abatement_cost"].sum())
+    row["abatement_cost"] = cost
+    rates = compliance["compliance_rate"].dropna()
+    row["compliance_rate"] = float(rates.mean()) if len(rates) else math.nan
+    close = tables["market_daily"].sort_values("date")["close"].to_numpy(dtype=float)
+    close = close[np.isfinite(close) & (close > 0)]
+    returns = np.diff(np.log(close))
+    row["price_volatility"] = float(np.std(returns, ddof=1)) if len(returns) > 1 else math.nan
+    row["penalties"] = float(firm_years["penalty"].sum())
+    least = float(compliance["least_cost_abatement_cost"].sum())
+    row["efficiency"] = least / cost if cost > 0 else math.nan
+    row["volume"] = float(years["volume"].sum())
+    row["bank_end"] = float(compliance["bank_total"].iloc[-1]) if len(compliance) else math.nan
+    for sector, output in firm_years.groupby("sector", sort=True)["output"].sum().items():
+        row[f"output_{sector}"] = float(output)
+    return row
+
+
+def headline_columns(columns: list[str] | pd.Index) -> list[str]:
+    """The headline figure columns among a summary's columns, in display order.
+
+    ``mean_price_YYYY`` columns are left out (``mean_price`` stands for them);
+    ``output_SECTOR`` columns follow the fixed headline figures.
+    """
+    present = [c for c in HEADLINE_COLUMNS if c in columns]
+    return present + sorted(c for c in columns if str(c).startswith("output_"))
+
+
+def _run_columns(spec: RunSpec) -> dict[str, Any]:
+    return {"run_id": spec.run_id, "point": spec.point, "replicate": spec.replicate,
+            "seed": spec.seed, **spec.parameters}
+
+
+def run_one(spec: RunSpec) -> RunOutcome:
+    """Run one model and summarise it (the function each worker executes).
+
+    Never raises for a failing model: the error comes back in the outcome, so one bad
+    run does not stop the sweep.
+
+    Args:
+        spec: The run, with its resolved scenario (workers need no scenario files).
+
+    Returns:
+        The run's summary row, and its kept tables if the experiment asks for them.
+    """
+    started = time.perf_counter()
+    try:
+        model = CarbonMarketModel(scenario=Scenario.model_validate(spec.scenario),
+                                  seed=spec.seed)
+        model.run()
+        tables = model.results()
+        figures = headline_figures(tables, spec.end_year)
+        kept = {name: tables[name] for name in spec.tables} or None
+        record = run_record(model) if kept else None
+    except Exception as err:  # recorded, not raised: the sweep goes on
+        return _failure(spec, err, traceback.format_exc(), time.perf_counter() - started)
+    row = {**_run_columns(spec), "status": "ok", **figures,
+           "wall_time_s": time.perf_counter() - started}
+    return RunOutcome(spec.run_id, row, kept, record)
+
+
+def _failure(spec: RunSpec, err: BaseException, trace: str, wall_time: float) -> RunOutcome:
+    error = {"type": type(err).__name__, "message": str(err) or type(err).__name__,
+             "traceback": trace}
+    row = {**_run_columns(spec), "status": "failed",
+           "error": f"{error['type']}: {error['message']}", "wall_time_s": wall_time}
+    return RunOutcome(spec.run_id, row, error=error)
+
+
+# --- atomic files ---------------------------------------------------------------------------
+
+
+def _temp_path(folder: Path, name: str) -> Path:
+    # a dot name ending in .tmp: never read as a result, removed on the next start
+    return folder / f".{name}.{uuid.uuid4().hex[:8]}{TMP_SUFFIX}"
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):  # not every platform opens folders
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _write_atomic(target: Path, write: Callable[[Path], None]) -> None:
+    temp = _temp_path(target.parent, target.name)
+    try:
+        write(temp)
+        with open(temp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(target.parent)
+
+
+def _write_json(target: Path, data: dict[str, Any]) -> None:
+    _write_atomic(target, lambda p: p.write_text(json.dumps(data, indent=2, default=str)))
+
+
+def _write_tables(folder: Path, tables: dict[str, pd.DataFrame],
+                  record: dict[str, Any] | None) -> None:
+    """A run's tables as a results folder (read_results reads it when all are kept)."""
+    staging = _temp_path(folder.parent, folder.name)
+    staging.mkdir()
+    try:
+        for name, frame in tables.items():
+            frame.to_parquet(staging / f"{name}.parquet", index=False)
+        if record is not None:
+            (staging / "run.json").write_text(json.dumps(record, indent=2, default=str))
+        if folder.exists():  # left by a run whose row was never written: replace it
+            shutil.rmtree(folder)
+        os.rename(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _clean_temporaries(out: Path) -> None:
+    for folder in (out, out / "runs", out / "errors", out / "tables"):
+        if not folder.is_dir():
+            continue
+        for entry in folder.iterdir():
+            if entry.name.startswith(".") and entry.name.endswith(TMP_SUFFIX):
+                if entry.is_dir():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+
+
+def finished_runs(out_dir: str | Path) -> set[str]:
+    """Ids of the runs of a sweep folder that finished (their summary row is written)."""
+    runs = Path(out_dir) / "runs"
+    if not runs.is_dir():
+        return set()
+    return {p.stem for p in runs.glob("*.parquet") if not p.name.startswith(".")}
+
+
+# --- the summary ----------------------------------------------------------------------------
+
+
+def assemble_summary(out_dir: str | Path, write: bool = False) -> pd.DataFrame:
+    """The summary table of a sweep folder, from ``runs/`` and ``errors/``.
+
+    Works at any time, also while a sweep runs or after it was killed: it reads only
+    whole files. Failed runs appear with ``status = "failed"`` and their error; runs
+    of replicates beyond the experiment's current count are left out.
+
+    Args:
+        out_dir: The sweep folder.
+        write: Also write it to ``summary.parquet`` (atomically).
+
+    Returns:
+        One row per run, ordered by point and replicate.
+    """
+    out = Path(out_dir)
+    meta = _read_meta(out)
+    done = finished_runs(out)
+    frames = [_read_rows([out / "runs" / f"{run}.parquet" for run in sorted(done)])]
+    failed = []
+    errors = out / "errors"
+    if errors.is_dir():
+        for path in sorted(errors.glob("*.json")):
+            if path.name.startswith(".") or path.stem in done:
+                continue
+            failed.append(json.loads(path.read_text())["row"])
+    if failed:
+        frames.append(pd.DataFrame(failed))
+    if not frames:
+        summary = pd.DataFrame(columns=[c for c in RUN_COLUMNS if c != "error"])
+    else:
+        summary = pd.concat([f for f in frames if len(f)], ignore_index=True)
+    if meta and "replicate" in summary:
+        summary = summary[summary["replicate"] < meta["replicates"]]
+    summary = _order_columns(summary, [f["column"] for f in meta.get("factors", [])])
+    if len(summary):
+        summary = summary.sort_values(["point", "replicate"], kind="stable")
+    summary = summary.reset_index(drop=True)
+    if write:
+        _write_atomic(out / SUMMARY_FILE, lambda p: summary.to_parquet(p, index=False))
+    return summary
+
+
+def _read_rows(files: list[Path]) -> pd.DataFrame:
+    """The one-row files of finished runs as one table."""
+    if not files:
+        return pd.DataFrame()
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    try:
+        # one threaded scan, a few times faster than a file at a time; the schemas are
+        # unified so that a column only some runs have (a sector switched on) is kept
+        schema = pa.unify_schemas([pq.read_schema(f) for f in files])
+        return ds.dataset(files, schema=schema, format="parquet").to_table().to_pandas()
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+
+
+def _order_columns(summary: pd.DataFrame, factor_columns: list[str]) -> pd.DataFrame:
+    if "error" not in summary:
+        summary = summary.assign(error=pd.Series([None] * len(summary), dtype=object))
+    first = ["run_id", "point", "replicate", "seed", *factor_columns, "status", "error"]
+    prices = sorted(c for c in summary if str(c).startswith(HEADLINE_PREFIXES[0]))
+    figures = [*prices, *headline_columns(summary.columns)]
+    ordered = [c for c in [*first, *figures] if c in summary]
+    rest = [c for c in summary if c not in ordered and c != "wall_time_s"]
+    tail = ["wall_time_s"] if "wall_time_s" in summary else []
+    return summary[ordered + rest + tail]
+
+
+def _read_meta(out: Path) -> dict[str, Any]:
+    path = out / SWEEP_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _meta(plan: Plan) -> dict[str, Any]:
+    try:
+        version = metadata.version("etsim")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    exp = plan.experiment
+    return {
+        "experiment": exp.name,
+        "description": exp.description,
+        "source": str(plan.source),
+        "digest": plan.digest(),
+        "scenario": exp.scenario,
+        "sampling": exp.sampling,
+        "samples": exp.samples,
+        "replicates": exp.replicates,
+        "seed": exp.seed,
+        "common_random_numbers": exp.common_random_numbers,
+        "points": len(plan.points),
+        "runs": len(plan.runs),
+        "tables": list(exp.outputs.resolved()),
+        "factors": [{"key": f.key, "column": f.column, "kind": f.kind, "keys": list(f.keys),
+                     "categorical": f.categorical, "low": f.low, "high": f.high,
+                     "integer": f.integer, "labels": list(f.labels) if f.labels else None}
+                    for f in plan.factors],
+        "etsim": version,
+    }
+
+
+# --- the sweep ------------------------------------------------------------------------------
+
+
+@dataclass
+class SweepResult:
+    """What a sweep did.
+
+    Attributes:
+        out_dir: The sweep folder.
+        total: Runs in the experiment.
+        skipped: Runs already finished before this call (not recomputed).
+        computed: Runs finished by this call.
+        failed: Runs that raised in this call (recorded in ``errors/``).
+        failed_ids: Their ids.
+        summary_path: ``summary.parquet``.
+        wall_time_s: Seconds this call took.
+    """
+
+    out_dir: Path
+    total: int
+    skipped: int = 0
+    computed: int = 0
+    failed: int = 0
+    failed_ids: list[str] = field(default_factory=list)
+    summary_path: Path | None = None
+    wall_time_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """Whether every run of the experiment has finished without error."""
+        return self.failed == 0 and self.skipped + self.computed == self.total
+
+    def describe(self) -> str:
+        """One line for the command line."""
+        text = (f"{self.total} runs: {self.computed} computed, {self.skipped} already done, "
+                f"{self.failed} failed in {self.wall_time_s:.1f} s; summary in "
+                f"{self.summary_path}")
+        if self.failed:
+            text += f"; errors in {self.out_dir / 'errors'}"
+        return text
+
+
+def default_out_dir(experiment_path: str | Path) -> Path:
+    """The default sweep folder: ``sweeps/NAME`` (re-running into it resumes)."""
+    from experiments.experiment import read_experiment
+
+    return Path("sweeps") / read_experiment(experiment_path).name
+
+
+@contextlib.contextmanager
+def _lock(out: Path) -> Iterator[None]:
+    """One sweep at a time per folder; the kernel drops the lock if the process dies."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    handle = open(out / ".lock", "a+")  # noqa: SIM115 (held for the whole sweep)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise SweepError(f"{out}: another sweep is writing into this folder") from None
+        yield
+    finally:
+        handle.close()
+
+
+def _prepare(plan: Plan, out: Path, resume: bool) -> None:
+    """Check the folder fits the experiment; nothing is written if it does not."""
+    if out.exists() and not out.is_dir():
+        raise SweepError(f"{out}: exists and is not a folder")
+    if not out.exists():
+        if resume:
+            raise SweepError(f"--resume: {out} does not exist (nothing to resume)")
+        return
+    meta = _read_meta(out)
+    if not meta:
+        # a sweep killed before its sweep.json leaves at most the lock and its folders
+        ours = {".lock", "runs", "errors", "tables", "experiment.toml"}
+        if any(e.name not in ours and not e.name.endswith(TMP_SUFFIX) for e in out.iterdir()):
+            raise SweepError(f"{out}: exists and is not a sweep folder; choose another --out")
+        return
+    if meta.get("digest") != plan.digest():
+        raise SweepError(
+            f"{out}: holds a sweep of another experiment ({meta.get('source')}, "
+            f"{meta.get('experiment')}); {plan.source} differs in more than its replicates: "
+            "choose another --out")
+
+
+def available_cores() -> int:
+    """Cores this process may run on (the default number of local workers)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _connect(workers: int | None, scheduler: str | None) -> tuple[Any, Any]:
+    """A Dask client and the LocalCluster it owns (None for an existing scheduler)."""
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        try:
+            if Path(scheduler).is_file():  # a scheduler file, as `dask scheduler` writes
+                return Client(scheduler_file=scheduler, timeout=CONNECT_TIMEOUT_S), None
+            return Client(scheduler, timeout=CONNECT_TIMEOUT_S), None
+        except (OSError, TimeoutError, ValueError) as err:
+            raise SweepError(f"--scheduler {scheduler}: cannot connect ({err}); give "
+                             "tcp://HOST:PORT of a running dask scheduler or its scheduler "
+                             "file") from None
+    cluster = LocalCluster(n_workers=workers or available_cores(), threads_per_worker=1,
+                           processes=True, host="127.0.0.1", dashboard_address=None,
+                           silence_logs=logging.ERROR)
+    try:
+        return Client(cluster), cluster
+    except BaseException:
+        cluster.close()
+        raise
+
+
+def _start_folder(plan: Plan, out: Path, experiment_path: Path) -> None:
+    """Clean what a killed sweep left half-written; write the experiment's copy and meta."""
+    _clean_temporaries(out)
+    for folder in ("runs", "errors", *(("tables",) if plan.experiment.outputs.tables else ())):
+        (out / folder).mkdir(exist_ok=True)
+    text = experiment_path.read_text(encoding="utf-8")
+    _write_atomic(out / "experiment.toml", lambda p: p.write_text(text, encoding="utf-8"))
+    _write_json(out / SWEEP_FILE, _meta(plan))
+
+
+def _disconnect(client: Any, cluster: Any) -> None:
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
+def _run_distributed(client: Any, todo: list[RunSpec],
+                     record: Callable[[RunSpec, RunOutcome], None]) -> None:
+    """Run on Dask; each result is written here, by the client, as it arrives."""
+    from dask.distributed import as_completed
+
+    threads = sum(client.nthreads().values()) or 1
+    # a bounded window of runs in flight keeps memory flat for long sweeps
+    window = max(8, 3 * threads)
+    session = uuid.uuid4().hex[:8]  # keys unique to this sweep on a shared scheduler
+    by_key: dict[str, RunSpec] = {}
+    pending = iter(todo)
+
+    def submit(spec: RunSpec) -> Any:
+        key = f"etsim-run-{spec.run_id}-{session}"
+        by_key[key] = spec
+        return client.submit(run_one, spec, key=key, pure=False, retries=0)
+
+    futures = as_completed([submit(spec) for spec in islice(pending, window)])
+    for future in futures:
+        spec = by_key.pop(future.key)
+        try:
+            outcome = future.result()
+        except Exception as err:  # the worker died, or the result did not come back
+            outcome = _failure(spec, err, traceback.format_exc(), math.nan)
+        future.release()
+        record(spec, outcome)
+        following = next(pending, None)
+        if following is not None:
+            futures.add(submit(following))
+
+
+def run_sweep(experiment_path: str | Path, out_dir: str | Path, workers: int | None = None,
+              scheduler: str | None = None, resume: bool = False,
+              progress: bool = True) -> SweepResult:
+    """Run an experiment's runs and write them into a sweep folder.
+
+    Everything is checked before anything runs or is written: the experiment file, every
+    run's scenario, the folder (a folder of another experiment is refused).
+
+    Args:
+        experiment_path: The experiment TOML file.
+        out_dir: The sweep folder; created if missing. A folder of the same experiment
+            (replicates may differ) is resumed: finished runs are skipped, failed ones
+            retried.
+        workers: 1 runs in this process (for debugging); N > 1 starts a Dask
+            LocalCluster of N single-threaded worker processes on loopback; None uses
+            one worker per core.
+        scheduler: Address of an existing Dask scheduler (``tcp://HOST:PORT``) or the
+            path of its scheduler file; its workers must be able to import etsim.
+        resume: Require ``out_dir`` to exist (a plain re-run resumes too).
+        progress: Show a progress bar (runs done, failed, remaining, time left).
+
+    Returns:
+        Counts of skipped, computed and failed runs and the summary's path.
+
+    Raises:
+        ExperimentError: A bad experiment file or run scenario (exit status 2).
+        SweepError: Bad arguments or an output folder that does not fit (exit status 2).
+    """
+    started = time.perf_counter()
+    if workers is not None and workers < 1:
+        raise SweepError(f"--workers must be at least 1, got {workers}")
+    if workers is not None and scheduler is not None:
+        raise SweepError("give --workers or --scheduler, not both (the scheduler's workers run "
+                         "the sweep)")
+    plan = plan_runs(experiment_path)
+    out = Path(out_dir)
+    _prepare(plan, out, resume)
+    done = finished_runs(out)
+    todo = [spec for spec in plan.runs if spec.run_id not in done]
+    # connect before writing anything: an unreachable scheduler leaves no folder behind
+    dask = _connect(workers, scheduler) if todo and (workers != 1 or scheduler) else None
+    try:
+        result = SweepResult(out_dir=out, total=len(plan.runs), skipped=len(plan.runs) - len(todo))
+        out.mkdir(parents=True, exist_ok=True)
+        with _lock(out):
+            _start_folder(plan, out, Path(experiment_path))
+            bar = _progress_bar(plan, result, progress)
+
+            def record(spec: RunSpec, outcome: RunOutcome) -> None:
+                _save(out, spec, outcome)
+                if outcome.error is None:
+                    result.computed += 1
+                else:
+                    result.failed += 1
+                    result.failed_ids.append(spec.run_id)
+                left = len(todo) - result.computed - result.failed
+                bar.set_postfix_str(f"done {result.skipped + result.computed}, failed "
+                                    f"{result.failed}, left {left}", refresh=False)
+                bar.update(1)
+
+            try:
+                if dask is not None:
+                    _run_distributed(dask[0], todo, record)
+                else:
+                    for spec in todo:
+                        record(spec, run_one(spec))
+            finally:
+                bar.close()
+                # also on interruption: the summary of what has finished
+                summary_path = out / SUMMARY_FILE
+                assemble_summary(out, write=True)
+    finally:
+        if dask is not None:
+            _disconnect(*dask)
+    result.summary_path = summary_path
+    result.wall_time_s = time.perf_counter() - started
+    return result
+
+
+def _save(out: Path, spec: RunSpec, outcome: RunOutcome) -> None:
+    """Write one run's files: its tables first, then its row (the commit record)."""
+    if outcome.error is None:
+        if outcome.tables:
+            _write_tables(out / "tables" / spec.run_id, outcome.tables, outcome.record)
+        frame = pd.DataFrame([outcome.row])
+        _write_atomic(out / "runs" / f"{spec.run_id}.parquet",
+                      lambda p: frame.to_parquet(p, index=False))
+        (out / "errors" / f"{spec.run_id}.json").unlink(missing_ok=True)
+    else:
+        _write_json(out / "errors" / f"{spec.run_id}.json", {
+            "run_id": spec.run_id, "point": spec.point, "replicate": spec.replicate,
+            "seed": spec.seed, "parameters": spec.parameters, "overrides": spec.overrides,
+            **outcome.error, "row": outcome.row,
+        })
+
+
+def _progress_bar(plan: Plan, result: SweepResult, show: bool) -> Any:
+    from tqdm import tqdm
+
+    # tqdm's rate (and so the time left) counts only runs done in this call
+    return tqdm(total=result.total, initial=result.skipped, disable=not show, unit="run",
+                desc=plan.experiment.name, dynamic_ncols=True, smoothing=0.1)

@@ -1,0 +1,390 @@
+"""The dashboard's callbacks, called directly: lever mapping, messages for bad levers,
+the results cache, and what each page draws from a run.
+
+Runs use the small ``classroom`` scenario (20 firms, under a second) and a results cache
+in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+from dash import no_update
+
+from dashboard import analysis, book, components, runs
+from model import ScenarioError, load_scenario, shipped_scenarios
+
+CLASSROOM = runs.default_levers("classroom")
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    folder = tmp_path_factory.mktemp("runs-cache")
+    patch = pytest.MonkeyPatch()
+    patch.setenv(runs.CACHE_ENV, str(folder))
+    yield folder
+    patch.undo()
+
+
+@pytest.fixture(scope="module")
+def pages(cache: Any) -> SimpleNamespace:
+    """The page modules (Dash registers pages only once an app exists)."""
+    from dashboard.app import create_app
+
+    app = create_app()
+    from dashboard.pages import compare, explore, firms, market, network
+
+    return SimpleNamespace(app=app, explore=explore, compare=compare, market=market,
+                           network=network, firms=firms)
+
+
+class Published:
+    """Stands in for dash.set_props: records what a callback publishes."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def __call__(self, component_id: str, props: dict[str, Any]) -> None:
+        self.calls.append((component_id, props))
+
+
+@pytest.fixture()
+def published(pages: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> Published:
+    recorder = Published()
+    monkeypatch.setattr(pages.explore, "set_props", recorder)
+    return recorder
+
+
+@pytest.fixture(scope="module")
+def classroom(pages: SimpleNamespace) -> dict[str, Any]:
+    record, message = pages.explore.execute_run(CLASSROOM)
+    assert record is not None, message
+    return record
+
+
+def values(levers: dict[str, Any]) -> list[Any]:
+    return components.values_from_levers(levers)
+
+
+def has_data(fig: go.Figure) -> bool:
+    def size(values: Any) -> int:
+        return 0 if values is None else len(values)
+
+    return any(size(getattr(trace, "x", None)) or size(getattr(trace, "y", None))
+               for trace in fig.data)
+
+
+# --- levers -> overrides ---------------------------------------------------------------
+
+
+def test_default_run_is_china_2024_without_power():
+    levers = runs.default_levers()
+    assert levers["scenario"] == "china-2024"
+    assert levers["sectors"] == ["steel", "cement", "aluminium"]
+    assert runs.lever_overrides(levers) == {"sectors.power.enabled": False}
+    scenario, seed, _ = runs.resolve(levers)
+    expected = load_scenario("china-2024", {"sectors.power.enabled": False})
+    assert scenario.digest() == expected.digest() and seed == 1
+
+
+@pytest.mark.parametrize("name", shipped_scenarios())
+def test_untouched_levers_leave_the_scenario_as_shipped(name):
+    levers = runs.scenario_levers(name)
+    assert runs.lever_overrides(levers) == {}
+    assert runs.resolve(levers)[0].digest() == load_scenario(name).digest()
+
+
+def test_tightening_lever_sets_the_industrial_sectors():
+    levers = dict(runs.scenario_levers("china-2024"), tightening_pct=3.5)
+    overrides = runs.lever_overrides(levers)
+    for sector in ("steel", "cement", "aluminium"):
+        assert overrides[f"sectors.{sector}.allocation.tightening"] == pytest.approx(0.035)
+    assert "sectors.power.allocation.tightening" not in overrides  # power keeps its path
+    only_power = dict(runs.scenario_levers("china-2024", ["power"]), tightening_pct=3.0)
+    assert runs.lever_overrides(only_power)["sectors.power.allocation.tightening"] == 0.03
+
+
+def test_absolute_cap_lever_schedules_the_rule():
+    levers = dict(runs.default_levers(), absolute_cap=True, cap_year=2028)
+    scenario, _, overrides = runs.resolve(levers)
+    assert overrides["sectors.steel.allocation.rule"] == {
+        "2024": "verified_emissions", "2025": "intensity", "2028": "absolute_cap"}
+    assert scenario.sectors["cement"].allocation.rule["2028"] == "absolute_cap"
+    # switching a shipped cap off returns to intensity benchmarks
+    off = dict(runs.default_levers("absolute-cap-2027"), absolute_cap=False)
+    rule = runs.resolve(off)[0].sectors["steel"].allocation.rule
+    assert "absolute_cap" not in rule.values()
+    # a cap from the first year on a scenario with a single rule
+    first = dict(runs.default_levers("classroom"), absolute_cap=True, cap_year=2025)
+    assert runs.lever_overrides(first)["sectors.steel.allocation.rule"] == "absolute_cap"
+
+
+def test_paid_share_lever_reads_percentages_and_year_tables():
+    assert runs.parse_paid_share("10") == pytest.approx(0.1)
+    assert runs.parse_paid_share("") == 0.0
+    assert runs.parse_paid_share("2026: 5, 2030: 20") == {"2026": 0.05, "2030": 0.2}
+    assert runs.parse_paid_share("{2026 = 5; 2028 = 10%}") == {"2026": 0.05, "2028": 0.1}
+    for bad in ("lots", "2026: x", "150", "2026: 5: 6"):
+        with pytest.raises(runs.LeverError, match="Paid share"):
+            runs.parse_paid_share(bad)
+    shipped = runs.default_levers("paid-allocation")
+    assert shipped["paid_share"] == "2024: 0, 2026: 5, 2028: 10, 2030: 20"
+    assert not any("paid_share" in key for key in runs.lever_overrides(shipped))
+    changed = dict(shipped, paid_share="2026: 10")
+    overrides = runs.lever_overrides(changed)
+    assert overrides["sectors.steel.allocation.paid_share"] == {"2026": 0.1}
+
+
+def test_firm_count_lever_scales_the_sectors():
+    levers = dict(runs.default_levers(), n_firms=144)
+    assert runs.lever_overrides(levers)["scale"] == pytest.approx(0.1)
+    assert runs.natural_firm_count(runs.resolve(levers)[0], levers["sectors"]) == 144
+
+
+def test_pool_banking_penalty_and_limit_levers():
+    levers = dict(runs.default_levers(), reserve_policy="price_trigger", release_price=150,
+                  set_aside_pct=2, banking=False, banking_limit_t=10_000,
+                  penalty_multiple=7, price_limit_pct=20, seed=9)
+    scenario, seed, overrides = runs.resolve(levers)
+    assert seed == 9
+    assert scenario.reserve_pool.policy == "price_trigger"
+    assert scenario.reserve_pool.release_price == 150
+    assert scenario.reserve_pool.set_aside_share == pytest.approx(0.02)
+    assert scenario.compliance.banking is False
+    assert scenario.compliance.banking_limit_t == 10_000
+    assert scenario.penalty.multiple == 7
+    assert scenario.market.price_limit == pytest.approx(0.2)
+    assert "reserve_pool.absorb_price" not in overrides  # untouched
+
+
+@pytest.mark.parametrize(("change", "text"), [
+    ({"reserve_policy": "price_trigger", "absorb_price": 150},
+     "reserve_pool.absorb_price': must be below release_price"),
+    ({"sectors": []}, "Sectors: choose at least one sector"),
+    ({"tightening_pct": None}, "Benchmark tightening (% a year): a number is needed"),
+    ({"tightening_pct": 120}, "must be at least 0 and below 100%"),
+    ({"absolute_cap": True, "cap_year": 2040}, "Absolute cap year: must lie in"),
+    ({"paid_share": "lots"}, "Paid share path"),
+    ({"n_firms": 1}, "at least one per chosen sector"),
+    ({"n_firms": 10**6}, "at most 10 times"),
+    ({"price_limit_pct": 0}, "market.price_limit"),
+    ({"seed": -1}, "Seed: must be 0 or more"),
+    ({"banking_limit_t": -5}, "Banking limit"),
+])
+def test_bad_levers_raise_one_clear_message(change, text):
+    with pytest.raises((runs.LeverError, ScenarioError)) as err:
+        runs.resolve(dict(runs.default_levers(), **change))
+    assert text in runs.lever_error_message(err.value)
+
+
+def test_lever_changes_describe_a_run():
+    levers = dict(runs.default_levers(), tightening_pct=5, absolute_cap=True)
+    label = runs.run_label(levers, {"scenario": "china-2024", "firms": 1440, "seed": 1,
+                                    "sectors": levers["sectors"]})
+    assert label == ("china-2024 (steel, cement, aluminium), 1,440 firms, seed 1; "
+                     "absolute cap from 2027, tightening 5% a year")
+
+
+# --- lever panel callbacks ---------------------------------------------------------------
+
+
+def test_lever_values_round_trip():
+    levers = dict(runs.default_levers(), absolute_cap=True, banking=False)
+    shown = components.values_from_levers(levers)
+    assert shown[[k for k, _, _ in components.LEVER_CONTROLS].index("absolute_cap")] == ["on"]
+    assert components.levers_from_values(shown) == levers
+
+
+def test_sync_levers_follows_scenario_sectors_and_the_sessions_run():
+    keys = [k for k, _, _ in components.LEVER_CONTROLS]
+    # a new scenario: every lever takes its values, the dropdown keeps the choice
+    out = components.sync_levers("explore-scenario", "explore", "paid-allocation",
+                                 ["steel"], None)
+    assert out[0] is no_update
+    assert out[keys.index("paid_share")] == "2024: 0, 2026: 5, 2028: 10, 2030: 20"
+    assert out[keys.index("n_firms")] == 3640 and out[-1] == ""
+    # new sectors: only the firm count follows
+    out = components.sync_levers("explore-sectors", "explore", "china-2024", ["steel"], None)
+    assert out[keys.index("n_firms")] == 680
+    assert all(v is no_update for i, v in enumerate(out[:-1]) if i != keys.index("n_firms"))
+    # opening the page: the levers of the session's run come back
+    saved = dict(runs.default_levers(), tightening_pct=4.0)
+    out = components.sync_levers(None, "explore", "china-2024", [], saved)
+    assert out[keys.index("tightening_pct")] == 4.0
+    # a scenario that cannot load: a message, nothing changed
+    out = components.sync_levers("explore-scenario", "explore", "nope", [], None)
+    assert "not found" in str(out[-1])
+
+
+# --- running ---------------------------------------------------------------------------
+
+
+def test_run_button_reports_progress_and_publishes_the_run(pages, published):
+    levers = dict(CLASSROOM, seed=11)
+    reports: list[tuple[str, str, str]] = []
+    message = pages.explore.run_scenario(reports.append, 1, *values(levers))
+    assert "Ran in" in str(message)
+    assert [cid for cid, _ in published.calls] == ["app-run"]
+    record = published.calls[0][1]["data"]
+    assert record["levers"] == levers and record["key"].endswith("-11")
+    done = [int(r[0]) for r in reports]
+    assert done == sorted(done) and done[-1] == int(reports[-1][1]) == 720  # trading days
+    assert 10 <= len(reports) <= 40  # a bounded number of progress writes
+
+
+def test_second_run_is_a_cache_hit(pages, published):
+    levers = dict(CLASSROOM, seed=12)
+    first = pages.explore.run_scenario(lambda _: None, 1, *values(levers))
+    started = time.perf_counter()
+    second = pages.explore.run_scenario(lambda _: None, 2, *values(levers))
+    assert time.perf_counter() - started < 1.0
+    assert "Ran in" in str(first) and "Taken from the cache." in str(second)
+    keys = [props["data"]["key"] for _, props in published.calls]
+    assert len(keys) == 2 and keys[0] == keys[1]
+    result = runs.run_tables(levers)
+    assert result["cached"] and set(runs.RESULT_TABLES) <= set(result["tables"])
+
+
+def test_bad_levers_give_a_message_and_no_run(pages, published):
+    levers = dict(CLASSROOM, reserve_policy="price_trigger", absorb_price=500)
+    message = pages.explore.run_scenario(lambda _: None, 1, *values(levers))
+    assert "must be below release_price" in str(message)
+    assert "et-message-error" in str(message)
+    assert published.calls == []
+
+
+def test_a_failing_run_gives_a_message(pages, published, monkeypatch):
+    def boom(*_: Any, **__: Any) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(runs, "run_tables", boom)
+    message = pages.explore.run_scenario(lambda _: None, 1, *values(CLASSROOM))
+    assert "The run failed: RuntimeError: boom" in str(message)
+    assert published.calls == []
+
+
+def test_no_click_no_run(pages, published):
+    assert pages.explore.run_scenario(lambda _: None, 0, *values(CLASSROOM)) is no_update
+    assert published.calls == []
+
+
+def test_a_run_lost_from_the_cache_is_run_again(classroom):
+    lost = dict(classroom, key="0000000000000000-1")
+    tables, meta = runs.load_session_tables(lost, ["market_years"])
+    assert meta["scenario"] == "classroom" and len(tables["market_years"]) == 3
+
+
+# --- what the pages draw -------------------------------------------------------------------
+
+
+def test_explore_render_before_and_after_a_run(pages, classroom):
+    empty = pages.explore.render(None)
+    assert not any(has_data(fig) for fig in empty[:len(pages.explore.GRAPHS)])
+    assert empty[-1] == "No run yet."
+    out = pages.explore.render(classroom)
+    figs = out[:len(pages.explore.GRAPHS)]
+    assert all(isinstance(fig, go.Figure) for fig in figs)
+    price = figs[0]
+    assert len(next(t for t in price.data if t.name == "close").y) == 720
+    cards = out[len(pages.explore.GRAPHS):-1]
+    assert float(cards[0].replace(",", "")) > 0  # mean price
+    assert out[-1].startswith("classroom (steel, cement, aluminium), 20 firms, seed 1")
+
+
+def test_explore_incentive_defaults_to_the_last_compliance_year(pages, classroom):
+    fig, options, year = pages.explore.render_incentive(classroom, None)
+    assert year == 2026 and [o["value"] for o in options] == [2025, 2026]
+    assert sum(len(t.x) for t in fig.data) == 20
+    fig, _, year = pages.explore.render_incentive(classroom, 2025)
+    assert year == 2025
+
+
+def test_firms_table_and_drill_down(pages, classroom):
+    data, columns, label, active = pages.firms.render_table(classroom)
+    assert len(data) == 20 and "id" not in [c["id"] for c in columns]
+    assert active["row_id"] == data[0]["firm_id"]
+    out = pages.firms.render_firm(active, classroom)
+    assert out[0].startswith(f"Firm {data[0]['firm_id']}: ")
+    assert all(isinstance(fig, go.Figure) for fig in out[1:4])
+    assert has_data(out[1]) and has_data(out[3])
+    assert len(out[4]) >= 1  # the firm's abatement options
+    assert pages.firms.render_firm(None, classroom)[0] == "Pick a firm"
+
+
+def test_network_page(pages, classroom):
+    options, year, label = pages.network.year_choices(classroom, None)
+    assert year in [o["value"] for o in options]
+    out = pages.network.render(year, classroom)
+    fig, cards, table = out[0], out[1:7], out[7]
+    assert has_data(fig)
+    assert int(cards[0].replace(",", "")) > 1  # traders
+    assert len(table) >= 1 and "betweenness" in table[0]
+
+
+def test_market_page_replays_a_recorded_day(pages, classroom):
+    sessions, session, years, year, label, first, last, _ = pages.market.choices(classroom)
+    assert session and sessions and year in [o["value"] for o in years]
+    assert (first, last) == ("2025-01-01", "2027-12-28")
+    events = pages.market._events_for(classroom, session)
+    assert pages.market.step_after("market-next", 0, events) == 1
+    assert pages.market.step_after("market-prev", 0, events) == 0
+    assert pages.market.step_after("market-session", 5, events) == 0
+    step = pages.market.step_after("market-next-order", 0, events)
+    assert step == book.next_order_step(events, 0)
+    ladder, depth, tape, _, event, status = pages.market.render_book(len(events), session,
+                                                                     classroom)
+    assert isinstance(ladder, go.Figure) and isinstance(depth, go.Figure)
+    assert status.startswith(f"Step {len(events)} of {len(events)}")
+    assert len(tape) == int((events["event"] == "trade").sum())
+    assert event  # a sentence about the last event
+
+
+def test_market_curves_cross_at_the_models_equilibrium(pages, classroom):
+    tables, meta = runs.load_session_tables(classroom)
+    for year in analysis.compliance_years(tables["market_years"]):
+        curves = analysis.quota_curves(tables["firm_years"], tables["firms"],
+                                       tables["abatement_options"], tables["market_years"],
+                                       year)
+        assert curves["price"] == pytest.approx(curves["model_price"], nan_ok=True)
+    fig, note = pages.market.render_curves(2026, classroom)
+    assert [t.name for t in fig.data][:2] == ["demand for quota", "supply of quota"]
+    assert "the curves cross at" in note and "the model's equilibrium price" in note
+
+
+def test_compare_runs_both_and_tabulates_differences(pages):
+    tighter = dict(CLASSROOM, tightening_pct=8.0)
+    record, message = pages.compare.run_both(lambda _: None, 1, *values(CLASSROOM),
+                                             *values(tighter))
+    assert message == "" and set(record) == {"a", "b"}
+    out = pages.compare.render(record)
+    figs, rows = out[:len(pages.compare.GRAPHS)], out[len(pages.compare.GRAPHS)]
+    assert all(has_data(fig) for fig in figs)
+    table = pd.DataFrame(rows).set_index("figure")
+    assert table.loc["Mean price (CNY/t)", "B"] > table.loc["Mean price (CNY/t)", "A"]
+    bad = dict(CLASSROOM, paid_share="lots")
+    record, message = pages.compare.run_both(lambda _: None, 1, *values(CLASSROOM),
+                                             *values(bad))
+    assert record is no_update and "Scenario B: Paid share" in str(message)
+    empty = pages.compare.render(None)
+    assert empty[-1] == "No comparison yet."
+
+
+def test_market_records_another_day(pages, classroom):
+    record, message = pages.market.record_day(classroom, "2026-06-15T00:00:00")
+    assert record is not None, message
+    assert "2026-06-15" in record["book_days"] and record["book_focus"] == "2026-06-15"
+    assert record["key"] != classroom["key"]
+    sessions, session, *_ = pages.market.choices(record)
+    assert len(sessions) > len(pages.market.choices(classroom)[0])
+    assert session >= "2026-06-15" and session.endswith("|continuous")
+    # the record survives the cache losing it: the re-run records the same days
+    tables, _ = runs.load_session_tables(dict(record, key="lost"), ["book_events"])
+    assert len(book.recorded_sessions(tables["book_events"])) == len(sessions)
+    late, message = pages.market.record_day(classroom, "2040-01-01")
+    assert late is None and "after the last trading day" in str(message)
+    assert "Pick a day" in str(pages.market.record_day(classroom, None)[1])

@@ -1,0 +1,267 @@
+"""End-to-end tests of the dashboard in a real browser.
+
+A server started by the test on a free local port (127.0.0.1), Debian's Chromium driven
+by Playwright for Python. Screenshots of every page go to ``screenshots/`` (git-ignored)
+for a person to look at: a chart that renders empty passes no review.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+ROOT = Path(__file__).resolve().parents[1]
+SCREENSHOTS = ROOT / "screenshots"
+# Issue 5: the default run's charts within 5 s of pressing Run, the run itself taking
+# about 1.5 s. When the model runs slower (a busy machine), the budget grows by as much,
+# so the test measures what the dashboard adds.
+RUN_BUDGET_S = 5.0
+MODEL_RUN_S = 1.5
+TIMEOUT_MS = 60_000
+
+HAS_DATA = """(id) => {
+  const el = document.querySelector(`#${id} .js-plotly-plot`);
+  // _fullData: plotly's decoded traces (numpy arrays arrive base64-encoded in .data)
+  return !!(el && el._fullData && el._fullData.some(
+    t => (t.x && t.x.length > 0) || (t.y && t.y.length > 0)));
+}"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The dashboard on a free port, with its own empty results cache."""
+    folder = tmp_path_factory.mktemp("dashboard")
+    port = _free_port()
+    env = dict(os.environ, ETSIM_DASHBOARD_CACHE=str(folder / "cache"),
+               ETSIM_DASHBOARD_JOBS=str(folder / "jobs"), PYTHONUNBUFFERED="1")
+    log = open(folder / "server.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-c", f"from dashboard.app import run; run(port={port})"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            log.close()
+            pytest.fail("the dashboard server did not start:\n"
+                        + (folder / "server.log").read_text()[-3000:])
+        time.sleep(0.2)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium under Playwright (never Playwright's own browser download)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium is not installed at {CHROMIUM}: the browser tests need "
+                    "Debian's chromium, install it with `apt-get install chromium`")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("Playwright for Python is missing: pip install playwright "
+                    "(and apt-get install chromium; never `playwright install`)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                              headless=True)
+        yield chromium
+        chromium.close()
+
+
+class Page:
+    """A fresh browser tab (own session storage) that records console errors."""
+
+    def __init__(self, browser: Any, url: str) -> None:
+        self.context = browser.new_context(viewport={"width": 1440, "height": 1000})
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(TIMEOUT_MS)
+        self.url = url
+        self.errors: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text)
+                     if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+
+    def goto(self, path: str) -> Any:
+        self.page.goto(self.url + path)
+        self.page.wait_for_selector("#_pages_content")
+        return self.page
+
+    def wait_for_data(self, graph_id: str, timeout_ms: int = TIMEOUT_MS) -> None:
+        self.page.wait_for_function(HAS_DATA, arg=graph_id, timeout=timeout_ms)
+
+    def shot(self, name: str) -> None:
+        SCREENSHOTS.mkdir(exist_ok=True)
+        self.page.wait_for_timeout(400)  # let plotly finish its transitions
+        self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture()
+def tab(browser: Any, server: str) -> Iterator[Page]:
+    page = Page(browser, server)
+    yield page
+    page.close()
+
+
+def _mean_price(page: Any) -> float:
+    text = page.inner_text("#explore-card-mean-price")
+    return float(text.replace(",", ""))
+
+
+def _run_explore(tab: Page) -> float:
+    """Press Run on Explore and wait for the price chart; returns the seconds it took."""
+    page = tab.page
+    # the page's first callbacks have run once the run label says something
+    page.wait_for_function("() => document.querySelector('#explore-run-label')"
+                           " && document.querySelector('#explore-run-label').innerText")
+    label_before = page.inner_text("#explore-run-label")
+    started = time.monotonic()
+    page.click("#explore-run")
+    page.wait_for_function(
+        """([id, before]) => {
+             const el = document.querySelector(`#${id} .js-plotly-plot`);
+             const label = document.querySelector('#explore-run-label');
+             return !!(el && el._fullData && el._fullData.some(t => t.x && t.x.length > 0)
+                       && label && label.innerText !== before);
+           }""", arg=["explore-price", label_before], timeout=TIMEOUT_MS)
+    return time.monotonic() - started
+
+
+def test_explore_loads_without_console_errors(tab: Page) -> None:
+    page = tab.goto("/")
+    page.wait_for_selector("#explore-run")
+    page.wait_for_selector("#explore-price .js-plotly-plot")
+    page.wait_for_timeout(1000)  # late callback errors show up in the console
+    assert page.inner_text("#explore-run-label") == "No run yet."
+    assert tab.errors == []
+
+
+def test_default_run_draws_the_price_chart(tab: Page) -> None:
+    page = tab.goto("/")
+    page.wait_for_selector("#explore-run")
+    seconds = _run_explore(tab)
+    points = page.evaluate("""() => document.querySelector('#explore-price .js-plotly-plot')
+                               ._fullData.find(t => t.name === 'close').y.length""")
+    assert points > 1000  # 1,920 trading days 2024-2031
+    for graph_id in ("explore-annual", "explore-scarcity", "explore-bank", "explore-sector-balance",
+                     "explore-abatement", "explore-volume", "explore-compliance",
+                     "explore-incentive"):
+        tab.wait_for_data(graph_id, 10_000)
+    assert _mean_price(page) > 0
+    assert "china-2024 (steel, cement, aluminium)" in page.inner_text("#explore-run-label")
+    tab.shot("explore")
+    assert tab.errors == []
+    ran = re.search(r"Ran in ([\d.]+) s", page.inner_text("#explore-message"))
+    assert ran, page.inner_text("#explore-message")  # a fresh run, not the cache
+    budget = RUN_BUDGET_S + max(0.0, float(ran.group(1)) - MODEL_RUN_S)
+    print(f"default run: charts drawn {seconds:.2f} s after Run; the model ran in "
+          f"{ran.group(1)} s; budget {budget:.2f} s")
+    assert seconds < budget, f"the default run took {seconds:.1f} s to draw"
+
+
+def test_raising_tightening_raises_the_mean_price(tab: Page) -> None:
+    page = tab.goto("/")
+    page.wait_for_selector("#explore-run")
+    _run_explore(tab)
+    base = _mean_price(page)
+    page.fill("#explore-tightening", "5")
+    page.press("#explore-tightening", "Tab")
+    _run_explore(tab)
+    tighter = _mean_price(page)
+    assert tighter > base, (base, tighter)
+    tab.shot("explore-tightening-5pct")
+    # a bad lever gives a message on the page, not a traceback or a dead page
+    page.fill("#explore-paid-share", "lots")
+    page.press("#explore-paid-share", "Tab")
+    page.click("#explore-run")
+    page.wait_for_selector("#explore-message .et-message-error")
+    assert "Paid share" in page.inner_text("#explore-message")
+    assert _mean_price(page) == tighter  # the last good run stays on screen
+    assert tab.errors == []
+
+
+def test_every_page_renders(tab: Page) -> None:
+    page = tab.goto("/firms")
+    page.wait_for_selector("#firms-table td", timeout=TIMEOUT_MS)
+    tab.wait_for_data("firms-position")
+    tab.wait_for_data("firms-abatement")
+    assert re.search(r"Firm \d+", page.inner_text("#firms-title"))
+    tab.shot("firms")
+
+    page = tab.goto("/network")
+    tab.wait_for_data("network-graph")
+    assert page.inner_text("#network-card-hhi_sellers") != "-"
+    page.wait_for_selector("#network-central td")
+    tab.shot("network")
+
+    page = tab.goto("/compare")
+    page.click("#compare-run")
+    tab.wait_for_data("compare-price")
+    page.wait_for_selector("#compare-table td")
+    tab.wait_for_data("compare-volume")
+    assert "Mean price" in page.inner_text("#compare-table")
+    tab.shot("compare")
+
+    page = tab.goto("/market")
+    tab.wait_for_data("market-curves")
+    tab.shot("market-start")
+    assert tab.errors == []
+
+
+def test_market_page_steps_through_the_book(tab: Page) -> None:
+    page = tab.goto("/market")
+    page.wait_for_function(
+        "() => document.querySelector('#market-status') && "
+        "document.querySelector('#market-status').innerText.startsWith('Step 0')")
+    steps = 0
+    for _ in range(25):  # one order at a time, each with the trades it makes
+        page.click("#market-next-order")
+        page.wait_for_function(
+            "(n) => { const m = /^Step (\\d+)/.exec("
+            "document.querySelector('#market-status').innerText); "
+            "return m && Number(m[1]) > n; }", arg=steps)
+        steps = int(re.match(r"Step (\d+)", page.inner_text("#market-status")).group(1))
+    assert steps >= 25
+    tab.wait_for_data("market-ladder")
+    tab.wait_for_data("market-depth")
+    before = page.inner_text("#market-event")
+    page.click("#market-next")
+    page.wait_for_function(
+        "(before) => document.querySelector('#market-event').innerText !== before",
+        arg=before)
+    tab.shot("market")
+    assert tab.errors == []
