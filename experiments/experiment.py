@@ -56,7 +56,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from model.results import TABLES
-from model.scenario import ScenarioError, load_scenario
+from model.scenario import ScenarioError, format_validation_error, load_scenario
 
 SAMPLING_METHODS = ("grid", "random", "latin_hypercube", "sobol")
 # keys that make a table a factor spec rather than a namespace of dotted keys
@@ -265,6 +265,11 @@ def _flatten_overrides(table: Any, prefix: str = "") -> Any:
     return flat
 
 
+def _names_key(text: str) -> bool:
+    """Whether a cross-key message's prefix is a key path (levers may be quoted keys)."""
+    return " " not in text and text.split(".")[0] in Experiment.model_fields
+
+
 def _allowed_keys(loc: tuple[Any, ...]) -> list[str] | None:
     if not loc:
         return sorted(Experiment.model_fields)
@@ -273,31 +278,6 @@ def _allowed_keys(loc: tuple[Any, ...]) -> list[str] | None:
     if loc == ("outputs",):
         return sorted(Outputs.model_fields)
     return None
-
-
-def _format_error(source: str, err: ValidationError) -> str:
-    first = err.errors()[0]
-    loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and (
-        p.startswith("function-") or p in ("list[any]", "int", "str"))))
-    key = ".".join(_quote(p) for p in loc) or "(top level)"
-    kind = first["type"]
-    if kind == "extra_forbidden":
-        allowed = _allowed_keys(loc[:-1])
-        hint = f"; allowed keys here: {', '.join(allowed)}" if allowed else ""
-        return f"{source}: unknown key '{key}'{hint}"
-    if kind == "missing":
-        return f"{source}: key '{key}' is required"
-    message = first["msg"].removeprefix("Value error, ")
-    got = first.get("input")
-    # a check across keys names the key it blames as "key: message"
-    blamed, sep, rest = message.partition(": ")
-    is_path = blamed.split(".")[0] in Experiment.model_fields and " " not in blamed
-    if sep and (blamed.isidentifier() or is_path) and blamed not in loc:
-        key = ".".join([*map(_quote, loc), blamed])
-        message = rest
-        got = got.get(blamed) if isinstance(got, dict) else None
-    got_text = "" if isinstance(got, dict) or got is None else f" (got {got!r})"
-    return f"{source}: key '{key}': {message}{got_text}"
 
 
 def read_experiment(path: str | Path) -> Experiment:
@@ -332,7 +312,9 @@ def read_experiment(path: str | Path) -> Experiment:
     try:
         return Experiment.model_validate(raw)
     except ValidationError as err:
-        raise ExperimentError(_format_error(source, err)) from None
+        raise ExperimentError(
+            format_validation_error(source, err, _allowed_keys, _quote, _names_key)
+        ) from None
 
 
 # --- factors and sampling ----------------------------------------------------------------

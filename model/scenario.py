@@ -17,6 +17,7 @@ import copy
 import hashlib
 import json
 import tomllib
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -1023,15 +1024,36 @@ def _allowed_keys(loc: tuple[Any, ...]) -> list[str] | None:
     return None
 
 
-def _format_error(source: str, err: ValidationError) -> str:
+# pydantic names the branch of a union (float, dict[str, float], ...) in the location
+_UNION_BRANCHES = ("float", "str", "int", "list[any]", "dict[str,float]", "dict[str,str]")
+
+
+def format_validation_error(
+    source: str,
+    err: ValidationError,
+    allowed_keys: Callable[[tuple[Any, ...]], list[str] | None],
+    quote: Callable[[Any], str] = str,
+    is_key: Callable[[str], bool] | None = None,
+) -> str:
+    """One line for the first error of a validation: the file, the key, what is allowed.
+
+    Shared by scenario and experiment files.
+
+    Args:
+        source: File or name for the message.
+        err: The pydantic error.
+        allowed_keys: The keys allowed in the table at a location (for unknown keys).
+        quote: How a key part is written in the dotted key.
+        is_key: Whether the prefix of a cross-key message ("key: message") names a key;
+            by default a dotted run of identifiers.
+    """
     first = err.errors()[0]
-    loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-    # pydantic adds union branch names (float, dict[str,float]) to the location
-    loc = tuple(p for p in loc if p not in ("float", "str", "dict[str,float]", "dict[str,str]"))
-    key = ".".join(str(p) for p in loc) or "(top level)"
+    loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and (
+        p.startswith("function-") or p in _UNION_BRANCHES)))
+    key = ".".join(quote(p) for p in loc) or "(top level)"
     kind = first["type"]
     if kind == "extra_forbidden":
-        allowed = _allowed_keys(loc[:-1])
+        allowed = allowed_keys(loc[:-1])
         hint = f"; allowed keys here: {', '.join(allowed)}" if allowed else ""
         return f"{source}: unknown key '{key}'{hint}"
     if kind == "missing":
@@ -1040,8 +1062,10 @@ def _format_error(source: str, err: ValidationError) -> str:
     got = first.get("input")
     # a check across keys names the key it blames as "key: message"
     blamed, sep, rest = message.partition(": ")
-    if sep and all(part.isidentifier() for part in blamed.split(".")) and blamed not in loc:
-        key = ".".join([*map(str, loc), blamed])
+    names_key = all(part.isidentifier() for part in blamed.split(".")) or (
+        is_key is not None and is_key(blamed))
+    if sep and names_key and blamed not in loc:
+        key = ".".join([*map(quote, loc), blamed])
         message = rest
         got = None
     got_text = "" if isinstance(got, dict) or got is None else f" (got {got!r})"
@@ -1077,7 +1101,7 @@ def build_scenario(
     try:
         return Scenario.model_validate(table)
     except ValidationError as err:
-        raise ScenarioError(_format_error(source, err)) from None
+        raise ScenarioError(format_validation_error(source, err, _allowed_keys)) from None
 
 
 def load_scenario(
