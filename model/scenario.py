@@ -369,7 +369,7 @@ class TradingConfig(_Section):
         ),
     )
     base_activity: float = Field(
-        default=0.04,
+        default=0.01,
         ge=0,
         le=1,
         description=(
@@ -378,13 +378,13 @@ class TradingConfig(_Section):
         ),
     )
     peak_activity: float = Field(
-        default=0.6,
+        default=0.8,
         ge=0,
         le=1,
         description="That probability on the deadline day (probability).",
     )
     urgency_exponent: float = Field(
-        default=3.0,
+        default=6.0,
         gt=0,
         description=(
             "How late activity rises: urgency = (1 - days to deadline / days in a year)^exponent "
