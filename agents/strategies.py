@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from model.plugins import lookup
+
 if TYPE_CHECKING:  # the model imports this module: no import back at run time
     from model.scenario import TradingConfig
 
@@ -229,9 +231,4 @@ STRATEGIES: dict[str, type] = {
 
 def make_strategy(name: str, config: TradingConfig, rng: np.random.Generator):
     """The strategy registered under ``name``."""
-    try:
-        return STRATEGIES[name](config, rng)
-    except KeyError:
-        raise KeyError(
-            f"unknown trading strategy '{name}'; allowed: {', '.join(STRATEGIES)}"
-        ) from None
+    return lookup(STRATEGIES, name, "trading strategy")(config, rng)

@@ -26,6 +26,7 @@ from typing import ClassVar
 import numpy as np
 
 from model.exchange import BUY, SELL
+from model.plugins import lookup
 
 
 class UnitTrader:
@@ -297,8 +298,4 @@ def trader_class(name: str) -> type[UnitTrader]:
     Raises:
         KeyError: If ``name`` is unknown; the message lists the allowed names.
     """
-    try:
-        return TRADERS[name]
-    except KeyError:
-        allowed = ", ".join(sorted(TRADERS))
-        raise KeyError(f"unknown trader {name!r}; allowed: {allowed}") from None
+    return lookup(TRADERS, name, "trader")

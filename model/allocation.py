@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from model.plugins import lookup
 from model.scenario import Scenario, SectorConfig, schedule_value
 
 
@@ -78,12 +79,7 @@ ALLOCATION_RULES: dict[str, type] = {
 
 def allocation_rule(name: str):
     """The rule object registered under ``name``."""
-    try:
-        return ALLOCATION_RULES[name]()
-    except KeyError:
-        raise KeyError(
-            f"unknown allocation rule '{name}'; allowed: {', '.join(ALLOCATION_RULES)}"
-        ) from None
+    return lookup(ALLOCATION_RULES, name, "allocation rule")()
 
 
 def benchmark_in_year(sector: SectorConfig, year: int) -> float:

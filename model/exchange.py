@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from model.plugins import lookup
+
 # Tolerance in ticks against float noise, e.g. 90.07 / 0.01 == 9006.999999999999.
 _EPS = 1e-7
 
@@ -423,8 +425,4 @@ def clearing_rule(name: str) -> type:
     Raises:
         KeyError: If ``name`` is unknown; the message lists the allowed names.
     """
-    try:
-        return CLEARING_RULES[name]
-    except KeyError:
-        allowed = ", ".join(sorted(CLEARING_RULES))
-        raise KeyError(f"unknown clearing rule {name!r}; allowed: {allowed}") from None
+    return lookup(CLEARING_RULES, name, "clearing rule")

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
+from model.plugins import lookup
 from model.scenario import ReservePoolConfig
 
 if TYPE_CHECKING:
@@ -132,9 +133,4 @@ RESERVE_POLICIES: dict[str, type] = {
 
 def make_reserve_policy(config: ReservePoolConfig):
     """The policy registered under ``config.policy``."""
-    try:
-        return RESERVE_POLICIES[config.policy](config)
-    except KeyError:
-        raise KeyError(
-            f"unknown reserve policy '{config.policy}'; allowed: {', '.join(RESERVE_POLICIES)}"
-        ) from None
+    return lookup(RESERVE_POLICIES, config.policy, "reserve policy")(config)
