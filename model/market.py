@@ -321,9 +321,8 @@ class CarbonMarketModel(mesa.Model):
 
     def annual_quota_estimate(self) -> float:
         """Quota needed for a year of covered emissions at current intensities (t)."""
-        year = min(self.calendar.year[min(self.day, self.calendar.n_days - 1)],
-                   self.scenario.end_year) if hasattr(self, "day") else self.scenario.start_year
-        mask = self.covered(year)
+        today = self.calendar.year[min(self.day, self.calendar.n_days - 1)]
+        mask = self.covered(min(int(today), self.scenario.end_year))
         return float((self.firms.base_output * self.firms.intensity)[mask].sum())
 
     def total_bank(self) -> int:
@@ -629,6 +628,8 @@ class CarbonMarketModel(mesa.Model):
         winners, filled = bidders[won], result.filled[won]
         if len(winners):
             self.registry.issue(winners, filled, vintage, flow)
+            if flow == "auctioned":
+                self.fy["auction_purchased"][winners, self.year_index(vintage)] += filled
             paid = filled * result.price
             self.firms.cash[winners] -= paid
             self._log_trades(winners, np.full(len(winners), counterparty), result.price, filled,
@@ -659,10 +660,6 @@ class CarbonMarketModel(mesa.Model):
             return
         unsold = self._sell_primary(volume, self.scenario.auction.reserve_price, year,
                                     "auctioned", AUCTIONEER_ID)
-        col = self.year_index(year)
-        self.fy["auction_purchased"][:, col] = (
-            self._auction_bought_by_firm(year)
-        )
         if unsold:
             auction = self.scenario.auction
             last_auction = year == self.scenario.end_year and month == auction.months[-1]
@@ -673,13 +670,6 @@ class CarbonMarketModel(mesa.Model):
                 self.reserve.add(year, unsold)
             else:
                 self.cancelled_unsold += unsold
-
-    def _auction_bought_by_firm(self, year: int) -> np.ndarray:
-        bought = np.zeros(self.n_firms, dtype=np.int64)
-        for log in self._trade_log:
-            if log["kind"] == "auction" and log["year"] == year:
-                np.add.at(bought, log["buyer_row"], log["quantity"])
-        return bought
 
     def auction_from_reserve(self, volume: int, reserve_price: float) -> None:
         """Release quota from the reserve pool by auction (vintage of the current year)."""
