@@ -209,3 +209,19 @@ def test_no_inspection_lets_misreports_through() -> None:
     assert (cheats["verified_emissions"] - (0.95 * cheats["emissions"]).round()).abs().max() <= 1
     assert (honest["verified_emissions"] == honest["emissions"].round()).all()
     assert (fy["misreporting_fine"] == 0).all()
+
+
+def test_price_tracks_the_fundamental_price_without_price_limits() -> None:
+    """With the daily limits off, each year's mean close lies within 15% of the
+    fundamental price (the banking equilibrium that anchors expectations), on average
+    over seeds; 2024 is left out: only power has quota to trade that year."""
+    gaps = []
+    for seed in (1, 2, 3):
+        model = CarbonMarketModel("china-2024", seed=seed, scale=0.1, market__price_limit=1.0)
+        model.run()
+        years = model.results()["market_years"]
+        years = years[(years["year"] >= 2025) & (years["year"] <= 2030)]
+        gaps.append(((years["mean_price"] - years["fundamental_price"])
+                     / years["fundamental_price"]).to_numpy())
+    mean_gap = np.mean(gaps, axis=0)
+    assert (np.abs(mean_gap) < 0.15).all(), mean_gap
