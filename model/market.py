@@ -24,6 +24,7 @@ import mesa
 import numpy as np
 
 from agents.abatement import FirmOptions, draw_options
+from agents.expectations import make_expectations
 from agents.firm import Firm
 from agents.strategies import Orders, TradingState, make_strategy
 from model.allocation import AllocationPolicy, round_quota
@@ -228,23 +229,34 @@ class CarbonMarketModel(mesa.Model):
             options=options,
         )
 
-    def _assign_strategies(self) -> None:
-        """Each firm trades with one strategy: its sector's mix, else trading.strategy."""
-        trading = self.scenario.trading
-        names = [trading.strategy]
+    def _draw_mix(self, default: str, mix: dict[str, dict[str, float]]
+                  ) -> tuple[list[str], np.ndarray]:
+        """Names in use and, per firm, the index of its own: its sector's mix (drawn per
+        firm by the shares), else ``default``."""
+        names = [default]
         chosen = np.zeros(self.n_firms, dtype=np.int64)
-        for sector, mix in trading.strategy_mix.items():
+        for sector, shares in mix.items():
             if sector not in self.sector_names:
                 continue
-            for name in mix:
+            for name in shares:
                 if name not in names:
                     names.append(name)
             rows = np.flatnonzero(self.firms.sector == self.sector_names.index(sector))
-            picks = self.rng.choice(list(mix), size=len(rows), p=list(mix.values()))
+            picks = self.rng.choice(list(shares), size=len(rows), p=list(shares.values()))
             chosen[rows] = [names.index(name) for name in picks]
-        self.strategy_names = names
-        self.strategies = [make_strategy(name, trading, self.rng) for name in names]
-        self.firm_strategy = chosen
+        return names, chosen
+
+    def _assign_strategies(self) -> None:
+        """Each firm's trading strategy and price expectation model."""
+        trading = self.scenario.trading
+        self.strategy_names, self.firm_strategy = self._draw_mix(
+            trading.strategy, trading.strategy_mix)
+        self.strategies = [make_strategy(name, trading, self.rng)
+                           for name in self.strategy_names]
+        self.expectation_names, self.firm_expectations = self._draw_mix(
+            trading.expectations, trading.expectation_mix)
+        self.expectation_models = [make_expectations(name, trading)
+                                   for name in self.expectation_names]
 
     def _orders(self, state: TradingState) -> tuple[Orders, np.ndarray]:
         """The day's orders of all strategies in random arrival order, and which
@@ -844,13 +856,19 @@ class CarbonMarketModel(mesa.Model):
             self.fundamental_price = horizon_price(self, year, bank)
 
     def _update_expected_price(self) -> None:
-        """Adaptive expectations towards a blend of the close and the fundamental price."""
-        trading = self.scenario.trading
-        target = (1 - trading.fundamental_weight) * self.prev_close + (
-            trading.fundamental_weight * self.fundamental_price
-        )
-        alpha = trading.expectation_smoothing
-        self.firms.expected_price = (1 - alpha) * self.firms.expected_price + alpha * target
+        """Each expectation model updates its firms' expected prices after the close."""
+        month_ago = float(self.daily["close"][max(self.day - self.calendar.days_per_month, 0)])
+        if np.isnan(month_ago):
+            month_ago = self.prev_close
+        expected = self.firms.expected_price
+        if len(self.expectation_models) == 1:
+            self.firms.expected_price = self.expectation_models[0].update(
+                expected, self.prev_close, month_ago, self.fundamental_price)
+            return
+        for index, model in enumerate(self.expectation_models):
+            rows = self.firm_expectations == index
+            expected[rows] = model.update(expected[rows], self.prev_close, month_ago,
+                                          self.fundamental_price)
 
     def _expected_balance(self, year: int) -> np.ndarray:
         """Quota still to be issued for ``year`` minus its obligation (t)."""

@@ -29,6 +29,7 @@ from agents.sectors import SECTOR_LIBRARY
 ALLOCATION_RULE_NAMES = ("verified_emissions", "intensity", "absolute_cap")
 RESERVE_POLICY_NAMES = ("none", "price_trigger", "bank_based")
 STRATEGY_NAMES = ("budget_constrained", "zero_intelligence", "zip")
+EXPECTATION_NAMES = ("adaptive", "trend_following", "fundamental")
 
 Schedule = float | dict[str, float]
 RuleSchedule = str | dict[str, str]
@@ -359,6 +360,30 @@ class TradingConfig(_Section):
             "strategy (table of shares summing to 1)."
         ),
     )
+    expectations: str = Field(
+        default="adaptive",
+        description=(
+            "Price expectation model of every firm (of sectors not in expectation_mix): "
+            "adaptive, trend_following or fundamental (registry name)."
+        ),
+    )
+    expectation_mix: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description=(
+            "Per sector, the shares of its firms that use each expectation model, e.g. "
+            "{ steel = { adaptive = 0.5, trend_following = 0.5 } } (table of shares "
+            "summing to 1)."
+        ),
+    )
+    trend_weight: float = Field(
+        default=0.5,
+        ge=0,
+        le=5,
+        description=(
+            "How much of the last month's price change trend_following firms extrapolate "
+            "(share)."
+        ),
+    )
     zip_learning_rate: float = Field(
         default=0.3,
         gt=0,
@@ -469,14 +494,22 @@ class TradingConfig(_Section):
             raise ValueError(f"strategy must be one of {', '.join(STRATEGY_NAMES)}")
         return value
 
-    @field_validator("strategy_mix")
+    @field_validator("expectations")
     @classmethod
-    def _mix(cls, value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    def _known_expectations(cls, value: str) -> str:
+        if value not in EXPECTATION_NAMES:
+            raise ValueError(f"expectations must be one of {', '.join(EXPECTATION_NAMES)}")
+        return value
+
+    @field_validator("strategy_mix", "expectation_mix")
+    @classmethod
+    def _mix(cls, value: dict[str, dict[str, float]], info: Any) -> dict[str, dict[str, float]]:
+        names = STRATEGY_NAMES if info.field_name == "strategy_mix" else EXPECTATION_NAMES
         for sector, shares in value.items():
             for name, share in shares.items():
-                if name not in STRATEGY_NAMES:
+                if name not in names:
                     raise ValueError(
-                        f"{sector}: strategy '{name}' is not one of {', '.join(STRATEGY_NAMES)}"
+                        f"{sector}: '{name}' is not one of {', '.join(names)}"
                     )
                 if not 0 <= share <= 1:
                     raise ValueError(f"{sector}: the share of {name} must be from 0 to 1")
@@ -871,12 +904,13 @@ class Scenario(_Section):
             raise ValueError("end_year: must not be before start_year")
         if self.end_year - self.start_year > 30:
             raise ValueError("end_year: a scenario covers at most 31 years from start_year")
-        unknown = sorted(set(self.trading.strategy_mix) - set(self.sectors))
-        if unknown:
-            raise ValueError(
-                f"trading.strategy_mix: unknown sector '{unknown[0]}'; sectors: "
-                f"{', '.join(self.sectors)}"
-            )
+        for mix in ("strategy_mix", "expectation_mix"):
+            unknown = sorted(set(getattr(self.trading, mix)) - set(self.sectors))
+            if unknown:
+                raise ValueError(
+                    f"trading.{mix}: unknown sector '{unknown[0]}'; sectors: "
+                    f"{', '.join(self.sectors)}"
+                )
         if not any(
             s.enabled and s.firms > 0 and s.entry_year <= self.end_year
             for s in self.sectors.values()

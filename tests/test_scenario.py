@@ -57,6 +57,7 @@ BAD_FILES: dict[str, tuple[str, ...]] = {
     "unknown_reserve_policy": ("'reserve_pool.policy'", "none, price_trigger, bank_based"),
     "unknown_strategy": ("'trading.strategy'", "budget_constrained, zero_intelligence, zip"),
     "strategy_mix_shares": ("'trading.strategy_mix.steel'", "add up to 1"),
+    "unknown_expectations": ("'trading.expectations'", "adaptive, trend_following, fundamental"),
     "not_toml": ("not valid TOML", "line 2"),
     "no_sectors_enabled": ("key 'sectors'", "at least one sector must be enabled"),
     "zero_firms": ("key 'sectors'", "with firms > 0"),
