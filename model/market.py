@@ -48,7 +48,7 @@ FIRM_YEAR_FLOAT = (
 FIRM_YEAR_INT = (
     "free_allocation", "free_entitled", "pre_allocated", "auction_purchased", "bought", "sold",
     "surrendered", "offsets_used", "bank_end", "shortfall", "deducted", "owed", "withdrawn",
-    "borrowed",
+    "borrowed", "misreported",
 )
 
 
@@ -64,7 +64,8 @@ class FirmState:
     intensity: np.ndarray  # direct tCO2 per unit this year, after abatement
     abatement_cost_rate: np.ndarray  # CNY per unit of output this year
     indirect_intensity: np.ndarray
-    misreports: np.ndarray  # bool: under-reports its emissions
+    misreports: np.ndarray  # bool: under-reports its emissions this year
+    risk_factor: np.ndarray  # weight on the expected fine (misreporting decisions)
     expected_price: np.ndarray  # CNY/t, adaptive towards closes and the fundamental price
     cash: np.ndarray  # CNY, from trades, auctions, penalties, fines, offsets
     annual_emissions: np.ndarray  # t, expected at the start (sizes the carbon budget)
@@ -203,6 +204,9 @@ class CarbonMarketModel(mesa.Model):
         entry = np.array([configs[s].entry_year for s in sector])
         indirect = np.array([configs[s].indirect_intensity for s in sector])
         misreports = rng.random(n) < sc.mrv.misreporting_share
+        risk_factor = np.ones(n)
+        if sc.mrv.misreporting_mode == "decision":
+            risk_factor = sc.mrv.risk_aversion * np.exp(0.5 * rng.standard_normal(n) - 0.125)
         options = draw_options(configs, sector, rng)
         annual_emissions = base_output * baseline
         Firm.create_agents(
@@ -220,6 +224,7 @@ class CarbonMarketModel(mesa.Model):
             abatement_cost_rate=np.zeros(n),
             indirect_intensity=indirect,
             misreports=misreports,
+            risk_factor=risk_factor,
             expected_price=np.full(n, sc.market.initial_price),
             cash=np.zeros(n),
             annual_emissions=annual_emissions,
@@ -392,6 +397,7 @@ class CarbonMarketModel(mesa.Model):
         if month == 1:
             self.firms.cash_year_start = self.firms.cash.copy()
         if month == 1 and year <= sc.end_year:
+            self._decide_misreporting(year)
             self.agents.select(lambda a: a.model.firms.entry_year[a.row] <= year).shuffle_do(
                 "review_abatement", year
             )
@@ -455,6 +461,39 @@ class CarbonMarketModel(mesa.Model):
         fy["abatement"][:, col] += output * (firms.baseline_intensity - firms.intensity)
         fy["abatement_cost"][:, col] += output * firms.abatement_cost_rate
 
+    def _decide_misreporting(self, year: int) -> None:
+        """Who under-reports this year: a fixed share, or each firm's own weighing of the
+        gain (the quota it need not surrender) against the expected fine and the hidden
+        quota it must surrender when found (Becker's crime-and-punishment rule)."""
+        mrv = self.scenario.mrv
+        if mrv.misreporting_mode == "decision":
+            caught = mrv.inspection_probability * mrv.detection_probability
+            expected_cost = caught * (mrv.fine_multiple + 1.0) * self.firms.risk_factor
+            self.firms.misreports = expected_cost < 1.0
+        self.fy["misreported"][:, self.year_index(year)] = self.firms.misreports
+
+    def _inspected(self, year: int, covered: np.ndarray) -> np.ndarray:
+        """Firms inspected for a year's report: at random, or risk-based with the same
+        budget (the covered firms whose reported intensity fell most since their last
+        verified year)."""
+        mrv = self.scenario.mrv
+        if mrv.inspection_selection == "random":
+            return self.rng.random(self.n_firms) < mrv.inspection_probability
+        col = self.year_index(year)
+        fy = self.fy
+        with np.errstate(divide="ignore", invalid="ignore"):
+            reported = fy["reported_emissions"][:, col] / fy["output"][:, col]
+            score = np.full(self.n_firms, np.inf)
+            if col > 0:
+                before = fy["verified_emissions"][:, col - 1] / fy["output"][:, col - 1]
+                score = reported / before
+        score = np.where(np.isfinite(score), score, 1.0 + self.rng.random(self.n_firms))
+        budget = int(round(mrv.inspection_probability * covered.sum()))
+        order = np.lexsort((self.rng.random(self.n_firms), np.where(covered, score, np.inf)))
+        inspected = np.zeros(self.n_firms, dtype=bool)
+        inspected[order[:budget]] = True
+        return inspected
+
     def _verify(self, year: int) -> None:
         """Verified emissions of a compliance year, with inspections of the reports."""
         mrv = self.scenario.mrv
@@ -462,9 +501,9 @@ class CarbonMarketModel(mesa.Model):
         covered = self.covered(year)
         reported = self.fy["reported_emissions"][:, col]
         true = self.fy["emissions"][:, col]
-        inspected = self.rng.random(self.n_firms) < mrv.inspection_probability
+        inspected = self._inspected(year, covered)
         found = inspected & (self.rng.random(self.n_firms) < mrv.detection_probability)
-        detected = covered & found & self.firms.misreports
+        detected = covered & found & self.fy["misreported"][:, col].astype(bool)
         verified = np.where(detected, true, reported)
         hidden = true - reported
         fine = np.where(detected, mrv.fine_multiple * self._year_mean_close(year) * hidden, 0.0)

@@ -100,7 +100,8 @@ def _firm_years(model: CarbonMarketModel) -> pd.DataFrame:
         for name in ("free_allocation", "pre_allocated", "auction_purchased", "bought", "sold",
                      "surrendered", "borrowed", "offsets_used", "bank_end", "shortfall",
                      "penalty",
-                     "deducted", "withdrawn", "owed", "misreporting_fine", "abatement",
+                     "deducted", "withdrawn", "owed", "misreported", "misreporting_fine",
+                     "abatement",
                      "abatement_cost"):
             frame[name] = fy[name][rows, col]
         frame["surplus_ratio"] = surplus_ratio

@@ -780,8 +780,25 @@ class ReservePoolConfig(_Section):
 
 
 class MRVConfig(_Section):
-    """Monitoring, reporting, verification and inspections (``[mrv]``)."""
+    """Monitoring, reporting, verification and inspections (``[mrv]``).
 
+    Keys without a Field description: ``misreporting_mode`` (``share``: a fixed share of
+    firms misreports; ``decision``: each January every firm weighs the gain against the
+    expected fine), ``inspection_selection`` (``random``, or ``risk_based``: the firms
+    whose reported intensity fell most since their last verified year).
+    """
+
+    misreporting_mode: Literal["share", "decision"] = "share"
+    inspection_selection: Literal["random", "risk_based"] = "random"
+    risk_aversion: float = Field(
+        default=3.0,
+        ge=0,
+        description=(
+            "Mean of the firms' risk factors (lognormal, sigma 0.5): in decision mode a firm "
+            "misreports when 1 > inspection x detection probability x (fine_multiple + 1) x "
+            "its risk factor (factor)."
+        ),
+    )
     misreporting_share: float = Field(
         default=0.0,
         ge=0,
