@@ -19,11 +19,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from agents.networks import yearly_networks
+
 if TYPE_CHECKING:
     from model.market import CarbonMarketModel
 
 TABLES = ("market_daily", "firm_years", "firms", "abatement_options", "market_years", "trades",
-          "book_events")
+          "book_events", "trade_network")
 BOOK_EVENT_COLUMNS = ("date", "session", "seq", "event", "order_id", "trader_id", "side",
                       "quantity", "price", "buyer_id", "seller_id", "limit_down", "limit_up")
 
@@ -192,14 +194,16 @@ def build_tables(model: CarbonMarketModel) -> dict[str, pd.DataFrame]:
         "firm_id", "option", "intensity_reduction", "cost_per_t", "lead_time_years",
         "adopted_year"]).astype({"adopted_year": "Int64"})
     firm_years = _firm_years(model)
+    trades = _trade_frame(model)
     return {
         "market_daily": daily,
         "firm_years": firm_years,
         "firms": firm_table,
         "abatement_options": abatement,
         "market_years": _market_years(model, firm_years, daily),
-        "trades": _trade_frame(model),
+        "trades": trades,
         "book_events": _book_events(model),
+        "trade_network": yearly_networks(trades, model.years.tolist()),
     }
 
 

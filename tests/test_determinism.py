@@ -14,7 +14,7 @@ from pandas.testing import assert_frame_equal
 from model import CarbonMarketModel
 
 TABLES = ("market_daily", "firm_years", "firms", "abatement_options", "market_years", "trades",
-          "book_events")
+          "book_events", "trade_network")
 
 
 def _results(seed: int, **overrides) -> dict[str, pd.DataFrame]:

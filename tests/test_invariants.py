@@ -14,7 +14,7 @@ from model import CarbonMarketModel
 from model.results import check_invariants
 
 TABLES = ("market_daily", "firm_years", "firms", "abatement_options", "market_years", "trades",
-          "book_events")
+          "book_events", "trade_network")
 
 
 @st.composite

@@ -32,6 +32,8 @@ COLUMNS = {
     # beyond DESIGN.md: the recorded order books, for replaying a trading day
     "book_events": ["date", "session", "seq", "event", "order_id", "trader_id", "side",
                     "quantity", "price", "buyer_id", "seller_id", "limit_down", "limit_up"],
+    "trade_network": ["year", "traders", "links", "density", "volume_t", "hhi_sellers",
+                      "hhi_buyers", "top4_seller_share", "most_connected"],
 }
 SHIPPED = {"absolute-cap-2027", "china-2024", "classroom", "paid-allocation", "reserve-pool"}
 
