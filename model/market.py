@@ -26,7 +26,7 @@ import numpy as np
 from agents.abatement import FirmOptions, draw_options
 from agents.expectations import make_expectations
 from agents.firm import Firm
-from agents.strategies import Orders, TradingState, make_strategy
+from agents.strategies import BudgetConstrainedStrategy, Orders, TradingState, make_strategy
 from model.allocation import AllocationPolicy, round_quota
 from model.auction import clear_reverse_auction, clear_uniform_price
 from model.calendar import TradingCalendar
@@ -87,7 +87,6 @@ class CarbonMarketModel(mesa.Model):
         seed: Random seed; None takes the scenario's ``seed``.
         overrides: Dotted-key overrides of scenario values,
             e.g. ``{"penalty.multiple": 7}``.
-        record_trades: Keep every trade for the ``trades`` table.
         book_days: Dates (``"YYYY-MM-DD"``) whose order books are recorded event by
             event for the ``book_events`` table (a date that is no trading day means the
             next trading day); None records one day per compliance year, the 10th
@@ -101,7 +100,6 @@ class CarbonMarketModel(mesa.Model):
         scenario: str | Scenario = "china-2024",
         seed: int | None = None,
         overrides: dict[str, Any] | None = None,
-        record_trades: bool = True,
         book_days: list[str] | None = None,
         **flat_overrides: Any,
     ) -> None:
@@ -117,7 +115,6 @@ class CarbonMarketModel(mesa.Model):
             sc.start_year, sc.last_calendar_year, sc.market.trading_days_per_month
         )
         self.years = np.arange(sc.start_year, sc.last_calendar_year + 1)
-        self.record_trades = record_trades
         self.book_days = self._choose_book_days(book_days)
         self._book_log: list[dict[str, Any]] = []
         self.day = 0
@@ -258,6 +255,9 @@ class CarbonMarketModel(mesa.Model):
             trading.strategy, trading.strategy_mix)
         self.strategies = [make_strategy(name, trading, self.rng)
                            for name in self.strategy_names]
+        # only adaptive strategies need each day's fills (a per-day cost otherwise)
+        self._strategies_learn = any(
+            type(s).observe is not BudgetConstrainedStrategy.observe for s in self.strategies)
         self.expectation_names, self.firm_expectations = self._draw_mix(
             trading.expectations, trading.expectation_mix)
         self.expectation_models = [make_expectations(name, trading)
@@ -291,10 +291,8 @@ class CarbonMarketModel(mesa.Model):
         for name in ("volume", "trades", "block_volume", "orders"):
             self.daily[name] = np.zeros(n_days, dtype=np.int64)
         self._trade_log: list[dict[str, np.ndarray]] = []
-        self.auction_log: list[dict[str, Any]] = []
         self.payments = {"auctions": 0.0, "reserve_sales": 0.0, "reserve_purchases": 0.0,
                          "penalties": 0.0, "fines": 0.0, "offsets": 0.0}
-        self.cancelled_unsold = 0
         self.unsold_carried = 0
         self.reserve_holdings_end: dict[int, int] = {}
 
@@ -687,10 +685,6 @@ class CarbonMarketModel(mesa.Model):
                              "auction" if counterparty == AUCTIONEER_ID else "reserve")
         if result.sold:
             self.daily["primary_price"][self.day] = result.price
-        year = int(self.calendar.year[self.day])
-        self.auction_log.append({"date": self.calendar.date[self.day], "year": year,
-                                 "kind": flow, "supply": volume, "sold": result.sold,
-                                 "price": result.price, "bidders": len(bidders)})
         return result.unsold
 
     def _paid_share_auction(self, year: int, month: int) -> None:
@@ -719,8 +713,7 @@ class CarbonMarketModel(mesa.Model):
                 self.unsold_carried = unsold
             elif rule == "reserve":
                 self.reserve.add(year, unsold)
-            else:
-                self.cancelled_unsold += unsold
+            # cancelled otherwise: it was never issued, so nothing is booked
 
     def auction_from_reserve(self, volume: int, reserve_price: float) -> None:
         """Release quota from the reserve pool by auction (vintage of the current year)."""
@@ -1048,7 +1041,8 @@ class CarbonMarketModel(mesa.Model):
             for session in (block, book):  # the block session runs first
                 if session is not None:
                     self._keep_book_events(day, session)
-        self._let_strategies_learn(orders, placed_by, [book, block])
+        if self._strategies_learn:
+            self._let_strategies_learn(orders, placed_by, [book, block])
         self._update_expected_price()
         daily["fundamental_price"][day] = self.fundamental_price
 
