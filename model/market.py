@@ -72,6 +72,8 @@ class FirmState:
     cash_year_start: np.ndarray  # CNY, cash on 1 January (the year's spending is the change)
     net_sales: np.ndarray  # t sold minus t bought so far (for banking limits)
     pending_deduction: np.ndarray  # t to deduct from the next issuance (penalty rule)
+    discount_rate: np.ndarray  # the firm's own yearly discount rate (banking, investment)
+    expected_growth: np.ndarray  # expected yearly rate of change of the price
     options: FirmOptions
 
 
@@ -205,6 +207,9 @@ class CarbonMarketModel(mesa.Model):
         if sc.mrv.misreporting_mode == "decision":
             risk_factor = sc.mrv.risk_aversion * np.exp(0.5 * rng.standard_normal(n) - 0.125)
         options = draw_options(configs, sector, rng)
+        trading = sc.trading
+        discount_rate = np.clip(
+            rng.normal(trading.discount_rate, trading.discount_rate_sd, n), 0.0, 0.5)
         annual_emissions = base_output * baseline
         Firm.create_agents(
             self, n, row=list(range(n)), sector=[self.sector_names[s] for s in sector]
@@ -228,6 +233,8 @@ class CarbonMarketModel(mesa.Model):
             cash_year_start=np.zeros(n),
             net_sales=np.zeros(n, dtype=np.int64),
             pending_deduction=np.zeros(n, dtype=np.int64),
+            discount_rate=discount_rate,
+            expected_growth=np.zeros(n),
             options=options,
         )
 

@@ -487,6 +487,26 @@ class TradingConfig(_Section):
         ),
     )
 
+    discount_rate: float = Field(
+        default=0.08,
+        ge=0,
+        lt=1,
+        description=(
+            "Mean yearly rate at which firms discount future money: a firm banks quota "
+            "when it expects the price to rise faster than this (Hotelling), and the "
+            "intertemporal equilibrium price rises at this rate (share per year)."
+        ),
+    )
+    discount_rate_sd: float = Field(
+        default=0.02,
+        ge=0,
+        lt=1,
+        description=(
+            "Spread of firms' own discount rates around discount_rate (normal, kept "
+            "between 0 and 0.5) (share per year)."
+        ),
+    )
+
     @field_validator("strategy")
     @classmethod
     def _known_strategy(cls, value: str) -> str:
