@@ -34,6 +34,9 @@ SECTOR_LIBRARY: dict[str, dict[str, Any]] = {
         "intensity_ratio_mean": 1.0,
         "intensity_ratio_sd": 0.05,
         "indirect_intensity": 0.0,
+        "product_price": 370.0,  # on-grid coal benchmark tariff about 0.37 CNY/kWh; thin margins; short-run demand for power is inelastic, UNCONFIRMED
+        "margin_share": 0.06,  # UNCONFIRMED
+        "demand_elasticity": 0.1,  # UNCONFIRMED
         "demand_growth": 0.015,  # thermal generation growth, UNCONFIRMED
         "output_shock_sd": 0.04,
         "sector_shock_sd": 0.02,
@@ -63,6 +66,9 @@ SECTOR_LIBRARY: dict[str, dict[str, Any]] = {
         "intensity_ratio_mean": 1.0,
         "intensity_ratio_sd": 0.08,
         "indirect_intensity": 0.15,  # purchased electricity, UNCONFIRMED
+        "product_price": 3800.0,  # crude steel about 3,800 CNY/t in 2024, UNCONFIRMED
+        "margin_share": 0.05,  # UNCONFIRMED
+        "demand_elasticity": 0.3,  # UNCONFIRMED
         "demand_growth": -0.01,
         "output_shock_sd": 0.04,
         "sector_shock_sd": 0.02,
@@ -95,6 +101,9 @@ SECTOR_LIBRARY: dict[str, dict[str, Any]] = {
         "intensity_ratio_mean": 1.0,
         "intensity_ratio_sd": 0.05,
         "indirect_intensity": 0.05,  # UNCONFIRMED
+        "product_price": 300.0,  # clinker about 300 CNY/t, UNCONFIRMED
+        "margin_share": 0.1,  # UNCONFIRMED
+        "demand_elasticity": 0.3,  # UNCONFIRMED
         "demand_growth": -0.02,
         "output_shock_sd": 0.04,
         "sector_shock_sd": 0.03,
@@ -125,6 +134,9 @@ SECTOR_LIBRARY: dict[str, dict[str, Any]] = {
         "intensity_ratio_sd": 0.06,
         # about 13,500 kWh/t at about 0.58 kgCO2/kWh: excluded from scope by default
         "indirect_intensity": 7.8,
+        "product_price": 19000.0,  # primary aluminium about 19,000 CNY/t in 2024, UNCONFIRMED
+        "margin_share": 0.08,  # UNCONFIRMED
+        "demand_elasticity": 0.3,  # UNCONFIRMED
         "demand_growth": 0.0,  # output near the 45 Mt cap
         "output_shock_sd": 0.02,
         "sector_shock_sd": 0.01,
@@ -153,6 +165,9 @@ SECTOR_LIBRARY: dict[str, dict[str, Any]] = {
         "intensity_ratio_mean": 1.0,
         "intensity_ratio_sd": 0.1,
         "indirect_intensity": 0.3,
+        "product_price": 3000.0,  # UNCONFIRMED
+        "margin_share": 0.1,  # UNCONFIRMED
+        "demand_elasticity": 0.3,  # UNCONFIRMED
         "demand_growth": 0.02,
         "output_shock_sd": 0.04,
         "sector_shock_sd": 0.02,
@@ -177,6 +192,9 @@ SECTOR_LIBRARY: dict[str, dict[str, Any]] = {
         "intensity_ratio_mean": 1.0,
         "intensity_ratio_sd": 0.08,
         "indirect_intensity": 0.1,
+        "product_price": 5000.0,  # UNCONFIRMED
+        "margin_share": 0.08,  # UNCONFIRMED
+        "demand_elasticity": 0.2,  # UNCONFIRMED
         "demand_growth": 0.01,
         "output_shock_sd": 0.03,
         "sector_shock_sd": 0.02,
@@ -201,6 +219,9 @@ SECTOR_LIBRARY: dict[str, dict[str, Any]] = {
         "intensity_ratio_mean": 1.0,
         "intensity_ratio_sd": 0.03,
         "indirect_intensity": 0.0,
+        "product_price": 6000.0,  # UNCONFIRMED
+        "margin_share": 0.05,  # UNCONFIRMED
+        "demand_elasticity": 0.5,  # UNCONFIRMED
         "demand_growth": 0.05,
         "output_shock_sd": 0.05,
         "sector_shock_sd": 0.03,
@@ -225,6 +246,9 @@ SECTOR_LIBRARY: dict[str, dict[str, Any]] = {
         "intensity_ratio_mean": 1.0,
         "intensity_ratio_sd": 0.1,
         "indirect_intensity": 0.3,
+        "product_price": 5000.0,  # UNCONFIRMED
+        "margin_share": 0.08,  # UNCONFIRMED
+        "demand_elasticity": 0.3,  # UNCONFIRMED
         "demand_growth": 0.01,
         "output_shock_sd": 0.04,
         "sector_shock_sd": 0.02,

@@ -271,6 +271,30 @@ class SectorConfig(_Section):
             "only when scope.include_indirect."
         ),
     )
+    product_price: float = Field(
+        gt=0,
+        description=(
+            "Price of the sector's product before carbon costs (CNY per unit of output); "
+            "sizes margins, revenue and capital budgets."
+        ),
+    )
+    margin_share: float = Field(
+        ge=0,
+        lt=1,
+        description=(
+            "A typical firm's operating margin before carbon costs, as a share of the "
+            "product price (share); firms draw their own around it."
+        ),
+    )
+    demand_elasticity: float = Field(
+        ge=0,
+        le=5,
+        description=(
+            "Price elasticity of the sector's demand, as a positive number: demand falls "
+            "by this share for each share the product price rises when carbon costs are "
+            "passed on; 0 keeps output at the plan (dimensionless)."
+        ),
+    )
     demand_growth: float = Field(
         gt=-0.5,
         lt=0.5,
