@@ -38,6 +38,11 @@ class AdaptiveExpectations:
         alpha = self.config.expectation_smoothing
         return (1 - alpha) * expected + alpha * self.target(close, month_ago, fundamental)
 
+    def growth(self, close: float, month_ago: float, fundamental_growth: float) -> float:
+        """Expected yearly rate of change of the price (share per year): the level is
+        expected to stay, except for the part anchored on the fundamental path."""
+        return self.config.fundamental_weight * fundamental_growth
+
 
 class TrendFollowingExpectations(AdaptiveExpectations):
     """Adaptive, but the close part is extrapolated: ``close + trend_weight x (close -
@@ -49,6 +54,14 @@ class TrendFollowingExpectations(AdaptiveExpectations):
         """The blend with the trend-extrapolated close (never below zero)."""
         trend = max(close + self.config.trend_weight * (close - month_ago), 0.0)
         return super().target(trend, month_ago, fundamental)
+
+    def growth(self, close: float, month_ago: float, fundamental_growth: float) -> float:
+        """The last month's change of the close, made yearly (between -50% and +100%),
+        blended with the fundamental path's growth."""
+        weight = self.config.fundamental_weight
+        monthly = close / month_ago - 1.0 if month_ago > 0 else 0.0
+        trend = float(np.clip((1.0 + self.config.trend_weight * monthly) ** 12 - 1.0, -0.5, 1.0))
+        return (1 - weight) * trend + weight * fundamental_growth
 
 
 class FundamentalExpectations(AdaptiveExpectations):
@@ -62,6 +75,10 @@ class FundamentalExpectations(AdaptiveExpectations):
                fundamental: float) -> np.ndarray:
         """The fundamental price, whatever the market did."""
         return np.full_like(expected, fundamental)
+
+    def growth(self, close: float, month_ago: float, fundamental_growth: float) -> float:
+        """The growth of the fundamental path."""
+        return fundamental_growth
 
 
 EXPECTATIONS: dict[str, type] = {

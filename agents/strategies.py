@@ -27,6 +27,8 @@ class TradingState:
     sellable: np.ndarray  # quota held that may be sold now (t)
     urgency: np.ndarray  # 0 far from the firm's next deadline, 1 on it
     expected_price: np.ndarray  # CNY/t
+    expected_growth: np.ndarray  # expected yearly rate of change of the price
+    discount_rate: np.ndarray  # the firm's own yearly discount rate
     penalty_price: np.ndarray  # CNY/t, the cost of a tonne short at the deadline
     budget: np.ndarray  # what the firm may still spend on quota this year (CNY)
     can_trade: np.ndarray  # bool: covered and open for trading today
@@ -63,6 +65,10 @@ class BudgetConstrainedStrategy:
     reservation value. The seller's reservation value is ``expected x (1 -
     seller_discount)`` for a surplus it will not need, the expected price for one it
     will need in later years, and it falls with urgency when quota cannot be banked.
+    When quota can be banked, a seller never takes less than the value of holding
+    (Hotelling): ``expected x (1 + expected growth) / (1 + its discount rate)``, so a
+    firm that expects the price to rise faster than its discount rate banks its
+    surplus, and one that does not sells it.
     Purchases are limited by the firm's carbon budget for the year.
 
     Other strategies change only how quotes are drawn from the reservation values
@@ -88,7 +94,14 @@ class BudgetConstrainedStrategy:
         # or above (it would have to buy it back); a surplus for good at a discount.
         discount = np.where(state.short_later, 0.0, config.seller_discount)
         sell_value = state.expected_price * (1.0 - discount)
-        if not state.banking:
+        if state.banking:
+            # Hotelling: a banked tonne is worth next year's expected price discounted
+            # at the firm's own rate; a firm that expects the price to rise faster than
+            # its rate holds its surplus unless paid that much now.
+            hold_value = state.expected_price * (1.0 + state.expected_growth) / (
+                1.0 + state.discount_rate)
+            sell_value = np.maximum(sell_value, hold_value)
+        else:
             sell_value = sell_value * (1.0 - state.urgency)
         return buy_value, sell_value
 

@@ -47,6 +47,11 @@ class VerifiedEmissionsRule:
         """Quota per firm (t)."""
         return inputs.verified_emissions.astype(float)
 
+    def quota_per_unit(self, benchmark: float, adjustment_factor: float,
+                       intensity: np.ndarray) -> np.ndarray:
+        """Quota one more unit of output earns (t/unit): its own emissions."""
+        return intensity
+
 
 class IntensityRule:
     """Quota = actual output x benchmark x adjustment factor."""
@@ -59,6 +64,12 @@ class IntensityRule:
         """Quota per firm (t)."""
         return inputs.output * inputs.benchmark * inputs.adjustment_factor
 
+    def quota_per_unit(self, benchmark: float, adjustment_factor: float,
+                       intensity: np.ndarray) -> np.ndarray:
+        """Quota one more unit of output earns (t/unit): the benchmark. This is the
+        output subsidy of intensity rules (Fischer 2001)."""
+        return np.full_like(intensity, benchmark * adjustment_factor)
+
 
 class AbsoluteCapRule:
     """A sector cap shared among firms by historical output x benchmark."""
@@ -70,6 +81,11 @@ class AbsoluteCapRule:
     def quota(self, inputs: AllocationInputs) -> np.ndarray:
         """Quota per firm (t)."""
         return inputs.sector_cap * inputs.cap_shares
+
+    def quota_per_unit(self, benchmark: float, adjustment_factor: float,
+                       intensity: np.ndarray) -> np.ndarray:
+        """Quota one more unit of output earns (t/unit): none, the cap is fixed."""
+        return np.zeros_like(intensity)
 
 
 ALLOCATION_RULES: dict[str, type] = {
@@ -168,6 +184,15 @@ class AllocationPolicy:
             cap_shares=shares,
         )
         return rule.quota(inputs)
+
+    def marginal_free_quota(self, sector: int, year: int, intensity: np.ndarray) -> np.ndarray:
+        """Free quota (t) that one more unit of output earns each firm of a sector in a
+        year: what makes the carbon cost of output differ between the rules."""
+        adjustment = float(
+            schedule_value(self.config(sector).allocation.adjustment_factor, year))
+        per_unit = self.rule(sector, year).quota_per_unit(
+            self.benchmark(sector, year), adjustment, intensity)
+        return per_unit * self.free_share(sector, year)
 
     def free_share(self, sector: int, year: int) -> float:
         """Share of the rule quota given free (after paid share and reserve set-aside)."""

@@ -26,6 +26,8 @@ import numpy as np
 from agents.abatement import FirmOptions, draw_options
 from agents.expectations import make_expectations
 from agents.firm import Firm
+from agents.networks import draw_provinces, peer_network
+from agents.production import sector_output_response
 from agents.strategies import BudgetConstrainedStrategy, Orders, TradingState, make_strategy
 from model.allocation import AllocationPolicy, round_quota
 from model.auction import clear_reverse_auction, clear_uniform_price
@@ -43,7 +45,7 @@ RESERVE_POOL_ID = -2  # counterparty id of reserve pool sales and purchases
 FIRM_YEAR_FLOAT = (
     "output", "emissions", "direct_emissions", "indirect_emissions", "reported_emissions",
     "verified_emissions", "abatement", "abatement_cost", "penalty", "misreporting_fine",
-    "auction_cost", "offset_cost", "benchmark",
+    "auction_cost", "offset_cost", "benchmark", "investment",
 )
 FIRM_YEAR_INT = (
     "free_allocation", "free_entitled", "pre_allocated", "auction_purchased", "bought", "sold",
@@ -75,6 +77,8 @@ class FirmState:
     discount_rate: np.ndarray  # the firm's own yearly discount rate (banking, investment)
     expected_growth: np.ndarray  # expected yearly rate of change of the price
     options: FirmOptions
+    margin: np.ndarray | None = None  # operating margin before carbon (CNY/unit)
+    output_factor: np.ndarray | None = None  # this year's output as a multiple of plan
 
 
 class InvariantError(RuntimeError):
@@ -122,6 +126,7 @@ class CarbonMarketModel(mesa.Model):
         self.day = 0
         self._build_sectors()
         self._create_firms()
+        self._draw_margins()
         self.registry = Registry(len(self.agents), sc.start_year - 1, sc.last_calendar_year + 1)
         self.allocation = AllocationPolicy(sc, self.sector_names)
         self.reserve = ReservePool()
@@ -206,7 +211,13 @@ class CarbonMarketModel(mesa.Model):
         risk_factor = np.ones(n)
         if sc.mrv.misreporting_mode == "decision":
             risk_factor = sc.mrv.risk_aversion * np.exp(0.5 * rng.standard_normal(n) - 0.125)
-        options = draw_options(configs, sector, rng)
+        options = draw_options(configs, sector, rng, sc.investment.hurdle_rate)
+        # peers: firms of the same sector and province (agents/networks.py)
+        self.province, self.province_names = draw_provinces(
+            [c.provinces for c in configs], sector, rng)
+        investment = sc.investment
+        self.peers = peer_network(sector * len(self.province_names) + self.province,
+                                  investment.peer_degree, investment.peer_rewiring, rng)
         trading = sc.trading
         discount_rate = np.clip(
             rng.normal(trading.discount_rate, trading.discount_rate_sd, n), 0.0, 0.5)
@@ -237,6 +248,16 @@ class CarbonMarketModel(mesa.Model):
             expected_growth=np.zeros(n),
             options=options,
         )
+
+    def _draw_margins(self) -> None:
+        """Each firm's operating margin: its sector's margin share of the product price,
+        spread lognormally across firms (sigma 0.5, mean kept)."""
+        firms = self.firms
+        configs = self.sector_configs
+        typical = np.array([c.product_price * c.margin_share for c in configs])[firms.sector]
+        firms.margin = typical * np.exp(0.5 * self.rng.standard_normal(self.n_firms) - 0.125)
+        firms.output_factor = np.ones(self.n_firms)
+        self.product_price_rise = np.zeros((len(configs), len(self.years)))
 
     def _draw_mix(self, default: str, mix: dict[str, dict[str, float]]
                   ) -> tuple[list[str], np.ndarray]:
@@ -408,6 +429,7 @@ class CarbonMarketModel(mesa.Model):
             )
             self._refresh_intensity(year)
             self._issue_absolute_caps(year)
+            self._decide_output(year)
         previous = year - 1
         if sc.start_year <= previous <= sc.end_year:
             if month == c.verification_month:
@@ -439,6 +461,31 @@ class CarbonMarketModel(mesa.Model):
         self.firms.intensity = self.firms.baseline_intensity * factor
         self.firms.abatement_cost_rate = self.firms.baseline_intensity * cost_share
 
+    def _decide_output(self, year: int) -> None:
+        """January: each sector's output response to the carbon cost of output at the
+        firms' expected prices (see agents.production)."""
+        firms = self.firms
+        plan = self._planned_output(year)
+        covered = self.covered(year)
+        for sector, config in enumerate(self.sector_configs):
+            rows = np.flatnonzero((firms.sector == sector) & covered)
+            if not len(rows):
+                continue
+            free = self.allocation.marginal_free_quota(sector, year, firms.intensity[rows])
+            net_cost = firms.expected_price[rows] * (firms.intensity[rows] - free)
+            factor, rise = sector_output_response(
+                plan[rows], net_cost, firms.margin[rows], config.product_price,
+                config.demand_elasticity)
+            firms.output_factor[rows] = factor
+            self.product_price_rise[sector, self.year_index(year)] = rise
+
+    def _planned_output(self, year: int) -> np.ndarray:
+        """Each firm's output plan for ``year`` before carbon costs (trend growth)."""
+        sc = self.scenario
+        growth = np.array([(1 + c.demand_growth) ** (year - sc.start_year)
+                           for c in self.sector_configs])
+        return self.firms.base_output * growth[self.firms.sector]
+
     def _produce(self, year: int, month: int) -> None:
         """Monthly output, emissions and the MRV report of each covered firm."""
         sc = self.scenario
@@ -452,7 +499,9 @@ class CarbonMarketModel(mesa.Model):
         idio = rng.normal(0.0, 1.0, self.n_firms) * idio_sd
         factor = np.clip((1 + sector_shock[firms.sector]) * (1 + idio), 0.1, 3.0)
         covered = self.covered(year)
-        output = np.where(covered, firms.base_output / 12 * growth[firms.sector] * factor, 0.0)
+        output = np.where(
+            covered, firms.base_output / 12 * growth[firms.sector] * firms.output_factor * factor,
+            0.0)
         direct = output * firms.intensity
         indirect = output * firms.indirect_intensity
         emissions = direct + indirect if sc.scope.include_indirect else direct
@@ -603,8 +652,21 @@ class CarbonMarketModel(mesa.Model):
                 self._withdraw(rows[less], -delta[less], year)
 
     def _withdraw(self, rows: np.ndarray, amounts: np.ndarray, year: int) -> None:
-        """Recover over-issued pre-allocation; what the firm no longer holds is owed."""
+        """Recover over-issued pre-allocation; what the firm no longer holds is owed.
+
+        When the final entitlement falls below the penalty deduction already taken from
+        it (output collapsed), the part of the deduction not covered goes back to
+        pending, to be taken from the next issuance, instead of being withdrawn from
+        quota the firm holds for other reasons."""
         col = self.year_index(year)
+        fy = self.fy
+        uncovered = np.minimum(np.maximum(amounts - fy["free_allocation"][rows, col], 0),
+                               fy["deducted"][rows, col])
+        if uncovered.any():
+            self.firms.pending_deduction[rows] += uncovered
+            fy["deducted"][rows, col] -= uncovered
+            fy["free_entitled"][rows, col] -= uncovered
+            amounts = amounts - uncovered
         taken = self.registry.take(rows, amounts, self.registry.vintages[-1], "cancelled")
         got = taken.sum(axis=1)
         self.fy["withdrawn"][rows, col] += got
@@ -845,10 +907,7 @@ class CarbonMarketModel(mesa.Model):
 
     def _projected_output(self, year: int) -> np.ndarray:
         """Expected annual output in ``year``: the year so far scaled up, or the plan."""
-        sc = self.scenario
-        growth = np.array([(1 + c.demand_growth) ** (year - sc.start_year)
-                           for c in self.sector_configs])[self.firms.sector]
-        plan = self.firms.base_output * growth
+        plan = self._planned_output(year) * self.firms.output_factor
         col = self.year_index(year)
         months_done = self._months_done(year)
         if months_done == 0:
@@ -900,14 +959,20 @@ class CarbonMarketModel(mesa.Model):
         if np.isnan(month_ago):
             month_ago = self.prev_close
         expected = self.firms.expected_price
+        fundamental_growth = getattr(self, "fundamental_growth", 0.0)
         if len(self.expectation_models) == 1:
-            self.firms.expected_price = self.expectation_models[0].update(
+            model = self.expectation_models[0]
+            self.firms.expected_price = model.update(
                 expected, self.prev_close, month_ago, self.fundamental_price)
+            self.firms.expected_growth[:] = model.growth(
+                self.prev_close, month_ago, fundamental_growth)
             return
         for index, model in enumerate(self.expectation_models):
             rows = self.firm_expectations == index
             expected[rows] = model.update(expected[rows], self.prev_close, month_ago,
                                           self.fundamental_price)
+            self.firms.expected_growth[rows] = model.growth(
+                self.prev_close, month_ago, fundamental_growth)
 
     def _expected_balance(self, year: int) -> np.ndarray:
         """Quota still to be issued for ``year`` minus its obligation (t)."""
@@ -973,6 +1038,8 @@ class CarbonMarketModel(mesa.Model):
             sellable=holdings.astype(float),
             urgency=np.full(self.n_firms, urgency),
             expected_price=firms.expected_price,
+            expected_growth=firms.expected_growth,
+            discount_rate=firms.discount_rate,
             penalty_price=sc.penalty.multiple * firms.expected_price,
             budget=self._carbon_budget(),
             can_trade=firms.entry_year <= min(year, sc.end_year),

@@ -17,13 +17,16 @@ from model import CarbonMarketModel
 from model.scenario import STRATEGY_NAMES, TradingConfig
 
 
-def _state(n: int, position: float, urgency: float = 0.5) -> TradingState:
+def _state(n: int, position: float, urgency: float = 0.5, growth: float = 0.0,
+           discount_rate: float = 0.08) -> TradingState:
     return TradingState(
         position=np.full(n, position),
         short_later=np.zeros(n, dtype=bool),
         sellable=np.full(n, 1e6),
         urgency=np.full(n, urgency),
         expected_price=np.full(n, 100.0),
+        expected_growth=np.full(n, growth),
+        discount_rate=np.full(n, discount_rate),
         penalty_price=np.full(n, 500.0),
         budget=np.full(n, 1e9),
         can_trade=np.ones(n, dtype=bool),
@@ -104,3 +107,26 @@ def test_each_strategy_runs_a_market_that_keeps_its_invariants(strategy: str) ->
     assert years["volume"].sum() > 0
     # zero-intelligence quotes are far from the values, so some firms stay short
     assert years["compliance_rate"].dropna().min() > 0.8
+
+
+def test_hotelling_a_firm_banks_when_it_expects_growth_above_its_discount_rate() -> None:
+    strategy = make_strategy("budget_constrained", TradingConfig(), np.random.default_rng(0))
+    # expected 100, growth 0: selling now at 95 (seller_discount) beats holding at 100/1.08
+    _, sell_value = strategy.reservation_values(_state(1, 1000.0, growth=0.0))
+    assert sell_value[0] == pytest.approx(95.0)
+    # growth 20% against a 8% rate: holding is worth 100 x 1.2 / 1.08 = 111.11
+    _, sell_value = strategy.reservation_values(_state(1, 1000.0, growth=0.2))
+    assert sell_value[0] == pytest.approx(100 * 1.2 / 1.08)
+    # the same growth against a 30% rate: holding is worth less than 95, so it sells at 95
+    _, sell_value = strategy.reservation_values(_state(1, 1000.0, growth=0.2, discount_rate=0.3))
+    assert sell_value[0] == pytest.approx(95.0)
+
+
+def test_hotelling_holding_keeps_surplus_off_a_band_below_the_hold_value() -> None:
+    config = TradingConfig(base_activity=1.0, peak_activity=1.0)
+    strategy = make_strategy("budget_constrained", config, np.random.default_rng(3))
+    # hold value 111.11 lies above the upper limit 110: every ask sits at the limit,
+    # so no buyer valuing quota at 100 could take it
+    sellers = strategy.orders(_state(500, 1000.0, growth=0.2))
+    assert len(sellers.trader) > 0
+    assert (sellers.limit_price == 110.0).all()
