@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from agents.abatement import npv_per_tonne
+
 if TYPE_CHECKING:
     from model.market import CarbonMarketModel
 
@@ -46,16 +48,104 @@ class Firm(mesa.Agent):
         """The firm's expected quota price (CNY/t)."""
         return float(self.model.firms.expected_price[self.row])
 
-    def review_abatement(self, year: int) -> None:
-        """Adopt every abatement option that costs less than the expected price.
+    def capital_budget(self) -> float:
+        """Most the firm spends on abatement capital in a year (CNY):
+        ``investment.capital_budget_share`` x its revenue, product price x base output."""
+        model = self.model
+        config = model.sector_configs[model.firms.sector[self.row]]
+        share = model.scenario.investment.capital_budget_share
+        return share * config.product_price * float(model.firms.base_output[self.row])
 
-        Options are reviewed cheapest first; an adopted option takes effect after its
-        lead time. (The full net-present-value decision comes with the firm-behaviour
-        work; this is the minimal rule.)
+    def review_abatement(self, year: int) -> None:
+        """Adopt the options whose net present value is positive, within the year's
+        capital budget.
+
+        The options not yet adopted are reviewed along the firm's marginal abatement
+        cost curve, cheapest levelised cost first. An option's value is its NPV per
+        tonne of yearly capacity (``option_values``); its tonnes are the firm's base
+        output x its intensity after the options already adopted x the option's
+        reduction, and its capital is capital cost x tonnes, spent now. An option with
+        a positive value is adopted when its capital fits what is left of the year's
+        budget (a dearer one may still fit after a cheaper one did not). It takes
+        effect after its lead time. The capital spent is recorded as the year's
+        ``investment``.
         """
-        options = self.model.firms.options
+        model = self.model
         row = self.row
-        price = self.expected_price
-        for k in np.flatnonzero(options.valid[row]):
-            if options.adopted_year[row, k] < 0 and options.cost[row, k] < price:
-                options.adopted_year[row, k] = year
+        values, worth = _appraisal(model, year)
+        if not worth[row]:  # most firms in most years: nothing pays
+            return
+        firms = model.firms
+        options = firms.options
+        open_ = options.valid[row] & (options.adopted_year[row] < 0)
+        reduction = options.reduction[row]
+        # intensity after every option already decided, in effect or still to come
+        adopted = options.valid[row] & ~open_
+        intensity = float(firms.baseline_intensity[row] * np.prod(1.0 - reduction[adopted]))
+        output = float(firms.base_output[row])
+        left = self.capital_budget()
+        spent = 0.0
+        for k in np.flatnonzero(open_ & (values[row] > 0)).tolist():
+            tonnes = output * intensity * float(reduction[k])
+            capital = float(options.capital_cost[row, k]) * tonnes
+            if capital > left:
+                continue
+            options.adopted_year[row, k] = year
+            left -= capital
+            spent += capital
+            intensity *= 1.0 - float(reduction[k])
+        if spent:
+            model.fy["investment"][row, model.year_index(year)] += spent
+
+
+def option_values(model: CarbonMarketModel, year: int) -> np.ndarray:
+    """Every firm's NPV per tonne of yearly capacity of each of its options in ``year``,
+    (firms, options), as it perceives it (``agents.abatement.npv_per_tonne``).
+
+    - Price path: the firm's expected price growing at its expected growth over
+      ``trading.foresight_years``, level after them.
+    - Hurdle rate: ``investment.hurdle_rate`` + the firm's own discount rate -
+      ``trading.discount_rate`` (firms that discount the future more demand more of an
+      investment), at least 0.
+    - A tonne earns the price only in years whose allocation rule is not
+      ``verified_emissions`` (under it quota follows emissions). Years after
+      ``end_year`` keep the last year's rules.
+    - Peer effect: the capital cost is perceived as capital x (1 - peer_discount x the
+      share of the firm's peers that adopted the option in an earlier year).
+
+    Appraised for all firms at once when the first firm reviews in a January, and
+    cached for the others of that day: nothing it reads changes while they review.
+    """
+    return _appraisal(model, year)[0]
+
+
+def _appraisal(model: CarbonMarketModel, year: int) -> tuple[np.ndarray, np.ndarray]:
+    """``option_values`` and, per firm, whether any option it has not adopted has a
+    positive value: computed once per January for all firms (see ``option_values``)."""
+    options = model.firms.options
+    key = (year, model.day)
+    if options.appraisal is not None and options.appraisal[0] == key:
+        return options.appraisal[1], options.appraisal[2]
+    sc = model.scenario
+    firms = model.firms
+    investment = sc.investment
+    hurdle = np.maximum(
+        investment.hurdle_rate + firms.discount_rate - sc.trading.discount_rate, 0.0)
+    horizon = int((options.lead_time + options.lifetime).max())
+    earns = np.array([
+        [model.allocation.rule(sector, year + s).name != "verified_emissions"
+         for s in range(horizon)]
+        for sector in range(len(model.sector_names))
+    ]).reshape(len(model.sector_names), horizon)[firms.sector]
+    capital = options.capital_cost
+    if investment.peer_discount > 0:
+        adopted = options.in_table_order(options.adopted_before(year))
+        share = np.take_along_axis(model.peers.share(adopted), options.table_index, axis=1)
+        capital = capital * (1.0 - investment.peer_discount * share)
+    values = npv_per_tonne(
+        firms.expected_price, firms.expected_growth, hurdle, sc.trading.foresight_years,
+        capital, options.operating_cost, options.lead_time, options.lifetime, earns)
+    values = np.where(options.valid, values, -np.inf)
+    worth = ((values > 0) & (options.adopted_year < 0)).any(axis=1)
+    options.appraisal = (key, values, worth)
+    return values, worth

@@ -1,12 +1,21 @@
-"""The trade network: who sold to whom, how concentrated the market is, who is central.
+"""Firms' networks: the trade network (who sold to whom) and the peer network (who
+learns from whom about abatement technologies).
 
-Pure functions of the ``trades`` and ``firms`` results tables (networkx). Only trades
-between firms on the exchange count (listed and block sessions); auctions and
-reserve-pool sales have the state on one side (ids -1 and -2) and are left out. The
-results table ``trade_network`` and the dashboard's Network page both use them.
+Trade network: pure functions of the ``trades`` and ``firms`` results tables
+(networkx). Only trades between firms on the exchange count (listed and block
+sessions); auctions and reserve-pool sales have the state on one side (ids -1 and -2)
+and are left out. The results table ``trade_network`` and the dashboard's Network page
+both use them.
+
+Peer network: built when the model is set up (``draw_provinces``, ``peer_network``).
+Firms of the same sector and province are linked as a Watts-Strogatz small world; a
+firm's perceived capital cost of an option falls with the share of its peers that
+adopted it (``Firm.review_abatement``).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
@@ -167,3 +176,125 @@ def yearly_networks(trades: pd.DataFrame, years: list[int], top: int = 5) -> pd.
             "most_connected": ",".join(str(int(f)) for f in ranked["firm_id"].head(top)),
         })
     return pd.DataFrame(rows)
+
+
+# --- the peer network ----------------------------------------------------------------
+
+NO_PROVINCE = "all"  # the province of a sector's firms when the sector lists none
+
+
+@dataclass
+class PeerNetwork:
+    """Undirected peer links between firms, as compressed sparse rows: the peers of the
+    firm in row i are ``indices[indptr[i]:indptr[i + 1]]`` (rows, sorted)."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+
+    @property
+    def degree(self) -> np.ndarray:
+        """Number of peers of each firm."""
+        return np.diff(self.indptr)
+
+    def peers(self, row: int) -> np.ndarray:
+        """Rows of a firm's peers."""
+        return self.indices[self.indptr[row]: self.indptr[row + 1]]
+
+    def share(self, flags: np.ndarray) -> np.ndarray:
+        """Per firm, the share of its peers for which ``flags`` holds (0 without peers).
+
+        Args:
+            flags: One row per firm, shape (firms,) or (firms, columns).
+
+        Returns:
+            The mean of the peers' rows, the same shape as ``flags``.
+        """
+        values = np.asarray(flags, dtype=float)
+        flat = values.reshape(len(values), -1)
+        # sums over each firm's slice of indices: differences of a running sum
+        running = np.concatenate([np.zeros((1, flat.shape[1])),
+                                  np.cumsum(flat[self.indices], axis=0)])
+        sums = running[self.indptr[1:]] - running[self.indptr[:-1]]
+        mean = sums / np.maximum(self.degree, 1)[:, None]
+        return mean.reshape(values.shape)
+
+    def graph(self) -> nx.Graph:
+        """The network as a networkx Graph whose nodes are firm rows."""
+        graph = nx.Graph()
+        graph.add_nodes_from(range(len(self.indptr) - 1))
+        rows = np.repeat(np.arange(len(self.indptr) - 1), self.degree)
+        graph.add_edges_from(zip(rows.tolist(), self.indices.tolist(), strict=True))
+        return graph
+
+
+def draw_provinces(shares: list[dict[str, float]], sector_of_firm: np.ndarray,
+                   rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
+    """Each firm's province, drawn by its sector's shares.
+
+    Args:
+        shares: Per sector (indexed like ``sector_of_firm``), the shares of its firms
+            in each province; an empty table puts them all in ``NO_PROVINCE``.
+        sector_of_firm: Sector index of each firm.
+        rng: The model's random generator.
+
+    Returns:
+        The province index of each firm and the province names.
+    """
+    names: list[str] = []
+    province = np.zeros(len(sector_of_firm), dtype=np.int64)
+    for index, table in enumerate(shares):
+        rows = np.flatnonzero(sector_of_firm == index)
+        listed = list(table) or [NO_PROVINCE]
+        for name in listed:
+            if name not in names:
+                names.append(name)
+        codes = np.array([names.index(name) for name in listed])
+        if not len(rows):
+            continue
+        if table:
+            weights = np.array(list(table.values()), dtype=float)
+            picks = rng.choice(len(codes), size=len(rows), p=weights / weights.sum())
+            province[rows] = codes[picks]
+        else:
+            province[rows] = codes[0]
+    return province, names
+
+
+def peer_network(group: np.ndarray, degree: int, rewiring: float,
+                 rng: np.random.Generator) -> PeerNetwork:
+    """A Watts-Strogatz small world within each group of firms (same sector and province).
+
+    In each group the firms, in row order, sit on a ring, each linked to its
+    ``degree / 2`` nearest neighbours on either side, and each link is rewired to a
+    random firm of the group with probability ``rewiring`` (networkx
+    ``watts_strogatz_graph``). A group of ``degree + 1`` firms or fewer is fully
+    linked; a firm alone in its group has no peers. No link crosses groups.
+
+    Args:
+        group: Group label of each firm (e.g. sector x provinces + province).
+        degree: Links per firm, even (0 = no network).
+        rewiring: Rewiring probability (0-1).
+        rng: The model's random generator: one seed is drawn per group, whatever the
+            degree, so that the network's parameters leave other draws alone.
+    """
+    n = len(group)
+    labels = np.unique(group)
+    seeds = rng.integers(0, 2**32, size=len(labels))
+    ends: list[np.ndarray] = []
+    for label, seed in zip(labels.tolist(), seeds.tolist(), strict=True):
+        members = np.flatnonzero(group == label)
+        size = len(members)
+        if size < 2 or degree <= 0:
+            continue
+        if degree >= size - 1:
+            graph = nx.complete_graph(size)
+        else:
+            graph = nx.watts_strogatz_graph(size, degree, rewiring, seed=seed)
+        edges = np.array(list(graph.edges), dtype=np.int64).reshape(-1, 2)
+        ends.append(members[edges])
+    edges = np.concatenate(ends) if ends else np.zeros((0, 2), dtype=np.int64)
+    source = np.concatenate([edges[:, 0], edges[:, 1]])
+    target = np.concatenate([edges[:, 1], edges[:, 0]])
+    order = np.lexsort((target, source))
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(source, minlength=n))])
+    return PeerNetwork(indptr.astype(np.int64), target[order].astype(np.int64))

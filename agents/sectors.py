@@ -14,10 +14,18 @@ from __future__ import annotations
 from typing import Any
 
 # Abatement options: intensity_reduction is the fractional cut of the firm's direct
-# intensity, cost_per_t the cost per tonne of CO2 abated (CNY/t, annualised capital plus
-# operating cost), lead_time_years the delay between the decision and the effect.
-# cost_range is the documented uncertainty band; firms draw their own cost inside it.
-# All costs are UNCONFIRMED (calibration sheet section 6): treat them as uncertainties.
+# intensity; capital_cost the investment per tonne of yearly abatement capacity (CNY per
+# tCO2/yr), spent at the decision; operating_cost the running cost per tonne abated, net
+# of fuel savings (CNY/t); lifetime_years how long it works; lead_time_years the delay
+# between the decision and the effect. Each *_range is the documented uncertainty band:
+# firms draw their own value inside it. The levelised cost per tonne is derived (capital
+# recovery at investment.hurdle_rate plus operating cost); the values below were set so
+# that at 8% it stays near the earlier cost-per-tonne table. All numbers are UNCONFIRMED
+# (calibration sheet section 6; docs/calibration.md gives the reasoning of each).
+#
+# provinces: shares of a sector's firms by province, for the peer network (firms learn
+# from firms of their own sector and province). Taken as the provinces' approximate
+# shares of national output (2023), all UNCONFIRMED; the rest is one group, "other".
 
 SECTOR_LIBRARY: dict[str, dict[str, Any]] = {
     "power": {
@@ -34,22 +42,41 @@ SECTOR_LIBRARY: dict[str, dict[str, Any]] = {
         "intensity_ratio_mean": 1.0,
         "intensity_ratio_sd": 0.05,
         "indirect_intensity": 0.0,
-        "product_price": 370.0,  # on-grid coal benchmark tariff about 0.37 CNY/kWh; thin margins; short-run demand for power is inelastic, UNCONFIRMED
+        # on-grid coal benchmark tariff about 0.37 CNY/kWh; thin margins; short-run demand
+        # for power is inelastic, UNCONFIRMED
+        "product_price": 370.0,
         "margin_share": 0.06,  # UNCONFIRMED
         "demand_elasticity": 0.1,  # UNCONFIRMED
         "demand_growth": 0.015,  # thermal generation growth, UNCONFIRMED
         "output_shock_sd": 0.04,
         "sector_shock_sd": 0.02,
         "initial_bank_share": 0.03,  # bank carried from 2021-2023, UNCONFIRMED
+        "provinces": {"Shandong": 0.09, "Inner Mongolia": 0.08, "Jiangsu": 0.08, "Guangdong": 0.07,
+                      "Shanxi": 0.06, "Xinjiang": 0.06, "Henan": 0.05, "Hebei": 0.05,
+                      "Anhui": 0.05, "Zhejiang": 0.05, "other": 0.36},
         "abatement": [
-            {"name": "efficiency_retrofit", "intensity_reduction": 0.02, "cost_per_t": 40.0,
-             "cost_range": [20.0, 80.0], "lead_time_years": 1},
-            {"name": "biomass_cofiring", "intensity_reduction": 0.05, "cost_per_t": 160.0,
-             "cost_range": [100.0, 250.0], "lead_time_years": 1},
-            {"name": "flexible_operation_upgrade", "intensity_reduction": 0.03,
-             "cost_per_t": 90.0, "cost_range": [50.0, 150.0], "lead_time_years": 1},
-            {"name": "ccus", "intensity_reduction": 0.5, "cost_per_t": 450.0,
-             "cost_range": [300.0, 700.0], "lead_time_years": 4},
+            {"name": "efficiency_retrofit",
+             "intensity_reduction": 0.02, "intensity_reduction_range": [0.01, 0.03],
+             "capital_cost": 200.0, "capital_cost_range": [100.0, 400.0],
+             "operating_cost": 15.0, "operating_cost_range": [5.0, 30.0],
+             "lifetime_years": 15, "lead_time_years": 1},
+            # opex: the biomass premium over coal
+            {"name": "biomass_cofiring",
+             "intensity_reduction": 0.05, "intensity_reduction_range": [0.03, 0.1],
+             "capital_cost": 300.0, "capital_cost_range": [150.0, 600.0],
+             "operating_cost": 130.0, "operating_cost_range": [80.0, 200.0],
+             "lifetime_years": 15, "lead_time_years": 1},
+            {"name": "flexible_operation_upgrade",
+             "intensity_reduction": 0.03, "intensity_reduction_range": [0.02, 0.05],
+             "capital_cost": 500.0, "capital_cost_range": [250.0, 900.0],
+             "operating_cost": 30.0, "operating_cost_range": [10.0, 50.0],
+             "lifetime_years": 15, "lead_time_years": 1},
+            # scale reference: Guohua Jinjie, 150,000 t/yr capture at a coal plant (2021)
+            {"name": "ccus",
+             "intensity_reduction": 0.5, "intensity_reduction_range": [0.3, 0.7],
+             "capital_cost": 2000.0, "capital_cost_range": [1500.0, 3500.0],
+             "operating_cost": 250.0, "operating_cost_range": [150.0, 400.0],
+             "lifetime_years": 25, "lead_time_years": 4},
         ],
     },
     "steel": {
@@ -73,18 +100,36 @@ SECTOR_LIBRARY: dict[str, dict[str, Any]] = {
         "output_shock_sd": 0.04,
         "sector_shock_sd": 0.02,
         "initial_bank_share": 0.0,
+        "provinces": {"Hebei": 0.2, "Jiangsu": 0.12, "Shandong": 0.08, "Liaoning": 0.07,
+                      "Shanxi": 0.06, "Anhui": 0.04, "Guangxi": 0.04, "Hubei": 0.04,
+                      "other": 0.35},
         "abatement": [
-            {"name": "waste_heat_efficiency", "intensity_reduction": 0.04, "cost_per_t": 50.0,
-             "cost_range": [20.0, 100.0], "lead_time_years": 1},
-            {"name": "pci_fuel_switch", "intensity_reduction": 0.05, "cost_per_t": 150.0,
-             "cost_range": [80.0, 250.0], "lead_time_years": 1},
-            {"name": "top_gas_recycling", "intensity_reduction": 0.1, "cost_per_t": 350.0,
-             "cost_range": [200.0, 500.0], "lead_time_years": 3},
-            # about US$75-100 per tCO2 (calibration 6), at 7.2 CNY/US$
-            {"name": "hydrogen_dri", "intensity_reduction": 0.3, "cost_per_t": 630.0,
-             "cost_range": [540.0, 720.0], "lead_time_years": 5},
-            {"name": "ccus", "intensity_reduction": 0.5, "cost_per_t": 800.0,
-             "cost_range": [500.0, 1200.0], "lead_time_years": 5},
+            {"name": "waste_heat_efficiency",
+             "intensity_reduction": 0.04, "intensity_reduction_range": [0.02, 0.06],
+             "capital_cost": 300.0, "capital_cost_range": [150.0, 600.0],
+             "operating_cost": 15.0, "operating_cost_range": [5.0, 30.0],
+             "lifetime_years": 15, "lead_time_years": 1},
+            {"name": "pci_fuel_switch",
+             "intensity_reduction": 0.05, "intensity_reduction_range": [0.03, 0.08],
+             "capital_cost": 200.0, "capital_cost_range": [100.0, 400.0],
+             "operating_cost": 125.0, "operating_cost_range": [70.0, 200.0],
+             "lifetime_years": 15, "lead_time_years": 1},
+            {"name": "top_gas_recycling",
+             "intensity_reduction": 0.1, "intensity_reduction_range": [0.05, 0.15],
+             "capital_cost": 1500.0, "capital_cost_range": [1000.0, 2500.0],
+             "operating_cost": 200.0, "operating_cost_range": [120.0, 300.0],
+             "lifetime_years": 20, "lead_time_years": 3},
+            # about US$75-100 per tCO2 levelised (calibration 6): 540-720 CNY/t at 7.2 CNY/US$
+            {"name": "hydrogen_dri",
+             "intensity_reduction": 0.3, "intensity_reduction_range": [0.2, 0.4],
+             "capital_cost": 2000.0, "capital_cost_range": [1500.0, 2500.0],
+             "operating_cost": 450.0, "operating_cost_range": [400.0, 500.0],
+             "lifetime_years": 25, "lead_time_years": 5},
+            {"name": "ccus",
+             "intensity_reduction": 0.5, "intensity_reduction_range": [0.3, 0.6],
+             "capital_cost": 2500.0, "capital_cost_range": [1500.0, 4000.0],
+             "operating_cost": 550.0, "operating_cost_range": [350.0, 800.0],
+             "lifetime_years": 25, "lead_time_years": 5},
         ],
     },
     "cement": {
@@ -108,16 +153,31 @@ SECTOR_LIBRARY: dict[str, dict[str, Any]] = {
         "output_shock_sd": 0.04,
         "sector_shock_sd": 0.03,
         "initial_bank_share": 0.0,
+        "provinces": {"Anhui": 0.08, "Guangdong": 0.07, "Shandong": 0.06, "Jiangsu": 0.06,
+                      "Sichuan": 0.06, "Guangxi": 0.05, "Henan": 0.05, "Hubei": 0.05,
+                      "Yunnan": 0.05, "other": 0.47},
         "abatement": [
-            {"name": "kiln_efficiency", "intensity_reduction": 0.03, "cost_per_t": 40.0,
-             "cost_range": [20.0, 80.0], "lead_time_years": 1},
-            {"name": "alternative_fuels", "intensity_reduction": 0.06, "cost_per_t": 120.0,
-             "cost_range": [60.0, 200.0], "lead_time_years": 1},
-            {"name": "raw_material_substitution", "intensity_reduction": 0.05,
-             "cost_per_t": 220.0, "cost_range": [120.0, 350.0], "lead_time_years": 2},
-            # Anhui Conch pilot: 50,000 t/yr for RMB 50 million (calibration 6)
-            {"name": "carbon_capture", "intensity_reduction": 0.4, "cost_per_t": 600.0,
-             "cost_range": [400.0, 1000.0], "lead_time_years": 5},
+            {"name": "kiln_efficiency",
+             "intensity_reduction": 0.03, "intensity_reduction_range": [0.02, 0.05],
+             "capital_cost": 250.0, "capital_cost_range": [100.0, 500.0],
+             "operating_cost": 10.0, "operating_cost_range": [5.0, 25.0],
+             "lifetime_years": 15, "lead_time_years": 1},
+            {"name": "alternative_fuels",
+             "intensity_reduction": 0.06, "intensity_reduction_range": [0.03, 0.1],
+             "capital_cost": 400.0, "capital_cost_range": [200.0, 800.0],
+             "operating_cost": 75.0, "operating_cost_range": [40.0, 120.0],
+             "lifetime_years": 15, "lead_time_years": 1},
+            {"name": "raw_material_substitution",
+             "intensity_reduction": 0.05, "intensity_reduction_range": [0.03, 0.08],
+             "capital_cost": 600.0, "capital_cost_range": [300.0, 1000.0],
+             "operating_cost": 160.0, "operating_cost_range": [90.0, 250.0],
+             "lifetime_years": 20, "lead_time_years": 2},
+            # Anhui Conch pilot: 50,000 t/yr for RMB 50 million = 1,000 CNY per t/yr (calibration 6)
+            {"name": "carbon_capture",
+             "intensity_reduction": 0.4, "intensity_reduction_range": [0.3, 0.5],
+             "capital_cost": 1500.0, "capital_cost_range": [1000.0, 2500.0],
+             "operating_cost": 450.0, "operating_cost_range": [300.0, 750.0],
+             "lifetime_years": 20, "lead_time_years": 5},
         ],
     },
     "aluminium": {
@@ -141,13 +201,26 @@ SECTOR_LIBRARY: dict[str, dict[str, Any]] = {
         "output_shock_sd": 0.02,
         "sector_shock_sd": 0.01,
         "initial_bank_share": 0.0,
+        "provinces": {"Shandong": 0.17, "Xinjiang": 0.15, "Inner Mongolia": 0.15, "Yunnan": 0.12,
+                      "Guangxi": 0.06, "Qinghai": 0.06, "Henan": 0.04, "Guizhou": 0.04,
+                      "Gansu": 0.04, "other": 0.17},
         "abatement": [
-            {"name": "anode_effect_control", "intensity_reduction": 0.08, "cost_per_t": 30.0,
-             "cost_range": [10.0, 60.0], "lead_time_years": 1},
-            {"name": "anode_efficiency", "intensity_reduction": 0.04, "cost_per_t": 150.0,
-             "cost_range": [80.0, 250.0], "lead_time_years": 1},
-            {"name": "inert_anode", "intensity_reduction": 0.6, "cost_per_t": 700.0,
-             "cost_range": [400.0, 1200.0], "lead_time_years": 8},
+            # PFCs are about 0.145 of 1.57 t/t: at most about 0.09
+            {"name": "anode_effect_control",
+             "intensity_reduction": 0.08, "intensity_reduction_range": [0.05, 0.09],
+             "capital_cost": 150.0, "capital_cost_range": [50.0, 350.0],
+             "operating_cost": 8.0, "operating_cost_range": [3.0, 15.0],
+             "lifetime_years": 10, "lead_time_years": 1},
+            {"name": "anode_efficiency",
+             "intensity_reduction": 0.04, "intensity_reduction_range": [0.02, 0.06],
+             "capital_cost": 400.0, "capital_cost_range": [200.0, 700.0],
+             "operating_cost": 90.0, "operating_cost_range": [50.0, 150.0],
+             "lifetime_years": 10, "lead_time_years": 1},
+            {"name": "inert_anode",
+             "intensity_reduction": 0.6, "intensity_reduction_range": [0.4, 0.8],
+             "capital_cost": 4000.0, "capital_cost_range": [2500.0, 7000.0],
+             "operating_cost": 325.0, "operating_cost_range": [150.0, 500.0],
+             "lifetime_years": 25, "lead_time_years": 8},
         ],
     },
     # Expansion sectors: being prepared to join (calibration 5). Their sizes and
@@ -173,10 +246,16 @@ SECTOR_LIBRARY: dict[str, dict[str, Any]] = {
         "sector_shock_sd": 0.02,
         "initial_bank_share": 0.0,
         "abatement": [
-            {"name": "process_efficiency", "intensity_reduction": 0.05, "cost_per_t": 60.0,
-             "cost_range": [30.0, 120.0], "lead_time_years": 1},
-            {"name": "electrified_heat", "intensity_reduction": 0.15, "cost_per_t": 300.0,
-             "cost_range": [150.0, 500.0], "lead_time_years": 3},
+            {"name": "process_efficiency",
+             "intensity_reduction": 0.05, "intensity_reduction_range": [0.03, 0.08],
+             "capital_cost": 300.0, "capital_cost_range": [150.0, 600.0],
+             "operating_cost": 25.0, "operating_cost_range": [10.0, 50.0],
+             "lifetime_years": 15, "lead_time_years": 1},
+            {"name": "electrified_heat",
+             "intensity_reduction": 0.15, "intensity_reduction_range": [0.1, 0.25],
+             "capital_cost": 1200.0, "capital_cost_range": [600.0, 2000.0],
+             "operating_cost": 180.0, "operating_cost_range": [90.0, 300.0],
+             "lifetime_years": 20, "lead_time_years": 3},
         ],
     },
     "petrochemicals": {
@@ -200,10 +279,16 @@ SECTOR_LIBRARY: dict[str, dict[str, Any]] = {
         "sector_shock_sd": 0.02,
         "initial_bank_share": 0.0,
         "abatement": [
-            {"name": "furnace_efficiency", "intensity_reduction": 0.05, "cost_per_t": 70.0,
-             "cost_range": [30.0, 120.0], "lead_time_years": 1},
-            {"name": "ccus", "intensity_reduction": 0.3, "cost_per_t": 500.0,
-             "cost_range": [300.0, 800.0], "lead_time_years": 4},
+            {"name": "furnace_efficiency",
+             "intensity_reduction": 0.05, "intensity_reduction_range": [0.03, 0.08],
+             "capital_cost": 350.0, "capital_cost_range": [150.0, 600.0],
+             "operating_cost": 30.0, "operating_cost_range": [10.0, 50.0],
+             "lifetime_years": 15, "lead_time_years": 1},
+            {"name": "ccus",
+             "intensity_reduction": 0.3, "intensity_reduction_range": [0.2, 0.4],
+             "capital_cost": 2000.0, "capital_cost_range": [1200.0, 3000.0],
+             "operating_cost": 310.0, "operating_cost_range": [190.0, 520.0],
+             "lifetime_years": 25, "lead_time_years": 4},
         ],
     },
     "aviation": {
@@ -227,10 +312,17 @@ SECTOR_LIBRARY: dict[str, dict[str, Any]] = {
         "sector_shock_sd": 0.03,
         "initial_bank_share": 0.0,
         "abatement": [
-            {"name": "fleet_efficiency", "intensity_reduction": 0.03, "cost_per_t": 150.0,
-             "cost_range": [80.0, 300.0], "lead_time_years": 2},
-            {"name": "sustainable_aviation_fuel", "intensity_reduction": 0.1,
-             "cost_per_t": 900.0, "cost_range": [600.0, 1500.0], "lead_time_years": 2},
+            {"name": "fleet_efficiency",
+             "intensity_reduction": 0.03, "intensity_reduction_range": [0.02, 0.05],
+             "capital_cost": 1000.0, "capital_cost_range": [500.0, 2000.0],
+             "operating_cost": 50.0, "operating_cost_range": [30.0, 100.0],
+             "lifetime_years": 20, "lead_time_years": 2},
+            # a fuel purchase: no capital
+            {"name": "sustainable_aviation_fuel",
+             "intensity_reduction": 0.1, "intensity_reduction_range": [0.05, 0.2],
+             "capital_cost": 0.0,
+             "operating_cost": 900.0, "operating_cost_range": [600.0, 1500.0],
+             "lifetime_years": 10, "lead_time_years": 2},
         ],
     },
     "paper": {
@@ -254,10 +346,16 @@ SECTOR_LIBRARY: dict[str, dict[str, Any]] = {
         "sector_shock_sd": 0.02,
         "initial_bank_share": 0.0,
         "abatement": [
-            {"name": "biomass_boiler", "intensity_reduction": 0.2, "cost_per_t": 120.0,
-             "cost_range": [60.0, 200.0], "lead_time_years": 2},
-            {"name": "heat_recovery", "intensity_reduction": 0.05, "cost_per_t": 50.0,
-             "cost_range": [20.0, 100.0], "lead_time_years": 1},
+            {"name": "biomass_boiler",
+             "intensity_reduction": 0.2, "intensity_reduction_range": [0.1, 0.3],
+             "capital_cost": 600.0, "capital_cost_range": [300.0, 1000.0],
+             "operating_cost": 60.0, "operating_cost_range": [30.0, 100.0],
+             "lifetime_years": 20, "lead_time_years": 2},
+            {"name": "heat_recovery",
+             "intensity_reduction": 0.05, "intensity_reduction_range": [0.03, 0.08],
+             "capital_cost": 300.0, "capital_cost_range": [150.0, 600.0],
+             "operating_cost": 15.0, "operating_cost_range": [5.0, 30.0],
+             "lifetime_years": 15, "lead_time_years": 1},
         ],
     },
 }

@@ -35,6 +35,10 @@ class TradingState:
     limit_down: float
     limit_up: float
     banking: bool
+    # CNY/t: the levelised cost of the firm's own option that would close its expected
+    # shortage (its marginal abatement cost there); inf when its options cannot. Only
+    # filled (by the model) when a strategy uses it, else None.
+    own_mac: np.ndarray | None = None
 
 
 @dataclass
@@ -76,6 +80,7 @@ class BudgetConstrainedStrategy:
     """
 
     name = "budget_constrained"
+    needs_own_mac = False  # whether the model must fill TradingState.own_mac
 
     def __init__(self, config: TradingConfig, rng: np.random.Generator) -> None:
         self.config = config
@@ -234,9 +239,37 @@ class ZIPStrategy(BudgetConstrainedStrategy):
             margin[firms] = np.clip(sign * (new_quote / value - 1.0), 0.0, 0.9)
 
 
+class FundamentalComplianceStrategy(BudgetConstrainedStrategy):
+    """A compliance trader that values quota at its own marginal abatement cost.
+
+    A short firm's alternative to buying a tonne is to abate it: its reservation value
+    is its own marginal abatement cost at its expected shortage (``own_mac``: the
+    levelised cost of its own option that would close the gap), never above the
+    penalty price. Abatement decided now arrives only after a lead time, so as the
+    deadline nears the value rises with urgency towards the penalty price, the cost of
+    a tonne short on the day: ``buy = mac + urgency x (penalty - mac)``. A long firm
+    sells as every firm does (``BudgetConstrainedStrategy.reservation_values``): at
+    the Hotelling value of a banked tonne or, without banking, at a value that falls
+    with urgency. Quotes are drawn within ``quote_spread`` of the values.
+    """
+
+    name = "fundamental_compliance"
+    needs_own_mac = True
+
+    def reservation_values(self, state: TradingState) -> tuple[np.ndarray, np.ndarray]:
+        """Buy at the firm's own marginal abatement cost, sell at the value of holding."""
+        _, sell_value = super().reservation_values(state)
+        if state.own_mac is None:
+            raise ValueError("fundamental_compliance needs the firms' own_mac")
+        mac = np.minimum(state.own_mac, state.penalty_price)
+        buy_value = mac + state.urgency * (state.penalty_price - mac)
+        return buy_value, sell_value
+
+
 STRATEGIES: dict[str, type] = {
     strategy.name: strategy
-    for strategy in (BudgetConstrainedStrategy, ZeroIntelligenceStrategy, ZIPStrategy)
+    for strategy in (BudgetConstrainedStrategy, ZeroIntelligenceStrategy, ZIPStrategy,
+                     FundamentalComplianceStrategy)
 }
 
 

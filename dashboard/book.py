@@ -7,6 +7,11 @@ to arrive is the aggressor; it trades against the resting order of its counterpa
 the trade price, earliest first (price-time priority); a limit order's remainder rests,
 a market order's remainder is dropped. Replaying the first k events rebuilds the ladder
 (resting quantity per price level) as it stood after event k.
+
+With good-till-cancelled orders (``market.order_expiry = "gtc"``) a listed session
+starts with the orders carried from the day before: ``carry`` rows rest at once, without
+matching, and ``expire`` rows (carried orders that expire at the open) are taken out
+like cancels.
 """
 
 from __future__ import annotations
@@ -152,7 +157,13 @@ def replay(events: pd.DataFrame, step: int) -> BookState:
     for index in range(step):
         row = rows[index]
         kind = row["event"]
-        if kind == "order":
+        if kind == "carry":  # rests at the open, in its old time priority, unmatched
+            settle()
+            oid, side = int(row["order_id"]), int(row["side"])
+            price = round(float(row["price"]), 2)
+            resting[oid] = [side, price, int(row["quantity"]), int(row["trader_id"])]
+            queues[(side, price)].append(oid)
+        elif kind == "order":
             settle()
             orders_seen += 1
             price = _value(row, "price")
@@ -172,7 +183,7 @@ def replay(events: pd.DataFrame, step: int) -> BookState:
             else:
                 take(1, price, buyer, quantity)
             incoming["remaining"] -= quantity
-        elif kind == "cancel":
+        elif kind in ("cancel", "expire"):
             oid = _value(row, "order_id")
             if oid is not None and int(oid) in resting:
                 side, price, _, _ = resting.pop(int(oid))
@@ -223,7 +234,17 @@ def describe_event(event: dict[str, Any] | None) -> str:
                 f"the resting order's price.")
     if kind == "cancel":
         return (f"Order {event.get('order_id')} is cancelled (an order may not trade with "
-                f"another order of the same firm).")
+                f"another order of the same firm, or a carried offer is larger than what "
+                f"the firm still holds).")
+    if kind == "carry":
+        side = "buy" if (event.get("side") or 0) > 0 else "sell"
+        return (f"Trader {event.get('trader_id')}'s order to {side} "
+                f"{int(event.get('quantity') or 0):,} t at {event.get('price'):.2f} CNY/t "
+                f"is carried over from an earlier day (good-till-cancelled) and rests at "
+                f"the open.")
+    if kind == "expire":
+        return (f"Carried order {event.get('order_id')} expires at the open (its price is "
+                f"outside today's limits, or it is too old).")
     return str(kind)
 
 

@@ -97,9 +97,9 @@ def headline_figures(tables: dict[str, pd.DataFrame], end_year: int) -> dict[str
         CNY/t); ``emissions`` (verified, t), ``abatement`` (t), ``abatement_cost``
         (CNY), ``penalties`` (CNY), summed over compliance years; ``compliance_rate``
         (mean over compliance years); ``price_volatility`` (standard deviation of daily
-        log returns of the close, whole calendar); ``efficiency`` (least-cost abatement
-        cost / actual abatement cost: 1 means abatement was done at least cost; NaN
-        without abatement cost); ``volume`` (t traded, whole calendar); ``bank_end``
+        log returns of the close, whole calendar); ``efficiency`` (the run's allocative
+        efficiency, the compliance years' ``allocative_efficiency`` weighted by
+        abatement: 1 means trade realised all the saving possible; NaN if undefined); ``volume`` (t traded, whole calendar); ``bank_end``
         (t banked at the end of the last compliance year); ``output_SECTOR`` (output
         summed over compliance years, in the sector's unit).
     """
@@ -122,13 +122,24 @@ def headline_figures(tables: dict[str, pd.DataFrame], end_year: int) -> dict[str
     returns = np.diff(np.log(close))
     row["price_volatility"] = float(np.std(returns, ddof=1)) if len(returns) > 1 else math.nan
     row["penalties"] = float(firm_years["penalty"].sum())
-    least = float(compliance["least_cost_abatement_cost"].sum())
-    row["efficiency"] = least / cost if cost > 0 else math.nan
+    row["efficiency"] = _run_efficiency(compliance)
     row["volume"] = float(years["volume"].sum())
     row["bank_end"] = float(compliance["bank_total"].iloc[-1]) if len(compliance) else math.nan
     for sector, output in firm_years.groupby("sector", sort=True)["output"].sum().items():
         row[f"output_{sector}"] = float(output)
     return row
+
+
+def _run_efficiency(compliance: pd.DataFrame) -> float:
+    """The run's allocative efficiency: the years' values weighted by abatement (as in
+    run.json; model.equilibrium defines the yearly figure)."""
+    if "allocative_efficiency" not in compliance:
+        return math.nan
+    defined = compliance.dropna(subset=["allocative_efficiency"])
+    weights = defined["abatement"].to_numpy(dtype=float)
+    if not len(defined) or weights.sum() <= 0:
+        return math.nan
+    return float(np.average(defined["allocative_efficiency"], weights=weights))
 
 
 def headline_columns(columns: list[str] | pd.Index) -> list[str]:

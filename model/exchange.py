@@ -17,17 +17,26 @@ Shanghai Environment and Energy Exchange, reduced to the rules that shape prices
   band by construction; any unfilled remainder is cancelled, it never rests.
 * **Self-trade prevention** (cancel resting): an incoming order never trades against a resting
   order of the same trader; that resting order is cancelled and matching continues.
+* **Expiry.** A limit order is a *day* order (the default, as on the exchange: it expires at the
+  close) or *good-till-cancelled* (``gtc=True``, optionally with a ``max_age`` in trading days).
+  A book lives for one session; :meth:`OrderBook.resting_gtc` reads the unfilled GTC orders at
+  the close and the next day's book takes them as ``carried=...``: they rest at the open, in
+  their old time priority and ahead of every new order, unless their limit lies outside the new
+  band or they are too old, in which case they expire (an ``"expire"`` event).
 
-A book lives for one session: resting orders expire when the object is discarded. Internally
-the bid and ask sides are binary heaps of ``(price_key, seq)`` tuples with lazy deletion: an
-order that is filled or cancelled gets ``remaining == 0`` and is popped when it reaches the top.
-Per-order state lives in flat lists indexed by the order id (= sequence number).
+Internally the bid and ask sides are binary heaps of ``(price_key, seq)`` tuples with lazy
+deletion: an order that is filled or cancelled gets ``remaining == 0`` and is popped when it
+reaches the top. Per-order state lives in flat lists indexed by the order id (= sequence number);
+the few extra facts a GTC order needs live in a dict keyed by order id, so that day orders, the
+hot path, pay nothing for expiry.
 """
 
 from __future__ import annotations
 
 import math
-from heapq import heappop, heappush
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from heapq import heapify, heappop, heappush
 from typing import Any
 
 import numpy as np
@@ -46,6 +55,74 @@ PRICE_LIMIT_PCT: dict[str, float] = {"continuous": 0.10, "block": 0.30}
 BUY = 1
 SELL = -1
 
+EXPIRIES: tuple[str, ...] = ("day", "gtc")
+"""Order expiry rules: day orders die at the close; good-till-cancelled orders are carried."""
+
+
+@dataclass(frozen=True)
+class RestingOrders:
+    """Unfilled good-till-cancelled orders at a session's close, in time priority.
+
+    One entry per order; all arrays have the same length. Built by
+    :meth:`OrderBook.resting_gtc` and passed to the next session as ``carried=``.
+
+    Attributes:
+        order_id: Id of the order in the book it was read from (its time priority there).
+        first_id: Id the order got in the session where it was first placed, ``age`` trading
+            days earlier; ``(first_id, age)`` identifies an order across days.
+        trader: Trader ids.
+        side: ``+1`` buy, ``-1`` sell.
+        quantity: Tonnes still unfilled (>= 1).
+        limit_price: Limit prices (yuan/t, on the tick grid).
+        age: Trading days the order has been carried so far (0 = placed in that session).
+        max_age: Most trading days the order may be carried, -1 for no limit.
+    """
+
+    order_id: np.ndarray
+    first_id: np.ndarray
+    trader: np.ndarray
+    side: np.ndarray
+    quantity: np.ndarray
+    limit_price: np.ndarray
+    age: np.ndarray
+    max_age: np.ndarray
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[tuple[int, int, int, int, int, float, int, int]]
+                  ) -> RestingOrders:
+        """Build from ``(order_id, first_id, trader, side, quantity, limit_price, age,
+        max_age)`` tuples."""
+        cols = list(zip(*rows, strict=True)) if rows else [()] * 8
+        ints = [np.array(c, dtype=np.int64) for c in cols]
+        return cls(ints[0], ints[1], ints[2], ints[3], ints[4],
+                   np.array(cols[5], dtype=np.float64), ints[6], ints[7])
+
+    @classmethod
+    def empty(cls) -> RestingOrders:
+        """No orders (the first day, or day orders only)."""
+        return cls.from_rows([])
+
+    def __len__(self) -> int:
+        return len(self.order_id)
+
+    def committed(self, n_traders: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """What each trader has tied up in these orders, to keep new orders within limits.
+
+        Args:
+            n_traders: Length of the returned arrays; trader ids must be below it.
+
+        Returns:
+            ``(buy_t, sell_t, buy_value)`` per trader: tonnes bid, tonnes offered and the
+            cash the bids would cost at their limits (yuan).
+        """
+        buy = self.side > 0
+        q = self.quantity.astype(np.float64)
+        buy_t = np.bincount(self.trader[buy], weights=q[buy], minlength=n_traders)
+        sell_t = np.bincount(self.trader[~buy], weights=q[~buy], minlength=n_traders)
+        value = np.bincount(self.trader[buy], weights=(q * self.limit_price)[buy],
+                            minlength=n_traders)
+        return buy_t.astype(np.int64), sell_t.astype(np.int64), value
+
 
 class OrderBook:
     """Order book of one trading session (one day), cleared as a continuous double auction.
@@ -57,6 +134,11 @@ class OrderBook:
         kind: ``"continuous"`` (listed agreement, +/-10 %) or ``"block"`` (+/-30 %). Only
             informational here: the band is whatever ``limit_down``/``limit_up`` say.
         record: Keep an event log in :attr:`events` so the session can be replayed.
+        carried: Unfilled GTC orders of the previous session (:meth:`resting_gtc`). They
+            rest at the open in their old time priority, ahead of every new order; those
+            outside this band or past their ``max_age`` expire at once (:attr:`expired`).
+            The k-th carried order (in ``order_id`` order, as :meth:`resting_gtc` lists
+            them) gets id k here, so ``cancel(k)`` withdraws it before the day's orders.
 
     Attributes:
         trade_buyer, trade_seller, trade_tick, trade_qty: Plain lists, one entry per trade
@@ -64,9 +146,16 @@ class OrderBook:
         volume: Total tonnes traded in the session.
         n_orders: Accepted orders (limit and market).
         n_rejected: Limit orders rejected for being outside the price band.
+        n_carried: GTC orders carried in from the previous session (expired ones included).
+        expired: The carried orders that expired at the open (limit outside the band, or
+            older than their ``max_age``), with their ids in this book.
         events: Event log when ``record=True``: ``("order", seq, trader, side, qty, price)``
             with ``price=None`` for market orders (their remainder is dropped, never logged as
             a cancel), ``("cancel", seq)`` and ``("trade", buyer, seller, price, qty)``.
+            Carried orders come first: ``("carry", seq, trader, side, qty, price, first_id,
+            age)`` puts an order in the book at the open without matching, and
+            ``("expire", seq, reason)`` (``reason`` ``"band"`` or ``"age"``) takes a carried
+            order out again at once. :meth:`replay` rebuilds a session from this log.
     """
 
     def __init__(
@@ -76,6 +165,7 @@ class OrderBook:
         tick: float = 0.01,
         kind: str = "continuous",
         record: bool = False,
+        carried: RestingOrders | None = None,
     ) -> None:
         if not (tick > 0 and math.isfinite(tick)):
             raise ValueError(f"tick must be a positive finite number, got {tick!r}")
@@ -109,6 +199,12 @@ class OrderBook:
         self.n_orders = 0
         self.n_rejected = 0
         self.events: list[tuple[Any, ...]] = []
+        # GTC orders only: seq -> (first_id, age, max_age, side, price_tick)
+        self._gtc: dict[int, tuple[int, int, int, int, int]] = {}
+        self.n_carried = 0
+        self._expired: list[tuple[int, int, int, int, int, float, int, int]] = []
+        if carried is not None and len(carried):
+            self._carry_in(carried)
 
     @classmethod
     def from_previous_close(
@@ -117,6 +213,7 @@ class OrderBook:
         tick: float = 0.01,
         kind: str = "continuous",
         record: bool = False,
+        carried: RestingOrders | None = None,
     ) -> OrderBook:
         """Open a session whose band is the exchange's percentage around the previous close.
 
@@ -125,9 +222,10 @@ class OrderBook:
             tick: Minimum price increment.
             kind: ``"continuous"`` (+/-10 %) or ``"block"`` (+/-30 %).
             record: Keep an event log.
+            carried: The previous session's unfilled GTC orders (:meth:`resting_gtc`).
 
         Returns:
-            A fresh, empty :class:`OrderBook`.
+            A fresh :class:`OrderBook`, empty but for the carried orders.
         """
         if kind not in PRICE_LIMIT_PCT:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -135,11 +233,78 @@ class OrderBook:
         # Limit prices are quoted on the tick grid, rounded to nearest like the exchange does.
         down = round(previous_close * (1.0 - pct) / tick) * tick
         up = round(previous_close * (1.0 + pct) / tick) * tick
-        return cls(down, up, tick=tick, kind=kind, record=record)
+        return cls(down, up, tick=tick, kind=kind, record=record, carried=carried)
+
+    @classmethod
+    def replay(
+        cls,
+        events: Iterable[Sequence[Any]],
+        limit_down: float,
+        limit_up: float,
+        tick: float = 0.01,
+        kind: str = "continuous",
+    ) -> OrderBook:
+        """Rebuild a recorded session from its event log.
+
+        Carried orders are put back as they were at the open (``"carry"``, then ``"expire"``),
+        then every ``"order"`` is submitted again and every explicit ``"cancel"`` repeated;
+        ``"trade"`` events and the cancels of self-trade prevention follow from the orders.
+        The result has the same ladder, trades and event log as the recorded book. The log
+        does not say which new orders were GTC, so the replayed book's :meth:`resting_gtc`
+        only knows the carried ones.
+
+        Args:
+            events: The recorded book's :attr:`events` (or rows in the same layout; a carry
+                row may stop after its price, then ``first_id`` is its own id and age 1).
+            limit_down: The session's lower price limit.
+            limit_up: The session's upper price limit.
+            tick: Minimum price increment.
+            kind: Session kind.
+
+        Returns:
+            The rebuilt :class:`OrderBook`, with ``record=True``.
+
+        Raises:
+            ValueError: If the log is inconsistent (an order id out of sequence).
+        """
+        book = cls(limit_down, limit_up, tick=tick, kind=kind, record=True)
+        for event in events:
+            what = event[0]
+            if what == "carry":
+                seq, trader, side, qty, price = event[1:6]
+                first_id = int(event[6]) if len(event) > 6 else int(seq)
+                age = int(event[7]) if len(event) > 7 else 1
+                got = book._carry(int(trader), int(side), int(qty),
+                                  round(float(price) / book.tick), first_id, age, -1)
+            elif what == "expire":
+                seq = int(event[1])
+                got = seq
+                book._expire(seq, str(event[2]) if len(event) > 2 else "band")
+            elif what == "order":
+                seq, trader, side, qty, price = event[1:6]
+                market = price is None or (isinstance(price, float) and math.isnan(price))
+                got = book.submit(int(trader), int(side), int(qty),
+                                  None if market else float(price))
+            elif what == "cancel":
+                book.cancel(int(event[1]))  # no-op if self-trade prevention did it already
+                continue
+            else:
+                continue
+            if got != int(seq):
+                raise ValueError(f"event {tuple(event)!r} is out of sequence (got id {got})")
+        return book
 
     # ------------------------------------------------------------------ order entry
 
-    def submit(self, trader: int, side: int, quantity: int, limit_price: float | None) -> int:
+    def submit(
+        self,
+        trader: int,
+        side: int,
+        quantity: int,
+        limit_price: float | None,
+        gtc: bool = False,
+        max_age: int | None = None,
+    ) -> int:
         """Submit one order and match it immediately.
 
         Args:
@@ -147,18 +312,24 @@ class OrderBook:
             side: ``+1`` buy, ``-1`` sell.
             quantity: Tonnes, integer >= 1.
             limit_price: Limit price in yuan/t, or ``None`` (or NaN) for a market order.
+            gtc: Good-till-cancelled: an unfilled remainder is kept for the next session
+                (:meth:`resting_gtc`) instead of expiring at the close. Ignored for market
+                orders, whose remainder never rests.
+            max_age: For a GTC order, the most trading days it may be carried (0 = as a day
+                order); None for no limit.
 
         Returns:
             The order id (sequence number), or -1 if the limit price is outside the band.
 
         Raises:
-            ValueError: On a bad side or quantity.
+            ValueError: On a bad side, quantity or max_age.
         """
         if side != BUY and side != SELL:
             raise ValueError(f"side must be +1 (buy) or -1 (sell), got {side!r}")
         if quantity != int(quantity) or quantity < 1:
             raise ValueError(f"quantity must be an integer >= 1, got {quantity!r}")
         quantity = int(quantity)
+        age_limit = _max_age(max_age) if gtc else -1
         if limit_price is None or math.isnan(limit_price):
             return self._submit(
                 int(trader), side, quantity, self._hi if side > 0 else self._lo, True
@@ -172,7 +343,10 @@ class OrderBook:
         if pt < self._lo or pt > self._hi:
             self.n_rejected += 1
             return -1
-        return self._submit(int(trader), side, quantity, pt, False)
+        seq = self._submit(int(trader), side, quantity, pt, False)
+        if gtc and self._remaining[seq]:
+            self._gtc[seq] = (seq, 0, age_limit, side, pt)
+        return seq
 
     def submit_many(
         self,
@@ -180,6 +354,8 @@ class OrderBook:
         sides: np.ndarray,
         quantities: np.ndarray,
         limit_prices: np.ndarray,
+        gtc: bool | np.ndarray = False,
+        max_age: int | None = None,
     ) -> np.ndarray:
         """Submit a batch of orders in array order (the simulation's hot path).
 
@@ -188,12 +364,16 @@ class OrderBook:
             sides: ``+1`` buy / ``-1`` sell, length n.
             quantities: Tonnes, integers >= 1, length n.
             limit_prices: Limit prices, NaN for market orders, length n.
+            gtc: Good-till-cancelled, for all orders (a bool) or per order (bool array of
+                length n); see :meth:`submit`.
+            max_age: Most trading days a GTC order of this batch may be carried; None for no
+                limit.
 
         Returns:
             int64 array of order ids, -1 where the order was rejected.
 
         Raises:
-            ValueError: On mismatched lengths, bad sides or bad quantities.
+            ValueError: On mismatched lengths, bad sides, quantities or max_age.
         """
         traders_a = np.asarray(traders).ravel()
         sides_a = np.asarray(sides).ravel()
@@ -238,7 +418,36 @@ class OrderBook:
             )
         ]
         ids[accepted] = out
+        if gtc is not False:
+            self._keep_gtc(ids, sides_a, ticks, market, gtc, max_age)
         return ids
+
+    def _keep_gtc(
+        self,
+        ids: np.ndarray,
+        sides: np.ndarray,
+        ticks: np.ndarray,
+        market: np.ndarray,
+        gtc: bool | np.ndarray,
+        max_age: int | None,
+    ) -> None:
+        """Mark the batch's GTC limit orders that still rest (after the batch) as GTC."""
+        age_limit = _max_age(max_age)
+        keep = ~market & (ids >= 0)
+        if np.ndim(gtc) == 0:  # one flag for the batch (a bool or a numpy bool)
+            if not gtc:
+                return
+        else:
+            flags = np.asarray(gtc, dtype=bool).ravel()
+            if flags.size != ids.size:
+                raise ValueError(f"gtc must be a bool or have length {ids.size}")
+            keep &= flags
+        remaining, meta = self._remaining, self._gtc
+        pick = np.flatnonzero(keep)
+        for seq, side, pt in zip(ids[pick].tolist(), sides[pick].astype(np.int64).tolist(),
+                                 ticks[pick].astype(np.int64).tolist(), strict=True):
+            if remaining[seq]:  # filled orders need no carrying
+                meta[seq] = (seq, 0, age_limit, side, pt)
 
     def _submit(self, trader: int, side: int, qty: int, pt: int, market: bool) -> int:
         """Match a validated order (price ``pt`` in ticks, inside the band); rest the remainder."""
@@ -327,6 +536,124 @@ class OrderBook:
         self.volume += filled
         return seq
 
+    # ------------------------------------------------------------------ expiry
+
+    def _carry(self, trader: int, side: int, qty: int, pt: int, first_id: int, age: int,
+               max_age: int) -> int:
+        """Rest a carried order at price tick ``pt`` without matching; returns its new id."""
+        seq = len(self._remaining)
+        self._trader.append(trader)
+        self._remaining.append(qty)
+        self._gtc[seq] = (first_id, age, max_age, side, pt)
+        heappush(self._bids if side > 0 else self._asks, (-pt if side > 0 else pt, seq))
+        self.n_carried += 1
+        if self.record:
+            self.events.append(("carry", seq, trader, side, qty, round(pt * self.tick, 2),
+                                first_id, age))
+        return seq
+
+    def _expire(self, seq: int, reason: str) -> None:
+        """Take a carried order out of the book at the open (lazy heap deletion)."""
+        first_id, age, max_age, side, pt = self._gtc.pop(seq)
+        self._expired.append((seq, first_id, self._trader[seq], side, self._remaining[seq],
+                              round(pt * self.tick, 2), age, max_age))
+        self._remaining[seq] = 0
+        if self.record:
+            self.events.append(("expire", seq, reason))
+
+    def _carry_in(self, carried: RestingOrders) -> None:
+        """Open the session with the previous session's unfilled GTC orders.
+
+        They get the first ids, in their old time priority, so at equal price they fill
+        before any new order. Each is one trading day older; one whose limit lies outside
+        this session's band, or that is older than its ``max_age``, expires at once. The old
+        book was not crossed and a narrower band does not cross it, so nothing matches here.
+        Vectorised, since with GTC orders the carried book can be larger than a day's flow.
+        """
+        if self._remaining:
+            raise ValueError("carried orders must enter the book before any new order")
+        order = np.argsort(carried.order_id, kind="stable")
+        side = carried.side[order].astype(np.int64)
+        qty = carried.quantity[order].astype(np.int64)
+        if not np.all((side == BUY) | (side == SELL)) or np.any(qty < 1):
+            raise ValueError("carried orders need sides +1/-1 and quantities >= 1")
+        scaled = carried.limit_price[order] / self.tick
+        # Same rounding as a new order: buys down, sells up onto this book's grid.
+        ticks = np.where(side > 0, np.floor(scaled + _EPS), np.ceil(scaled - _EPS)).astype(
+            np.int64)
+        age = carried.age[order].astype(np.int64) + 1
+        max_age = carried.max_age[order].astype(np.int64)
+        out_of_band = (ticks < self._lo) | (ticks > self._hi)
+        too_old = ~out_of_band & (max_age >= 0) & (age > max_age)
+        live = ~(out_of_band | too_old)
+        m = len(order)
+        seqs = np.arange(m, dtype=np.int64)
+        trader = carried.trader[order].astype(np.int64)
+        first_id = carried.first_id[order].astype(np.int64)
+
+        self._trader.extend(trader.tolist())
+        self._remaining.extend(np.where(live, qty, 0).tolist())
+        self.n_carried = m
+        buys, sells = live & (side > 0), live & (side < 0)
+        # Built in id order and heapified once: same heap property as pushing one by one.
+        self._bids = list(zip((-ticks[buys]).tolist(), seqs[buys].tolist(), strict=True))
+        self._asks = list(zip(ticks[sells].tolist(), seqs[sells].tolist(), strict=True))
+        heapify(self._bids)
+        heapify(self._asks)
+        self._gtc.update(zip(seqs[live].tolist(), zip(
+            first_id[live].tolist(), age[live].tolist(), max_age[live].tolist(),
+            side[live].tolist(), ticks[live].tolist(), strict=True), strict=True))
+        gone = np.flatnonzero(~live)
+        prices = np.round(ticks * self.tick, 2)
+        self._expired = list(zip(
+            gone.tolist(), first_id[gone].tolist(), trader[gone].tolist(), side[gone].tolist(),
+            qty[gone].tolist(), prices[gone].tolist(), age[gone].tolist(),
+            max_age[gone].tolist(), strict=True))
+        if self.record:
+            log = self.events
+            for i, (t, sd, q, pr, f, a) in enumerate(zip(
+                trader.tolist(), side.tolist(), qty.tolist(), prices.tolist(),
+                first_id.tolist(), age.tolist(), strict=True,
+            )):
+                log.append(("carry", i, t, sd, q, pr, f, a))
+                if out_of_band[i]:
+                    log.append(("expire", i, "band"))
+                elif too_old[i]:
+                    log.append(("expire", i, "age"))
+        bid, ask = self.best_bid(), self.best_ask()
+        if bid is not None and ask is not None and bid >= ask:
+            raise ValueError(f"carried orders cross: best bid {bid} >= best ask {ask}")
+
+    @property
+    def expired(self) -> RestingOrders:
+        """Carried orders that expired at this session's open (ids in this book)."""
+        return RestingOrders.from_rows(self._expired)
+
+    def resting_gtc(self) -> RestingOrders:
+        """The unfilled GTC orders now in the book, to carry into the next session.
+
+        Call it at the close; pass the result as ``carried=`` to the next day's book.
+        Day orders and filled or cancelled GTC orders are left out.
+
+        Returns:
+            :class:`RestingOrders` in time priority, ``quantity`` the unfilled tonnes and
+            ``age`` the days carried so far (0 for orders placed in this session).
+        """
+        remaining = self._remaining
+        seqs = [seq for seq in self._gtc if remaining[seq]]
+        if not seqs:
+            return RestingOrders.empty()
+        seq_a = np.array(seqs, dtype=np.int64)
+        meta = np.array([self._gtc[seq] for seq in seqs], dtype=np.int64)
+        order = np.argsort(seq_a, kind="stable")  # ids were kept in rising order; be sure
+        seq_a, meta = seq_a[order], meta[order]
+        trader = np.array(self._trader, dtype=np.int64)[seq_a]
+        left = np.array(remaining, dtype=np.int64)[seq_a]
+        return RestingOrders(seq_a, meta[:, 0], trader, meta[:, 3], left,
+                             np.round(meta[:, 4] * self.tick, 2), meta[:, 1], meta[:, 2])
+
+    # ------------------------------------------------------------------ cancels
+
     def cancel(self, order_id: int) -> bool:
         """Cancel a resting order.
 
@@ -407,6 +734,15 @@ class OrderBook:
             "price": np.round(np.array(self.trade_tick, dtype=np.float64) * self.tick, 2),
             "quantity": np.array(self.trade_qty, dtype=np.int64),
         }
+
+
+def _max_age(max_age: int | None) -> int:
+    """A GTC order's age limit as stored: -1 for none."""
+    if max_age is None:
+        return -1
+    if max_age != int(max_age) or max_age < 0:
+        raise ValueError(f"max_age must be None or an integer >= 0, got {max_age!r}")
+    return int(max_age)
 
 
 CLEARING_RULES: dict[str, type] = {"continuous_double_auction": OrderBook}

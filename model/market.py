@@ -23,8 +23,9 @@ from typing import Any
 import mesa
 import numpy as np
 
-from agents.abatement import FirmOptions, draw_options
+from agents.abatement import FirmOptions, draw_options, own_marginal_cost
 from agents.expectations import make_expectations
+from agents.financial import FinancialDayState, FinancialTraders
 from agents.firm import Firm
 from agents.networks import draw_provinces, peer_network
 from agents.production import sector_output_response
@@ -32,8 +33,8 @@ from agents.strategies import BudgetConstrainedStrategy, Orders, TradingState, m
 from model.allocation import AllocationPolicy, round_quota
 from model.auction import clear_reverse_auction, clear_uniform_price
 from model.calendar import TradingCalendar
-from model.equilibrium import horizon_price
-from model.exchange import OrderBook
+from model.equilibrium import horizon_path
+from model.exchange import OrderBook, RestingOrders
 from model.registry import Registry
 from model.reserve import ReservePool, make_reserve_policy
 from model.scenario import Scenario, load_scenario
@@ -127,7 +128,20 @@ class CarbonMarketModel(mesa.Model):
         self._build_sectors()
         self._create_firms()
         self._draw_margins()
-        self.registry = Registry(len(self.agents), sc.start_year - 1, sc.last_calendar_year + 1)
+        # Financial accounts (none by default: then nothing is drawn from the rng) are
+        # registry rows after the firms; account_id maps every row to its id in results.
+        self.financial = FinancialTraders.from_config(sc.financial, self.rng,
+                                                      offset=self.n_firms)
+        self.n_accounts = self.n_firms + self.financial.n
+        self.account_id = np.concatenate([
+            self.firms.firm_id,
+            int(self.firms.firm_id.max(initial=0)) + 1 + np.arange(self.financial.n),
+        ]).astype(np.int64)
+        self.registry = Registry(self.n_accounts, sc.start_year - 1,
+                                 sc.last_calendar_year + 1, n_firms=self.n_firms)
+        # GTC orders resting in the listed book since the last close (market.order_expiry)
+        self._gtc = sc.market.order_expiry == "gtc"
+        self._resting = RestingOrders.empty()
         self.allocation = AllocationPolicy(sc, self.sector_names)
         self.reserve = ReservePool()
         self.reserve_policy = make_reserve_policy(sc.reserve_pool)
@@ -139,6 +153,7 @@ class CarbonMarketModel(mesa.Model):
         self.reserve.endow(int(sc.reserve_pool.initial_holdings_share * first_quota))
         self.prev_close = sc.market.initial_price
         self.fundamental_price = sc.market.initial_price
+        self.fundamental_growth = 0.0  # p_{t+1} / p_t - 1 on the fundamental path
         self._next_deadline: int | None = None
         self._next_compliance_year = sc.start_year
         self.invariants: dict[str, Any] | None = None
@@ -283,6 +298,7 @@ class CarbonMarketModel(mesa.Model):
             trading.strategy, trading.strategy_mix)
         self.strategies = [make_strategy(name, trading, self.rng)
                            for name in self.strategy_names]
+        self._needs_own_mac = any(s.needs_own_mac for s in self.strategies)
         # only adaptive strategies need each day's fills (a per-day cost otherwise)
         self._strategies_learn = any(
             type(s).observe is not BudgetConstrainedStrategy.observe for s in self.strategies)
@@ -293,17 +309,33 @@ class CarbonMarketModel(mesa.Model):
 
     def _orders(self, state: TradingState) -> tuple[Orders, np.ndarray]:
         """The day's orders of all strategies in random arrival order, and which
-        strategy placed each."""
+        strategy placed each (financial accounts' orders: ``len(self.strategies)``)."""
         if len(self.strategies) == 1:
             parts = [self.strategies[0].orders(state)]
         else:
             parts = [strategy.orders(state, self.firm_strategy == index)
                      for index, strategy in enumerate(self.strategies)]
+        if self.financial.n:
+            parts.append(self.financial.orders(self._financial_state(state)))
         placed_by = np.concatenate([np.full(len(p.trader), i) for i, p in enumerate(parts)])
         arrival = self.rng.permutation(len(placed_by))
         orders = Orders(*(np.concatenate([getattr(p, f) for p in parts])[arrival]
                           for f in ("trader", "side", "quantity", "limit_price")))
         return orders, placed_by[arrival]
+
+    def _financial_state(self, state: TradingState) -> FinancialDayState:
+        """What the financial accounts know at the open: the previous close and its
+        closing quotes, the day's band and the fundamental price."""
+        before = self.day - 1
+        return FinancialDayState(
+            previous_close=self.prev_close,
+            limit_down=state.limit_down,
+            limit_up=state.limit_up,
+            fundamental_price=self.fundamental_price,
+            tick=self.scenario.market.tick,
+            best_bid=float(self.daily["best_bid"][before]) if before >= 0 else np.nan,
+            best_ask=float(self.daily["best_ask"][before]) if before >= 0 else np.nan,
+        )
 
     def _init_records(self) -> None:
         n, n_years, n_days = self.n_firms, len(self.years), self.calendar.n_days
@@ -369,8 +401,8 @@ class CarbonMarketModel(mesa.Model):
         return float((self.firms.base_output * self.firms.intensity)[mask].sum())
 
     def total_bank(self) -> int:
-        """Quota held by all firms (t)."""
-        return int(self.registry.holdings.sum())
+        """Quota held by all firms (t); financial accounts' holdings are left out."""
+        return self.registry.firm_total()
 
     @property
     def bank_total(self) -> int:
@@ -725,6 +757,9 @@ class CarbonMarketModel(mesa.Model):
         urgency premium."""
         state = self._trading_state(self.day)
         state.position = self.registry.total() + self._expected_net
+        committed = self._resting_commitments()
+        if committed is not None:  # bids and asks resting on the exchange count as filled
+            state.position = state.position + committed[0] - committed[1]
         premium = self.scenario.trading.buyer_premium
         value = np.minimum(state.expected_price * (1 + premium * state.urgency),
                            state.penalty_price)
@@ -896,6 +931,11 @@ class CarbonMarketModel(mesa.Model):
         everyone = np.arange(self.n_firms)
         if not c.banking:
             self.registry.take(everyone, self.registry.usable(year), year, "cancelled")
+            if self.financial.n:  # expired vintages are worthless in any account
+                rows = self.financial.rows
+                held = self.registry.holdings[rows, : self.registry.column(year) + 1]
+                taken = self.registry.take(rows, held.sum(axis=1), year, "cancelled")
+                self.financial.holdings -= taken.sum(axis=1)
         elif c.banking_limit_t is not None:
             allowed = c.banking_limit_t + c.banking_net_sales_multiple * np.maximum(
                 self.firms.net_sales, 0
@@ -951,7 +991,11 @@ class CarbonMarketModel(mesa.Model):
         # stays where the last compliance year left it.
         if year <= sc.end_year:
             bank = float(self.registry.total().sum() + earlier.sum())
-            self.fundamental_price = horizon_price(self, year, bank)
+            _, path = horizon_path(self, year, bank)
+            self.fundamental_price = float(path[0])
+            # the growth firms expect from this year to the next (Hotelling while banked)
+            self.fundamental_growth = (float(path[1] / path[0] - 1)
+                                       if len(path) > 1 and path[0] > 0 else 0.0)
 
     def _update_expected_price(self) -> None:
         """Each expectation model updates its firms' expected prices after the close."""
@@ -1017,6 +1061,15 @@ class CarbonMarketModel(mesa.Model):
             return 13
         return int(self.calendar.month[self.day])
 
+    def _resting_commitments(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Per firm, what its GTC orders resting in the listed book tie up: tonnes bid,
+        tonnes offered and the cash the bids may cost; None when nothing rests."""
+        if not len(self._resting):
+            return None
+        buy_t, sell_t, value = self._resting.committed(self.n_accounts)
+        n = self.n_firms
+        return buy_t[:n], sell_t[:n], value[:n]
+
     def _trading_state(self, day: int) -> TradingState:
         sc = self.scenario
         firms = self.firms
@@ -1024,6 +1077,17 @@ class CarbonMarketModel(mesa.Model):
         # only vintages up to the nearest compliance year count for its deadline
         usable = self.registry.usable(min(self._next_compliance_year, sc.end_year))
         position = usable + self._expected_nearest
+        sellable = holdings.astype(float)
+        budget = self._carbon_budget()
+        committed = self._resting_commitments()
+        if committed is not None:
+            # resting GTC orders count as if filled: what they offer cannot be offered
+            # again, and what they bid for is no longer wanted nor spendable
+            buy_t, sell_t, value = committed
+            holdings = holdings + buy_t - sell_t
+            position = position + buy_t - sell_t
+            sellable = sellable - sell_t
+            budget = budget - value
         if self._next_deadline is None:
             urgency = 0.0
         else:
@@ -1031,24 +1095,33 @@ class CarbonMarketModel(mesa.Model):
             urgency = max(0.0, 1.0 - days_left / self.calendar.days_per_year)
             urgency = urgency ** sc.trading.urgency_exponent
         year = int(self.calendar.year[day])
-        limit = sc.market.price_limit
+        limit_down, limit_up = self._listed_band()
         return TradingState(
             position=position,
             short_later=holdings + self._expected_net < 0,
-            sellable=holdings.astype(float),
+            sellable=sellable,
             urgency=np.full(self.n_firms, urgency),
             expected_price=firms.expected_price,
             expected_growth=firms.expected_growth,
             discount_rate=firms.discount_rate,
             penalty_price=sc.penalty.multiple * firms.expected_price,
-            budget=self._carbon_budget(),
+            budget=budget,
             can_trade=firms.entry_year <= min(year, sc.end_year),
-            limit_down=round(self.prev_close * (1 - limit), 2),
-            limit_up=round(self.prev_close * (1 + limit), 2),
+            limit_down=limit_down,
+            limit_up=limit_up,
             # firms expect the market to go on after the scenario's last deadline (see
             # trading.foresight_years), so a bank keeps its value to the end
             banking=sc.compliance.banking,
+            own_mac=(own_marginal_cost(
+                firms.options, firms.base_output * firms.baseline_intensity, -position)
+                if self._needs_own_mac else None),
         )
+
+    def _listed_band(self) -> tuple[float, float]:
+        """Today's price limits of the listed session: the previous close -/+ the limit."""
+        limit = self.scenario.market.price_limit
+        return (round(self.prev_close * (1 - limit), 2),
+                round(self.prev_close * (1 + limit), 2))
 
     def _carbon_budget(self) -> np.ndarray:
         """What each firm may still spend on quota this year (CNY): ``credit_years`` of
@@ -1062,6 +1135,10 @@ class CarbonMarketModel(mesa.Model):
     def _trade_day(self, day: int) -> None:
         sc = self.scenario
         market = sc.market
+        record = day in self.book_days
+        # GTC: the listed book opens with the orders resting since the last close, before
+        # the strategies see what those orders still tie up
+        book = self._open_listed_book(record) if self._gtc else None
         state = self._trading_state(day)
         orders, placed_by = self._orders(state)
         # Orders of block size go to the block session first (+/-30%); what they leave
@@ -1069,7 +1146,6 @@ class CarbonMarketModel(mesa.Model):
         large = orders.quantity >= market.block_min_t
         listed_quantity = orders.quantity.copy()
         block = None
-        record = day in self.book_days
         if large.any():
             block = OrderBook(round(self.prev_close * (1 - market.block_price_limit), 2),
                               round(self.prev_close * (1 + market.block_price_limit), 2),
@@ -1080,11 +1156,18 @@ class CarbonMarketModel(mesa.Model):
                              for i, q in zip(ids.tolist(), orders.quantity[large].tolist(),
                                              strict=True)], dtype=np.int64)
             listed_quantity[large] = np.minimum(left, market.block_min_t - 1)
-        book = OrderBook(state.limit_down, state.limit_up, market.tick, kind="continuous",
-                         record=record)
         send = listed_quantity >= 1
-        book.submit_many(orders.trader[send], orders.side[send], listed_quantity[send],
-                         orders.limit_price[send])
+        if book is None:
+            book = OrderBook(state.limit_down, state.limit_up, market.tick, kind="continuous",
+                             record=record)
+            book.submit_many(orders.trader[send], orders.side[send], listed_quantity[send],
+                             orders.limit_price[send])
+        else:
+            # firms' listed orders are GTC; financial accounts' are day orders
+            book.submit_many(orders.trader[send], orders.side[send], listed_quantity[send],
+                             orders.limit_price[send], gtc=orders.trader[send] < self.n_firms,
+                             max_age=market.gtc_max_age_days or None)
+            self._resting = book.resting_gtc()
         daily = self.daily
         trades = book.trades()
         qty = trades["quantity"]
@@ -1120,6 +1203,44 @@ class CarbonMarketModel(mesa.Model):
         self._update_expected_price()
         daily["fundamental_price"][day] = self.fundamental_price
 
+    def _open_listed_book(self, record: bool) -> OrderBook:
+        """Today's listed book with the GTC orders resting since the last close: those
+        outside today's band or too old expire at the open (``OrderBook``), and a firm's
+        carried asks beyond what it holds now (after a surrender, a withdrawal or a sale
+        to the reserve pool) are cancelled: its asks are kept in time priority while they
+        fit in its holdings, and the others cancelled."""
+        market = self.scenario.market
+        down, up = self._listed_band()
+        carried = self._resting
+        book = OrderBook(down, up, market.tick, kind="continuous", record=record,
+                         carried=carried)
+        if not len(carried):
+            return book
+        # the k-th carried order, in order_id order, has id k in the new book
+        order = np.argsort(carried.order_id, kind="stable")
+        side, trader = carried.side[order], carried.trader[order]
+        left = carried.quantity[order].copy()
+        left[book.expired.order_id] = 0
+        asks = np.flatnonzero((side < 0) & (left > 0))
+        held = self.registry.holdings.sum(axis=1)
+        offered = np.bincount(trader[asks], weights=left[asks], minlength=len(held))
+        short = offered > held
+        if short.any():  # rare: walk those firms' asks in time priority
+            room = held.copy()
+            for k in asks[short[trader[asks]]].tolist():
+                if left[k] <= room[trader[k]]:
+                    room[trader[k]] -= left[k]
+                else:
+                    book.cancel(k)
+                    left[k] = 0
+        # what still rests at the open (the book's own resting_gtc(), built cheaper)
+        live = np.flatnonzero(left > 0)
+        self._resting = RestingOrders(
+            live, carried.first_id[order][live], trader[live], side[live], left[live],
+            carried.limit_price[order][live], carried.age[order][live] + 1,
+            carried.max_age[order][live])
+        return book
+
     def _let_strategies_learn(self, orders: Orders, placed_by: np.ndarray,
                               books: list[OrderBook | None]) -> None:
         """Tell each strategy which of its orders traded today, and the close."""
@@ -1137,16 +1258,18 @@ class CarbonMarketModel(mesa.Model):
             strategy.observe(part, filled[mine], self.prev_close)
 
     def _keep_book_events(self, day: int, book: OrderBook) -> None:
-        """Keep a recorded session's orders, cancels and trades for ``book_events``."""
-        ids = self.firms.firm_id
+        """Keep a recorded session's orders, cancels and trades for ``book_events``; a
+        carried GTC order (``carry``) is kept like an order, its expiry at the open
+        (``expire``) like a cancel."""
+        ids = self.account_id
         for event in book.events:
             row: dict[str, Any] = {"day": day, "session": book.kind, "event": event[0],
                                    "limit_down": book.limit_down, "limit_up": book.limit_up}
-            if event[0] == "order":
-                _, seq, trader, side, qty, price = event
+            if event[0] in ("order", "carry"):
+                _, seq, trader, side, qty, price = event[:6]
                 row.update(order_id=seq, trader_id=int(ids[trader]), side=side, quantity=qty,
                            price=np.nan if price is None else price)
-            elif event[0] == "cancel":
+            elif event[0] in ("cancel", "expire"):
                 row.update(order_id=event[1])
             else:
                 _, buyer, seller, price, qty = event
@@ -1165,13 +1288,21 @@ class CarbonMarketModel(mesa.Model):
             self.registry.transfer(seller, buyer, quantity)
         value = prices * qty
         firms = self.firms
-        np.add.at(firms.cash, buyers, -value)
-        np.add.at(firms.cash, sellers, value)
-        np.add.at(firms.net_sales, buyers, -qty)
-        np.add.at(firms.net_sales, sellers, qty)
+        buying, bought, paid = buyers, qty, value
+        selling, sold, received = sellers, qty, value
+        if self.financial.n:
+            # financial accounts keep their own cash; firm records are for firm rows
+            self.financial.settle_trades(trades)
+            firm_buys, firm_sells = buyers < self.n_firms, sellers < self.n_firms
+            buying, bought, paid = buyers[firm_buys], qty[firm_buys], value[firm_buys]
+            selling, sold, received = sellers[firm_sells], qty[firm_sells], value[firm_sells]
+        np.add.at(firms.cash, buying, -paid)
+        np.add.at(firms.cash, selling, received)
+        np.add.at(firms.net_sales, buying, -bought)
+        np.add.at(firms.net_sales, selling, sold)
         col = self.year_index(int(self.calendar.year[self.day]))
-        np.add.at(self.fy["bought"][:, col], buyers, qty)
-        np.add.at(self.fy["sold"][:, col], sellers, qty)
+        np.add.at(self.fy["bought"][:, col], buying, bought)
+        np.add.at(self.fy["sold"][:, col], selling, sold)
         self._log_trades(buyers, sellers, prices, qty, kind)
 
     def _log_trades(self, buyer_rows: np.ndarray, seller_rows: np.ndarray, price: Any,

@@ -4,7 +4,9 @@ no quota is created or destroyed outside the rules.
 Holdings are whole tonnes (int64), so the ledger balances exactly. For every vintage:
 
     issued free + auctioned + reserve releases
-        = firm holdings + surrendered + cancelled + reserve intake
+        = holdings + surrendered + cancelled + reserve intake
+
+Holdings are those of every account: firms, and after them any financial accounts.
 
 Quota set aside into the reserve pool is never issued, so it is not on the left until
 the pool releases it; quota the pool buys back from firms is reserve intake.
@@ -25,19 +27,28 @@ LEDGER_FLOWS = (
 
 
 class Registry:
-    """Accounts of all firms, one column per vintage.
+    """Accounts of all firms, one column per vintage, and after them any accounts that
+    are not compliance firms (financial traders).
 
     Args:
-        n_firms: Number of accounts.
+        n_accounts: Number of accounts (rows of :attr:`holdings`).
         first_vintage: The oldest vintage (the bank carried into the first year).
         last_vintage: The newest vintage that can be issued.
+        n_firms: How many of the accounts, the first rows, are firms; all of them if
+            None. :meth:`total` and :meth:`usable` return the firms' rows only (market
+            code combines them with per-firm arrays); :meth:`ledger` and
+            :attr:`holdings` cover every account.
     """
 
-    def __init__(self, n_firms: int, first_vintage: int, last_vintage: int) -> None:
+    def __init__(self, n_accounts: int, first_vintage: int, last_vintage: int,
+                 n_firms: int | None = None) -> None:
         self.first_vintage = first_vintage
         self.vintages = np.arange(first_vintage, last_vintage + 1)
         n_vintages = len(self.vintages)
-        self.holdings = np.zeros((n_firms, n_vintages), dtype=np.int64)
+        self.n_firms = n_accounts if n_firms is None else int(n_firms)
+        if not 0 <= self.n_firms <= n_accounts:
+            raise ValueError(f"n_firms must be 0..{n_accounts}, got {n_firms!r}")
+        self.holdings = np.zeros((n_accounts, n_vintages), dtype=np.int64)
         self.flows = {name: np.zeros(n_vintages, dtype=np.int64) for name in LEDGER_FLOWS}
 
     def column(self, vintage: int) -> int:
@@ -46,11 +57,15 @@ class Registry:
 
     def usable(self, up_to_vintage: int) -> np.ndarray:
         """Each firm's holdings of vintages up to and including ``up_to_vintage``."""
-        return self.holdings[:, : self.column(up_to_vintage) + 1].sum(axis=1)
+        return self.holdings[: self.n_firms, : self.column(up_to_vintage) + 1].sum(axis=1)
 
     def total(self) -> np.ndarray:
         """Each firm's holdings of all vintages."""
-        return self.holdings.sum(axis=1)
+        return self.holdings[: self.n_firms].sum(axis=1)
+
+    def firm_total(self) -> int:
+        """Quota held by all firms (t), financial accounts left out."""
+        return int(self.holdings[: self.n_firms].sum())
 
     def issue(self, firms: np.ndarray, amounts: np.ndarray, vintage: int, flow: str) -> None:
         """Credit newly issued quota (``issued_free``, ``auctioned`` or ``reserve_out``)."""
@@ -116,7 +131,8 @@ class Registry:
                 remaining -= use
 
     def ledger(self) -> list[dict[str, int]]:
-        """Per vintage: the flows, firm holdings and the balance (0 when the ledger holds)."""
+        """Per vintage: the flows, the holdings of every account (firms and financial
+        accounts) and the balance (0 when the ledger holds)."""
         rows = []
         held = self.holdings.sum(axis=0)
         for col, vintage in enumerate(self.vintages):

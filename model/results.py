@@ -57,7 +57,7 @@ def _trade_frame(model: CarbonMarketModel) -> pd.DataFrame:
             "quantity": pd.Series(dtype="int64"), "kind": pd.Series(dtype=str),
         })
     day = np.concatenate([log["day"] for log in logs])
-    ids = model.firms.firm_id
+    ids = model.account_id  # firm ids, then financial accounts' ids
 
     def to_id(rows: np.ndarray) -> np.ndarray:
         # negative rows are the auctioneer (-1) and the reserve pool (-2)
@@ -90,6 +90,7 @@ def _firm_years(model: CarbonMarketModel) -> pd.DataFrame:
         frame = {
             "firm_id": model.firms.firm_id[rows],
             "sector": names[model.firms.sector[rows]],
+            "province": np.array(model.province_names)[model.province[rows]],
             "year": year,
             "output": output,
             "intensity": intensity,
@@ -104,7 +105,7 @@ def _firm_years(model: CarbonMarketModel) -> pd.DataFrame:
                      "penalty",
                      "deducted", "withdrawn", "owed", "misreported", "misreporting_fine",
                      "abatement",
-                     "abatement_cost"):
+                     "abatement_cost", "investment"):
             frame[name] = fy[name][rows, col]
         frame["surplus_ratio"] = surplus_ratio
         frames.append(pd.DataFrame(frame))
@@ -113,9 +114,13 @@ def _firm_years(model: CarbonMarketModel) -> pd.DataFrame:
 
 def _market_years(model: CarbonMarketModel, firm_years: pd.DataFrame,
                   daily: pd.DataFrame) -> pd.DataFrame:
-    from model.equilibrium import static_equilibrium
+    from model.equilibrium import market_equilibrium, static_equilibrium, year_efficiency
 
     sc = model.scenario
+    equilibrium_years, path = market_equilibrium(model)
+    equilibrium = dict(zip(equilibrium_years.tolist(),
+                           zip(path.price.tolist(), path.abatement_cost.tolist(), strict=True),
+                           strict=True))
     rows = []
     for year in model.years.tolist():
         in_year = daily[daily["year"] == year]
@@ -149,12 +154,14 @@ def _market_years(model: CarbonMarketModel, firm_years: pd.DataFrame,
             "abatement": float(fy["abatement"].sum()),
             "abatement_cost": float(fy["abatement_cost"].sum()),
         }
-        if compliance:
-            eq_price, least_cost = static_equilibrium(model, year)
-        else:
-            eq_price, least_cost = np.nan, np.nan
-        row["equilibrium_price"] = eq_price
-        row["least_cost_abatement_cost"] = least_cost
+        # the intertemporal equilibrium with banking and discounting, its least cost,
+        # the one-year static price beside it, and the run's allocative efficiency
+        row["equilibrium_price"], row["least_cost_abatement_cost"] = equilibrium.get(
+            year, (np.nan, np.nan))
+        row["static_equilibrium_price"] = (static_equilibrium(model, year)[0] if compliance
+                                           else np.nan)
+        row["allocative_efficiency"] = (year_efficiency(model, year)[0].efficiency
+                                        if compliance else np.nan)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -189,10 +196,15 @@ def build_tables(model: CarbonMarketModel) -> dict[str, pd.DataFrame]:
             adopted = int(options.adopted_year[row, k])
             option_rows.append((int(firms.firm_id[row]), name, float(options.reduction[row, k]),
                                 float(options.cost[row, k]), int(options.lead_time[row, k]),
-                                adopted if adopted >= 0 else None))
+                                adopted if adopted >= 0 else None,
+                                float(options.capital_cost[row, k]),
+                                float(options.operating_cost[row, k]),
+                                int(options.lifetime[row, k])))
+    # cost_per_t: the levelised cost (agents.abatement.levelised_cost, at the hurdle rate)
     abatement = pd.DataFrame(option_rows, columns=[
         "firm_id", "option", "intensity_reduction", "cost_per_t", "lead_time_years",
-        "adopted_year"]).astype({"adopted_year": "Int64"})
+        "adopted_year", "capital_cost", "operating_cost", "lifetime_years"]).astype(
+        {"adopted_year": "Int64"})
     firm_years = _firm_years(model)
     trades = _trade_frame(model)
     return {
@@ -216,6 +228,13 @@ def check_invariants(model: CarbonMarketModel) -> dict[str, Any]:
             violations.append(f"vintage {row['vintage']}: ledger off by {row['balance']} t")
     if (model.registry.holdings < 0).any():
         violations.append("a holding is negative")
+    financial = model.financial
+    if financial.n:
+        held = model.registry.holdings[financial.rows].sum(axis=1)
+        if not np.array_equal(held, financial.holdings):
+            violations.append("financial accounts' holdings differ from the registry")
+        if (held > financial.position_limit).any() or (financial.cash < -1e-6).any():
+            violations.append("a financial account is over its position limit or overdrawn")
     if model.reserve.balance() != 0 or model.reserve.holdings < 0:
         violations.append(f"reserve pool books off by {model.reserve.balance()} t")
     for log in model._trade_log:
@@ -232,9 +251,11 @@ def check_invariants(model: CarbonMarketModel) -> dict[str, Any]:
             violations.append("a trade has the same buyer and seller")
         if (log["quantity"] <= 0).any():
             violations.append("a trade of no quantity")
-    # Money: every yuan a firm paid went to the state, the pool or the offset market.
+    # Money: every yuan a firm paid went to the state, the pool, the offset market or a
+    # financial account (whose starting cash came from outside the market).
     paid = model.payments
-    cash_balance = model.firms.cash.sum() + (
+    financial_change = float((financial.cash - float(financial.config.cash)).sum())
+    cash_balance = model.firms.cash.sum() + financial_change + (
         paid["auctions"] + paid["reserve_sales"] - paid["reserve_purchases"] + paid["penalties"]
         + paid["fines"] + paid["offsets"]
     )
@@ -251,7 +272,12 @@ def check_invariants(model: CarbonMarketModel) -> dict[str, Any]:
 
 
 def run_record(model: CarbonMarketModel) -> dict[str, Any]:
-    """The contents of ``run.json``: scenario, seed, versions, wall time, ledger check."""
+    """The contents of ``run.json``: scenario, seed, versions, wall time, ledger check,
+    and ``allocative_efficiency``, the run's abatement-weighted allocative efficiency
+    (``model.equilibrium.run_efficiency``; null when undefined)."""
+    from model.equilibrium import run_efficiency
+
+    efficiency = run_efficiency(model)
     versions = {"etsim": _version("etsim"), "python": platform.python_version()}
     for package in ("mesa", "numpy", "pandas", "pyarrow", "pydantic", "networkx"):
         versions[package] = _version(package)
@@ -264,6 +290,7 @@ def run_record(model: CarbonMarketModel) -> dict[str, Any]:
         "firms": model.n_firms,
         "trading_days": model.calendar.n_days,
         "invariants": model.invariants,
+        "allocative_efficiency": None if np.isnan(efficiency) else round(efficiency, 6),
     }
 
 

@@ -28,7 +28,7 @@ from agents.sectors import SECTOR_LIBRARY
 
 ALLOCATION_RULE_NAMES = ("verified_emissions", "intensity", "absolute_cap")
 RESERVE_POLICY_NAMES = ("none", "price_trigger", "bank_based")
-STRATEGY_NAMES = ("budget_constrained", "zero_intelligence", "zip")
+STRATEGY_NAMES = ("budget_constrained", "zero_intelligence", "zip", "fundamental_compliance")
 EXPECTATION_NAMES = ("adaptive", "trend_following", "fundamental")
 
 Schedule = float | dict[str, float]
@@ -77,8 +77,11 @@ def schedule_value(schedule: Schedule | RuleSchedule, year: int) -> Any:
 class AbatementOption(_Section):
     """One abatement technology a firm may adopt (``[[sectors.NAME.abatement]]``).
 
-    ``cost_range`` is ``[low, high]`` in CNY/t: each firm draws its own cost in the
-    range, which must hold ``cost_per_t``. All five keys are required.
+    Each firm draws its own intensity reduction, capital cost and operating cost from
+    a triangular distribution over the ``*_range`` keys, with the central value as mode
+    (no range: every firm gets the central value). The levelised cost per tonne is not
+    an input: it is derived from these keys at ``investment.hurdle_rate`` (see
+    ``agents.abatement.levelised_cost``).
     """
 
     name: str = Field(
@@ -93,27 +96,82 @@ class AbatementOption(_Section):
             "0 and below 1)."
         ),
     )
-    cost_per_t: float = Field(
-        ge=0,
+    intensity_reduction_range: tuple[float, float] | None = Field(
+        default=None,
+        strict=False,  # TOML gives a list
         description=(
-            "Cost per tonne of CO2 abated, annualised capital plus operating cost (CNY/t); the "
-            "centre of cost_range."
+            "[low, high] of the firms' draws of intensity_reduction (share, above 0 and below "
+            "1, holding intensity_reduction); unset = no spread."
         ),
     )
-    cost_range: tuple[float, float] = Field(strict=False)  # TOML gives a list
+    capital_cost: float = Field(
+        ge=0,
+        description=(
+            "Investment per tonne of yearly abatement capacity, spent when the firm decides to "
+            "adopt (CNY per tCO2/yr)."
+        ),
+    )
+    capital_cost_range: tuple[float, float] | None = Field(
+        default=None,
+        strict=False,
+        description=(
+            "[low, high] of the firms' draws of capital_cost (CNY per tCO2/yr, holding "
+            "capital_cost); unset = no spread."
+        ),
+    )
+    operating_cost: float = Field(
+        ge=0,
+        description=(
+            "Running cost per tonne abated, net of fuel or energy savings (CNY/t)."
+        ),
+    )
+    operating_cost_range: tuple[float, float] | None = Field(
+        default=None,
+        strict=False,
+        description=(
+            "[low, high] of the firms' draws of operating_cost (CNY/t, holding "
+            "operating_cost); unset = no spread."
+        ),
+    )
+    lifetime_years: int = Field(
+        ge=1,
+        le=60,
+        description=(
+            "Years the option works once in effect: the period of its net present value and "
+            "of its capital recovery (years, 1-60)."
+        ),
+    )
     lead_time_years: int = Field(
         ge=0,
         le=20,
         description="Years from the decision to adopt until the cut takes effect (years, 0-20).",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_levelised_input(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for old in ("cost_per_t", "cost_range"):
+                if old in data:
+                    raise ValueError(
+                        f"{old}: the cost per tonne is derived now; give capital_cost, "
+                        "operating_cost and lifetime_years (with optional *_range keys) instead"
+                    )
+        return data
+
     @model_validator(mode="after")
-    def _range_holds_cost(self) -> AbatementOption:
-        low, high = self.cost_range
-        if not 0 <= low <= self.cost_per_t <= high:
-            raise ValueError(
-                "cost_range: must be [low, high] with 0 <= low <= cost_per_t <= high"
-            )
+    def _ranges_hold_values(self) -> AbatementOption:
+        for key in ("intensity_reduction", "capital_cost", "operating_cost"):
+            band = getattr(self, f"{key}_range")
+            if band is None:
+                continue
+            low, high = band
+            if not low <= getattr(self, key) <= high:
+                raise ValueError(f"{key}_range: must be [low, high] with low <= {key} <= high")
+            floor_ok = low > 0 if key == "intensity_reduction" else low >= 0
+            if not floor_ok or (key == "intensity_reduction" and high >= 1):
+                bounds = "above 0 and below 1" if key == "intensity_reduction" else "0 or more"
+                raise ValueError(f"{key}_range: the bounds must be {bounds}")
         return self
 
 
@@ -318,6 +376,15 @@ class SectorConfig(_Section):
             "emissions, 0-2)."
         ),
     )
+    provinces: dict[str, float] = Field(
+        default_factory=dict,
+        description=(
+            "Shares of the sector's firms in each province, e.g. { Hebei = 0.2, other = 0.8 }; "
+            "firms draw their province by these shares, and peers are firms of the same sector "
+            "and province; empty = one group for the whole sector (table of shares summing "
+            "to 1)."
+        ),
+    )
     abatement: list[AbatementOption] = Field(
         default_factory=list,
         description=(
@@ -329,6 +396,15 @@ class SectorConfig(_Section):
         default_factory=AllocationConfig,
         description="How the sector's quota is allocated (table).",
     )
+
+    @field_validator("provinces")
+    @classmethod
+    def _province_shares(cls, value: dict[str, float]) -> dict[str, float]:
+        if any(not 0 <= share <= 1 for share in value.values()):
+            raise ValueError("each province's share must be from 0 to 1")
+        if value and abs(sum(value.values()) - 1.0) > 1e-6:
+            raise ValueError("the shares must add up to 1")
+        return value
 
 
 class MarketConfig(_Section):
@@ -366,13 +442,29 @@ class MarketConfig(_Section):
         le=23,
         description="Trading days in each month, 12 months a year (days).",
     )
+    order_expiry: Literal["day", "gtc"] = Field(
+        default="day",
+        description=(
+            "Unfilled listed limit orders expire at the close ('day', as on the exchange) or "
+            "rest into the next trading days ('gtc', good-till-cancelled)."
+        ),
+    )
+    gtc_max_age_days: int = Field(
+        default=20,
+        ge=0,
+        description=(
+            "With order_expiry = 'gtc': an order carried more than this many trading days "
+            "expires at the open; 0 = no limit (trading days)."
+        ),
+    )
 
 
 class TradingConfig(_Section):
     """Firms' trading behaviour (``[trading]``).
 
     Key without a Field description: ``strategy`` (trading strategy of every firm, a
-    registry name: ``budget_constrained``, ``zero_intelligence`` or ``zip``).
+    registry name: ``budget_constrained``, ``zero_intelligence``, ``zip`` or
+    ``fundamental_compliance``).
     """
 
     strategy: str = "budget_constrained"
@@ -559,6 +651,68 @@ class TradingConfig(_Section):
                     raise ValueError(f"{sector}: the share of {name} must be from 0 to 1")
             if abs(sum(shares.values()) - 1.0) > 1e-6:
                 raise ValueError(f"{sector}: the shares must add up to 1")
+        return value
+
+
+class InvestmentConfig(_Section):
+    """Abatement investment and the peer network (``[investment]``): each January a firm
+    adopts an option when its net present value at the hurdle rate is positive and its
+    capital cost fits the year's capital budget (``Firm.review_abatement``)."""
+
+    hurdle_rate: float = Field(
+        default=0.10,
+        ge=0,
+        lt=1,
+        description=(
+            "Mean yearly rate at which firms discount an investment's cash flows; a firm's own "
+            "rate is this plus its own discount_rate minus trading.discount_rate, at least 0 "
+            "(share per year)."
+        ),
+    )
+    capital_budget_share: float = Field(
+        default=0.1,
+        ge=0,
+        le=5,
+        description=(
+            "Most a firm spends on abatement capital in one year, as a share of its revenue "
+            "(product_price x its base output); 0 = no investment (share per year)."
+        ),
+    )
+    peer_degree: int = Field(
+        default=4,
+        ge=0,
+        le=50,
+        description=(
+            "Links of each firm in the peer network: the k of a Watts-Strogatz small world "
+            "within each group of firms of the same sector and province (a group of k + 1 "
+            "firms or fewer is fully linked); 0 = no network (even count)."
+        ),
+    )
+    peer_rewiring: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description=(
+            "Probability that a link of the peer ring is rewired to a random firm of the same "
+            "group (probability)."
+        ),
+    )
+    peer_discount: float = Field(
+        default=0.3,
+        ge=0,
+        le=1,
+        description=(
+            "A firm perceives an option's capital cost as capital_cost x (1 - peer_discount x "
+            "the share of its peers that adopted the option in earlier years); 0 = no peer "
+            "effect (share)."
+        ),
+    )
+
+    @field_validator("peer_degree")
+    @classmethod
+    def _even_degree(cls, value: int) -> int:
+        if value % 2:
+            raise ValueError("must be even (each firm links to k / 2 neighbours on either side)")
         return value
 
 
@@ -889,6 +1043,90 @@ class ScopeConfig(_Section):
     include_indirect: bool = False
 
 
+class FinancialTradersConfig(_Section):
+    """Financial traders on the exchange (``[financial]``): accounts that are not
+    compliance firms, none by default (``agents/financial.py``). Its keys are those of
+    ``agents.financial.FinancialConfig``; every default is an UNCONFIRMED assumption.
+
+    Key without a Field description: ``reference`` (market makers quote around the
+    previous ``close``, or the ``mid`` of the best bid and ask at the previous close
+    when both existed).
+    """
+
+    speculators: int = Field(
+        default=0, ge=0, description="Speculator accounts (mean reversion) (accounts)."
+    )
+    market_makers: int = Field(default=0, ge=0, description="Market-maker accounts (accounts).")
+    position_limit_t: int = Field(
+        default=50_000,
+        ge=1,
+        description="Most allowances an account may hold; no account may go short (tCO2).",
+    )
+    cash: float = Field(
+        default=5_000_000.0, ge=0, description="Starting cash of each account (CNY)."
+    )
+    spread: float = Field(
+        default=0.02,
+        gt=0,
+        lt=1,
+        description="Market maker: ask minus bid (share of the reference price).",
+    )
+    quote_t: int = Field(
+        default=1_000,
+        ge=1,
+        description=(
+            "Market maker: tonnes quoted on each side, below market.block_min_t (tCO2)."
+        ),
+    )
+    inventory_skew: float = Field(
+        default=0.01,
+        ge=0,
+        lt=1,
+        description=(
+            "Market maker: shift of both quotes at a full (down) or empty (up) inventory, at "
+            "most spread / 2 (share of the reference price)."
+        ),
+    )
+    reference: Literal["close", "mid"] = "close"
+    threshold: float = Field(
+        default=0.05,
+        gt=0,
+        lt=1,
+        description=(
+            "Speculator: mispricing of the previous close against the fundamental price that "
+            "makes it trade (share of value)."
+        ),
+    )
+    threshold_dispersion: float = Field(
+        default=0.5,
+        ge=0,
+        lt=1,
+        description=(
+            "Speculator: thresholds are drawn in threshold x (1 +/- dispersion) (share)."
+        ),
+    )
+    order_t: int = Field(
+        default=2_000,
+        ge=1,
+        description="Speculator: tonnes per order, below market.block_min_t (tCO2).",
+    )
+    activity: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Speculator: chance that it acts on a signal on a given day (probability).",
+    )
+
+    @model_validator(mode="after")
+    def _skew_within_spread(self) -> FinancialTradersConfig:
+        if self.inventory_skew > self.spread / 2 + 1e-12:
+            raise ValueError(
+                "inventory_skew: must be at most spread / 2, or a full or empty market maker "
+                "would quote its bid above (or its ask below) the reference price"
+            )
+        return self
+
+
 class Scenario(_Section):
     """A whole scenario: the top-level keys and one table per section.
 
@@ -958,6 +1196,14 @@ class Scenario(_Section):
         default_factory=ScopeConfig,
         description="Emission scope counted in obligations (table).",
     )
+    investment: InvestmentConfig = Field(
+        default_factory=InvestmentConfig,
+        description="Abatement investment decisions and the peer network (table).",
+    )
+    financial: FinancialTradersConfig = Field(
+        default_factory=FinancialTradersConfig,
+        description="Financial traders on the exchange: speculators and market makers (table).",
+    )
 
     @model_validator(mode="after")
     def _horizon(self) -> Scenario:
@@ -980,6 +1226,14 @@ class Scenario(_Section):
                 "sectors: at least one sector must be enabled, with firms > 0 and an "
                 "entry_year no later than end_year"
             )
+        block, financial = self.market.block_min_t, self.financial
+        for key, accounts in (("quote_t", financial.market_makers),
+                              ("order_t", financial.speculators)):
+            if accounts and getattr(financial, key) >= block:
+                raise ValueError(
+                    f"financial.{key}: must be below market.block_min_t ({block} t): "
+                    "financial traders trade on the listed session only"
+                )
         return self
 
     @property
@@ -1051,7 +1305,7 @@ def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str,
         raw: The scenario table (sectors already merged with the library).
         overrides: Dotted paths to values, e.g. ``{"penalty.multiple": 7,
             "sectors.*.allocation.tightening": 0.03,
-            "sectors.steel.abatement.0.cost_per_t": 80}`` (a number picks an entry of
+            "sectors.steel.abatement.0.capital_cost": 250}`` (a number picks an entry of
             a list, such as an abatement option). A ``__`` in a key is read as a dot,
             so keyword arguments (``penalty__multiple=7``) work too.
 

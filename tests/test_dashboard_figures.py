@@ -41,6 +41,7 @@ def years() -> pd.DataFrame:
         "mean_price": [95.0, 120.0, 130.0],
         "fundamental_price": [100.0, 125.0, 125.0],
         "equilibrium_price": [0.0, 60.0, np.nan],
+        "static_equilibrium_price": [0.0, 60.0, np.nan],
         "volume": [10_000, 30_000, 5_000],
         "compliance_rate": [1.0, 0.99, np.nan],
         "firms_compliant_share": [1.0, 0.75, np.nan],
@@ -103,7 +104,8 @@ EMPTY_DAILY = pd.DataFrame(columns=["date", "year", "month", "close", "limit_dow
                                     "limit_up", "volume", "fundamental_price"])
 EMPTY_YEARS = pd.DataFrame(columns=["year", "free_allocation", "auctioned", "reserve_out",
                                     "reserve_holdings", "verified_emissions", "bank_total",
-                                    "mean_price", "equilibrium_price", "compliance_rate"])
+                                    "mean_price", "equilibrium_price",
+                                    "static_equilibrium_price", "compliance_rate"])
 
 
 # --- single-run charts ------------------------------------------------------------------
@@ -161,7 +163,7 @@ def test_empty_input_gives_an_empty_state_message(builder):
 
 def test_annual_price_chart_has_market_equilibrium_and_fundamental(years):
     fig = figures.annual_price_chart(years)
-    assert [t.name for t in fig.data] == ["market (mean close)", "static equilibrium",
+    assert [t.name for t in fig.data] == ["market (mean close)", "equilibrium (banking, discounted)",
                                           "fundamental (with banking)"]
     assert list(fig.data[1].x) == [2025, 2026, 2027]
 

@@ -14,6 +14,7 @@ from model.exchange import (
     CLEARING_RULES,
     SELL,
     OrderBook,
+    RestingOrders,
     clearing_rule,
 )
 
@@ -404,3 +405,325 @@ def test_depth_aggregates_live_orders_per_level() -> None:
     book.submit(4, -1, 3, 101.0)
     book.submit(5, -1, 12, 100.0)
     assert book.depth() == ([(100.0, 3), (99.0, 7)], [(101.0, 3)])
+
+
+# ---------------------------------------------------------------- expiry: day and GTC orders
+#
+# Day 1 has the band 81.00-99.00 (previous close 90) unless a test says otherwise; the next
+# day's book is opened with ``carried=`` the previous book's ``resting_gtc()``.
+
+
+def test_gtc_bid_rests_overnight_and_fills_next_day_at_its_price() -> None:
+    day1 = OrderBook(81.0, 99.0)
+    bid = day1.submit(1, BUY, 100, 90.00, gtc=True)
+    day1.submit(3, SELL, 10, 95.00)  # no cross: the day closes with the bid resting
+    carried = day1.resting_gtc()
+    assert carried.trader.tolist() == [1] and carried.quantity.tolist() == [100]
+    assert carried.limit_price.tolist() == [90.00] and carried.age.tolist() == [0]
+    assert carried.order_id.tolist() == carried.first_id.tolist() == [bid]
+    day2 = OrderBook(81.0, 99.0, carried=carried)
+    # The carried bid is order 0 of day 2. Sell 60 @ 89.00 trades at the resting bid's 90.00.
+    assert day2.depth() == ([(90.00, 100)], [])
+    assert day2.submit(2, SELL, 60, 89.00) == 1
+    assert trade_rows(day2) == [(1, 2, 90.00, 60)]
+    assert day2.remaining(0) == 40
+    again = day2.resting_gtc()
+    assert again.quantity.tolist() == [40] and again.age.tolist() == [1]
+    assert again.first_id.tolist() == [bid] and again.order_id.tolist() == [0]
+    assert day2.n_carried == 1 and day2.n_orders == 1
+
+
+def test_day_order_does_not_survive_the_close() -> None:
+    day1 = OrderBook(81.0, 99.0)
+    day1.submit(1, BUY, 10, 88.00)  # day order (the default)
+    day1.submit(2, BUY, 20, 87.00, gtc=False)
+    day1.submit(3, SELL, 30, 92.00, gtc=True)
+    day1.submit(4, BUY, 5, None, gtc=True)  # market: its remainder never rests
+    day1.submit_many(np.array([5]), np.array([SELL]), np.array([7]), np.array([93.0]))
+    carried = day1.resting_gtc()
+    assert carried.trader.tolist() == [3]
+    assert carried.quantity.tolist() == [25]  # the market buy took 5
+    day2 = OrderBook(81.0, 99.0, carried=carried)
+    assert day2.depth() == ([], [(92.00, 25)])
+    # A book opened without carried orders is empty, whatever yesterday held.
+    assert OrderBook(81.0, 99.0).depth() == ([], [])
+    assert len(OrderBook(81.0, 99.0).resting_gtc()) == 0
+
+
+def test_carried_order_outside_new_band_expires_and_is_recorded() -> None:
+    day1 = OrderBook(81.0, 99.0)
+    day1.submit(1, BUY, 10, 82.00, gtc=True)
+    day1.submit(2, SELL, 20, 98.00, gtc=True)
+    # The close jumps to 100: the new band is 90.00-110.00, so the bid at 82 is outside it.
+    day2 = OrderBook.from_previous_close(100.0, record=True, carried=day1.resting_gtc())
+    assert (day2.limit_down, day2.limit_up) == (90.00, 110.00)
+    assert day2.events == [
+        ("carry", 0, 1, BUY, 10, 82.00, 0, 1),
+        ("expire", 0, "band"),
+        ("carry", 1, 2, SELL, 20, 98.00, 1, 1),
+    ]
+    assert day2.depth() == ([], [(98.00, 20)])
+    expired = day2.expired
+    assert expired.trader.tolist() == [1] and expired.quantity.tolist() == [10]
+    assert expired.order_id.tolist() == [0] and expired.limit_price.tolist() == [82.00]
+    assert day2.remaining(0) == 0 and not day2.cancel(0)
+    assert day2.n_carried == 2
+    # A sell at 90 cannot reach the expired bid.
+    day2.submit(3, SELL, 5, 90.00)
+    assert day2.volume == 0
+
+
+def test_gtc_max_age_expires_an_old_order_at_the_open() -> None:
+    # max_age=1: carried once (age 1 on day 2), expired at the open of day 3 (age 2).
+    day1 = OrderBook(81.0, 99.0)
+    day1.submit_many(np.array([1, 2]), np.array([BUY, SELL]), np.array([10, 10]),
+                     np.array([85.0, 95.0]), gtc=np.array([True, True]), max_age=1)
+    day1.submit(3, BUY, 10, 86.00, gtc=True)  # no age limit
+    day2 = OrderBook(81.0, 99.0, carried=day1.resting_gtc())
+    assert day2.depth() == ([(86.00, 10), (85.00, 10)], [(95.00, 10)])
+    carried = day2.resting_gtc()
+    assert carried.max_age.tolist() == [1, 1, -1] and carried.age.tolist() == [1, 1, 1]
+    day3 = OrderBook(81.0, 99.0, record=True, carried=carried)
+    assert day3.depth() == ([(86.00, 10)], [])
+    assert [e for e in day3.events if e[0] == "expire"] == [("expire", 0, "age"),
+                                                            ("expire", 1, "age")]
+    assert day3.expired.trader.tolist() == [1, 2]
+    # max_age=0 makes a GTC order a day order; bad limits are refused.
+    day1b = OrderBook(81.0, 99.0)
+    day1b.submit(1, BUY, 10, 85.00, gtc=True, max_age=0)
+    assert OrderBook(81.0, 99.0, carried=day1b.resting_gtc()).depth() == ([], [])
+    with pytest.raises(ValueError, match="max_age"):
+        day1b.submit(1, BUY, 10, 85.00, gtc=True, max_age=-1)
+    with pytest.raises(ValueError, match="gtc"):
+        day1b.submit_many(np.array([1, 2]), np.array([BUY, BUY]), np.array([1, 1]),
+                          np.array([85.0, 85.0]), gtc=np.array([True]))
+
+
+def test_partial_fill_then_carry_of_the_remainder() -> None:
+    day1 = OrderBook(81.0, 99.0)
+    ask = day1.submit(1, SELL, 100, 91.00, gtc=True)
+    day1.submit(2, BUY, 30, 91.00)  # fills 30 of the 100
+    carried = day1.resting_gtc()
+    assert (carried.order_id.tolist(), carried.quantity.tolist()) == ([ask], [70])
+    day2 = OrderBook(81.0, 99.0, carried=carried)
+    # Buy 80 @ 92 takes the 70 left at the ask's 91.00; its own 10 rest as a day order.
+    day2.submit(3, BUY, 80, 92.00)
+    assert trade_rows(day2) == [(3, 1, 91.00, 70)]
+    assert len(day2.resting_gtc()) == 0
+    assert day2.depth() == ([(92.00, 10)], [])
+    assert len(OrderBook(81.0, 99.0, carried=day2.resting_gtc()).depth()[0]) == 0
+
+
+def test_carried_orders_keep_priority_over_new_orders_at_the_same_price() -> None:
+    day1 = OrderBook(81.0, 99.0)
+    day1.submit(2, SELL, 10, 90.00, gtc=True)  # earliest
+    day1.submit(1, SELL, 10, 90.00, gtc=True)
+    day1.submit(4, SELL, 10, 89.00)  # day order, gone tomorrow
+    day2 = OrderBook(81.0, 99.0, carried=day1.resting_gtc())
+    day2.submit(3, SELL, 10, 90.00, gtc=True)  # new today, same price
+    # Buy 25 @ 90: trader 2, then trader 1 (carried, in their old order), then 5 from 3.
+    day2.submit(9, BUY, 25, 90.00)
+    assert trade_rows(day2) == [(9, 2, 90.00, 10), (9, 1, 90.00, 10), (9, 3, 90.00, 5)]
+    left = day2.resting_gtc()
+    assert (left.trader.tolist(), left.quantity.tolist(), left.age.tolist()) == ([3], [5], [0])
+    # Still ahead of day 3's orders at the same price the day after.
+    day3 = OrderBook(81.0, 99.0, carried=left)
+    day3.submit(5, SELL, 10, 90.00)
+    day3.submit(9, BUY, 6, 90.00)
+    assert trade_rows(day3) == [(9, 3, 90.00, 5), (9, 5, 90.00, 1)]
+
+
+def test_carried_orders_that_cross_are_refused_and_committed_totals() -> None:
+    crossed = RestingOrders.from_rows([(0, 0, 1, BUY, 10, 91.0, 0, -1),
+                                       (1, 1, 2, SELL, 10, 90.0, 0, -1)])
+    with pytest.raises(ValueError, match="cross"):
+        OrderBook(81.0, 99.0, carried=crossed)
+    resting = RestingOrders.from_rows([(0, 0, 1, BUY, 10, 88.0, 0, -1),
+                                       (3, 3, 1, BUY, 5, 87.0, 2, -1),
+                                       (4, 4, 2, SELL, 7, 92.0, 0, 3)])
+    buy_t, sell_t, value = resting.committed(4)
+    assert buy_t.tolist() == [0, 15, 0, 0] and sell_t.tolist() == [0, 0, 7, 0]
+    assert value.tolist() == [0.0, 88.0 * 10 + 87.0 * 5, 0.0, 0.0]
+    assert len(RestingOrders.empty()) == 0
+
+
+def reference_gtc_days(
+    days: list[tuple[int, int, list[tuple[int, int, int, int | None, bool]]]],
+    max_age: int,
+) -> list[list[tuple[int, int, int, int]]]:
+    """Naive multi-day matcher: per day (lo, hi, orders of (trader, side, qty, tick, gtc)).
+
+    Resting orders are [time, trader, side, tick, remaining, gtc, age]; the GTC ones with a
+    remainder carry to the next day in time order unless outside its band or too old.
+    """
+    carried: list[list[int]] = []
+    clock = 0
+    out = []
+    for lo, hi, orders in days:
+        resting = [
+            [o[0], o[1], o[2], o[3], o[4], 1, o[6] + 1]
+            for o in carried
+            if lo <= o[3] <= hi and o[6] + 1 <= max_age
+        ]
+        trades: list[tuple[int, int, int, int]] = []
+        for trader, side, qty, tick, gtc in orders:
+            if tick is not None and not lo <= tick <= hi:
+                continue
+            while qty > 0:
+                live = [o for o in resting if o[2] == -side and o[4] > 0
+                        and (tick is None or (o[3] <= tick if side > 0 else o[3] >= tick))]
+                if not live:
+                    break
+                best = min(live, key=lambda o: (o[3] * side, o[0]))
+                if best[1] == trader:
+                    best[4] = 0
+                    continue
+                fill = min(qty, best[4])
+                best[4] -= fill
+                qty -= fill
+                buyer, seller = (trader, best[1]) if side > 0 else (best[1], trader)
+                trades.append((buyer, seller, best[3], fill))
+            if qty > 0 and tick is not None:
+                resting.append([clock, trader, side, tick, qty, int(gtc), 0])
+            clock += 1
+        carried = sorted((o for o in resting if o[4] > 0 and o[5]), key=lambda o: o[0])
+        out.append(trades)
+    return out
+
+
+def _random_day(rng: np.random.Generator, n: int, centre: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    traders = rng.integers(0, 30, n)
+    sides = rng.choice(np.array([BUY, SELL]), n)
+    qty = rng.integers(1, 300, n)
+    ticks = np.round(centre - sides * rng.normal(40, 250, n)).astype(np.int64)
+    prices = ticks / 100.0
+    prices[rng.random(n) < 0.04] = np.nan
+    gtc = rng.random(n) < 0.5
+    return traders, sides, qty, prices, gtc
+
+
+def _run_gtc_days(seed: int, unique_traders: bool, max_age: int = 3, n_days: int = 12
+                  ) -> tuple[list[OrderBook], list, RestingOrders]:
+    """Random GTC/day limit orders over days; returns the books, the reference input and
+    the orders resting after the last day."""
+    rng = np.random.default_rng(seed)
+    close, carried = 90.0, RestingOrders.empty()
+    books, reference_days = [], []
+    next_trader = 0
+    for day in range(n_days):
+        book = OrderBook.from_previous_close(close, record=True, carried=carried)
+        traders, sides, qty, prices, gtc = _random_day(rng, 300, round(close * 100))
+        if unique_traders:  # nobody meets itself: no self-trade cancels
+            traders = np.arange(next_trader, next_trader + len(traders))
+            next_trader += len(traders)
+        prices = np.where(np.isnan(prices), close, prices)  # limit orders only
+        book.submit_many(traders, sides, qty, prices, gtc=gtc, max_age=max_age)
+        ticks = np.where(sides > 0, np.floor(prices * 100 + 1e-7), np.ceil(prices * 100 - 1e-7))
+        reference_days.append((book._lo, book._hi, [
+            (int(t), int(s), int(q), int(k), bool(g))
+            for t, s, q, k, g in zip(traders, sides, qty, ticks, gtc, strict=True)]))
+        books.append(book)
+        carried = book.resting_gtc()
+        close = round(book.vwap(), 2) if book.volume else close
+        if day == 4:
+            close *= 1.12  # a jump, so that carried orders fall outside the next band
+    return books, reference_days, carried
+
+
+def test_gtc_days_match_a_naive_reference() -> None:
+    max_age = 3
+    books, reference_days, _ = _run_gtc_days(20240101, unique_traders=False, max_age=max_age)
+    expected = reference_gtc_days(reference_days, max_age)
+    for book, want in zip(books, expected, strict=True):
+        got = list(zip(book.trade_buyer, book.trade_seller, book.trade_tick, book.trade_qty,
+                       strict=True))
+        assert got == want
+    assert any(e[0] == "cancel" for b in books for e in b.events)  # self-trades happened
+    reasons = {e[2] for b in books for e in b.events if e[0] == "expire"}
+    assert reasons == {"band", "age"}
+
+
+def test_gtc_conserves_quantity_over_days() -> None:
+    books, reference_days, final = _run_gtc_days(11, unique_traders=True)
+    for side in (BUY, SELL):
+        sent = sum(q for lo, hi, orders in reference_days for _, s, q, k, _ in orders
+                   if s == side and lo <= k <= hi)  # rejected orders never entered
+        traded = sum(b.volume for b in books)
+        expired = sum(int(b.expired.quantity[b.expired.side == side].sum()) for b in books)
+        dropped = 0  # day-order remainders at each close
+        for i, book in enumerate(books):
+            bids, asks = book.depth()
+            resting = sum(q for _, q in (bids if side == BUY else asks))
+            kept = books[i + 1] if i + 1 < len(books) else None
+            carried = (int(final.quantity[final.side == side].sum()) if kept is None else
+                       sum(e[4] for e in kept.events if e[0] == "carry" and e[3] == side))
+            dropped += resting - carried
+        left = int(final.quantity[final.side == side].sum())
+        assert sent == traded + dropped + expired + left
+        assert dropped > 0 and expired > 0 and left > 0
+    for book in books[1:]:
+        # What was carried in = what rested at the open + what expired at the open.
+        carried_in = sum(e[4] for e in book.events if e[0] == "carry")
+        expired = int(book.expired.quantity.sum())
+        opening = OrderBook.replay([e for e in book.events if e[0] in ("carry", "expire")],
+                                   book.limit_down, book.limit_up).depth()
+        assert carried_in == expired + sum(q for side in opening for _, q in side)
+    assert not any(e[0] == "cancel" for b in books for e in b.events)
+
+
+def test_replay_from_the_carried_orders_rebuilds_each_day() -> None:
+    """Each day's log, replayed from its carry events, rebuilds that day's book exactly."""
+    rng = np.random.default_rng(7)
+    close, carried = 90.0, None
+    n_carry = 0
+    for day in range(6):
+        book = OrderBook.from_previous_close(close, record=True, carried=carried)
+        traders, sides, qty, prices, gtc = _random_day(rng, 150, round(close * 100))
+        ids = book.submit_many(traders, sides, qty, prices, gtc=gtc, max_age=2)
+        for seq in rng.choice(ids[ids >= 0], 5, replace=False).tolist():
+            book.cancel(seq)  # explicit cancels, some of them no-ops
+        replayed = OrderBook.replay(book.events, book.limit_down, book.limit_up)
+        assert replayed.events == book.events
+        assert replayed.depth() == book.depth()
+        assert trade_rows(replayed) == trade_rows(book)
+        carried_ids = book.resting_gtc().order_id
+        assert set(carried_ids[carried_ids < book.n_carried].tolist()) == {
+            int(o) for o in replayed.resting_gtc().order_id}
+        n_carry += sum(e[0] == "carry" for e in book.events)
+        # The model's own replay, which submits the day's orders to a fresh book, works once
+        # the book is opened from the carried orders rather than empty.
+        fresh = OrderBook.replay([e for e in book.events if e[0] in ("carry", "expire")],
+                                 book.limit_down, book.limit_up)
+        for e in book.events:
+            if e[0] == "order":
+                fresh.submit(e[2], e[3], e[4], e[5])
+        assert trade_rows(fresh) == trade_rows(book)
+        carried = book.resting_gtc()
+        close = round(book.vwap(), 2) if book.volume else close
+        if day == 2:
+            close *= 1.15  # a jump, so that some carried orders fall outside the next band
+    assert n_carry > 0
+
+
+def test_replay_rejects_an_inconsistent_log() -> None:
+    with pytest.raises(ValueError, match="sequence"):
+        OrderBook.replay([("order", 3, 1, BUY, 10, 90.0)], 81.0, 99.0)
+
+
+def test_cancel_a_carried_order_at_the_open() -> None:
+    # The k-th carried order gets id k in the new book: the model can withdraw it (e.g. an
+    # ask larger than what its firm may still sell) before the day's orders arrive.
+    day1 = OrderBook(81.0, 99.0)
+    day1.submit_many(np.array([1, 2]), np.array([SELL, SELL]), np.array([10, 20]),
+                     np.array([92.0, 93.0]), gtc=np.True_)
+    carried = day1.resting_gtc()
+    day2 = OrderBook(81.0, 99.0, record=True, carried=carried)
+    assert day2.cancel(1)
+    assert day2.events[-1] == ("cancel", 1)
+    assert day2.depth() == ([], [(92.00, 10)])
+    assert day2.resting_gtc().trader.tolist() == [1]
+    # a false numpy flag is a day batch
+    day1.submit_many(np.array([3]), np.array([BUY]), np.array([5]), np.array([85.0]),
+                     gtc=np.False_)
+    assert day1.resting_gtc().trader.tolist() == [1, 2]

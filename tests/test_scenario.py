@@ -73,7 +73,17 @@ BAD_FILES: dict[str, tuple[str, ...]] = {
     "auction_month_out_of_range": ("'auction.months'", "months 1 to 12", "13"),
     "auction_months_empty": ("'auction.months'", "non-empty"),
     "bad_unsold": ("'auction.unsold'", "'reserve' or 'cancel'"),
-    "cost_range_not_holding_cost": ("key 'sectors.steel.abatement.0.cost_range'", "low <="),
+    "cost_range_not_holding_cost": (
+        "key 'sectors.steel.abatement.0.capital_cost_range'", "low <= capital_cost"
+    ),
+    "abatement_levelised_cost_given": (
+        "key 'sectors.steel.abatement.0.cost_per_t'", "capital_cost, operating_cost"
+    ),
+    "peer_degree_odd": ("key 'investment.peer_degree'", "even"),
+    "province_shares_not_one": ("key 'sectors.steel.provinces'", "add up to 1"),
+    "unknown_order_expiry": ("key 'market.order_expiry'", "'day' or 'gtc'", "'week'"),
+    "financial_skew_above_half_spread": ("key 'financial.inventory_skew'", "spread / 2"),
+    "financial_quote_block_size": ("key 'financial.quote_t'", "below market.block_min_t"),
     "number_as_string": ("key 'penalty.multiple'", "valid number", "'5'"),
     "boolean_as_string": ("key 'sectors.steel.enabled'", "valid boolean", "'yes'"),
     "entry_after_horizon": ("key 'sectors'", "entry_year no later than end_year"),

@@ -275,7 +275,7 @@ def annual_price_chart(market_years: pd.DataFrame) -> go.Figure:
         return empty_figure("Run a scenario to see its annual prices", title)
     fig = go.Figure()
     series = [("mean_price", "market (mean close)", LINE_COLOUR),
-              ("equilibrium_price", "static equilibrium", "#2b8a3e"),
+              ("equilibrium_price", "equilibrium (banking, discounted)", "#2b8a3e"),
               ("fundamental_price", "fundamental (with banking)", "#e8590c")]
     for column, name, colour in series:
         if column in market_years:

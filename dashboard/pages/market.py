@@ -133,7 +133,7 @@ def choices(run: dict[str, Any] | None) -> tuple[Any, ...]:
     first, last = f"{dates.min():%Y-%m-%d}", f"{dates.max():%Y-%m-%d}"
     years = analysis.compliance_years(tables["market_years"])
     # the first compliance year with a shortage shows the crossing best
-    prices = tables["market_years"].set_index("year")["equilibrium_price"]
+    prices = tables["market_years"].set_index("year")["static_equilibrium_price"]
     scarce = [y for y in years if pd.notna(prices.get(y)) and prices.get(y, 0) > 0]
     year = (scarce or years or [None])[0]
     sessions = book.recorded_sessions(tables.get("book_events"))
