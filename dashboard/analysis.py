@@ -228,13 +228,15 @@ def quota_curves(firm_years: pd.DataFrame, firms: pd.DataFrame,
     Returns:
         ``{"curve": DataFrame(price, quota_demanded, tonnes_abated), "unabated",
         "available", "shortage" (t), "price" (crossing, CNY/t, NaN if the options
-        cannot close the gap), "model_price" (market_years.static_equilibrium_price, the one-year price),
+        cannot close the gap), "model_price" (market_years.static_equilibrium_price, the
+        one-year price),
         "mean_price" (market_years.mean_price)}``.
     """
     fy = firm_years[(firm_years["year"] == year)
                     & ~firm_years["sector"].astype(str).isin(list(exclude_sectors))]
     years = market_years.set_index("year")
-    model_price = float(years.loc[year, "static_equilibrium_price"]) if year in years.index else np.nan
+    model_price = (float(years.loc[year, "static_equilibrium_price"])
+                   if year in years.index else np.nan)
     mean_price = float(years.loc[year, "mean_price"]) if year in years.index else np.nan
     empty = {"curve": pd.DataFrame(columns=["price", "quota_demanded", "tonnes_abated"]),
              "unabated": 0.0, "available": 0.0, "shortage": 0.0, "price": np.nan,

@@ -99,7 +99,8 @@ def headline_figures(tables: dict[str, pd.DataFrame], end_year: int) -> dict[str
         (mean over compliance years); ``price_volatility`` (standard deviation of daily
         log returns of the close, whole calendar); ``efficiency`` (the run's allocative
         efficiency, the compliance years' ``allocative_efficiency`` weighted by
-        abatement: 1 means trade realised all the saving possible; NaN if undefined); ``volume`` (t traded, whole calendar); ``bank_end``
+        abatement: 1 means trade realised all the saving possible; NaN if undefined);
+        ``volume`` (t traded, whole calendar); ``bank_end``
         (t banked at the end of the last compliance year); ``output_SECTOR`` (output
         summed over compliance years, in the sector's unit).
     """

@@ -101,7 +101,7 @@ def test_an_absolute_cap_holds_emissions_while_an_intensity_rule_lets_them_grow(
         assert capped_emitted.loc[2030] < 1.05 * capped_emitted.loc[2026]
 
 
-# --- penalties and compliance ----------------------------------------------------------------------
+# --- penalties and compliance ---------------------------------------------------------------
 
 
 def test_higher_penalties_raise_the_compliance_rate() -> None:
@@ -109,7 +109,8 @@ def test_higher_penalties_raise_the_compliance_rate() -> None:
     for multiple in (0.5, 1.0, 3.0):
         rate = np.mean([
             _run(seed, **{"penalty.multiple": multiple,
-                          "sectors.*.allocation.tightening": 0.02})["market_years"].set_index("year").loc[2025:2030, "compliance_rate"].mean()
+                          "sectors.*.allocation.tightening": 0.02})["market_years"]
+            .set_index("year").loc[2025:2030, "compliance_rate"].mean()
             for seed in SEEDS[:2]
         ])
         rates.append(rate)
@@ -117,7 +118,7 @@ def test_higher_penalties_raise_the_compliance_rate() -> None:
     assert rates[2] > 0.98
 
 
-# --- the output subsidy of intensity rules ----------------------------------------------------------
+# --- the output subsidy of intensity rules --------------------------------------------------
 
 
 def test_intensity_rules_need_a_higher_price_for_the_same_emissions() -> None:

@@ -163,7 +163,8 @@ def test_empty_input_gives_an_empty_state_message(builder):
 
 def test_annual_price_chart_has_market_equilibrium_and_fundamental(years):
     fig = figures.annual_price_chart(years)
-    assert [t.name for t in fig.data] == ["market (mean close)", "equilibrium (banking, discounted)",
+    assert [t.name for t in fig.data] == ["market (mean close)",
+                                          "equilibrium (banking, discounted)",
                                           "fundamental (with banking)"]
     assert list(fig.data[1].x) == [2025, 2026, 2027]
 
