@@ -37,6 +37,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from heapq import heapify, heappop, heappush
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -643,12 +644,15 @@ class OrderBook:
         seqs = [seq for seq in self._gtc if remaining[seq]]
         if not seqs:
             return RestingOrders.empty()
-        seq_a = np.array(seqs, dtype=np.int64)
-        meta = np.array([self._gtc[seq] for seq in seqs], dtype=np.int64)
+        n = len(seqs)
+        seq_a = np.fromiter(seqs, dtype=np.int64, count=n)
+        # fromiter over flat iterators: much faster than np.array on lists of tuples
+        meta = np.fromiter(chain.from_iterable(map(self._gtc.__getitem__, seqs)),
+                           dtype=np.int64, count=5 * n).reshape(n, 5)
+        trader = np.fromiter(map(self._trader.__getitem__, seqs), dtype=np.int64, count=n)
+        left = np.fromiter(map(remaining.__getitem__, seqs), dtype=np.int64, count=n)
         order = np.argsort(seq_a, kind="stable")  # ids were kept in rising order; be sure
-        seq_a, meta = seq_a[order], meta[order]
-        trader = np.array(self._trader, dtype=np.int64)[seq_a]
-        left = np.array(remaining, dtype=np.int64)[seq_a]
+        seq_a, meta, trader, left = seq_a[order], meta[order], trader[order], left[order]
         return RestingOrders(seq_a, meta[:, 0], trader, meta[:, 3], left,
                              np.round(meta[:, 4] * self.tick, 2), meta[:, 1], meta[:, 2])
 
