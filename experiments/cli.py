@@ -102,9 +102,10 @@ def summary(tables: dict[str, Any], n_firms: int, wall_time: float, out: Path) -
     by_sector = balance.groupby("sector").agg(
         surplus=("gap", lambda g: g[g > 0].sum()), deficit=("gap", lambda g: -g[g < 0].sum())
     )
-    lines += ["", "fundamental: the price anchoring expectations (abatement cost closing the "
-              "expected shortage, with banking);",
-              "equilibrium: each compliance year on its own, without banking.",
+    lines += ["", "fundamental: the price anchoring expectations (the competitive path with "
+              "banking and discounting over the firms' foresight, from the bank);",
+              "equilibrium: the same path over the run's compliance years, ex post "
+              "(static one-year prices: market_years.static_equilibrium_price).",
               "", "sector       surplus (Mt)  deficit (Mt)   (free allocation vs verified, "
               "all years)"]
     for sector, row in by_sector.iterrows():
