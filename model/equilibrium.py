@@ -406,8 +406,9 @@ def horizon_path(model: CarbonMarketModel, year: int,
 
     Returns:
         The horizon's years and their prices (CNY/t): 0 in years without a shortage;
-        when abatement cannot close the gap, the dearest option's cost, rising at the
-        discount rate.
+        when the options that can take effect in time cannot close the gap, the
+        long-run path that counts every option from ``year`` (as the ex post
+        equilibrium does); only if even that cannot, the dearest option's cost.
     """
     sc = model.scenario
     firms = model.firms
@@ -427,16 +428,25 @@ def horizon_path(model: CarbonMarketModel, year: int,
     # each option's tonnes in each year of the horizon, from the year it can work
     per_year = option_tonnes(firms.base_output * firms.baseline_intensity, options.reduction,
                              valid)[valid][order]
-    tonnes = per_year * np.ascontiguousarray(weight.T)[:, firm] * (
-        effective[None, :] <= horizon[:, None])
+    capacity = per_year * np.ascontiguousarray(weight.T)[:, firm]
     offsets = min(c.offset_share, c.offset_supply_share) * (
         (firms.base_output * firms.baseline_intensity) @ weight)
     at = int(np.searchsorted(costs, c.offset_price, side="right"))
-    costs = np.insert(costs, at, c.offset_price)
-    tonnes = np.insert(tonnes, at, offsets, axis=1)
-    path = banking_equilibrium(unabated_by_year, quota_by_year, costs, tonnes,
-                               bank=bank, rate=sc.trading.discount_rate, banking=c.banking)
-    return horizon, path.price
+    with_offsets = np.insert(costs, at, c.offset_price)
+
+    def solve(tonnes: np.ndarray) -> np.ndarray:
+        return banking_equilibrium(
+            unabated_by_year, quota_by_year, with_offsets, np.insert(tonnes, at, offsets, axis=1),
+            bank=bank, rate=sc.trading.discount_rate, banking=c.banking).price
+
+    prices = solve(capacity * (effective[None, :] <= horizon[:, None]))
+    if len(with_offsets) and prices[0] >= with_offsets.max() * (1 - 1e-12):
+        # What can take effect in time cannot close the gap: the shortfall is carried
+        # (penalised and deducted from later quota) until long-lead options arrive, so
+        # firms anchor on the long-run price that counts every option from now, not on
+        # the dearest option's cost.
+        prices = solve(capacity)
+    return horizon, prices
 
 
 def _projected_years(model: CarbonMarketModel, horizon: np.ndarray, issued_year: int | None

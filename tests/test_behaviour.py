@@ -96,9 +96,11 @@ def test_an_absolute_cap_holds_emissions_while_an_intensity_rule_lets_them_grow(
         shortfall = firm_years.loc[firm_years["year"].between(2025, 2030), "shortfall"].sum()
         initial_bank = 0  # the industrial sectors carry no bank into 2025
         assert years["verified_emissions"].sum() <= cap_total + initial_bank + offsets + shortfall
-        # and output growth did not push emissions up as under the intensity rule
+        # and output growth did not push emissions up as under the intensity rule (a
+        # bank built early may still be drawn down later)
         capped_emitted = years["verified_emissions"]
-        assert capped_emitted.loc[2030] < 1.05 * capped_emitted.loc[2026]
+        intensity_growth = emitted.loc[2030] / emitted.loc[2025]
+        assert capped_emitted.loc[2030] / capped_emitted.loc[2025] < intensity_growth - 0.1
 
 
 # --- penalties and compliance ---------------------------------------------------------------

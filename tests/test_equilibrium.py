@@ -281,6 +281,22 @@ def test_the_fundamental_path_rises_at_the_discount_rate() -> None:
         np.testing.assert_allclose(prices[1:] / prices[:-1], 1 + rate)
 
 
+def test_long_lead_options_anchor_the_fundamental_price_not_the_backstop() -> None:
+    # Every option takes 15 years to work: none can close the gap within the foresight
+    # horizon, so firms anchor on the long-run price that counts them all from now
+    # (the shortfall is carried meanwhile), not on the dearest option's cost.
+    model = CarbonMarketModel("classroom", seed=1, overrides={
+        "sectors.*.abatement.*.lead_time_years": 15,
+        "sectors.*.allocation.tightening": 0.05,
+    })
+    for _ in range(25):
+        model.step()
+    options = model.firms.options
+    dearest = float(options.cost[options.valid].max())
+    _, prices = horizon_path(model, 2025, float(model.registry.total().sum()))
+    assert 0 < prices[0] < 0.5 * dearest
+
+
 # --- the market price against the equilibrium -------------------------------------------------
 
 
