@@ -21,7 +21,7 @@ HEADLINE_LABELS = {
     "compliance_rate": "compliance rate (mean over years)",
     "price_volatility": "price volatility (sd of daily log returns)",
     "penalties": "penalties, all compliance years (CNY)",
-    "efficiency": "least-cost / actual abatement cost",
+    "efficiency": "allocative efficiency (share of the possible saving from trade)",
     "volume": "traded volume (t)",
     "bank_end": "bank at the last compliance year's end (t)",
 }
