@@ -57,18 +57,19 @@ class Firm(mesa.Agent):
         return share * config.product_price * float(model.firms.base_output[self.row])
 
     def review_abatement(self, year: int) -> None:
-        """Adopt the options whose net present value is positive, within the year's
-        capital budget.
+        """Adopt the options whose net present value is positive, within the capital
+        budget of each year the option is paid in.
 
         The options not yet adopted are reviewed along the firm's marginal abatement
         cost curve, cheapest levelised cost first. An option's value is its NPV per
         tonne of yearly capacity (``option_values``); its tonnes are the firm's base
         output x its intensity after the options already adopted x the option's
-        reduction, and its capital is capital cost x tonnes, spent now. An option with
-        a positive value is adopted when its capital fits what is left of the year's
-        budget (a dearer one may still fit after a cheaper one did not). It takes
-        effect after its lead time. The capital spent is recorded as the year's
-        ``investment``.
+        reduction, and its capital is capital cost x tonnes, paid in equal parts over
+        its build years (its lead time, at least one year). An option with a positive
+        value is adopted when each of those parts fits what is left of that year's
+        budget after the parts of options adopted before (a dearer one may still fit
+        after a cheaper one did not). It takes effect after its lead time. The capital
+        paid in each year is recorded as that year's ``investment``.
         """
         model = self.model
         row = self.row
@@ -83,19 +84,23 @@ class Firm(mesa.Agent):
         adopted = options.valid[row] & ~open_
         intensity = float(firms.baseline_intensity[row] * np.prod(1.0 - reduction[adopted]))
         output = float(firms.base_output[row])
-        left = self.capital_budget()
-        spent = 0.0
+        budget = self.capital_budget()
+        # capital of options adopted earlier still being paid, by calendar year
+        due = model.capital_due[row]
+        col = model.year_index(year)
         for k in np.flatnonzero(open_ & (values[row] > 0)).tolist():
             tonnes = output * intensity * float(reduction[k])
             capital = float(options.capital_cost[row, k]) * tonnes
-            if capital > left:
+            # paid in equal parts over the build years (the lead time, at least one)
+            build = max(int(options.lead_time[row, k]), 1)
+            instalment = capital / build
+            if (due[col: col + build] + instalment > budget * (1 + 1e-12)).any():
                 continue
+            due[col: col + build] += instalment
             options.adopted_year[row, k] = year
-            left -= capital
-            spent += capital
             intensity *= 1.0 - float(reduction[k])
-        if spent:
-            model.fy["investment"][row, model.year_index(year)] += spent
+        n_years = model.fy["investment"].shape[1]
+        model.fy["investment"][row, col:] = due[col:n_years]
 
 
 def option_values(model: CarbonMarketModel, year: int) -> np.ndarray:

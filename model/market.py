@@ -339,6 +339,9 @@ class CarbonMarketModel(mesa.Model):
 
     def _init_records(self) -> None:
         n, n_years, n_days = self.n_firms, len(self.years), self.calendar.n_days
+        # abatement capital each firm pays in each calendar year, also past the calendar
+        # (an option adopted late is still being built); the schema caps lead times at 20
+        self.capital_due = np.zeros((n, n_years + 21))
         self.fy = {name: np.zeros((n, n_years)) for name in FIRM_YEAR_FLOAT}
         self.fy.update({name: np.zeros((n, n_years), dtype=np.int64) for name in FIRM_YEAR_INT})
         self.fy["verified_emissions"][:] = np.nan

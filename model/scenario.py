@@ -675,7 +675,9 @@ class InvestmentConfig(_Section):
         le=5,
         description=(
             "Most a firm spends on abatement capital in one year, as a share of its revenue "
-            "(product_price x its base output); 0 = no investment (share per year)."
+            "(product_price x its base output); an option's capital is paid in equal parts "
+            "over its build years (its lead time, at least one); 0 = no investment (share "
+            "per year)."
         ),
     )
     peer_degree: int = Field(

@@ -152,6 +152,27 @@ def test_the_capital_budget_binds() -> None:
     assert tight.fy["investment"].sum() < loose.fy["investment"].sum()
 
 
+def test_capital_is_paid_over_the_build_years() -> None:
+    # Capital = 1,000 x base output x intensity (about 2 t/t) x 0.2, about 1.75 times a
+    # steel firm's yearly budget (0.07 x 3,800 CNY/t x base output). Built over two
+    # years (lead time 2), each year's half fits; built in one year, it does not.
+    adopted = {}
+    for lead in (1, 2):
+        option = {**ONE_OPTION, "lead_time_years": lead}
+        model = _review(1000.0, {**STEEL_ONLY, "investment.capital_budget_share": 0.07,
+                                 "sectors.steel.abatement": [option]})
+        options = model.firms.options
+        adopted[lead] = options.adopted_year[:, 0] == 2025
+        budget = 0.07 * 3800.0 * model.firms.base_output
+        assert (model.fy["investment"] <= budget[:, None] * (1 + 1e-9)).all()
+        if lead == 2:
+            capital = 1000.0 * model.firms.base_output * model.firms.baseline_intensity * 0.2
+            paid = model.fy["investment"][adopted[lead]]
+            np.testing.assert_allclose(paid[:, 0], capital[adopted[lead]] / 2)
+            np.testing.assert_allclose(paid[:, 1], capital[adopted[lead]] / 2)
+    assert adopted[2].all() and not adopted[1].any()
+
+
 def test_zero_budget_adopts_only_options_without_capital() -> None:
     free = {**ONE_OPTION, "name": "free", "capital_cost": 0.0, "lead_time_years": 0}
     overrides = {**STEEL_ONLY, "investment.capital_budget_share": 0.0,
