@@ -39,48 +39,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
 from agents.strategies import Orders
 
+if TYPE_CHECKING:  # the model imports this module: no import back at run time
+    from model.scenario import FinancialTradersConfig
+
 _EPS = 1e-7  # tolerance in ticks against float noise, as in model.exchange
-
-
-@dataclass(frozen=True)
-class FinancialConfig:
-    """Parameters of the financial traders (the proposed ``[financial]`` scenario table).
-
-    Any object with these attributes works, e.g. the scenario's own section.
-    """
-
-    speculators: int = 0
-    """Speculator accounts."""
-    market_makers: int = 0
-    """Market-maker accounts."""
-    position_limit_t: int = 50_000
-    """Most allowances an account may hold (t); no account may go short."""
-    cash: float = 5_000_000.0
-    """Starting cash of each account (CNY)."""
-    spread: float = 0.02
-    """Market maker: ask minus bid, as a share of the reference price."""
-    quote_t: int = 1_000
-    """Market maker: tonnes quoted on each side."""
-    inventory_skew: float = 0.01
-    """Market maker: shift of both quotes, as a share of the reference price, at a full
-    inventory (down) or an empty one (up); linear in between, none at half the limit. At
-    most ``spread / 2`` keeps the bid at or below the reference and the ask at or above."""
-    reference: str = "close"
-    """Market maker: quote around the previous ``"close"`` or the closing ``"mid"``."""
-    threshold: float = 0.05
-    """Speculator: mispricing of the close against value that makes it trade (share)."""
-    threshold_dispersion: float = 0.5
-    """Speculator: thresholds are drawn in ``threshold x (1 +/- dispersion)``."""
-    order_t: int = 2_000
-    """Speculator: tonnes per order."""
-    activity: float = 0.5
-    """Speculator: chance that it acts on a signal on a given day."""
 
 
 @dataclass
@@ -117,14 +85,15 @@ class FinancialStrategy:
     """How a group of accounts of one kind quotes; a new kind is one subclass.
 
     Args:
-        config: :class:`FinancialConfig` (or an object with the same attributes).
+        config: The scenario's ``[financial]`` section (``FinancialTradersConfig``),
+            or an object with the same attributes.
         rng: Random generator; all of the strategy's randomness comes from it.
         n: Number of accounts of this kind.
     """
 
     name: ClassVar[str] = "financial"
 
-    def __init__(self, config: FinancialConfig, rng: np.random.Generator, n: int) -> None:
+    def __init__(self, config: FinancialTradersConfig, rng: np.random.Generator, n: int) -> None:
         self.config = config
         self.rng = rng
         self.n = n
@@ -161,7 +130,7 @@ class Speculator(FinancialStrategy):
 
     name = "speculator"
 
-    def __init__(self, config: FinancialConfig, rng: np.random.Generator, n: int) -> None:
+    def __init__(self, config: FinancialTradersConfig, rng: np.random.Generator, n: int) -> None:
         super().__init__(config, rng, n)
         spread = config.threshold_dispersion
         self.threshold = config.threshold * (1.0 + spread * rng.uniform(-1.0, 1.0, n))
@@ -232,7 +201,8 @@ class FinancialTraders:
     Args:
         counts: Accounts per kind, e.g. ``{"market_maker": 2, "speculator": 5}``; rows are
             assigned in this order (all accounts of the first kind, then the next).
-        config: :class:`FinancialConfig` (or an object with the same attributes).
+        config: The scenario's ``[financial]`` section (``FinancialTradersConfig``),
+            or an object with the same attributes.
         rng: Random generator; the accounts' orders are deterministic given its state.
         offset: Registry row of the first account; accounts are rows
             ``offset .. offset + n - 1`` and orders carry these ids.
@@ -248,7 +218,7 @@ class FinancialTraders:
     def __init__(
         self,
         counts: Mapping[str, int],
-        config: FinancialConfig,
+        config: FinancialTradersConfig,
         rng: np.random.Generator,
         offset: int,
     ) -> None:
@@ -290,7 +260,7 @@ class FinancialTraders:
 
     @classmethod
     def from_config(
-        cls, config: FinancialConfig, rng: np.random.Generator, offset: int
+        cls, config: FinancialTradersConfig, rng: np.random.Generator, offset: int
     ) -> FinancialTraders:
         """Market makers then speculators, as many as ``config`` says."""
         return cls({"market_maker": config.market_makers, "speculator": config.speculators},

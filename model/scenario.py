@@ -1047,8 +1047,8 @@ class ScopeConfig(_Section):
 
 class FinancialTradersConfig(_Section):
     """Financial traders on the exchange (``[financial]``): accounts that are not
-    compliance firms, none by default (``agents/financial.py``). Its keys are those of
-    ``agents.financial.FinancialConfig``; every default is an UNCONFIRMED assumption.
+    compliance firms, none by default (``agents/financial.py`` reads this section);
+    every default is an UNCONFIRMED assumption.
 
     Key without a Field description: ``reference`` (market makers quote around the
     previous ``close``, or the ``mid`` of the best bid and ask at the previous close

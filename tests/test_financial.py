@@ -14,26 +14,26 @@ import pytest
 
 from agents.financial import (
     FINANCIAL_TRADERS,
-    FinancialConfig,
     FinancialDayState,
     FinancialTraders,
     MarketMaker,
     Speculator,
 )
 from model.exchange import BUY, SELL, OrderBook
+from model.scenario import FinancialTradersConfig
 
 DAY = FinancialDayState(previous_close=100.0, limit_down=90.0, limit_up=110.0,
                         fundamental_price=100.0)
 
 
 def makers(n: int = 1, offset: int = 0, seed: int = 0, **config) -> FinancialTraders:
-    return FinancialTraders({"market_maker": n}, FinancialConfig(**config),
+    return FinancialTraders({"market_maker": n}, FinancialTradersConfig(**config),
                             np.random.default_rng(seed), offset)
 
 
 def speculators(n: int = 1, offset: int = 0, seed: int = 0, **config) -> FinancialTraders:
     config = {"activity": 1.0, "threshold_dispersion": 0.0, **config}
-    return FinancialTraders({"speculator": n}, FinancialConfig(**config),
+    return FinancialTraders({"speculator": n}, FinancialTradersConfig(**config),
                             np.random.default_rng(seed), offset)
 
 
@@ -45,13 +45,14 @@ def rows(orders) -> list[tuple[int, int, int, float]]:
 def test_registry_and_unknown_kind() -> None:
     assert FINANCIAL_TRADERS == {"speculator": Speculator, "market_maker": MarketMaker}
     with pytest.raises(KeyError, match="market_maker"):
-        FinancialTraders({"arbitrageur": 1}, FinancialConfig(), np.random.default_rng(0), 0)
-    fin = FinancialTraders.from_config(FinancialConfig(market_makers=2, speculators=3),
+        FinancialTraders({"arbitrageur": 1}, FinancialTradersConfig(), np.random.default_rng(0), 0)
+    fin = FinancialTraders.from_config(FinancialTradersConfig(market_makers=2, speculators=3),
                                        np.random.default_rng(0), 7)
     assert fin.n == 5 and fin.kinds == ["market_maker", "speculator"]
     assert fin.kind.tolist() == [0, 0, 1, 1, 1]
     assert fin.cash.tolist() == [5_000_000.0] * 5 and fin.holdings.tolist() == [0] * 5
-    assert FinancialTraders.from_config(FinancialConfig(), np.random.default_rng(0), 0).n == 0
+    none = FinancialTraders.from_config(FinancialTradersConfig(), np.random.default_rng(0), 0)
+    assert none.n == 0
 
 
 def test_market_maker_quotes_both_sides_around_the_reference_with_the_spread() -> None:
@@ -121,7 +122,7 @@ def test_speculator_buys_below_value_and_sells_above() -> None:
 
 def test_orders_use_the_row_offset() -> None:
     fin = FinancialTraders({"market_maker": 2, "speculator": 2},
-                           FinancialConfig(activity=1.0), np.random.default_rng(1), 500)
+                           FinancialTradersConfig(activity=1.0), np.random.default_rng(1), 500)
     fin.holdings[:] = 1_000
     assert fin.rows.tolist() == [500, 501, 502, 503]
     assert fin.owns(np.array([499, 500, 503, 504])).tolist() == [False, True, True, False]
@@ -130,15 +131,17 @@ def test_orders_use_the_row_offset() -> None:
     assert set(orders.trader.tolist()) == {500, 501, 502, 503}
     assert orders.trader.dtype == np.int64 and orders.quantity.dtype == np.int64
     with pytest.raises(ValueError, match="offset"):
-        FinancialTraders({"market_maker": 1}, FinancialConfig(), np.random.default_rng(0), -1)
+        FinancialTraders({"market_maker": 1}, FinancialTradersConfig(),
+                         np.random.default_rng(0), -1)
 
 
 @pytest.mark.parametrize("tick", [0.01, 0.05])
 def test_quotes_inside_the_days_limits_on_the_tick_and_within_holdings(tick: float) -> None:
     rng = np.random.default_rng(3)
-    config = FinancialConfig(spread=0.3, inventory_skew=0.2, activity=1.0, threshold=0.02,
-                             quote_t=3_000, order_t=4_000, position_limit_t=8_000,
-                             cash=400_000.0)
+    # a skew above spread / 2, which the schema refuses: the quoting rules must hold even so
+    config = FinancialTradersConfig.model_construct(
+        spread=0.3, inventory_skew=0.2, activity=1.0, threshold=0.02, quote_t=3_000,
+        order_t=4_000, position_limit_t=8_000, cash=400_000.0)
     fin = FinancialTraders({"market_maker": 20, "speculator": 20}, config, rng, 100)
     for _ in range(50):
         close = float(np.round(rng.uniform(40, 120), 2))
@@ -178,7 +181,7 @@ def test_resting_orders_leave_room_under_the_limits() -> None:
 def test_deterministic_under_a_seed() -> None:
     def run(seed: int) -> list:
         fin = FinancialTraders({"market_maker": 3, "speculator": 10},
-                               FinancialConfig(activity=0.5, threshold=0.03),
+                               FinancialTradersConfig(activity=0.5, threshold=0.03),
                                np.random.default_rng(seed), 0)
         fin.holdings[:] = 2_000
         out = []
@@ -216,7 +219,7 @@ def test_market_makers_and_zi_firms_on_the_order_book_conserve_quota_and_cash() 
     or over the position limit."""
     rng = np.random.default_rng(2021)
     n_zi = 10
-    config = FinancialConfig(market_makers=3, speculators=2, position_limit_t=3_000,
+    config = FinancialTradersConfig(market_makers=3, speculators=2, position_limit_t=3_000,
                              cash=600_000.0, spread=0.02, quote_t=400, order_t=800,
                              activity=1.0, threshold=0.03)
     fin = FinancialTraders.from_config(config, rng, offset=n_zi)
