@@ -73,12 +73,28 @@ class FirmOptions:
         is the levelised cost of those tonnes.
         """
         in_effect = self.effective(year)
-        cuts = np.where(in_effect, self.reduction, 0.0)
-        remaining_before = np.cumprod(
-            np.concatenate([np.ones((len(cuts), 1)), 1.0 - cuts[:, :-1]], axis=1), axis=1
-        )
-        cost_share = (remaining_before * cuts * np.where(in_effect, self.cost, 0.0)).sum(axis=1)
-        return np.prod(1.0 - cuts, axis=1), cost_share
+        share = option_tonnes(np.ones(len(in_effect)), self.reduction, in_effect)
+        cost_share = (share * np.where(in_effect, self.cost, 0.0)).sum(axis=1)
+        return np.prod(1.0 - np.where(in_effect, self.reduction, 0.0), axis=1), cost_share
+
+
+def option_tonnes(emissions: np.ndarray, reduction: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Tonnes each option abates in a year: the emissions left by the firm's cheaper
+    options (stored first) times the option's intensity reduction.
+
+    Args:
+        emissions: Unabated (baseline) emissions per firm (t).
+        reduction: Intensity reduction of each option (firms x options), cheapest first.
+        valid: Which entries are real options.
+
+    Returns:
+        Firms x options (t); 0 for padding.
+    """
+    cuts = np.where(valid, reduction, 0.0)
+    left_before = np.cumprod(
+        np.concatenate([np.ones((len(cuts), 1)), 1.0 - cuts[:, :-1]], axis=1), axis=1
+    )
+    return emissions[:, None] * left_before * cuts
 
 
 def capital_recovery_factor(rate: float | np.ndarray, years: float | np.ndarray) -> np.ndarray:
@@ -248,10 +264,8 @@ def own_marginal_cost(options: FirmOptions, base_emissions: np.ndarray,
         shortage: Each firm's expected shortage (t, 0 or less when not short).
     """
     open_options = options.valid & (options.adopted_year < 0)
-    cuts = np.where(options.valid, options.reduction, 0.0)
-    left_before = np.cumprod(
-        np.concatenate([np.ones((len(cuts), 1)), 1.0 - cuts[:, :-1]], axis=1), axis=1)
-    tonnes = np.where(open_options, base_emissions[:, None] * left_before * cuts, 0.0)
+    tonnes = np.where(open_options,
+                      option_tonnes(base_emissions, options.reduction, options.valid), 0.0)
     reaches = open_options & (np.cumsum(tonnes, axis=1) >= np.maximum(shortage, 0.0)[:, None])
     first = np.argmax(reaches, axis=1)
     cost = np.take_along_axis(options.cost, first[:, None], axis=1)[:, 0]

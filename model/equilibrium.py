@@ -28,27 +28,10 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from agents.abatement import option_tonnes
+
 if TYPE_CHECKING:
     from model.market import CarbonMarketModel
-
-
-def option_tonnes(emissions: np.ndarray, reduction: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Tonnes each option abates in a year: the emissions left by the firm's cheaper
-    options (stored first) times the option's intensity reduction.
-
-    Args:
-        emissions: Unabated (baseline) emissions per firm (t).
-        reduction: Intensity reduction of each option (firms x options), cheapest first.
-        valid: Which entries are real options.
-
-    Returns:
-        Firms x options (t); 0 for padding.
-    """
-    cuts = np.where(valid, reduction, 0.0)
-    left_before = np.cumprod(
-        np.concatenate([np.ones((len(cuts), 1)), 1.0 - cuts[:, :-1]], axis=1), axis=1
-    )
-    return emissions[:, None] * left_before * cuts
 
 
 def marginal_abatement_curve(
