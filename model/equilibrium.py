@@ -448,14 +448,11 @@ def _projected_years(model: CarbonMarketModel, horizon: np.ndarray, issued_year:
         Unabated emissions and quota per year (t), and each firm's output relative to
         its base output in each year (firms x years), which scales its options' tonnes.
     """
-    sc = model.scenario
     firms = model.firms
-    growth = np.array([[(1 + config.demand_growth) ** (y - sc.start_year) for y in horizon]
-                       for config in model.sector_configs])
+    growth = np.array([model.demand_growth_factor(int(y)) for y in horizon]).T
     unabated_by_year, quota_by_year = np.zeros(len(horizon)), np.zeros(len(horizon))
     weight = np.zeros((model.n_firms, len(horizon)))
-    response = firms.output_factor if firms.output_factor is not None else np.ones(
-        model.n_firms)
+    response = firms.output_factor
     for sector in range(len(model.sector_names)):
         members = np.flatnonzero(firms.sector == sector)
         for j, y in enumerate(horizon.tolist()):

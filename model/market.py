@@ -514,12 +514,14 @@ class CarbonMarketModel(mesa.Model):
             firms.output_factor[rows] = factor
             self.product_price_rise[sector, self.year_index(year)] = rise
 
+    def demand_growth_factor(self, year: int) -> np.ndarray:
+        """Each sector's output plan in ``year`` relative to start_year (trend growth)."""
+        return np.array([(1 + c.demand_growth) ** (year - self.scenario.start_year)
+                         for c in self.sector_configs])
+
     def _planned_output(self, year: int) -> np.ndarray:
         """Each firm's output plan for ``year`` before carbon costs (trend growth)."""
-        sc = self.scenario
-        growth = np.array([(1 + c.demand_growth) ** (year - sc.start_year)
-                           for c in self.sector_configs])
-        return self.firms.base_output * growth[self.firms.sector]
+        return self.firms.base_output * self.demand_growth_factor(year)[self.firms.sector]
 
     def _produce(self, year: int, month: int) -> None:
         """Monthly output, emissions and the MRV report of each covered firm."""
@@ -528,15 +530,13 @@ class CarbonMarketModel(mesa.Model):
         rng = self.rng
         col = self.year_index(year)
         configs = self.sector_configs
-        growth = np.array([(1 + c.demand_growth) ** (year - sc.start_year) for c in configs])
         sector_shock = np.array([rng.normal(0, c.sector_shock_sd) for c in configs])
         idio_sd = np.array([c.output_shock_sd for c in configs])[firms.sector]
         idio = rng.normal(0.0, 1.0, self.n_firms) * idio_sd
         factor = np.clip((1 + sector_shock[firms.sector]) * (1 + idio), 0.1, 3.0)
         covered = self.covered(year)
         output = np.where(
-            covered, firms.base_output / 12 * growth[firms.sector] * firms.output_factor * factor,
-            0.0)
+            covered, self._planned_output(year) / 12 * firms.output_factor * factor, 0.0)
         direct = output * firms.intensity
         indirect = output * firms.indirect_intensity
         emissions = direct + indirect if sc.scope.include_indirect else direct
@@ -1116,7 +1116,7 @@ class CarbonMarketModel(mesa.Model):
             # trading.foresight_years), so a bank keeps its value to the end
             banking=sc.compliance.banking,
             own_mac=(own_marginal_cost(
-                firms.options, firms.base_output * firms.baseline_intensity, -position)
+                firms.options, firms.annual_emissions, -position)
                 if self._needs_own_mac else None),
         )
 
