@@ -1006,7 +1006,7 @@ class CarbonMarketModel(mesa.Model):
         if np.isnan(month_ago):
             month_ago = self.prev_close
         expected = self.firms.expected_price
-        fundamental_growth = getattr(self, "fundamental_growth", 0.0)
+        fundamental_growth = self.fundamental_growth
         if len(self.expectation_models) == 1:
             model = self.expectation_models[0]
             self.firms.expected_price = model.update(

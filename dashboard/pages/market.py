@@ -44,7 +44,8 @@ rises (blue). The **supply** of quota is what the state issued for the year (red
 does not depend on the price. Where they cross is the **equilibrium price**: the cost of
 the last tonne that must be cut so emissions fit the quota. Tighter benchmarks move the
 red line left, and the price climbs the cost curve. The market's actual price (dotted)
-also reflects banking and expectations about later years."""
+also reflects banking and expectations about later years: quota saved now for scarcer
+later years raises today's price (the Explore page's equilibrium price counts that)."""
 
 
 def layout(**_: Any) -> html.Div:
@@ -310,7 +311,8 @@ def curve_note(curves: dict[str, Any], year: int, excluded: list[str]) -> str:
         parts.append(f"In {year} firms must cut {curves['shortage'] / 1e6:,.1f} Mt; the "
                      f"curves cross at {price:,.1f} CNY/t")
         if np.isfinite(model_price):
-            parts[-1] += f" (the model's equilibrium price: {model_price:,.1f})"
+            parts[-1] += (f" (the model's equilibrium price of this year alone, without "
+                          f"banking: {model_price:,.1f})")
         parts[-1] += "."
     if np.isfinite(mean):
         parts.append(f"The market's mean price that year was {mean:,.1f} CNY/t.")
