@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:  # the model imports this module: no import back at run time
-    from model.scenario import SectorConfig
+    from etsim.model.scenario import SectorConfig
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:  # the model imports this module: no import back at run time
-    from model.scenario import TradingConfig
+    from etsim.model.scenario import TradingConfig
 
 
 class AdaptiveExpectations:
@@ -89,6 +89,6 @@ EXPECTATIONS: dict[str, type] = {
 
 def make_expectations(name: str, config: TradingConfig):
     """The expectation model registered under ``name``."""
-    from model.plugins import lookup  # here: the model package imports this module
+    from etsim.model.plugins import lookup  # here: the model package imports this module
 
     return lookup(EXPECTATIONS, name, "expectation model")(config)

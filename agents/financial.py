@@ -43,10 +43,10 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
-from agents.strategies import Orders
+from etsim.agents.strategies import Orders
 
 if TYPE_CHECKING:  # the model imports this module: no import back at run time
-    from model.scenario import FinancialTradersConfig
+    from etsim.model.scenario import FinancialTradersConfig
 
 _EPS = 1e-7  # tolerance in ticks against float noise, as in model.exchange
 
@@ -222,7 +222,7 @@ class FinancialTraders:
         rng: np.random.Generator,
         offset: int,
     ) -> None:
-        from model.plugins import lookup  # here: the model package imports this module
+        from etsim.model.plugins import lookup  # here: the model package imports this module
 
         if offset < 0:
             raise ValueError(f"offset must be >= 0, got {offset!r}")

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from agents.abatement import npv_per_tonne
+from etsim.agents.abatement import npv_per_tonne
 
 if TYPE_CHECKING:
-    from model.market import CarbonMarketModel
+    from etsim.model.market import CarbonMarketModel
 
 
 class Firm(mesa.Agent):

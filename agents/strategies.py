@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:  # the model imports this module: no import back at run time
-    from model.scenario import TradingConfig
+    from etsim.model.scenario import TradingConfig
 
 
 @dataclass
@@ -275,6 +275,6 @@ STRATEGIES: dict[str, type] = {
 
 def make_strategy(name: str, config: TradingConfig, rng: np.random.Generator):
     """The strategy registered under ``name``."""
-    from model.plugins import lookup  # here: the model package imports this module
+    from etsim.model.plugins import lookup  # here: the model package imports this module
 
     return lookup(STRATEGIES, name, "trading strategy")(config, rng)

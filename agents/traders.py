@@ -25,8 +25,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from model.exchange import BUY, SELL
-from model.plugins import lookup
+from etsim.model.exchange import BUY, SELL
+from etsim.model.plugins import lookup
 
 
 class UnitTrader:

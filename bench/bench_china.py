@@ -27,15 +27,11 @@ import statistics
 import sys
 import time
 import tracemalloc
-from pathlib import Path
 
-# Runs from a checkout without installing the package.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import mesa
+import numpy as np
 
-import mesa  # noqa: E402
-import numpy as np  # noqa: E402
-
-from model import CarbonMarketModel  # noqa: E402
+from etsim import CarbonMarketModel
 
 PHASES = ("construct", "run", "results")
 

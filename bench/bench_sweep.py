@@ -25,12 +25,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import pandas as pd
+
+from etsim.experiments.sweep import available_cores, run_sweep
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run from a checkout without installing
-
-import pandas as pd  # noqa: E402
-
-from experiments.sweep import available_cores, run_sweep  # noqa: E402
 
 RATES = (0.01, 0.02, 0.03, 0.04)
 

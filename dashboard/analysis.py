@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model.equilibrium import clearing_price, marginal_abatement_curve
+from etsim.model.equilibrium import clearing_price, marginal_abatement_curve
 
 OBSERVED_ATTRIBUTION = "Data: ICAP via World Carbon Pricing Database"
 LISTED = ("continuous", "block")  # trades between firms on the exchange

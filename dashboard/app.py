@@ -50,13 +50,13 @@ def create_app() -> Dash:
     """
     import diskcache
 
-    import dashboard.pages  # noqa: F401 - the parent package of the page modules Dash loads
+    import etsim.dashboard.pages  # noqa: F401 - the parent package of the page modules Dash loads
 
     manager = DiskcacheManager(diskcache.Cache(_jobs_folder()), expire=3600)
     app = Dash(
         # The package's name (not __name__) makes Dash import the pages under their own
-        # module names (dashboard.pages.explore), so tests and the app share one module.
-        __package__ or "dashboard",
+        # module names (etsim.dashboard.pages.explore), so tests and the app share one module.
+        __package__ or "etsim.dashboard",
         use_pages=True,
         pages_folder=str(PAGES_FOLDER),
         background_callback_manager=manager,

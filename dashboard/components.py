@@ -14,9 +14,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from dash import Input, Output, State, callback, ctx, dash_table, dcc, html, no_update
 
-from agents.sectors import SECTOR_LIBRARY
-from dashboard import runs
-from model import ScenarioError, shipped_scenarios
+from etsim import ScenarioError, shipped_scenarios
+from etsim.agents.sectors import SECTOR_LIBRARY
+from etsim.dashboard import runs
 
 # (lever key, id suffix, component property); the order of the callbacks' arguments
 LEVER_CONTROLS: tuple[tuple[str, str, str], ...] = (

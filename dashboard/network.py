@@ -9,7 +9,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from agents.networks import (  # noqa: F401  (the analysis lives with the agents)
+from etsim.agents.networks import (  # noqa: F401  (the analysis lives with the agents)
     CENTRAL_COLUMNS,
     central_traders,
     firm_trades_of_year,

@@ -22,8 +22,8 @@ from typing import Any
 
 import pandas as pd
 
-from model import CarbonMarketModel, ScenarioError, load_scenario
-from model.scenario import Scenario, schedule_value
+from etsim import CarbonMarketModel, ScenarioError, load_scenario
+from etsim.model.scenario import Scenario, schedule_value
 
 DEFAULT_SCENARIO = "china-2024"
 # The default Explore run: the three sectors that join in 2024 (power switched off).

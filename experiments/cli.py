@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from model.scenario import (
+from etsim.model.scenario import (
     ScenarioError,
     load_scenario,
     parse_override_value,
@@ -50,8 +50,8 @@ def _default_out(name: str, seed: int) -> Path:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from model.market import CarbonMarketModel
-    from model.results import run_record, write_results
+    from etsim.model.market import CarbonMarketModel
+    from etsim.model.results import run_record, write_results
 
     if args.seed is not None and args.seed < 0:
         raise UsageError(f"--seed must be a whole number >= 0, got {args.seed}")
@@ -131,7 +131,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from experiments.sweep import default_out_dir, run_sweep
+    from etsim.experiments.sweep import default_out_dir, run_sweep
 
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be a whole number >= 1, got {args.workers}")
@@ -150,14 +150,14 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from experiments.report import write_report
+    from etsim.experiments.report import write_report
 
     print(write_report(args.directory))
     return 0
 
 
 def _cmd_dashboard(args: argparse.Namespace) -> int:
-    from dashboard.app import run
+    from etsim.dashboard.app import run
 
     if not 0 < args.port < 65536:
         raise UsageError(f"--port must be from 1 to 65535, got {args.port}")

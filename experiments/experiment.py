@@ -55,8 +55,8 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from model.results import TABLES
-from model.scenario import ScenarioError, format_validation_error, load_scenario
+from etsim.model.results import TABLES
+from etsim.model.scenario import ScenarioError, format_validation_error, load_scenario
 
 SAMPLING_METHODS = ("grid", "random", "latin_hypercube", "sobol")
 # keys that make a table a factor spec rather than a namespace of dotted keys

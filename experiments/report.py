@@ -20,11 +20,11 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from dashboard.figures import run as run_figures
-from dashboard.figures import sweep as sweep_figures
-from experiments.sweep import SUMMARY_FILE, SWEEP_FILE, assemble_summary, headline_columns
-from model.results import TABLES, read_results
-from model.scenario import ScenarioError
+from etsim.dashboard.figures import run as run_figures
+from etsim.dashboard.figures import sweep as sweep_figures
+from etsim.experiments.sweep import SUMMARY_FILE, SWEEP_FILE, assemble_summary, headline_columns
+from etsim.model.results import TABLES, read_results
+from etsim.model.scenario import ScenarioError
 
 REPORT_FILE = "report.html"
 CHART_HEIGHT = "430px"
@@ -122,8 +122,8 @@ def _read_run(folder: Path) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
 
 
 def _deadlines(record: dict[str, Any], tables: dict[str, pd.DataFrame]) -> list[str]:
-    from dashboard.runs import deadline_dates
-    from model.scenario import Scenario
+    from etsim.dashboard.runs import deadline_dates
+    from etsim.model.scenario import Scenario
 
     if "market_daily" not in tables:
         return []
@@ -228,7 +228,7 @@ def sobol_table(summary: pd.DataFrame, meta: dict[str, Any], headline: str) -> p
         from SALib.analyze import sobol
     except ImportError:
         return None
-    from experiments.experiment import Factor, sobol_problem
+    from etsim.experiments.experiment import Factor, sobol_problem
 
     factor_list = [Factor(key=f["key"], column=f["column"], kind=f["kind"], keys=tuple(f["keys"]),
                           low=f["low"], high=f["high"], integer=f["integer"])

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from experiments.experiment import (
+from etsim.experiments.experiment import (
     HEADLINE_COLUMNS,
     HEADLINE_PREFIXES,
     RUN_COLUMNS,
@@ -48,9 +48,9 @@ from experiments.experiment import (
     RunSpec,
     plan_runs,
 )
-from model.market import CarbonMarketModel
-from model.results import run_record
-from model.scenario import Scenario
+from etsim.model.market import CarbonMarketModel
+from etsim.model.results import run_record
+from etsim.model.scenario import Scenario
 
 SWEEP_FILE = "sweep.json"
 SUMMARY_FILE = "summary.parquet"
@@ -417,7 +417,7 @@ class SweepResult:
 
 def default_out_dir(experiment_path: str | Path) -> Path:
     """The default sweep folder: ``sweeps/NAME`` (re-running into it resumes)."""
-    from experiments.experiment import read_experiment
+    from etsim.experiments.experiment import read_experiment
 
     return Path("sweeps") / read_experiment(experiment_path).name
 

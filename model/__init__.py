@@ -1,14 +1,7 @@
-"""The market and its institutions: scenario schema, allocation, registry, exchange,
-MRV, reserve pool, equilibrium solver, and the Mesa model that ties them together."""
+"""The market and its institutions (``etsim.model``): scenario schema, allocation,
+registry, compliance, MRV, primary market, reserve pool, trading session, exchange,
+equilibrium, results, and the Mesa model (``market.py``) whose schedule calls them.
 
-from model.market import CarbonMarketModel, InvariantError
-from model.scenario import Scenario, ScenarioError, load_scenario, shipped_scenarios
-
-__all__ = [
-    "CarbonMarketModel",
-    "InvariantError",
-    "Scenario",
-    "ScenarioError",
-    "load_scenario",
-    "shipped_scenarios",
-]
+Nothing is imported here, so ``import etsim.model.exchange`` loads the exchange alone;
+the public names are in the ``etsim`` package (``from etsim import CarbonMarketModel``).
+"""

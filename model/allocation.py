@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model.plugins import lookup
-from model.scenario import Scenario, SectorConfig, schedule_value
+from etsim.model.plugins import lookup
+from etsim.model.scenario import Scenario, SectorConfig, schedule_value
 
 
 @dataclass

@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from agents.abatement import option_tonnes
+from etsim.agents.abatement import option_tonnes
 
 if TYPE_CHECKING:
-    from model.market import CarbonMarketModel
+    from etsim.model.market import CarbonMarketModel
 
 
 def marginal_abatement_curve(

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from model.plugins import lookup
+from etsim.model.plugins import lookup
 
 # Tolerance in ticks against float noise, e.g. 90.07 / 0.01 == 9006.999999999999.
 _EPS = 1e-7

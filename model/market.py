@@ -23,21 +23,21 @@ from typing import Any
 import mesa
 import numpy as np
 
-from agents.abatement import FirmOptions, draw_options, own_marginal_cost
-from agents.expectations import make_expectations
-from agents.financial import FinancialDayState, FinancialTraders
-from agents.firm import Firm
-from agents.networks import draw_provinces, peer_network
-from agents.production import sector_output_response
-from agents.strategies import BudgetConstrainedStrategy, Orders, TradingState, make_strategy
-from model.allocation import AllocationPolicy, round_quota
-from model.auction import clear_reverse_auction, clear_uniform_price
-from model.calendar import TradingCalendar
-from model.equilibrium import horizon_path
-from model.exchange import OrderBook, RestingOrders
-from model.registry import Registry
-from model.reserve import ReservePool, make_reserve_policy
-from model.scenario import Scenario, load_scenario
+from etsim.agents.abatement import FirmOptions, draw_options, own_marginal_cost
+from etsim.agents.expectations import make_expectations
+from etsim.agents.financial import FinancialDayState, FinancialTraders
+from etsim.agents.firm import Firm
+from etsim.agents.networks import draw_provinces, peer_network
+from etsim.agents.production import sector_output_response
+from etsim.agents.strategies import BudgetConstrainedStrategy, Orders, TradingState, make_strategy
+from etsim.model.allocation import AllocationPolicy, round_quota
+from etsim.model.auction import clear_reverse_auction, clear_uniform_price
+from etsim.model.calendar import TradingCalendar
+from etsim.model.equilibrium import horizon_path
+from etsim.model.exchange import OrderBook, RestingOrders
+from etsim.model.registry import Registry
+from etsim.model.reserve import ReservePool, make_reserve_policy
+from etsim.model.scenario import Scenario, load_scenario
 
 AUCTIONEER_ID = -1  # seller id of primary-market (paid share) auctions
 RESERVE_POOL_ID = -2  # counterparty id of reserve pool sales and purchases
@@ -1328,7 +1328,7 @@ class CarbonMarketModel(mesa.Model):
     # --- end of run --------------------------------------------------------------------
 
     def _finish(self) -> None:
-        from model.results import check_invariants
+        from etsim.model.results import check_invariants
 
         self.wall_time = time.perf_counter() - self.started
         self.invariants = check_invariants(self)
@@ -1337,7 +1337,7 @@ class CarbonMarketModel(mesa.Model):
 
     def results(self) -> dict[str, Any]:
         """The results tables of DESIGN.md as pandas DataFrames (after the run)."""
-        from model.results import build_tables
+        from etsim.model.results import build_tables
 
         if self.running:
             raise RuntimeError("the run has not finished: call run() first")

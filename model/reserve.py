@@ -22,11 +22,11 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
-from model.plugins import lookup
-from model.scenario import ReservePoolConfig
+from etsim.model.plugins import lookup
+from etsim.model.scenario import ReservePoolConfig
 
 if TYPE_CHECKING:
-    from model.market import CarbonMarketModel
+    from etsim.model.market import CarbonMarketModel
 
 
 class ReservePool:

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from agents.networks import yearly_networks
+from etsim.agents.networks import yearly_networks
 
 if TYPE_CHECKING:
-    from model.market import CarbonMarketModel
+    from etsim.model.market import CarbonMarketModel
 
 TABLES = ("market_daily", "firm_years", "firms", "abatement_options", "market_years", "trades",
           "book_events", "trade_network")
@@ -114,7 +114,7 @@ def _firm_years(model: CarbonMarketModel) -> pd.DataFrame:
 
 def _market_years(model: CarbonMarketModel, firm_years: pd.DataFrame,
                   daily: pd.DataFrame) -> pd.DataFrame:
-    from model.equilibrium import market_equilibrium, static_equilibrium, year_efficiency
+    from etsim.model.equilibrium import market_equilibrium, static_equilibrium, year_efficiency
 
     sc = model.scenario
     equilibrium_years, path = market_equilibrium(model)
@@ -275,7 +275,7 @@ def run_record(model: CarbonMarketModel) -> dict[str, Any]:
     """The contents of ``run.json``: scenario, seed, versions, wall time, ledger check,
     and ``allocative_efficiency``, the run's abatement-weighted allocative efficiency
     (``model.equilibrium.run_efficiency``; null when undefined)."""
-    from model.equilibrium import run_efficiency
+    from etsim.model.equilibrium import run_efficiency
 
     efficiency = run_efficiency(model)
     versions = {"etsim": _version("etsim"), "python": platform.python_version()}

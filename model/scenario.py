@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from agents.sectors import SECTOR_LIBRARY
+from etsim.agents.sectors import SECTOR_LIBRARY
 
 ALLOCATION_RULE_NAMES = ("verified_emissions", "intensity", "absolute_cap")
 RESERVE_POLICY_NAMES = ("none", "price_trigger", "bank_based")
@@ -1254,7 +1254,7 @@ class Scenario(_Section):
 
 def shipped_scenarios() -> list[str]:
     """Names of the scenarios shipped in the ``scenarios`` package."""
-    folder = resources.files("scenarios")
+    folder = resources.files("etsim.scenarios")
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
@@ -1266,7 +1266,7 @@ def _read_toml(name_or_path: str | Path) -> tuple[dict[str, Any], str]:
         source = str(path)
         text = path.read_text(encoding="utf-8")
     else:
-        shipped = resources.files("scenarios") / f"{name_or_path}.toml"
+        shipped = resources.files("etsim.scenarios") / f"{name_or_path}.toml"
         if not shipped.is_file():
             raise ScenarioError(
                 f"scenario '{name_or_path}' not found: give a shipped scenario "

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agents.traders import UnitTrader, trader_class
-from model.exchange import BUY, SELL, OrderBook
+from etsim.agents.traders import UnitTrader, trader_class
+from etsim.model.exchange import BUY, SELL, OrderBook
 
 BUYER_VALUES: tuple[tuple[float, ...], ...] = (
     (200.0, 170.0, 140.0, 108.0),

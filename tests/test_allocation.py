@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model import CarbonMarketModel, load_scenario
-from model.allocation import (
+from etsim import CarbonMarketModel, load_scenario
+from etsim.model.allocation import (
     ALLOCATION_RULES,
     AbsoluteCapRule,
     AllocationInputs,
@@ -25,7 +25,7 @@ from model.allocation import (
     benchmark_in_year,
     round_quota,
 )
-from model.scenario import schedule_value
+from etsim.model.scenario import schedule_value
 
 # --- schedules and benchmarks --------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from model.auction import AuctionResult, clear_reverse_auction, clear_uniform_price
+from etsim.model.auction import AuctionResult, clear_reverse_auction, clear_uniform_price
 
 
 def test_oversubscribed_marginal_tie_split_pro_rata() -> None:

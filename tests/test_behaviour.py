@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model import CarbonMarketModel
+from etsim import CarbonMarketModel
 
 SEEDS = (1, 2, 3)
 INDUSTRY = {

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model import CarbonMarketModel
+from etsim import CarbonMarketModel
 
 NO_TRADING = {"trading__base_activity": 0.0, "trading__peak_activity": 0.0}
 TIGHT = {"sectors.*.allocation.tightening": 0.08}

@@ -16,8 +16,8 @@ import plotly.graph_objects as go
 import pytest
 from dash import no_update
 
-from dashboard import analysis, book, components, runs
-from model import ScenarioError, load_scenario, shipped_scenarios
+from etsim import ScenarioError, load_scenario, shipped_scenarios
+from etsim.dashboard import analysis, book, components, runs
 
 CLASSROOM = runs.default_levers("classroom")
 
@@ -34,10 +34,10 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
 @pytest.fixture(scope="module")
 def pages(cache: Any) -> SimpleNamespace:
     """The page modules (Dash registers pages only once an app exists)."""
-    from dashboard.app import create_app
+    from etsim.dashboard.app import create_app
 
     app = create_app()
-    from dashboard.pages import compare, explore, firms, market, network
+    from etsim.dashboard.pages import compare, explore, firms, market, network
 
     return SimpleNamespace(app=app, explore=explore, compare=compare, market=market,
                            network=network, firms=firms)

@@ -8,10 +8,10 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from dashboard import analysis, book, network
-from dashboard.figures import compare as compare_figures
-from dashboard.figures import run as figures
-from model.exchange import OrderBook
+from etsim.dashboard import analysis, book, network
+from etsim.dashboard.figures import compare as compare_figures
+from etsim.dashboard.figures import run as figures
+from etsim.model.exchange import OrderBook
 
 # --- hand-built tables ------------------------------------------------------------------
 

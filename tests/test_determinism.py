@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 from pandas.testing import assert_frame_equal
 
-from model import CarbonMarketModel
+from etsim import CarbonMarketModel
 
 TABLES = ("market_daily", "firm_years", "firms", "abatement_options", "market_years", "trades",
           "book_events", "trade_network")
@@ -53,7 +53,7 @@ def _cli_run(out: Path, cwd: Path, hash_seed: str) -> None:
     # a different string-hash seed in each process: set and dict order must not matter
     env = {**os.environ, "PYTHONHASHSEED": hash_seed}
     done = subprocess.run(
-        [sys.executable, "-m", "experiments.cli", "run", "classroom", "--out", str(out),
+        [sys.executable, "-m", "etsim", "run", "classroom", "--out", str(out),
          "--seed", "3", "--quiet"],
         cwd=cwd, capture_output=True, text=True, timeout=120, env=env,
     )
@@ -87,7 +87,7 @@ def test_identical_results_across_two_processes(tmp_path: Path) -> None:
 
 def test_recorded_book_replays_to_the_days_trades() -> None:
     """Re-submitting a recorded day's orders to a fresh book gives the same trades."""
-    from model.exchange import OrderBook
+    from etsim.model.exchange import OrderBook
 
     model = CarbonMarketModel(scenario="classroom", seed=2)
     model.run()

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model import CarbonMarketModel
-from model.equilibrium import clearing_price, marginal_abatement_curve
+from etsim import CarbonMarketModel
+from etsim.model.equilibrium import clearing_price, marginal_abatement_curve
 
 SEEDS = (1, 2, 3)
 

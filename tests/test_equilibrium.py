@@ -11,15 +11,15 @@ import math
 import numpy as np
 import pytest
 
-from model import CarbonMarketModel
-from model.equilibrium import (
+from etsim import CarbonMarketModel
+from etsim.model.equilibrium import (
     allocative_efficiency,
     banking_equilibrium,
     clearing_price,
     horizon_path,
     market_equilibrium,
 )
-from model.results import run_record
+from etsim.model.results import run_record
 
 COSTS = np.array([10.0, 50.0, 100.0])
 TONNES = np.array([5.0, 5.0, 5.0])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.exchange import (
+from etsim.model.exchange import (
     BUY,
     CLEARING_RULES,
     SELL,

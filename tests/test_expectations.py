@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agents.expectations import (
+from etsim import CarbonMarketModel
+from etsim.agents.expectations import (
     EXPECTATIONS,
     AdaptiveExpectations,
     FundamentalExpectations,
     TrendFollowingExpectations,
     make_expectations,
 )
-from model import CarbonMarketModel
-from model.scenario import EXPECTATION_NAMES, TradingConfig
+from etsim.model.scenario import EXPECTATION_NAMES, TradingConfig
 
 CONFIG = TradingConfig(expectation_smoothing=0.1, fundamental_weight=0.7, trend_weight=0.5)
 

@@ -12,15 +12,15 @@ import dataclasses
 import numpy as np
 import pytest
 
-from agents.financial import (
+from etsim.agents.financial import (
     FINANCIAL_TRADERS,
     FinancialDayState,
     FinancialTraders,
     MarketMaker,
     Speculator,
 )
-from model.exchange import BUY, SELL, OrderBook
-from model.scenario import FinancialTradersConfig
+from etsim.model.exchange import BUY, SELL, OrderBook
+from etsim.model.scenario import FinancialTradersConfig
 
 DAY = FinancialDayState(previous_close=100.0, limit_down=90.0, limit_up=110.0,
                         fundamental_price=100.0)

@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashboard import book as dash_book
-from model import CarbonMarketModel
-from model.exchange import OrderBook, RestingOrders
-from model.registry import Registry
+from etsim import CarbonMarketModel
+from etsim.dashboard import book as dash_book
+from etsim.model.exchange import OrderBook, RestingOrders
+from etsim.model.registry import Registry
 
 GTC = {"market.order_expiry": "gtc"}
 TRADERS = {"financial.market_makers": 2, "financial.speculators": 3}

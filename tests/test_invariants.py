@@ -10,8 +10,8 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model import CarbonMarketModel
-from model.results import check_invariants
+from etsim import CarbonMarketModel
+from etsim.model.results import check_invariants
 
 TABLES = ("market_daily", "firm_years", "firms", "abatement_options", "market_years", "trades",
           "book_events", "trade_network")

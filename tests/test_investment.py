@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agents.abatement import capital_recovery_factor, levelised_cost, npv_per_tonne
-from model import CarbonMarketModel
+from etsim import CarbonMarketModel
+from etsim.agents.abatement import capital_recovery_factor, levelised_cost, npv_per_tonne
 
 WINDOW = 5.078155  # discounted years 2..11 at 10%, from the paper computation above
 BREAK_EVEN = 246.92  # CNY/t

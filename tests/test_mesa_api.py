@@ -5,7 +5,7 @@ from __future__ import annotations
 import mesa
 import pandas as pd
 
-from model import CarbonMarketModel
+from etsim import CarbonMarketModel
 
 
 def test_every_argument_is_defaulted_and_seed_reaches_mesa() -> None:

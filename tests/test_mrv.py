@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from model import CarbonMarketModel
+from etsim import CarbonMarketModel
 
 
 def _misreporting_share(inspection: float) -> float:

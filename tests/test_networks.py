@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from agents.networks import network_metrics, trade_graph, yearly_networks
+from etsim.agents.networks import network_metrics, trade_graph, yearly_networks
 
 TRADES = pd.DataFrame({
     "date": pd.to_datetime(["2026-03-02", "2026-03-02", "2026-05-04", "2026-06-01",

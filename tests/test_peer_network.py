@@ -7,8 +7,8 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from agents.networks import PeerNetwork, draw_provinces, peer_network
-from model import CarbonMarketModel
+from etsim import CarbonMarketModel
+from etsim.agents.networks import PeerNetwork, draw_provinces, peer_network
 
 SMALL = {"scale": 0.1}  # china-2024 at a tenth: 364 firms
 

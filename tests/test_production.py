@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agents.production import CAPACITY_HEADROOM, sector_output_response
-from model.allocation import AllocationPolicy
-from model.scenario import load_scenario
+from etsim.agents.production import CAPACITY_HEADROOM, sector_output_response
+from etsim.model.allocation import AllocationPolicy
+from etsim.model.scenario import load_scenario
 
 
 def test_no_carbon_cost_keeps_the_plan() -> None:

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from agents.sectors import SECTOR_LIBRARY
-from model.scenario import (
+from etsim.agents.sectors import SECTOR_LIBRARY
+from etsim.model.scenario import (
     ALLOCATION_RULE_NAMES,
     RESERVE_POLICY_NAMES,
     STRATEGY_NAMES,

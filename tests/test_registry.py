@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model import CarbonMarketModel
-from model.registry import LEDGER_FLOWS, Registry
+from etsim import CarbonMarketModel
+from etsim.model.registry import LEDGER_FLOWS, Registry
 
 # Vintages 2024, 2025, 2026, 2027 -> columns 0, 1, 2, 3.
 

@@ -9,13 +9,13 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from dashboard.figures import run as run_figures
-from dashboard.figures import sweep as sweep_figures
-from experiments.report import ReportError, write_report
-from experiments.sweep import headline_columns, run_sweep
-from model.market import CarbonMarketModel
-from model.results import run_record, write_results
-from model.scenario import ScenarioError
+from etsim.dashboard.figures import run as run_figures
+from etsim.dashboard.figures import sweep as sweep_figures
+from etsim.experiments.report import ReportError, write_report
+from etsim.experiments.sweep import headline_columns, run_sweep
+from etsim.model.market import CarbonMarketModel
+from etsim.model.results import run_record, write_results
+from etsim.model.scenario import ScenarioError
 
 EXPERIMENTS = Path(__file__).resolve().parent / "experiments"
 

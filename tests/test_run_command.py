@@ -39,7 +39,7 @@ SHIPPED = {"absolute-cap-2027", "china-2024", "classroom", "paid-allocation", "r
 
 
 def etsim(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "experiments.cli", *args], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "etsim", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=120)
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from agents.sectors import SECTOR_LIBRARY
-from model.scenario import (
+from etsim.agents.sectors import SECTOR_LIBRARY
+from etsim.model.scenario import (
     Scenario,
     ScenarioError,
     apply_overrides,
@@ -430,7 +430,7 @@ def test_scenarios_differ_in_digest() -> None:
 
 def _validate(path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "experiments.cli", "validate", str(path)],
+        [sys.executable, "-m", "etsim", "validate", str(path)],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -13,9 +13,9 @@ import math
 import numpy as np
 import pytest
 
-from agents.traders import TRADERS, ZIC, ZIP, ZIU, trader_class
-from model.exchange import BUY, SELL
-from model.static_market import (
+from etsim.agents.traders import TRADERS, ZIC, ZIP, ZIU, trader_class
+from etsim.model.exchange import BUY, SELL
+from etsim.model.static_market import (
     BUYER_VALUES,
     SELLER_COSTS,
     StaticMarketResult,

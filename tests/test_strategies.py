@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agents.strategies import (
+from etsim import CarbonMarketModel
+from etsim.agents.strategies import (
     STRATEGIES,
     Orders,
     TradingState,
@@ -13,8 +14,7 @@ from agents.strategies import (
     ZIPStrategy,
     make_strategy,
 )
-from model import CarbonMarketModel
-from model.scenario import STRATEGY_NAMES, TradingConfig
+from etsim.model.scenario import STRATEGY_NAMES, TradingConfig
 
 
 def _state(n: int, position: float, urgency: float = 0.5, growth: float = 0.0,

@@ -18,16 +18,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import experiments.sweep as sweep
-from experiments.experiment import (
+import etsim.experiments.sweep as sweep
+from etsim.experiments.experiment import (
     ExperimentError,
     factors,
     plan_runs,
     read_experiment,
     sample_points,
 )
-from experiments.sweep import SweepError, assemble_summary, finished_runs, run_sweep
-from model.scenario import ScenarioError
+from etsim.experiments.sweep import SweepError, assemble_summary, finished_runs, run_sweep
+from etsim.model.scenario import ScenarioError
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENTS = Path(__file__).resolve().parent / "experiments"
@@ -97,7 +97,7 @@ def test_bad_experiment_gives_one_clear_line_and_writes_nothing(name: str,
 
 
 def _cli_has_sweep() -> bool:
-    from experiments.cli import build_parser
+    from etsim.experiments.cli import build_parser
 
     try:
         build_parser().parse_args(["sweep", str(SMALL)])
@@ -109,7 +109,7 @@ def _cli_has_sweep() -> bool:
 @pytest.mark.skipif(not _cli_has_sweep(), reason="etsim sweep is not wired into the CLI yet")
 @pytest.mark.parametrize("name", ["unknown_lever_key", "not_toml"])
 def test_cli_exits_2_on_a_bad_experiment(name: str, tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "experiments.cli", "sweep",
+    done = subprocess.run([sys.executable, "-m", "etsim", "sweep",
                            str(BAD / f"{name}.toml"), "--out", str(tmp_path / "out")],
                           cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
@@ -140,7 +140,7 @@ def test_seeds_follow_the_experiment_seed_not_the_run_count() -> None:
     experiment = read_experiment(SMALL)
     plan = plan_runs(SMALL)
     more = experiment.model_copy(update={"replicates": 4})
-    from experiments.experiment import run_seed
+    from etsim.experiments.experiment import run_seed
 
     for run in plan.runs:
         assert run.seed == run_seed(more, run.point, run.replicate)
@@ -358,7 +358,7 @@ def test_resume_refuses_another_experiment(in_process, tmp_path: Path) -> None:
 KILLED_SWEEP = """
 import sys
 from pathlib import Path
-import experiments.sweep as sweep
+import etsim.experiments.sweep as sweep
 
 marker, experiment, out = map(Path, sys.argv[1:4])
 compute = sweep.run_one

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard import analysis
-from dashboard.figures.run import _layout, empty_figure
+from etsim.dashboard import analysis
+from etsim.dashboard.figures.run import _layout, empty_figure
 
 RUN_COLOURS = ("#1f3b8f", "#e8590c", "#2b8a3e", "#ae3ec9")
 Runs = dict[str, dict[str, pd.DataFrame]]

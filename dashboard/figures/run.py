@@ -14,7 +14,7 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
-from dashboard import analysis
+from etsim.dashboard import analysis
 
 SECTOR_COLOURS = {
     "power": "#636efa",

@@ -8,8 +8,9 @@ from typing import Any
 import dash
 from dash import Input, Output, callback, dcc, html, no_update
 
-from dashboard import analysis, runs
-from dashboard.components import (
+from etsim import ScenarioError
+from etsim.dashboard import analysis, runs
+from etsim.dashboard.components import (
     chart_row,
     data_table,
     error_text,
@@ -21,9 +22,8 @@ from dashboard.components import (
     register_lever_callbacks,
     table_payload,
 )
-from dashboard.figures import compare as compare_figures
-from dashboard.figures import run as figures
-from model import ScenarioError
+from etsim.dashboard.figures import compare as compare_figures
+from etsim.dashboard.figures import run as figures
 
 dash.register_page(__name__, path="/compare", name="Compare", title="etsim: Compare",
                    order=1)

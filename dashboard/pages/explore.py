@@ -14,8 +14,9 @@ import dash
 import numpy as np
 from dash import Input, Output, callback, dcc, html, no_update, set_props
 
-from dashboard import analysis, runs
-from dashboard.components import (
+from etsim import ScenarioError
+from etsim.dashboard import analysis, runs
+from etsim.dashboard.components import (
     card,
     chart_row,
     error_text,
@@ -26,8 +27,7 @@ from dashboard.components import (
     message_box,
     register_lever_callbacks,
 )
-from dashboard.figures import run as figures
-from model import ScenarioError
+from etsim.dashboard.figures import run as figures
 
 dash.register_page(__name__, path="/", name="Explore", title="etsim: Explore", order=0)
 

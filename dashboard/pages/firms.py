@@ -8,9 +8,9 @@ from typing import Any
 import dash
 from dash import Input, Output, callback, html
 
-from dashboard import analysis, runs
-from dashboard.components import chart_row, data_table, explain, graph, table_payload
-from dashboard.figures import run as figures
+from etsim.dashboard import analysis, runs
+from etsim.dashboard.components import chart_row, data_table, explain, graph, table_payload
+from etsim.dashboard.figures import run as figures
 
 dash.register_page(__name__, path="/firms", name="Firms", title="etsim: Firms", order=4)
 

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update, set_props
 
-from dashboard import analysis, book, runs
-from dashboard.components import (
+from etsim.dashboard import analysis, book, runs
+from etsim.dashboard.components import (
     data_table,
     error_text,
     explain,
@@ -19,7 +19,7 @@ from dashboard.components import (
     message_box,
     table_payload,
 )
-from dashboard.figures import run as figures
+from etsim.dashboard.figures import run as figures
 
 dash.register_page(__name__, path="/market", name="Market", title="etsim: Market",
                    order=2)

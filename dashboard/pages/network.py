@@ -9,9 +9,9 @@ import dash
 import numpy as np
 from dash import Input, Output, State, callback, dcc, html
 
-from dashboard import network, runs
-from dashboard.components import card, data_table, explain, graph, table_payload
-from dashboard.figures import run as figures
+from etsim.dashboard import network, runs
+from etsim.dashboard.components import card, data_table, explain, graph, table_payload
+from etsim.dashboard.figures import run as figures
 
 dash.register_page(__name__, path="/network", name="Network", title="etsim: Network",
                    order=3)

@@ -1,0 +1,45 @@
+"""etsim: an agent-based simulator of China's national carbon market.
+
+The public Python API::
+
+    from etsim import CarbonMarketModel, load_scenario
+    m = CarbonMarketModel(scenario="china-2024", seed=7)
+    m.run()
+    tables = m.results()
+
+The repository's top-level folders are this package's subpackages: ``etsim.model``
+(``model/``: the market and its institutions), ``etsim.agents`` (``agents/``),
+``etsim.dashboard``, ``etsim.experiments`` and ``etsim.scenarios``. Names are loaded on
+first use, so ``import etsim`` (and ``etsim --help``) does not import Mesa or pandas.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS = {
+    "CarbonMarketModel": "etsim.model.market",
+    "InvariantError": "etsim.model.market",
+    "Scenario": "etsim.model.scenario",
+    "ScenarioError": "etsim.model.scenario",
+    "load_scenario": "etsim.model.scenario",
+    "shipped_scenarios": "etsim.model.scenario",
+    "read_results": "etsim.model.results",
+    "write_results": "etsim.model.results",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'etsim' has no attribute '{name}'")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
