@@ -16,9 +16,17 @@ first use, so ``import etsim`` (and ``etsim --help``) does not import Mesa or pa
 from __future__ import annotations
 
 from importlib import import_module
+from pathlib import Path
 from typing import Any
 
 __version__ = "0.1.0"
+
+# In a source checkout the subpackages are the repository's top-level folders beside this
+# one, so code run from a checkout (its tests, bench/) uses that checkout's modules; an
+# installed wheel has them inside this folder instead.
+_checkout = Path(__file__).resolve().parent.parent
+if (_checkout / "pyproject.toml").is_file() and (_checkout / "model" / "market.py").is_file():
+    __path__.append(str(_checkout))
 
 # public name -> module that defines it
 _EXPORTS = {
