@@ -6,9 +6,9 @@ Save the tables before the first move, then compare after each step:
     python bench/snapshot_tables.py save /tmp/tables-before
     python bench/snapshot_tables.py compare /tmp/tables-before
 
-It runs ``etsim run`` in a subprocess (so it works whatever the package's import
-names are) and compares the Parquet tables with ``pandas.testing`` (exact: no
-tolerance). The exit status of ``compare`` is 1 if any table differs.
+It runs ``python -m etsim run`` from this checkout in a subprocess and compares the
+Parquet tables with ``pandas.testing`` (exact: no tolerance). The exit status of
+``compare`` is 1 if any table differs.
 """
 
 from __future__ import annotations
@@ -34,8 +34,9 @@ def run_all(out: Path, scenarios: list[str], seeds: list[int]) -> None:
             if target.exists():
                 continue
             subprocess.run(
-                ["etsim", "run", name, "--seed", str(seed), "--out", str(target), "--quiet"],
-                check=True,
+                [sys.executable, "-m", "etsim", "run", name, "--seed", str(seed),
+                 "--out", str(target), "--quiet"],
+                check=True, cwd=Path(__file__).resolve().parents[1],
             )
             print(f"saved {target}", flush=True)
 
@@ -43,7 +44,7 @@ def run_all(out: Path, scenarios: list[str], seeds: list[int]) -> None:
 def compare(before: Path, after: Path) -> list[str]:
     """Return one line per table that differs between two snapshot folders."""
     differences: list[str] = []
-    for run_dir in sorted(p for p in before.iterdir() if p.is_dir()):
+    for run_dir in sorted(p for p in before.iterdir() if (after / p.name).is_dir()):
         for table in sorted(run_dir.glob("*.parquet")):
             other = after / run_dir.name / table.name
             if not other.exists():

@@ -17,6 +17,7 @@ registry); each firm is a ``mesa.Agent`` that reads its row (see DESIGN.md).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -195,16 +196,13 @@ class CarbonMarketModel(mesa.Model):
 
     def _build_sectors(self) -> None:
         sc = self.scenario
-        self.sector_names = [
-            name for name, s in sc.sectors.items()
-            if s.enabled and s.firms > 0 and s.entry_year <= sc.end_year
-        ]
+        self.sector_names = sc.simulated_sectors()
         self.sector_configs = [sc.sectors[name] for name in self.sector_names]
 
     def _create_firms(self) -> None:
         sc = self.scenario
         rng = self.rng
-        counts = [max(1, round(s.firms * sc.scale)) for s in self.sector_configs]
+        counts = list(sc.firm_counts().values())
         sector = np.repeat(np.arange(len(counts)), counts)
         n = len(sector)
         self.n_firms = n
@@ -444,10 +442,17 @@ class CarbonMarketModel(mesa.Model):
             self.running = False
             self._finish()
 
-    def run(self) -> CarbonMarketModel:
-        """Run to the end of the calendar; returns the model."""
+    def run(self, progress: Callable[[int, int], None] | None = None) -> CarbonMarketModel:
+        """Run to the end of the calendar; returns the model.
+
+        Args:
+            progress: Called after each trading day with the days done and the days in
+                the run (a progress bar, a dashboard's job status).
+        """
         while self.running:
             self.step()
+            if progress is not None:
+                progress(self.day, self.calendar.n_days)
         return self
 
     # --- monthly and annual events --------------------------------------------------------

@@ -1238,6 +1238,16 @@ class Scenario(_Section):
                 )
         return self
 
+    def simulated_sectors(self) -> list[str]:
+        """Sectors that have firms in a run: enabled, with firms, entering by end_year."""
+        return [name for name, s in self.sectors.items()
+                if s.enabled and s.firms > 0 and s.entry_year <= self.end_year]
+
+    def firm_counts(self) -> dict[str, int]:
+        """Firms of each simulated sector at the scenario's ``scale`` (at least one each)."""
+        return {name: max(1, round(self.sectors[name].firms * self.scale))
+                for name in self.simulated_sectors()}
+
     @property
     def last_calendar_year(self) -> int:
         """The last simulated calendar year: the deadline of the last compliance year."""
