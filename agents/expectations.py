@@ -13,7 +13,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:  # the model imports this module: no import back at run time
+from etsim.model.plugins import lookup
+
+if TYPE_CHECKING:  # annotations only
+    from etsim.agents.population import FirmState
     from etsim.model.scenario import TradingConfig
 
 
@@ -89,6 +92,55 @@ EXPECTATIONS: dict[str, type] = {
 
 def make_expectations(name: str, config: TradingConfig):
     """The expectation model registered under ``name``."""
-    from etsim.model.plugins import lookup  # here: the model package imports this module
+
 
     return lookup(EXPECTATIONS, name, "expectation model")(config)
+
+
+class PriceExpectations:
+    """Each firm's expected price and expected price growth, kept by its expectation
+    model, and the fundamental price path that anchors them.
+
+    Args:
+        names: The expectation models in use (``trading.expectations`` and the mix).
+        firm_model: Per firm, the index of its model in ``names``.
+        config: The scenario's ``[trading]`` section.
+        initial_price: The fundamental price before the first computation (CNY/t).
+    """
+
+    def __init__(self, names: list[str], firm_model: np.ndarray, config: TradingConfig,
+                 initial_price: float) -> None:
+        self.names = names
+        self.firm_model = firm_model
+        self.models = [make_expectations(name, config) for name in names]
+        self.fundamental_price = initial_price
+        self.fundamental_growth = 0.0  # p_{t+1} / p_t - 1 on the fundamental path
+
+    def set_fundamental_path(self, path: np.ndarray) -> None:
+        """The fundamental path from this year on (CNY/t): its first price, and the
+        growth firms expect from this year to the next (Hotelling while banked)."""
+        self.fundamental_price = float(path[0])
+        self.fundamental_growth = (float(path[1] / path[0] - 1)
+                                   if len(path) > 1 and path[0] > 0 else 0.0)
+
+    def update(self, firms: FirmState, close: float, month_ago: float) -> None:
+        """After the close: each model updates its firms' expected prices and growth.
+
+        Args:
+            firms: The firms' state (``expected_price`` and ``expected_growth`` change).
+            close: Today's close (CNY/t).
+            month_ago: The close a month of trading days ago (CNY/t).
+        """
+        if len(self.models) == 1:
+            model = self.models[0]
+            firms.expected_price = model.update(
+                firms.expected_price, close, month_ago, self.fundamental_price)
+            firms.expected_growth[:] = model.growth(close, month_ago, self.fundamental_growth)
+            return
+        expected = firms.expected_price
+        for index, model in enumerate(self.models):
+            rows = self.firm_model == index
+            expected[rows] = model.update(expected[rows], close, month_ago,
+                                          self.fundamental_price)
+            firms.expected_growth[rows] = model.growth(close, month_ago,
+                                                       self.fundamental_growth)

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from etsim.agents.strategies import Orders
+from etsim.model.plugins import lookup
 
 if TYPE_CHECKING:  # the model imports this module: no import back at run time
     from etsim.model.scenario import FinancialTradersConfig
@@ -222,7 +223,7 @@ class FinancialTraders:
         rng: np.random.Generator,
         offset: int,
     ) -> None:
-        from etsim.model.plugins import lookup  # here: the model package imports this module
+
 
         if offset < 0:
             raise ValueError(f"offset must be >= 0, got {offset!r}")

@@ -15,8 +15,8 @@ import numpy as np
 
 from etsim.agents.abatement import npv_per_tonne
 
-if TYPE_CHECKING:
-    from etsim.model.market import CarbonMarketModel
+if TYPE_CHECKING:  # annotations only
+    from etsim.model.records import MarketState
 
 
 class Firm(mesa.Agent):
@@ -28,7 +28,7 @@ class Firm(mesa.Agent):
         sector: Name of the firm's sector.
     """
 
-    def __init__(self, model: CarbonMarketModel, row: int, sector: str) -> None:
+    def __init__(self, model: MarketState, row: int, sector: str) -> None:
         super().__init__(model)
         self.row = row
         self.sector = sector
@@ -103,7 +103,7 @@ class Firm(mesa.Agent):
         model.fy["investment"][row, col:] = due[col:n_years]
 
 
-def option_values(model: CarbonMarketModel, year: int) -> np.ndarray:
+def option_values(model: MarketState, year: int) -> np.ndarray:
     """Every firm's NPV per tonne of yearly capacity of each of its options in ``year``,
     (firms, options), as it perceives it (``agents.abatement.npv_per_tonne``).
 
@@ -124,7 +124,7 @@ def option_values(model: CarbonMarketModel, year: int) -> np.ndarray:
     return _appraisal(model, year)[0]
 
 
-def _appraisal(model: CarbonMarketModel, year: int) -> tuple[np.ndarray, np.ndarray]:
+def _appraisal(model: MarketState, year: int) -> tuple[np.ndarray, np.ndarray]:
     """``option_values`` and, per firm, whether any option it has not adopted has a
     positive value: computed once per January for all firms (see ``option_values``)."""
     options = model.firms.options

@@ -23,7 +23,15 @@ Within a sector:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:  # annotations only
+    from etsim.agents.population import FirmState
+    from etsim.model.allocation import AllocationPolicy
+    from etsim.model.records import FirmYears
+    from etsim.model.scenario import SectorConfig
 
 CAPACITY_HEADROOM = 0.15  # firms can run this share above plan (spare capacity)
 
@@ -71,3 +79,81 @@ def sector_output_response(
     if spare > 0:
         factor[profitable] += min((demand - produced) / spare, CAPACITY_HEADROOM)
     return factor, rise
+
+
+class Production:
+    """Each covered firm's output and emissions: its plan (the sector's trend growth),
+    January's response to the carbon cost, and monthly output with sector and firm
+    shocks.
+
+    Args:
+        configs: The simulated sectors' configurations, in sector order.
+        firms: The firms' state (``output_factor`` changes each January).
+        records: The firm-year records (output, emissions, abatement are written).
+        rng: The model's random generator.
+        include_indirect: Whether obligations cover indirect emissions (``scope``).
+    """
+
+    def __init__(self, configs: list[SectorConfig], firms: FirmState, records: FirmYears,
+                 rng: np.random.Generator, include_indirect: bool) -> None:
+        self.configs = configs
+        self.firms = firms
+        self.records = records
+        self.rng = rng
+        self.include_indirect = include_indirect
+
+    def demand_growth_factor(self, year: int) -> np.ndarray:
+        """Each sector's output plan in ``year`` relative to start_year (trend growth)."""
+        return np.array([(1 + c.demand_growth) ** (year - self.records.start_year)
+                         for c in self.configs])
+
+    def planned_output(self, year: int) -> np.ndarray:
+        """Each firm's output plan for ``year`` before carbon costs (trend growth)."""
+        return self.firms.base_output * self.demand_growth_factor(year)[self.firms.sector]
+
+    def projected_output(self, year: int, months_done: int) -> np.ndarray:
+        """Expected annual output in ``year``: the year so far scaled up, or the plan
+        times this year's output response before any month is done."""
+        if months_done == 0:
+            return self.planned_output(year) * self.firms.output_factor
+        return self.records["output"][:, self.records.col(year)] * 12 / months_done
+
+    def decide_output(self, year: int, allocation: AllocationPolicy) -> None:
+        """January: each sector's output response to the carbon cost of output at the
+        firms' expected prices (``sector_output_response``)."""
+        firms = self.firms
+        plan = self.planned_output(year)
+        for sector, config in enumerate(self.configs):
+            rows = firms.sector_rows(sector, year)
+            if not len(rows):
+                continue
+            free = allocation.marginal_free_quota(sector, year, firms.intensity[rows])
+            net_cost = firms.expected_price[rows] * (firms.intensity[rows] - free)
+            factor, _ = sector_output_response(
+                plan[rows], net_cost, firms.margin[rows], config.product_price,
+                config.demand_elasticity)
+            firms.output_factor[rows] = factor
+
+    def produce_month(self, year: int) -> np.ndarray:
+        """A month's output and emissions of each covered firm, added to the year's
+        records; returns the month's emissions under the scope (t), for MRV."""
+        firms = self.firms
+        rng = self.rng
+        sector_shock = np.array([rng.normal(0, c.sector_shock_sd) for c in self.configs])
+        idio_sd = np.array([c.output_shock_sd for c in self.configs])[firms.sector]
+        idio = rng.normal(0.0, 1.0, firms.n) * idio_sd
+        factor = np.clip((1 + sector_shock[firms.sector]) * (1 + idio), 0.1, 3.0)
+        output = np.where(firms.covered(year),
+                          self.planned_output(year) / 12 * firms.output_factor * factor, 0.0)
+        direct = output * firms.intensity
+        indirect = output * firms.indirect_intensity
+        emissions = direct + indirect if self.include_indirect else direct
+        records = self.records
+        col = records.col(year)
+        records["output"][:, col] += output
+        records["direct_emissions"][:, col] += direct
+        records["indirect_emissions"][:, col] += indirect
+        records["emissions"][:, col] += emissions
+        records["abatement"][:, col] += output * (firms.baseline_intensity - firms.intensity)
+        records["abatement_cost"][:, col] += output * firms.abatement_cost_rate
+        return emissions

@@ -9,10 +9,13 @@ matches them one by one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from etsim.model.plugins import lookup
 
 if TYPE_CHECKING:  # the model imports this module: no import back at run time
     from etsim.model.scenario import TradingConfig
@@ -275,6 +278,62 @@ STRATEGIES: dict[str, type] = {
 
 def make_strategy(name: str, config: TradingConfig, rng: np.random.Generator):
     """The strategy registered under ``name``."""
-    from etsim.model.plugins import lookup  # here: the model package imports this module
-
     return lookup(STRATEGIES, name, "trading strategy")(config, rng)
+
+
+class StrategyMix:
+    """The firms' trading strategies: one per firm, drawn per sector
+    (``trading.strategy_mix``), each strategy placing the orders of its own firms.
+
+    Args:
+        names: The strategies in use (``trading.strategy`` first).
+        firm_strategy: Per firm, the index of its strategy in ``names``.
+        config: The scenario's ``[trading]`` section.
+        rng: The model's random generator.
+    """
+
+    def __init__(self, names: list[str], firm_strategy: np.ndarray, config: TradingConfig,
+                 rng: np.random.Generator) -> None:
+        self.names = names
+        self.firm_strategy = firm_strategy
+        self.strategies = [make_strategy(name, config, rng) for name in names]
+        self.rng = rng
+        self.needs_own_mac = any(s.needs_own_mac for s in self.strategies)
+        # only adaptive strategies need each day's fills (a per-day cost otherwise)
+        self.learns = any(
+            type(s).observe is not BudgetConstrainedStrategy.observe for s in self.strategies)
+
+    def orders(self, state: TradingState, extra: Callable[[], Orders] | None = None
+               ) -> tuple[Orders, np.ndarray]:
+        """The day's orders of all strategies in random arrival order, and which
+        strategy placed each.
+
+        Args:
+            state: What the firms know today.
+            extra: Places other accounts' orders (the financial traders') after the
+                firms' (the order of the random draws); their orders are marked
+                ``len(self.strategies)``.
+        """
+        if len(self.strategies) == 1:
+            parts = [self.strategies[0].orders(state)]
+        else:
+            parts = [strategy.orders(state, self.firm_strategy == index)
+                     for index, strategy in enumerate(self.strategies)]
+        if extra is not None:
+            parts.append(extra())
+        placed_by = np.concatenate([np.full(len(p.trader), i) for i, p in enumerate(parts)])
+        arrival = self.rng.permutation(len(placed_by))
+        orders = Orders(*(np.concatenate([getattr(p, f) for p in parts])[arrival]
+                          for f in ("trader", "side", "quantity", "limit_price")))
+        return orders, placed_by[arrival]
+
+    def observe(self, orders: Orders, placed_by: np.ndarray, traded: set[int],
+                close: float) -> None:
+        """Tell each strategy which of its orders' traders traded today, and the close."""
+        filled = np.fromiter((t in traded for t in orders.trader.tolist()), dtype=bool,
+                             count=len(orders.trader))
+        for index, strategy in enumerate(self.strategies):
+            mine = placed_by == index
+            part = Orders(orders.trader[mine], orders.side[mine], orders.quantity[mine],
+                          orders.limit_price[mine])
+            strategy.observe(part, filled[mine], close)

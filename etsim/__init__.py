@@ -31,7 +31,7 @@ if (_checkout / "pyproject.toml").is_file() and (_checkout / "model" / "market.p
 # public name -> module that defines it
 _EXPORTS = {
     "CarbonMarketModel": "etsim.model.market",
-    "InvariantError": "etsim.model.market",
+    "InvariantError": "etsim.model.invariants",
     "Scenario": "etsim.model.scenario",
     "ScenarioError": "etsim.model.scenario",
     "load_scenario": "etsim.model.scenario",

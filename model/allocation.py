@@ -185,6 +185,14 @@ class AllocationPolicy:
         )
         return rule.quota(inputs)
 
+    def final_free_quota(
+        self, sector: int, year: int, output: np.ndarray, verified: np.ndarray
+    ) -> np.ndarray:
+        """The final free quota (t) of a sector's firms in a compliance year: the rule's
+        quota from output and verified emissions x the free share. The true-up issues
+        it; firms expect it before (from their projected output and emissions)."""
+        return self.rule_quota(sector, year, output, verified) * self.free_share(sector, year)
+
     def marginal_free_quota(self, sector: int, year: int, intensity: np.ndarray) -> np.ndarray:
         """Free quota (t) that one more unit of output earns each firm of a sector in a
         year: what makes the carbon cost of output differ between the rules."""

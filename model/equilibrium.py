@@ -30,8 +30,8 @@ import numpy as np
 
 from etsim.agents.abatement import option_tonnes
 
-if TYPE_CHECKING:
-    from etsim.model.market import CarbonMarketModel
+if TYPE_CHECKING:  # annotations only
+    from etsim.model.records import MarketState
 
 
 def marginal_abatement_curve(
@@ -264,7 +264,7 @@ class YearMarket(NamedTuple):
     its lead time or adoption; 0 outside the scope and for padding (t)."""
 
 
-def year_market(model: CarbonMarketModel, year: int) -> YearMarket | None:
+def year_market(model: MarketState, year: int) -> YearMarket | None:
     """The realised market of a compliance year, or None when no firm is in scope."""
     col = model.year_index(year)
     firms = model.firms
@@ -289,7 +289,7 @@ def year_market(model: CarbonMarketModel, year: int) -> YearMarket | None:
                       option_tonnes(direct, options.reduction, options.valid))
 
 
-def static_equilibrium(model: CarbonMarketModel, year: int) -> tuple[float, float]:
+def static_equilibrium(model: MarketState, year: int) -> tuple[float, float]:
     """Equilibrium price (CNY/t) and least-cost abatement cost (CNY) of a compliance year
     alone, without banking (``clearing_price``: NaN price when abatement cannot close
     the gap; NaN and NaN when no firm is in scope)."""
@@ -303,7 +303,7 @@ def static_equilibrium(model: CarbonMarketModel, year: int) -> tuple[float, floa
                           float(market.unabated.sum() - market.available))
 
 
-def market_equilibrium(model: CarbonMarketModel,
+def market_equilibrium(model: MarketState,
                        tail_years: int | None = None) -> tuple[np.ndarray, PricePath]:
     """The intertemporal equilibrium of a finished run, ex post.
 
@@ -370,7 +370,7 @@ def market_equilibrium(model: CarbonMarketModel,
     return years, path
 
 
-def horizon_path(model: CarbonMarketModel, year: int,
+def horizon_path(model: MarketState, year: int,
                  bank: float) -> tuple[np.ndarray, np.ndarray]:
     """The fundamental price path over the years of foresight from ``year``.
 
@@ -432,7 +432,7 @@ def horizon_path(model: CarbonMarketModel, year: int,
     return horizon, prices
 
 
-def _projected_years(model: CarbonMarketModel, horizon: np.ndarray, issued_year: int | None
+def _projected_years(model: MarketState, horizon: np.ndarray, issued_year: int | None
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Projected unabated emissions and quota of future years, under each year's rules
     (the last year's carried on after end_year), with output at the plan times the
@@ -488,12 +488,12 @@ def _cheapest_first(costs: np.ndarray) -> np.ndarray:
     return order
 
 
-def horizon_price(model: CarbonMarketModel, year: int, bank: float) -> float:
+def horizon_price(model: MarketState, year: int, bank: float) -> float:
     """The fundamental price of ``year``: the first price of ``horizon_path`` (CNY/t)."""
     return float(horizon_path(model, year, bank)[1][0])
 
 
-def _projected_quota(model: CarbonMarketModel, sector: int, year: int, rows: np.ndarray,
+def _projected_quota(model: MarketState, sector: int, year: int, rows: np.ndarray,
                      output: np.ndarray, emissions: np.ndarray) -> float:
     """Quota (free and auctioned) a sector's firms are expected to get in a future year."""
     allocation = model.allocation
@@ -595,7 +595,7 @@ def allocative_efficiency(own_shortage: np.ndarray, costs: np.ndarray, tonnes: n
     return Efficiency((autarky - abatement_cost) / gain, autarky, least)
 
 
-def year_efficiency(model: CarbonMarketModel, year: int) -> tuple[Efficiency, float]:
+def year_efficiency(model: MarketState, year: int) -> tuple[Efficiency, float]:
     """``allocative_efficiency`` of a finished compliance year, with its abatement (t).
 
     The firms in scope of ``year_market``; a firm's own quota is what it got without
@@ -625,7 +625,7 @@ def year_efficiency(model: CarbonMarketModel, year: int) -> tuple[Efficiency, fl
     ), abated
 
 
-def run_efficiency(model: CarbonMarketModel) -> float:
+def run_efficiency(model: MarketState) -> float:
     """Allocative efficiency of a whole run: each compliance year's, weighted by its
     abatement (over the years where it is defined); NaN when no year's is."""
     sc = model.scenario

@@ -4,7 +4,10 @@ The pool holds quota that is not in any firm's account: its initial endowment, t
 share of each year's quota set aside, auction volume left unsold, quota withheld by
 the bank-based rule and quota bought back from firms. It releases quota by auction.
 
-Policies are a registry keyed by ``reserve_pool.policy``:
+Policies are a registry keyed by ``reserve_pool.policy``. A policy reads a small
+``ReserveSignals`` value (the recent price, the pool's holdings, the firms' bank, ...)
+and returns an ``Intervention`` (release, buy back, withhold); the primary market
+carries it out (``model.primary``). Policies never touch the model:
 
 - ``none``: the pool only collects set-aside and unsold quota;
 - ``price_trigger``: each month, the mean close over ``window_days`` is compared with
@@ -20,13 +23,10 @@ Policies are a registry keyed by ``reserve_pool.policy``:
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 from etsim.model.plugins import lookup
 from etsim.model.scenario import ReservePoolConfig
-
-if TYPE_CHECKING:
-    from etsim.model.market import CarbonMarketModel
 
 
 class ReservePool:
@@ -69,6 +69,50 @@ class ReservePool:
         )
 
 
+@dataclass(frozen=True)
+class ReserveSignals:
+    """What a reserve policy looks at.
+
+    Attributes:
+        recent_price: Mean market price over the policy's ``window_days`` (CNY/t),
+            None before the first trading day.
+        holdings: Quota in the pool (t).
+        annual_quota: Quota needed for a year of covered emissions at current
+            intensities (t): the scale of a buy-back.
+        bank: Quota held by firms (t), the TNAC of the EU's reserve.
+        verified_emissions: Verified emissions of the compliance year just settled (t);
+            0 outside a deadline.
+    """
+
+    recent_price: float | None
+    holdings: int
+    annual_quota: float
+    bank: int
+    verified_emissions: float = 0.0
+
+
+@dataclass(frozen=True)
+class Intervention:
+    """What a policy decides; the primary market carries it out.
+
+    Attributes:
+        release: Tonnes to auction out of the pool.
+        release_price: The reserve price of that auction (CNY/t).
+        buy_back: Tonnes to buy back from firms in a reverse auction.
+        buy_back_ceiling: The highest price paid in the buy-back (CNY/t).
+        withhold: Tonnes to withhold from the next issuances into the pool.
+    """
+
+    release: int = 0
+    release_price: float = 0.0
+    buy_back: int = 0
+    buy_back_ceiling: float = 0.0
+    withhold: int = 0
+
+
+NO_INTERVENTION = Intervention()
+
+
 class NoReservePolicy:
     """The pool takes set-aside and unsold quota and never intervenes."""
 
@@ -77,11 +121,13 @@ class NoReservePolicy:
     def __init__(self, config: ReservePoolConfig) -> None:
         self.config = config
 
-    def monthly(self, model: CarbonMarketModel, year: int, month: int) -> None:
-        """Called at the start of every month."""
+    def monthly(self, signals: ReserveSignals) -> Intervention:
+        """Decided at the start of every month."""
+        return NO_INTERVENTION
 
-    def after_deadline(self, model: CarbonMarketModel, compliance_year: int) -> None:
-        """Called after each compliance deadline."""
+    def after_deadline(self, signals: ReserveSignals) -> Intervention:
+        """Decided after each compliance deadline."""
+        return NO_INTERVENTION
 
 
 class PriceTriggerPolicy(NoReservePolicy):
@@ -89,20 +135,20 @@ class PriceTriggerPolicy(NoReservePolicy):
 
     name = "price_trigger"
 
-    def monthly(self, model: CarbonMarketModel, year: int, month: int) -> None:
-        """Compare the recent mean close with the triggers and act."""
+    def monthly(self, signals: ReserveSignals) -> Intervention:
+        """Compare the recent mean price with the triggers."""
         config = self.config
-        recent = model.recent_mean_close(config.window_days)
+        recent = signals.recent_price
         if recent is None:
-            return
-        pool = model.reserve
-        if recent > config.release_price and pool.holdings > 0:
-            volume = max(1, int(config.release_share * pool.holdings))
-            model.auction_from_reserve(volume, config.absorb_price)
-        elif recent < config.absorb_price:
-            volume = int(config.absorb_share * model.annual_quota_estimate())
+            return NO_INTERVENTION
+        if recent > config.release_price and signals.holdings > 0:
+            volume = max(1, int(config.release_share * signals.holdings))
+            return Intervention(release=volume, release_price=config.absorb_price)
+        if recent < config.absorb_price:
+            volume = int(config.absorb_share * signals.annual_quota)
             if volume > 0:
-                model.buy_back_into_reserve(volume, config.absorb_price)
+                return Intervention(buy_back=volume, buy_back_ceiling=config.absorb_price)
+        return NO_INTERVENTION
 
 
 class BankBasedPolicy(NoReservePolicy):
@@ -110,20 +156,18 @@ class BankBasedPolicy(NoReservePolicy):
 
     name = "bank_based"
 
-    def after_deadline(self, model: CarbonMarketModel, compliance_year: int) -> None:
+    def after_deadline(self, signals: ReserveSignals) -> Intervention:
         """Withhold from the next issuance when the bank is large, release when small."""
         config = self.config
-        tnac = model.total_bank()
-        emissions = model.verified_total(compliance_year)
-        if emissions <= 0:
-            return
-        ratio = tnac / emissions
-        pool = model.reserve
+        if signals.verified_emissions <= 0:
+            return NO_INTERVENTION
+        ratio = signals.bank / signals.verified_emissions
         if ratio > config.tnac_upper:
-            pool.withhold_pending += int(config.intake_rate * tnac)
-        elif ratio < config.tnac_lower and pool.holdings > 0:
-            volume = max(1, int(config.release_share * pool.holdings))
-            model.auction_from_reserve(volume, config.absorb_price)
+            return Intervention(withhold=int(config.intake_rate * signals.bank))
+        if ratio < config.tnac_lower and signals.holdings > 0:
+            volume = max(1, int(config.release_share * signals.holdings))
+            return Intervention(release=volume, release_price=config.absorb_price)
+        return NO_INTERVENTION
 
 
 RESERVE_POLICIES: dict[str, type] = {

@@ -20,9 +20,15 @@ import numpy as np
 import pandas as pd
 
 from etsim.agents.networks import yearly_networks
+from etsim.model.equilibrium import (
+    market_equilibrium,
+    run_efficiency,
+    static_equilibrium,
+    year_efficiency,
+)
 
-if TYPE_CHECKING:
-    from etsim.model.market import CarbonMarketModel
+if TYPE_CHECKING:  # annotations only
+    from etsim.model.records import MarketState
 
 TABLES = ("market_daily", "firm_years", "firms", "abatement_options", "market_years", "trades",
           "book_events", "trade_network")
@@ -30,10 +36,10 @@ BOOK_EVENT_COLUMNS = ("date", "session", "seq", "event", "order_id", "trader_id"
                       "quantity", "price", "buyer_id", "seller_id", "limit_down", "limit_up")
 
 
-def _book_events(model: CarbonMarketModel) -> pd.DataFrame:
+def _book_events(model: MarketState) -> pd.DataFrame:
     """Every order, cancel and trade of the recorded trading days, in the order they
     happened (``seq`` counts within a day, block session first), for replaying a book."""
-    frame = pd.DataFrame(model._book_log)
+    frame = pd.DataFrame(model.session.book_log)
     if frame.empty:
         frame = pd.DataFrame({"day": pd.Series(dtype="int64")})
     frame["date"] = model.calendar.date[frame["day"].to_numpy(dtype=np.int64)].astype(
@@ -48,8 +54,8 @@ def _book_events(model: CarbonMarketModel) -> pd.DataFrame:
                                                                     "event": str})
 
 
-def _trade_frame(model: CarbonMarketModel) -> pd.DataFrame:
-    logs = model._trade_log
+def _trade_frame(model: MarketState) -> pd.DataFrame:
+    logs = model.trade_log.parts
     if not logs:
         return pd.DataFrame({
             "date": pd.Series(dtype="datetime64[s]"), "buyer_id": pd.Series(dtype="int64"),
@@ -73,7 +79,7 @@ def _trade_frame(model: CarbonMarketModel) -> pd.DataFrame:
     })
 
 
-def _firm_years(model: CarbonMarketModel) -> pd.DataFrame:
+def _firm_years(model: MarketState) -> pd.DataFrame:
     sc = model.scenario
     fy = model.fy
     frames = []
@@ -112,10 +118,8 @@ def _firm_years(model: CarbonMarketModel) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _market_years(model: CarbonMarketModel, firm_years: pd.DataFrame,
+def _market_years(model: MarketState, firm_years: pd.DataFrame,
                   daily: pd.DataFrame) -> pd.DataFrame:
-    from etsim.model.equilibrium import market_equilibrium, static_equilibrium, year_efficiency
-
     sc = model.scenario
     equilibrium_years, path = market_equilibrium(model)
     equilibrium = dict(zip(equilibrium_years.tolist(),
@@ -166,7 +170,7 @@ def _market_years(model: CarbonMarketModel, firm_years: pd.DataFrame,
     return pd.DataFrame(rows)
 
 
-def build_tables(model: CarbonMarketModel) -> dict[str, pd.DataFrame]:
+def build_tables(model: MarketState) -> dict[str, pd.DataFrame]:
     """All results tables of a finished run."""
     cal = model.calendar
     daily = pd.DataFrame({
@@ -219,64 +223,10 @@ def build_tables(model: CarbonMarketModel) -> dict[str, pd.DataFrame]:
     }
 
 
-def check_invariants(model: CarbonMarketModel) -> dict[str, Any]:
-    """The invariants of DESIGN.md; ``ok`` is False with ``violations`` when broken."""
-    violations = []
-    ledger = model.registry.ledger()
-    for row in ledger:
-        if row["balance"] != 0:
-            violations.append(f"vintage {row['vintage']}: ledger off by {row['balance']} t")
-    if (model.registry.holdings < 0).any():
-        violations.append("a holding is negative")
-    financial = model.financial
-    if financial.n:
-        held = model.registry.holdings[financial.rows].sum(axis=1)
-        if not np.array_equal(held, financial.holdings):
-            violations.append("financial accounts' holdings differ from the registry")
-        if (held > financial.position_limit).any() or (financial.cash < -1e-6).any():
-            violations.append("a financial account is over its position limit or overdrawn")
-    if model.reserve.balance() != 0 or model.reserve.holdings < 0:
-        violations.append(f"reserve pool books off by {model.reserve.balance()} t")
-    for log in model._trade_log:
-        if log["kind"] in ("continuous", "block") and len(log["day"]):
-            day = int(log["day"][0])
-            down, up = model.daily["limit_down"][day], model.daily["limit_up"][day]
-            if log["kind"] == "block":
-                limit = model.scenario.market.block_price_limit / model.scenario.market.price_limit
-                mid = (down + up) / 2
-                down, up = mid - (mid - down) * limit - 0.01, mid + (up - mid) * limit + 0.01
-            if (log["price"] < down - 1e-9).any() or (log["price"] > up + 1e-9).any():
-                violations.append(f"day {day}: a {log['kind']} trade outside the price limits")
-        if (log["buyer_row"] == log["seller_row"]).any():
-            violations.append("a trade has the same buyer and seller")
-        if (log["quantity"] <= 0).any():
-            violations.append("a trade of no quantity")
-    # Money: every yuan a firm paid went to the state, the pool, the offset market or a
-    # financial account (whose starting cash came from outside the market).
-    paid = model.payments
-    financial_change = float((financial.cash - float(financial.config.cash)).sum())
-    cash_balance = model.firms.cash.sum() + financial_change + (
-        paid["auctions"] + paid["reserve_sales"] - paid["reserve_purchases"] + paid["penalties"]
-        + paid["fines"] + paid["offsets"]
-    )
-    scale = max(1.0, abs(paid["penalties"]) + abs(paid["auctions"]))
-    if abs(cash_balance) > 1e-6 * scale + 1.0:
-        violations.append(f"cash does not balance (off by {cash_balance:.2f} CNY)")
-    return {
-        "ok": not violations,
-        "violations": violations,
-        "ledger": ledger,
-        "reserve_pool": {"holdings": model.reserve.holdings, "balance": model.reserve.balance()},
-        "cash_balance_cny": float(cash_balance),
-    }
-
-
-def run_record(model: CarbonMarketModel) -> dict[str, Any]:
+def run_record(model: MarketState) -> dict[str, Any]:
     """The contents of ``run.json``: scenario, seed, versions, wall time, ledger check,
     and ``allocative_efficiency``, the run's abatement-weighted allocative efficiency
     (``model.equilibrium.run_efficiency``; null when undefined)."""
-    from etsim.model.equilibrium import run_efficiency
-
     efficiency = run_efficiency(model)
     versions = {"etsim": _version("etsim"), "python": platform.python_version()}
     for package in ("mesa", "numpy", "pandas", "pyarrow", "pydantic", "networkx"):

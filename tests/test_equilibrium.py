@@ -277,7 +277,7 @@ def test_the_fundamental_path_rises_at_the_discount_rate() -> None:
         years, prices = horizon_path(model, 2025, bank)
         assert years[0] == 2025 and len(years) >= model.scenario.trading.foresight_years
         assert model.fundamental_price > 0
-        assert model.fundamental_growth == pytest.approx(rate)  # banked: Hotelling
+        assert model.expectations.fundamental_growth == pytest.approx(rate)  # banked: Hotelling
         np.testing.assert_allclose(prices[1:] / prices[:-1], 1 + rate)
 
 

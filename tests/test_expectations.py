@@ -51,7 +51,7 @@ def test_sector_mix_gives_firms_different_expectations() -> None:
     for _ in range(model.calendar.first_day(2026, 6)):
         model.step()
     steel = model.firms.sector == model.sector_names.index("steel")
-    fundamental = model.firm_expectations == model.expectation_names.index("fundamental")
+    fundamental = model.expectations.firm_model == model.expectations.names.index("fundamental")
     assert (steel & fundamental).any() and (steel & ~fundamental).any()
     assert not (~steel & fundamental).any()
     expected = model.firms.expected_price

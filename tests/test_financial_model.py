@@ -146,21 +146,21 @@ def test_resting_orders_are_committed_and_unbacked_asks_cancelled_at_the_open() 
     # a resting ask of more than the firm holds, and a bid of another firm
     other = (firm + 1) % model.n_firms
     price = round(model.prev_close, 2)
-    model._resting = RestingOrders.from_rows([
+    model.session.resting = RestingOrders.from_rows([
         (0, 0, firm, -1, int(held[firm]) + 10, price + 1.0, 0, -1),
         (1, 1, other, 1, 50, price - 1.0, 0, -1),
     ])
-    state = model._trading_state(model.day)
+    state = model.positions.trading_state(model.day)
     assert state.sellable[firm] == held[firm] - (held[firm] + 10)
     assert state.budget[other] == pytest.approx(
-        model._carbon_budget()[other] - 50 * (price - 1.0))
-    book = model._open_listed_book(record=True)
+        model.positions.carbon_budget()[other] - 50 * (price - 1.0))
+    book = model.session._open_listed_book(recorded=True)
     assert book.remaining(0) == 0 and ("cancel", 0) in book.events
     assert book.remaining(1) == 50
-    assert model._resting.trader.tolist() == [other]
+    assert model.session.resting.trader.tolist() == [other]
     for name, values in vars(book.resting_gtc()).items():  # the book's own view
-        assert np.array_equal(getattr(model._resting, name), values), name
-    state = model._trading_state(model.day)
+        assert np.array_equal(getattr(model.session.resting, name), values), name
+    state = model.positions.trading_state(model.day)
     assert state.sellable[firm] == held[firm]
 
 
@@ -174,7 +174,7 @@ def test_financial_accounts_keep_the_ledger_cash_and_their_limits(traders_run) -
     assert fin.n == 5 and fin.rows.tolist() == list(range(model.n_firms, model.n_firms + 5))
     assert model.registry.holdings.shape[0] == model.n_firms + 5
     assert np.array_equal(model.registry.holdings[fin.rows].sum(axis=1), fin.holdings)
-    assert model.total_bank() == int(model.registry.total().sum())
+    assert model.bank_total == int(model.registry.total().sum())
     # ids after the largest firm id, and their trades in the trades table
     ids = model.account_id[model.n_firms:]
     assert ids.tolist() == list(range(model.firms.firm_id.max() + 1,

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from etsim import CarbonMarketModel
-from etsim.model.results import check_invariants
+from etsim.model.invariants import check_invariants
 
 TABLES = ("market_daily", "firm_years", "firms", "abatement_options", "market_years", "trades",
           "book_events", "trade_network")
@@ -111,7 +111,7 @@ def test_invariants_catch_a_negative_holding_and_a_self_trade() -> None:
     assert result["violations"] == ["a holding is negative"]
     model.registry.holdings[0, column] += 1
     model.registry.holdings[1, column] -= 1
-    log = next(entry for entry in model._trade_log if entry["kind"] == "continuous")
+    log = next(entry for entry in model.trade_log.parts if entry["kind"] == "continuous")
     log["seller_row"] = log["buyer_row"].copy()
     assert check_invariants(model)["violations"] == ["a trade has the same buyer and seller"]
 
@@ -119,7 +119,7 @@ def test_invariants_catch_a_negative_holding_and_a_self_trade() -> None:
 def test_invariants_catch_a_trade_outside_the_price_limits() -> None:
     model = CarbonMarketModel(scenario="classroom", seed=5)
     model.run()
-    log = next(entry for entry in model._trade_log if entry["kind"] == "continuous")
+    log = next(entry for entry in model.trade_log.parts if entry["kind"] == "continuous")
     day = int(log["day"][0])
     log["price"] = log["price"].copy()
     log["price"][0] = model.daily["limit_up"][day] + 0.05
@@ -132,7 +132,7 @@ def test_trades_table_matches_the_trade_log() -> None:
     model = CarbonMarketModel(scenario="classroom", seed=5)
     model.run()
     trades = model.results()["trades"]
-    assert len(trades) == sum(len(entry["quantity"]) for entry in model._trade_log)
-    assert trades["quantity"].sum() == sum(int(e["quantity"].sum()) for e in model._trade_log)
+    assert len(trades) == sum(len(entry["quantity"]) for entry in model.trade_log.parts)
+    assert trades["quantity"].sum() == sum(int(e["quantity"].sum()) for e in model.trade_log.parts)
     assert pd.api.types.is_integer_dtype(trades["quantity"])
     assert np.issubdtype(trades["date"].dtype, np.datetime64)

@@ -19,7 +19,7 @@ def test_every_argument_is_defaulted_and_seed_reaches_mesa() -> None:
 def test_firms_are_agents_reading_their_rows() -> None:
     model = CarbonMarketModel(scenario="classroom", seed=3)
     assert len(model.agents) == model.n_firms == 20
-    agent = model.firm_agents[5]
+    agent = list(model.agents)[5]
     assert agent.row == 5
     assert agent.intensity == model.firms.intensity[5]
     model.registry.holdings[5, 1] = 123

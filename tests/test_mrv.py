@@ -53,4 +53,4 @@ def test_risk_based_budget_is_the_inspection_share() -> None:
     model = CarbonMarketModel("classroom", seed=5, mrv__inspection_selection="risk_based",
                               mrv__inspection_probability=0.25)
     covered = model.covered(2025)
-    assert model._inspected(2025, covered).sum() == round(0.25 * covered.sum())
+    assert model.mrv.inspected(2025, covered).sum() == round(0.25 * covered.sum())

@@ -84,16 +84,16 @@ def test_sector_mix_assigns_strategies_by_share() -> None:
     mix = {"steel": {"zip": 0.5, "zero_intelligence": 0.5}}
     model = CarbonMarketModel("china-2024", seed=4, scale=0.5,
                               overrides={"trading.strategy_mix": mix})
-    names = model.strategy_names
+    names = model.strategy_mix.names
     steel = model.firms.sector == model.sector_names.index("steel")
-    used = {names[i] for i in model.firm_strategy[steel]}
+    used = {names[i] for i in model.strategy_mix.firm_strategy[steel]}
     assert used == {"zip", "zero_intelligence"}
-    zip_share = np.mean(model.firm_strategy[steel] == names.index("zip"))
+    zip_share = np.mean(model.strategy_mix.firm_strategy[steel] == names.index("zip"))
     assert 0.4 < zip_share < 0.6  # 340 steel firms
-    assert (model.firm_strategy[~steel] == names.index("budget_constrained")).all()
+    assert (model.strategy_mix.firm_strategy[~steel] == names.index("budget_constrained")).all()
     again = CarbonMarketModel("china-2024", seed=4, scale=0.5,
                               overrides={"trading.strategy_mix": mix})
-    assert (again.firm_strategy == model.firm_strategy).all()
+    assert (again.strategy_mix.firm_strategy == model.strategy_mix.firm_strategy).all()
 
 
 @pytest.mark.parametrize("strategy", ["zero_intelligence", "zip"])

@@ -1,0 +1,234 @@
+"""What each firm knows of its position, and the ``TradingState`` its strategy reads.
+
+A firm trades for its next compliance deadline. For every compliance year whose
+deadline has not passed, its expected balance is the free quota still to come (the
+final free quota at its projected output and emissions, less what was issued) plus
+the offsets it counts on, less its obligation (verified emissions once known, else the
+year's reports so far scaled to a year). Its position for the nearest deadline is its
+usable holdings plus that year's balance; quota of later years comes after it, so a
+firm short for it buys even when later years promise a surplus (``short_later`` then
+sets the price at which a surplus is sold).
+
+What a firm may spend on quota in a year is its carbon budget: ``credit_years`` of its
+emissions at its expected price, plus what it has earned (or minus what it has spent)
+on carbon since 1 January. Orders resting on the exchange (GTC) count as if filled.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from etsim.agents.abatement import own_marginal_cost
+from etsim.agents.strategies import TradingState
+
+if TYPE_CHECKING:  # annotations only
+    from etsim.agents.population import FirmState
+    from etsim.agents.production import Production
+    from etsim.model.allocation import AllocationPolicy
+    from etsim.model.calendar import TradingCalendar
+    from etsim.model.compliance import Compliance
+    from etsim.model.records import FirmYears
+    from etsim.model.registry import Registry
+    from etsim.model.scenario import Scenario
+    from etsim.model.session import TradingSession
+
+
+class Positions:
+    """Each firm's expected balances, its position for the next deadline, its budget and
+    the day's ``TradingState``.
+
+    Args:
+        scenario: The resolved scenario.
+        firms: The firms' state.
+        records: The firm-year records (emissions reported and verified, quota issued).
+        registry: The quota registry (holdings by vintage).
+        allocation: The allocation policy (the final free quota to come).
+        production: Output plans and projections.
+        compliance: Deadlines and the penalty price.
+        session: The trading session (the day's price band, resting GTC orders).
+        calendar: The run's trading calendar.
+        needs_own_mac: Whether a strategy reads the firms' own marginal abatement cost.
+    """
+
+    def __init__(self, scenario: Scenario, firms: FirmState, records: FirmYears,
+                 registry: Registry, allocation: AllocationPolicy, production: Production,
+                 compliance: Compliance, session: TradingSession, calendar: TradingCalendar,
+                 needs_own_mac: bool) -> None:
+        self.scenario = scenario
+        self.firms = firms
+        self.records = records
+        self.registry = registry
+        self.allocation = allocation
+        self.production = production
+        self.compliance = compliance
+        self.session = session
+        self.calendar = calendar
+        self.needs_own_mac = needs_own_mac
+        n = firms.n
+        self.expected_net = np.zeros(n)  # expected balance over all open compliance years
+        self.expected_nearest = np.zeros(n)  # the same for the nearest deadline
+        self.next_deadline: int | None = None  # trading day of the nearest deadline
+        self.next_compliance_year = scenario.start_year
+
+    def deadline_day(self, compliance_year: int) -> int:
+        """The trading day of a compliance year's deadline."""
+        return self.calendar.last_day(*self.compliance.deadline(compliance_year))
+
+    def months_done(self, year: int, day: int) -> int:
+        """Months of ``year`` completed by ``day`` (12 after it, 0 before it)."""
+        current = self.calendar.year[min(day, self.calendar.n_days - 1)]
+        if year < current:
+            return 12
+        if year > current:
+            return 0
+        return (day % self.calendar.days_per_year) // self.calendar.days_per_month
+
+    def month_of(self, year: int, day: int) -> int:
+        """Months of ``year`` that have begun by ``day`` (0 before it, 13 after it)."""
+        current = int(self.calendar.year[min(day, self.calendar.n_days - 1)])
+        if year > current:
+            return 0
+        if year < current:
+            return 13
+        return int(self.calendar.month[day])
+
+    def projected_output(self, year: int, day: int) -> np.ndarray:
+        """Expected annual output in ``year``, as known on ``day``."""
+        return self.production.projected_output(year, self.months_done(year, day))
+
+    def expected_balance(self, year: int, day: int, last_close: float) -> np.ndarray:
+        """Quota still to be issued for ``year`` plus offsets counted on, minus its
+        obligation (t), per firm."""
+        records = self.records
+        col = records.col(year)
+        firms = self.firms
+        if records.verified_known[col]:
+            obligation = (np.nan_to_num(records["verified_emissions"][:, col])
+                          + records["owed"][:, col])
+        else:
+            months = max(self.months_done(year, day), 1)
+            so_far = records["reported_emissions"][:, col]
+            projected = firms.base_output * firms.intensity
+            obligation = np.where(so_far > 0, so_far * 12 / months, projected)
+        output = self.projected_output(year, day)
+        to_come = np.zeros(firms.n)
+        allocation = self.allocation
+        trued_up = self.scenario.compliance.true_up_month <= self.month_of(year + 1, day)
+        for sector in range(len(allocation.sector_names)):
+            rows = firms.sector_rows(sector, year)
+            if not len(rows) or allocation.rule(sector, year).issued_at_year_start:
+                continue
+            if trued_up:
+                continue  # all of it has come
+            final = allocation.final_free_quota(sector, year, output[rows], obligation[rows])
+            to_come[rows] = final - records["free_entitled"][rows, col]
+        offsets = self.offset_plan(obligation, last_close)
+        return np.where(firms.covered(year), to_come + offsets - obligation, 0.0)
+
+    def offset_plan(self, obligation: np.ndarray, last_close: float) -> np.ndarray:
+        """Offsets a firm counts on: its share of the scarce CCER supply, when cheaper."""
+        c = self.scenario.compliance
+        if c.offset_price >= last_close:
+            return np.zeros_like(obligation)
+        # rounded down at the deadline, so count on a little less
+        return np.floor(0.99 * min(c.offset_share, c.offset_supply_share) * obligation)
+
+    def refresh(self, year: int, day: int, last_close: float) -> np.ndarray:
+        """Each firm's expected balances for every compliance year whose deadline has not
+        passed, and which deadline is the nearest (each month).
+
+        Returns:
+            The expected balance of compliance years before ``year`` (quota still due or
+            owed for them), per firm: with holdings, the bank carried into ``year``.
+        """
+        sc = self.scenario
+        net = np.zeros(self.firms.n)
+        earlier = np.zeros(self.firms.n)
+        nearest = None
+        self.next_deadline = None
+        for compliance_year in range(sc.start_year, min(year, sc.end_year) + 1):
+            deadline = self.deadline_day(compliance_year)
+            if deadline < day:
+                continue
+            balance = self.expected_balance(compliance_year, day, last_close)
+            if self.next_deadline is None:
+                self.next_deadline, self.next_compliance_year = deadline, compliance_year
+                nearest = balance
+            net += balance
+            if compliance_year < year:
+                earlier += balance
+        # Firms trade for the nearest deadline: quota of later years comes after it, so
+        # a firm short for it buys even when later years promise a surplus. Later years
+        # set the price at which a surplus is sold (see TradingState.short_later).
+        self.expected_net = net
+        self.expected_nearest = net if nearest is None else nearest
+        return earlier
+
+    def carbon_budget(self) -> np.ndarray:
+        """What each firm may still spend on quota this year (CNY): ``credit_years`` of
+        its emissions at its expected price, plus what it has earned (or minus what it
+        has spent) on carbon since 1 January. Production revenue is not modelled, so the
+        budget renews each year instead of draining."""
+        firms = self.firms
+        allowance = self.scenario.trading.credit_years * firms.annual_emissions
+        return allowance * firms.expected_price + (firms.cash - firms.cash_year_start)
+
+    def trading_state(self, day: int) -> TradingState:
+        """What the firms know on a trading day, for their strategies."""
+        sc = self.scenario
+        firms = self.firms
+        holdings = self.registry.total()
+        # only vintages up to the nearest compliance year count for its deadline
+        usable = self.registry.usable(min(self.next_compliance_year, sc.end_year))
+        position = usable + self.expected_nearest
+        sellable = holdings.astype(float)
+        budget = self.carbon_budget()
+        committed = self.session.committed()
+        if committed is not None:
+            # resting GTC orders count as if filled: what they offer cannot be offered
+            # again, and what they bid for is no longer wanted nor spendable
+            buy_t, sell_t, value = committed
+            holdings = holdings + buy_t - sell_t
+            position = position + buy_t - sell_t
+            sellable = sellable - sell_t
+            budget = budget - value
+        if self.next_deadline is None:
+            urgency = 0.0
+        else:
+            days_left = max(self.next_deadline - day, 0)
+            urgency = max(0.0, 1.0 - days_left / self.calendar.days_per_year)
+            urgency = urgency ** sc.trading.urgency_exponent
+        year = int(self.calendar.year[day])
+        limit_down, limit_up = self.session.listed_band()
+        return TradingState(
+            position=position,
+            short_later=holdings + self.expected_net < 0,
+            sellable=sellable,
+            urgency=np.full(firms.n, urgency),
+            expected_price=firms.expected_price,
+            expected_growth=firms.expected_growth,
+            discount_rate=firms.discount_rate,
+            penalty_price=self.compliance.penalty_price(firms.expected_price),
+            budget=budget,
+            can_trade=firms.entry_year <= min(year, sc.end_year),
+            limit_down=limit_down,
+            limit_up=limit_up,
+            # firms expect the market to go on after the scenario's last deadline (see
+            # trading.foresight_years), so a bank keeps its value to the end
+            banking=sc.compliance.banking,
+            own_mac=(own_marginal_cost(
+                firms.options, firms.annual_emissions, -position)
+                if self.needs_own_mac else None),
+        )
+
+    def position_all_years(self) -> np.ndarray:
+        """Each firm's holdings plus its expected balance over all open compliance years
+        (auctioned quota is of the current vintage, so it serves them all), with its
+        resting GTC orders counted as filled."""
+        position = self.registry.total() + self.expected_net
+        committed = self.session.committed()
+        if committed is not None:
+            position = position + committed[0] - committed[1]
+        return position

@@ -1,0 +1,77 @@
+"""The invariants every run keeps, checked at its end (reported in ``run.json``).
+
+- Quota is never created or destroyed outside the rules: for every vintage, issued
+  free + auctioned + reserve releases = holdings + surrendered + cancelled + reserve
+  intake (``Registry.ledger``), and the reserve pool's books balance.
+- No holding is negative; financial accounts hold what the registry says, within their
+  position limits and cash.
+- No trade outside the day's price limits; every trade has a buyer and a seller who
+  are different accounts, and a positive quantity.
+- Cash balances: every yuan a firm paid went to the state, the pool, the offset
+  market or a financial account.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # annotations only
+    from etsim.model.records import MarketState
+
+
+class InvariantError(RuntimeError):
+    """A run broke one of the invariants (quota created or lost, ...)."""
+
+
+def check_invariants(model: MarketState) -> dict[str, Any]:
+    """Check the invariants above; ``ok`` is False with ``violations`` when broken."""
+    violations = []
+    ledger = model.registry.ledger()
+    for row in ledger:
+        if row["balance"] != 0:
+            violations.append(f"vintage {row['vintage']}: ledger off by {row['balance']} t")
+    if (model.registry.holdings < 0).any():
+        violations.append("a holding is negative")
+    financial = model.financial
+    if financial.n:
+        held = model.registry.holdings[financial.rows].sum(axis=1)
+        if not np.array_equal(held, financial.holdings):
+            violations.append("financial accounts' holdings differ from the registry")
+        if (held > financial.position_limit).any() or (financial.cash < -1e-6).any():
+            violations.append("a financial account is over its position limit or overdrawn")
+    if model.reserve.balance() != 0 or model.reserve.holdings < 0:
+        violations.append(f"reserve pool books off by {model.reserve.balance()} t")
+    for log in model.trade_log.parts:
+        if log["kind"] in ("continuous", "block") and len(log["day"]):
+            day = int(log["day"][0])
+            down, up = model.daily["limit_down"][day], model.daily["limit_up"][day]
+            if log["kind"] == "block":
+                limit = model.scenario.market.block_price_limit / model.scenario.market.price_limit
+                mid = (down + up) / 2
+                down, up = mid - (mid - down) * limit - 0.01, mid + (up - mid) * limit + 0.01
+            if (log["price"] < down - 1e-9).any() or (log["price"] > up + 1e-9).any():
+                violations.append(f"day {day}: a {log['kind']} trade outside the price limits")
+        if (log["buyer_row"] == log["seller_row"]).any():
+            violations.append("a trade has the same buyer and seller")
+        if (log["quantity"] <= 0).any():
+            violations.append("a trade of no quantity")
+    # Money: every yuan a firm paid went to the state, the pool, the offset market or a
+    # financial account (whose starting cash came from outside the market).
+    paid = model.payments
+    financial_change = float((financial.cash - float(financial.config.cash)).sum())
+    cash_balance = model.firms.cash.sum() + financial_change + (
+        paid["auctions"] + paid["reserve_sales"] - paid["reserve_purchases"] + paid["penalties"]
+        + paid["fines"] + paid["offsets"]
+    )
+    scale = max(1.0, abs(paid["penalties"]) + abs(paid["auctions"]))
+    if abs(cash_balance) > 1e-6 * scale + 1.0:
+        violations.append(f"cash does not balance (off by {cash_balance:.2f} CNY)")
+    return {
+        "ok": not violations,
+        "violations": violations,
+        "ledger": ledger,
+        "reserve_pool": {"holdings": model.reserve.holdings, "balance": model.reserve.balance()},
+        "cash_balance_cny": float(cash_balance),
+    }

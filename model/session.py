@@ -1,0 +1,294 @@
+"""The trading session: one day on the exchange, and the market's daily record.
+
+A day runs as on the Shanghai Environment and Energy Exchange:
+
+1. The listed session's band is the previous close -/+ ``market.price_limit``
+   (``price_band``); the block session's is -/+ ``market.block_price_limit``.
+2. With ``market.order_expiry = "gtc"`` the listed book opens with the orders resting
+   since the last close; those outside the new band or too old expire, and a firm's
+   carried asks beyond what it now holds are cancelled.
+3. Orders of ``market.block_min_t`` or more go to the block session first; what they
+   leave unfilled goes on to the listed session, below block size.
+4. The close is the volume-weighted mean price of the listed session's trades
+   (``closing_price``); a day without listed trades keeps the previous close.
+5. Trades settle (``model.settlement``); a recorded day keeps every order, cancel and
+   trade for the ``book_events`` table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from etsim.model.exchange import OrderBook, RestingOrders
+
+if TYPE_CHECKING:  # annotations only
+    from etsim.agents.strategies import Orders
+    from etsim.model.calendar import TradingCalendar
+    from etsim.model.registry import Registry
+    from etsim.model.scenario import MarketConfig
+    from etsim.model.settlement import Settlement
+
+DAILY_FLOAT = ("open", "high", "low", "close", "vwap", "best_bid", "best_ask", "limit_down",
+               "limit_up", "fundamental_price", "primary_price")
+DAILY_INT = ("volume", "trades", "block_volume", "orders")
+
+
+def price_band(previous_close: float, limit: float) -> tuple[float, float]:
+    """A session's price limits: the previous close -/+ ``limit`` (a share), to the fen."""
+    return round(previous_close * (1 - limit), 2), round(previous_close * (1 + limit), 2)
+
+
+def closing_price(trades: dict[str, np.ndarray]) -> float | None:
+    """The close: the volume-weighted mean price of the listed session's trades, to the
+    fen; None when nothing traded (the previous close then stands)."""
+    quantity = trades["quantity"]
+    if not len(quantity):
+        return None
+    return float(np.round((trades["price"] * quantity).sum() / quantity.sum(), 2))
+
+
+class DailyRecord(dict):
+    """The market's daily series by name (``record["close"][day]``), the last close, and
+    mean prices over windows of it.
+
+    Args:
+        calendar: The run's trading calendar.
+        initial_price: The close before the first trading day (CNY/t).
+    """
+
+    def __init__(self, calendar: TradingCalendar, initial_price: float) -> None:
+        super().__init__()
+        n_days = calendar.n_days
+        self.update({name: np.full(n_days, np.nan) for name in DAILY_FLOAT})
+        self.update({name: np.zeros(n_days, dtype=np.int64) for name in DAILY_INT})
+        self.calendar = calendar
+        self.initial_price = initial_price
+        self.last_close = initial_price
+
+    def recent_mean_price(self, window_days: int, today: int) -> float | None:
+        """Mean market price over the last ``window_days`` trading days before ``today``
+        (None before any): the close, or the primary auction's price on a day when one
+        cleared, so that a pool selling by auction sees the price its sales make."""
+        if today == 0:
+            return None
+        window = slice(max(0, today - window_days), today)
+        primary = self["primary_price"][window]
+        prices = np.where(np.isnan(primary), self["close"][window], primary)
+        return float(np.mean(prices))
+
+    def month_mean_close(self, year: int, month: int, today: int) -> float:
+        """Mean close of a month up to ``today`` (the initial price before the run)."""
+        if year < self.calendar.year[0]:
+            return self.initial_price
+        first = self.calendar.first_day(year, month)
+        closes = self["close"][first: min(first + self.calendar.days_per_month, today)]
+        return float(np.mean(closes)) if len(closes) else self.last_close
+
+    def year_mean_close(self, year: int, today: int) -> float:
+        """Mean close of a calendar year up to ``today``."""
+        first = self.calendar.first_day(year, 1)
+        closes = self["close"][first: min(first + self.calendar.days_per_year, today)]
+        return float(np.mean(closes)) if len(closes) else self.last_close
+
+    def month_ago_close(self, today: int) -> float:
+        """The close a month of trading days before ``today`` (the last close before)."""
+        close = float(self["close"][max(today - self.calendar.days_per_month, 0)])
+        return self.last_close if np.isnan(close) else close
+
+
+@dataclass
+class DayBooks:
+    """The books of a trading day: the listed session and, if any order was of block
+    size, the block session."""
+
+    listed: OrderBook
+    block: OrderBook | None
+
+    def traders(self) -> set[int]:
+        """Accounts that traded in either session."""
+        traded: set[int] = set()
+        for book in (self.listed, self.block):
+            if book is not None:
+                traded.update(book.trade_buyer)
+                traded.update(book.trade_seller)
+        return traded
+
+
+class TradingSession:
+    """The exchange's trading day.
+
+    Args:
+        config: The scenario's ``[market]`` section.
+        registry: The quota registry (carried asks are checked against holdings).
+        record: The market's daily record (the close and the day's figures).
+        settlement: Settles each session's trades.
+        account_id: Per registry row, the account id used in results tables.
+        n_firms: Registry rows of firms (financial accounts follow; their orders never
+            rest overnight).
+        book_days: Trading days whose books are recorded event by event.
+    """
+
+    def __init__(self, config: MarketConfig, registry: Registry, record: DailyRecord,
+                 settlement: Settlement, account_id: np.ndarray, n_firms: int,
+                 book_days: set[int]) -> None:
+        self.config = config
+        self.registry = registry
+        self.record = record
+        self.settlement = settlement
+        self.account_id = account_id
+        self.n_firms = n_firms
+        self.book_days = book_days
+        self.gtc = config.order_expiry == "gtc"
+        # GTC orders resting in the listed book since the last close
+        self.resting = RestingOrders.empty()
+        self.book_log: list[dict[str, Any]] = []
+
+    def listed_band(self) -> tuple[float, float]:
+        """Today's price limits of the listed session."""
+        return price_band(self.record.last_close, self.config.price_limit)
+
+    def open(self, day: int) -> OrderBook | None:
+        """With GTC orders: today's listed book, opened with the orders resting since
+        the last close (None with day orders: the book opens when orders arrive)."""
+        return self._open_listed_book(day in self.book_days) if self.gtc else None
+
+    def committed(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Per firm, what its GTC orders resting in the listed book tie up: tonnes bid,
+        tonnes offered and the cash the bids may cost; None when nothing rests."""
+        if not len(self.resting):
+            return None
+        buy_t, sell_t, value = self.resting.committed(len(self.account_id))
+        n = self.n_firms
+        return buy_t[:n], sell_t[:n], value[:n]
+
+    def trade(self, day: int, year: int, orders: Orders, book: OrderBook | None) -> DayBooks:
+        """Run the day's block and listed sessions on ``orders``, record the day and its
+        close, and settle the trades.
+
+        Args:
+            day: The trading day.
+            year: Its calendar year.
+            orders: The day's orders in arrival order.
+            book: The listed book opened with carried GTC orders (``open``), or None.
+        """
+        market = self.config
+        record = self.record
+        recorded = day in self.book_days
+        limit_down, limit_up = self.listed_band()
+        # Orders of block size go to the block session first (+/-30%); what they leave
+        # unfilled goes on to the listed session in an order below block size.
+        large = orders.quantity >= market.block_min_t
+        listed_quantity = orders.quantity.copy()
+        block = None
+        if large.any():
+            block = OrderBook(*price_band(record.last_close, market.block_price_limit),
+                              market.tick, kind="block", record=recorded)
+            ids = block.submit_many(orders.trader[large], orders.side[large],
+                                    orders.quantity[large], orders.limit_price[large])
+            left = np.array([block.remaining(i) if i >= 0 else q
+                             for i, q in zip(ids.tolist(), orders.quantity[large].tolist(),
+                                             strict=True)], dtype=np.int64)
+            listed_quantity[large] = np.minimum(left, market.block_min_t - 1)
+        send = listed_quantity >= 1
+        if book is None:
+            book = OrderBook(limit_down, limit_up, market.tick, kind="continuous",
+                             record=recorded)
+            book.submit_many(orders.trader[send], orders.side[send], listed_quantity[send],
+                             orders.limit_price[send])
+        else:
+            # firms' listed orders are GTC; financial accounts' are day orders
+            book.submit_many(orders.trader[send], orders.side[send], listed_quantity[send],
+                             orders.limit_price[send], gtc=orders.trader[send] < self.n_firms,
+                             max_age=market.gtc_max_age_days or None)
+            self.resting = book.resting_gtc()
+        trades = book.trades()
+        qty = trades["quantity"]
+        record["limit_down"][day], record["limit_up"][day] = limit_down, limit_up
+        record["orders"][day] = len(orders.trader)
+        close = closing_price(trades)
+        if close is not None:
+            prices = trades["price"]
+            record["open"][day], record["high"][day] = prices[0], prices.max()
+            record["low"][day], record["vwap"][day] = prices.min(), close
+            record.last_close = close
+        else:
+            for name in ("open", "high", "low"):
+                record[name][day] = record.last_close
+        record["close"][day] = record.last_close
+        record["volume"][day] = int(qty.sum())
+        record["trades"][day] = len(qty)
+        bid, ask = book.best_bid(), book.best_ask()
+        record["best_bid"][day] = np.nan if bid is None else bid
+        record["best_ask"][day] = np.nan if ask is None else ask
+        self.settlement.settle(trades, "continuous", day, year)
+        if block is not None:
+            block_trades = block.trades()
+            record["block_volume"][day] = int(block_trades["quantity"].sum())
+            record["volume"][day] += record["block_volume"][day]
+            self.settlement.settle(block_trades, "block", day, year)
+        if recorded:
+            for session in (block, book):  # the block session runs first
+                if session is not None:
+                    self._keep_book_events(day, session)
+        return DayBooks(book, block)
+
+    def _open_listed_book(self, recorded: bool) -> OrderBook:
+        """Today's listed book with the GTC orders resting since the last close: those
+        outside today's band or too old expire at the open (``OrderBook``), and a firm's
+        carried asks beyond what it holds now (after a surrender, a withdrawal or a sale
+        to the reserve pool) are cancelled: its asks are kept in time priority while they
+        fit in its holdings, and the others cancelled."""
+        market = self.config
+        down, up = self.listed_band()
+        carried = self.resting
+        book = OrderBook(down, up, market.tick, kind="continuous", record=recorded,
+                         carried=carried)
+        if not len(carried):
+            return book
+        # the k-th carried order, in order_id order, has id k in the new book
+        order = np.argsort(carried.order_id, kind="stable")
+        side, trader = carried.side[order], carried.trader[order]
+        left = carried.quantity[order].copy()
+        left[book.expired.order_id] = 0
+        asks = np.flatnonzero((side < 0) & (left > 0))
+        held = self.registry.holdings.sum(axis=1)
+        offered = np.bincount(trader[asks], weights=left[asks], minlength=len(held))
+        short = offered > held
+        if short.any():  # rare: walk those firms' asks in time priority
+            room = held.copy()
+            for k in asks[short[trader[asks]]].tolist():
+                if left[k] <= room[trader[k]]:
+                    room[trader[k]] -= left[k]
+                else:
+                    book.cancel(k)
+                    left[k] = 0
+        # what still rests at the open (the book's own resting_gtc(), built cheaper)
+        live = np.flatnonzero(left > 0)
+        self.resting = RestingOrders(
+            live, carried.first_id[order][live], trader[live], side[live], left[live],
+            carried.limit_price[order][live], carried.age[order][live] + 1,
+            carried.max_age[order][live])
+        return book
+
+    def _keep_book_events(self, day: int, book: OrderBook) -> None:
+        """Keep a recorded session's orders, cancels and trades for ``book_events``; a
+        carried GTC order (``carry``) is kept like an order, its expiry at the open
+        (``expire``) like a cancel."""
+        ids = self.account_id
+        for event in book.events:
+            row: dict[str, Any] = {"day": day, "session": book.kind, "event": event[0],
+                                   "limit_down": book.limit_down, "limit_up": book.limit_up}
+            if event[0] in ("order", "carry"):
+                _, seq, trader, side, qty, price = event[:6]
+                row.update(order_id=seq, trader_id=int(ids[trader]), side=side, quantity=qty,
+                           price=np.nan if price is None else price)
+            elif event[0] in ("cancel", "expire"):
+                row.update(order_id=event[1])
+            else:
+                _, buyer, seller, price, qty = event
+                row.update(buyer_id=int(ids[buyer]), seller_id=int(ids[seller]), price=price,
+                           quantity=qty)
+            self.book_log.append(row)
