@@ -2,9 +2,8 @@
 
 Sectors are data, not subclasses. A scenario's ``[sectors.NAME]`` table is merged over
 the defaults here, so a scenario only states what it changes. Every number cites its
-source in ``docs/calibration.md``; "calibration N" in the comments below is section N of
-the calibration sheet, ``docs/calibration-facts.md``. Numbers marked UNCONFIRMED could not
-be checked against an official text and are kept as parameters.
+source in ``docs/calibration.md``; numbers marked UNCONFIRMED could not be checked
+against an official text and are kept as parameters.
 
 Firm counts are for the full national market (about 3,700 entities); a scenario's
 ``scale`` multiplies them.
@@ -14,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+# "calibration N" below = section N of the calibration sheet, docs/calibration-facts.md.
+#
 # Abatement options: intensity_reduction is the fractional cut of the firm's direct
 # intensity; capital_cost the investment per tonne of yearly abatement capacity (CNY per
 # tCO2/yr), spent at the decision; operating_cost the running cost per tonne abated, net
@@ -22,8 +23,7 @@ from typing import Any
 # firms draw their own value inside it. The levelised cost per tonne is derived (capital
 # recovery at investment.hurdle_rate plus operating cost); the values below were set so
 # that at 8% it stays near the earlier cost-per-tonne table. All numbers are UNCONFIRMED
-# (calibration 6 = docs/calibration-facts.md, section 6; docs/calibration.md gives the
-# reasoning of each).
+# (calibration 6; docs/calibration.md gives the reasoning of each).
 #
 # provinces: shares of a sector's firms by province, for the peer network (firms learn
 # from firms of their own sector and province). Taken as the provinces' approximate
