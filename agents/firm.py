@@ -1,7 +1,7 @@
 """Firms: one Mesa agent per covered installation.
 
 The hot numeric state (output, emissions, holdings, positions, expectations) lives in
-numpy arrays owned by the model (see DESIGN.md, performance architecture); a Firm
+numpy arrays (``agents.population.FirmState``, docs/ODD.md section 2); a Firm
 reads and writes its own row. Decisions taken rarely (abatement once a year) are
 agent methods called through the model's AgentSet.
 """

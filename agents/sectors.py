@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+# "calibration N" below = section N of the calibration sheet, docs/calibration-facts.md.
+#
 # Abatement options: intensity_reduction is the fractional cut of the firm's direct
 # intensity; capital_cost the investment per tonne of yearly abatement capacity (CNY per
 # tCO2/yr), spent at the decision; operating_cost the running cost per tonne abated, net
@@ -21,7 +23,7 @@ from typing import Any
 # firms draw their own value inside it. The levelised cost per tonne is derived (capital
 # recovery at investment.hurdle_rate plus operating cost); the values below were set so
 # that at 8% it stays near the earlier cost-per-tonne table. All numbers are UNCONFIRMED
-# (calibration sheet section 6; docs/calibration.md gives the reasoning of each).
+# (calibration 6; docs/calibration.md gives the reasoning of each).
 #
 # provinces: shares of a sector's firms by province, for the peer network (firms learn
 # from firms of their own sector and province). Taken as the provinces' approximate
@@ -224,7 +226,8 @@ SECTOR_LIBRARY: dict[str, dict[str, Any]] = {
         ],
     },
     # Expansion sectors: being prepared to join (calibration 5). Their sizes and
-    # intensities are not in the calibration sheet: every number is UNCONFIRMED.
+    # intensities are not in the calibration sheet (docs/calibration-facts.md): every
+    # number is UNCONFIRMED.
     "chemicals": {
         "label": "Chemicals",
         "enabled": False,

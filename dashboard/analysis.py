@@ -1,7 +1,7 @@
 """Pure table transformations behind the dashboard's charts and tables.
 
-Every function takes results tables (pandas DataFrames, see DESIGN.md) and returns a
-DataFrame or a dict; none touches a model, a file or the network, except
+Every function takes results tables (pandas DataFrames; see the README's "Results") and
+returns a DataFrame or a dict; none touches a model, a file or the network, except
 :func:`observed_prices`, which reads the observed CEA closes shipped with the package.
 """
 

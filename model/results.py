@@ -1,4 +1,4 @@
-"""Results of a run: the tables of DESIGN.md, the invariant checks, and writing them.
+"""Results of a run: the tables of the README's Results section, and writing them.
 
 Views (dashboard, reports) read these tables only; they never reach into a model.
 Writing is atomic: tables go to a temporary folder beside the target, which is renamed

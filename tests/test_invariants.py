@@ -1,5 +1,5 @@
-"""The invariants of DESIGN.md hold under random seeds and random policy settings, and a
-broken ledger is caught."""
+"""The end-of-run invariants (README, "Results"; docs/ODD.md, section 7.15) hold under
+random seeds and random policy settings, and a broken ledger is caught."""
 
 from __future__ import annotations
 

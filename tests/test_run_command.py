@@ -13,7 +13,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
-# The column lists of DESIGN.md ("Results directory"); new columns may be added.
+# The columns each results table guarantees (the README's "Results" section describes
+# the tables); new columns may be added.
 COLUMNS = {
     "market_daily": ["date", "year", "month", "open", "high", "low", "close", "vwap", "volume",
                      "trades", "best_bid", "best_ask", "limit_down", "limit_up"],
@@ -29,7 +30,7 @@ COLUMNS = {
                      "volume", "compliance_rate", "equilibrium_price", "abatement",
                      "abatement_cost", "least_cost_abatement_cost"],
     "trades": ["date", "buyer_id", "seller_id", "price", "quantity", "kind"],
-    # beyond DESIGN.md: the recorded order books, for replaying a trading day
+    # beyond that contract: the recorded order books, for replaying a trading day
     "book_events": ["date", "session", "seq", "event", "order_id", "trader_id", "side",
                     "quantity", "price", "buyer_id", "seller_id", "limit_down", "limit_up"],
     "trade_network": ["year", "traders", "links", "density", "volume_t", "hhi_sellers",

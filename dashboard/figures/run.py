@@ -1,6 +1,6 @@
 """Figure builders for one run: pure functions from results tables to plotly figures.
 
-Each takes the results tables of DESIGN.md ("Results directory") as pandas DataFrames
+Each takes the results tables (the README's "Results" section) as pandas DataFrames
 and returns a ``go.Figure``; none reads files or touches a model. The dashboard and the
 HTML report (``experiments/report.py``) both use them.
 """
