@@ -3,10 +3,12 @@
 The book models listed agreement trading ("挂牌协议交易") in China's national ETS on the
 Shanghai Environment and Energy Exchange, reduced to the rules that shape prices:
 
-* **Price limits.** Every order price must lie inside the day's band, +/-10 % of the previous
-  close for listed agreement trading. Block agreement trades ("大宗协议交易") use the same class
-  with a +/-30 % band and ``kind="block"``. Limit orders outside the band are rejected (nothing
-  happens, ``submit`` returns -1); no trade can ever print outside the band.
+* **Price limits.** Every order price must lie inside the session's band (the trading session,
+  ``model.session.price_band``, sets it around the previous close: +/-10 % for listed
+  agreement trading, +/-30 % for block agreement trades ("大宗协议交易"), which use the same
+  class with ``kind="block"``). Limit orders outside the band are rejected (nothing happens,
+  ``submit`` returns -1); no trade can ever print outside the band. The day's close is the
+  session's business too (``model.session.closing_price``).
 * **Tick size.** Prices are held as integer ticks (``round(price / tick)``) so that comparisons
   are exact. A buy price that is not on the grid is rounded down, a sell price up, i.e. always
   to the less aggressive side, before the band is checked.
@@ -42,16 +44,11 @@ from typing import Any
 
 import numpy as np
 
-from etsim.model.plugins import lookup
-
 # Tolerance in ticks against float noise, e.g. 90.07 / 0.01 == 9006.999999999999.
 _EPS = 1e-7
 
 KINDS: tuple[str, ...] = ("continuous", "block")
 """Session kinds: listed agreement trading and block agreement trading."""
-
-PRICE_LIMIT_PCT: dict[str, float] = {"continuous": 0.10, "block": 0.30}
-"""Daily price band around the previous close, by session kind."""
 
 BUY = 1
 SELL = -1
@@ -132,8 +129,8 @@ class OrderBook:
         limit_down: Lowest admissible price (yuan/t); rounded up onto the tick grid.
         limit_up: Highest admissible price (yuan/t); rounded down onto the tick grid.
         tick: Minimum price increment (yuan/t).
-        kind: ``"continuous"`` (listed agreement, +/-10 %) or ``"block"`` (+/-30 %). Only
-            informational here: the band is whatever ``limit_down``/``limit_up`` say.
+        kind: ``"continuous"`` (listed agreement) or ``"block"``. Only informational
+            here: the band is whatever ``limit_down``/``limit_up`` say.
         record: Keep an event log in :attr:`events` so the session can be replayed.
         carried: Unfilled GTC orders of the previous session (:meth:`resting_gtc`). They
             rest at the open in their old time priority, ahead of every new order; those
@@ -206,35 +203,6 @@ class OrderBook:
         self._expired: list[tuple[int, int, int, int, int, float, int, int]] = []
         if carried is not None and len(carried):
             self._carry_in(carried)
-
-    @classmethod
-    def from_previous_close(
-        cls,
-        previous_close: float,
-        tick: float = 0.01,
-        kind: str = "continuous",
-        record: bool = False,
-        carried: RestingOrders | None = None,
-    ) -> OrderBook:
-        """Open a session whose band is the exchange's percentage around the previous close.
-
-        Args:
-            previous_close: Previous session's closing price (yuan/t).
-            tick: Minimum price increment.
-            kind: ``"continuous"`` (+/-10 %) or ``"block"`` (+/-30 %).
-            record: Keep an event log.
-            carried: The previous session's unfilled GTC orders (:meth:`resting_gtc`).
-
-        Returns:
-            A fresh :class:`OrderBook`, empty but for the carried orders.
-        """
-        if kind not in PRICE_LIMIT_PCT:
-            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-        pct = PRICE_LIMIT_PCT[kind]
-        # Limit prices are quoted on the tick grid, rounded to nearest like the exchange does.
-        down = round(previous_close * (1.0 - pct) / tick) * tick
-        up = round(previous_close * (1.0 + pct) / tick) * tick
-        return cls(down, up, tick=tick, kind=kind, record=record, carried=carried)
 
     @classmethod
     def replay(
@@ -714,17 +682,6 @@ class OrderBook:
             return self._remaining[order_id]
         return 0
 
-    def last_price(self) -> float | None:
-        """Price of the session's last trade, or None if nothing traded."""
-        return round(self.trade_tick[-1] * self.tick, 2) if self.trade_tick else None
-
-    def vwap(self) -> float | None:
-        """Volume-weighted average trade price of the session, or None if nothing traded."""
-        if not self.volume:
-            return None
-        notional = sum(t * q for t, q in zip(self.trade_tick, self.trade_qty, strict=True))
-        return notional * self.tick / self.volume
-
     def trades(self) -> dict[str, np.ndarray]:
         """Trades of the session so far, in execution order.
 
@@ -747,22 +704,3 @@ def _max_age(max_age: int | None) -> int:
     if max_age != int(max_age) or max_age < 0:
         raise ValueError(f"max_age must be None or an integer >= 0, got {max_age!r}")
     return int(max_age)
-
-
-CLEARING_RULES: dict[str, type] = {"continuous_double_auction": OrderBook}
-"""Secondary-market clearing mechanisms by configuration name."""
-
-
-def clearing_rule(name: str) -> type:
-    """Look up a secondary-market clearing mechanism by name.
-
-    Args:
-        name: Key of :data:`CLEARING_RULES`, e.g. ``"continuous_double_auction"``.
-
-    Returns:
-        The order-book class implementing the rule.
-
-    Raises:
-        KeyError: If ``name`` is unknown; the message lists the allowed names.
-    """
-    return lookup(CLEARING_RULES, name, "clearing rule")

@@ -11,12 +11,11 @@ import pytest
 
 from etsim.model.exchange import (
     BUY,
-    CLEARING_RULES,
     SELL,
     OrderBook,
     RestingOrders,
-    clearing_rule,
 )
+from etsim.model.session import closing_price, price_band
 
 
 def trade_rows(book: OrderBook) -> list[tuple[int, int, float, int]]:
@@ -224,8 +223,9 @@ def test_cancel_and_best_quotes_after_cancels_and_fills() -> None:
     book.submit(6, BUY, 4, 92.00)
     assert book.remaining(a0) == 6
     assert book.best_ask() == 92.00
-    assert book.last_price() == 92.00
-    assert book.vwap() == pytest.approx((89.0 * 10 + 92.0 * 4) / 14)
+    assert book.trades()["price"][-1] == 92.00
+    # the close of a session with these trades: their VWAP, to the fen
+    assert closing_price(book.trades()) == round((89.0 * 10 + 92.0 * 4) / 14, 2)
 
 
 def test_event_log_records_orders_cancels_trades() -> None:
@@ -276,20 +276,14 @@ def test_bad_side_and_quantity_raise() -> None:
         OrderBook(81.0, 99.0, kind="auction")
 
 
-def test_from_previous_close_bands() -> None:
-    cont = OrderBook.from_previous_close(60.0)
-    assert (cont.limit_down, cont.limit_up, cont.kind) == (54.0, 66.0, "continuous")
-    block = OrderBook.from_previous_close(60.0, kind="block")
-    assert (block.limit_down, block.limit_up, block.kind) == (42.0, 78.0, "block")
+def test_session_bands_around_the_previous_close() -> None:
+    """The listed band is the previous close -/+10%, the block band -/+30%, to the fen."""
+    assert price_band(60.0, 0.10) == (54.0, 66.0)
+    assert price_band(60.0, 0.30) == (42.0, 78.0)
+    block = OrderBook(*price_band(60.0, 0.30), kind="block")
+    listed = OrderBook(*price_band(60.0, 0.10))
     assert block.submit(1, BUY, 1, 77.99) == 0
-    assert cont.submit(1, BUY, 1, 77.99) == -1
-
-
-def test_clearing_rule_registry() -> None:
-    assert clearing_rule("continuous_double_auction") is OrderBook
-    assert CLEARING_RULES == {"continuous_double_auction": OrderBook}
-    with pytest.raises(KeyError, match="continuous_double_auction"):
-        clearing_rule("call_auction")
+    assert listed.submit(1, BUY, 1, 77.99) == -1
 
 
 # ---------------------------------------------------------------- randomised book vs reference
@@ -455,7 +449,7 @@ def test_carried_order_outside_new_band_expires_and_is_recorded() -> None:
     day1.submit(1, BUY, 10, 82.00, gtc=True)
     day1.submit(2, SELL, 20, 98.00, gtc=True)
     # The close jumps to 100: the new band is 90.00-110.00, so the bid at 82 is outside it.
-    day2 = OrderBook.from_previous_close(100.0, record=True, carried=day1.resting_gtc())
+    day2 = OrderBook(*price_band(100.0, 0.10), record=True, carried=day1.resting_gtc())
     assert (day2.limit_down, day2.limit_up) == (90.00, 110.00)
     assert day2.events == [
         ("carry", 0, 1, BUY, 10, 82.00, 0, 1),
@@ -612,7 +606,7 @@ def _run_gtc_days(seed: int, unique_traders: bool, max_age: int = 3, n_days: int
     books, reference_days = [], []
     next_trader = 0
     for day in range(n_days):
-        book = OrderBook.from_previous_close(close, record=True, carried=carried)
+        book = OrderBook(*price_band(close, 0.10), record=True, carried=carried)
         traders, sides, qty, prices, gtc = _random_day(rng, 300, round(close * 100))
         if unique_traders:  # nobody meets itself: no self-trade cancels
             traders = np.arange(next_trader, next_trader + len(traders))
@@ -625,7 +619,7 @@ def _run_gtc_days(seed: int, unique_traders: bool, max_age: int = 3, n_days: int
             for t, s, q, k, g in zip(traders, sides, qty, ticks, gtc, strict=True)]))
         books.append(book)
         carried = book.resting_gtc()
-        close = round(book.vwap(), 2) if book.volume else close
+        close = closing_price(book.trades()) or close
         if day == 4:
             close *= 1.12  # a jump, so that carried orders fall outside the next band
     return books, reference_days, carried
@@ -678,7 +672,7 @@ def test_replay_from_the_carried_orders_rebuilds_each_day() -> None:
     close, carried = 90.0, None
     n_carry = 0
     for day in range(6):
-        book = OrderBook.from_previous_close(close, record=True, carried=carried)
+        book = OrderBook(*price_band(close, 0.10), record=True, carried=carried)
         traders, sides, qty, prices, gtc = _random_day(rng, 150, round(close * 100))
         ids = book.submit_many(traders, sides, qty, prices, gtc=gtc, max_age=2)
         for seq in rng.choice(ids[ids >= 0], 5, replace=False).tolist():
@@ -700,7 +694,7 @@ def test_replay_from_the_carried_orders_rebuilds_each_day() -> None:
                 fresh.submit(e[2], e[3], e[4], e[5])
         assert trade_rows(fresh) == trade_rows(book)
         carried = book.resting_gtc()
-        close = round(book.vwap(), 2) if book.volume else close
+        close = closing_price(book.trades()) or close
         if day == 2:
             close *= 1.15  # a jump, so that some carried orders fall outside the next band
     assert n_carry > 0

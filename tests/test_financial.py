@@ -21,6 +21,7 @@ from etsim.agents.financial import (
 )
 from etsim.model.exchange import BUY, SELL, OrderBook
 from etsim.model.scenario import FinancialTradersConfig
+from etsim.model.session import closing_price, price_band
 
 DAY = FinancialDayState(previous_close=100.0, limit_down=90.0, limit_up=110.0,
                         fundamental_price=100.0)
@@ -233,7 +234,7 @@ def test_market_makers_and_zi_firms_on_the_order_book_conserve_quota_and_cash() 
     fin_volume = 0
     mm_sides: set[int] = set()
     for _ in range(40):
-        book = OrderBook.from_previous_close(close)
+        book = OrderBook(*price_band(close, 0.10))
         day = FinancialDayState(close, book.limit_down, book.limit_up, fundamental,
                                 best_bid=best_bid, best_ask=best_ask)
         fin_orders = fin.orders(day)
@@ -271,7 +272,7 @@ def test_market_makers_and_zi_firms_on_the_order_book_conserve_quota_and_cash() 
         mm_sides.update(BUY for b in trades["buyer"].tolist() if b in mm_rows)
         mm_sides.update(SELL for s in trades["seller"].tolist() if s in mm_rows)
         if book.volume:
-            close = round(book.vwap(), 2)
+            close = closing_price(book.trades())
         bid, ask = book.best_bid(), book.best_ask()
         best_bid = float("nan") if bid is None else bid
         best_ask = float("nan") if ask is None else ask
