@@ -4,6 +4,16 @@ The hot numeric state (output, emissions, holdings, positions, expectations) liv
 numpy arrays (``agents.population.FirmState``, docs/ODD.md section 2); a Firm
 reads and writes its own row. Decisions taken rarely (abatement once a year) are
 agent methods called through the model's AgentSet.
+
+A firm's other decisions are taken for all firms at once, on arrays:
+
+- what to buy or sell each day: ``agents.positions.Positions`` works out what each firm
+  knows (its expected position for the next deadline, its budget, the urgency) as a
+  ``TradingState``; the firm's strategy (``agents.strategies``, drawn per sector) turns
+  it into orders;
+- the price it expects: its expectation model (``agents.expectations``);
+- how much it produces: ``agents.production``;
+- whether it misreports: ``model.mrv``.
 """
 
 from __future__ import annotations
@@ -47,6 +57,18 @@ class Firm(mesa.Agent):
     def expected_price(self) -> float:
         """The firm's expected quota price (CNY/t)."""
         return float(self.model.firms.expected_price[self.row])
+
+    @property
+    def strategy(self) -> str:
+        """The name of the firm's trading strategy (``trading.strategy_mix``)."""
+        mix = self.model.strategy_mix
+        return mix.names[int(mix.firm_strategy[self.row])]
+
+    @property
+    def expectation_model(self) -> str:
+        """The name of the firm's price expectation model (``trading.expectation_mix``)."""
+        expectations = self.model.expectations
+        return expectations.names[int(expectations.firm_model[self.row])]
 
     def capital_budget(self) -> float:
         """Most the firm spends on abatement capital in a year (CNY):

@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 if TYPE_CHECKING:  # annotations only
+    from etsim.agents.expectations import PriceExpectations
     from etsim.agents.financial import FinancialTraders
     from etsim.agents.networks import PeerNetwork
     from etsim.agents.population import FirmState
+    from etsim.agents.strategies import StrategyMix
     from etsim.model.allocation import AllocationPolicy
     from etsim.model.calendar import TradingCalendar
     from etsim.model.registry import Registry
@@ -89,6 +91,8 @@ class MarketState(Protocol):
     province: np.ndarray
     province_names: list[str]
     peers: PeerNetwork
+    strategy_mix: StrategyMix
+    expectations: PriceExpectations
     fy: FirmYears
     capital_due: np.ndarray
     daily: DailyRecord

@@ -28,6 +28,17 @@ def test_firms_are_agents_reading_their_rows() -> None:
     assert sectors == {"steel", "cement", "aluminium"}
 
 
+def test_an_agent_names_its_strategy_and_expectation_model() -> None:
+    mix = {"steel": {"zip": 1.0}}
+    model = CarbonMarketModel(scenario="classroom", seed=3,
+                              overrides={"trading.strategy_mix": mix})
+    by_sector = {(a.sector, a.strategy) for a in model.agents}
+    assert ("steel", "zip") in by_sector
+    assert ("cement", "budget_constrained") in by_sector
+    assert ("steel", "budget_constrained") not in by_sector
+    assert {a.expectation_model for a in model.agents} == {model.scenario.trading.expectations}
+
+
 def test_batch_run_varies_flat_overrides() -> None:
     results = mesa.batch_run(
         CarbonMarketModel,
