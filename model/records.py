@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # annotations only
 FIRM_YEAR_FLOAT = (
     "output", "emissions", "direct_emissions", "indirect_emissions", "reported_emissions",
     "verified_emissions", "abatement", "abatement_cost", "penalty", "misreporting_fine",
-    "auction_cost", "offset_cost", "benchmark", "investment",
+    "offset_cost", "benchmark", "investment",
 )
 FIRM_YEAR_INT = (
     "free_allocation", "free_entitled", "pre_allocated", "auction_purchased", "bought", "sold",
