@@ -198,19 +198,25 @@ def test_firms_not_yet_covered_owe_nothing() -> None:
     assert market.firms.cash[1] == 0.0
 
 
-def test_without_banking_quota_up_to_the_year_is_cancelled() -> None:
+def test_without_banking_quota_up_to_the_year_is_cancelled_in_every_account() -> None:
     """Without banking every tonne of vintages up to the compliance year left after the
-    surrender is cancelled; later vintages stay."""
-    market = deadline_market([100, 50], [130, 50], {"compliance.banking": False})
+    surrender is cancelled, a financial account's too; later vintages stay."""
+    market = deadline_market([100, 50], [130, 50], {"compliance.banking": False,
+                                                    "financial.market_makers": 1})
+    account = int(market.financial.rows[0])  # registry row 2, after the firms
     market.registry.issue(np.array([0, 1]), np.array([10, 20]), 2024, "issued_free")
-    market.registry.issue(np.array([0, 1]), np.array([7, 8]), 2026, "auctioned")
+    market.registry.issue(np.array([0, 1, account]), np.array([7, 8, 5]), 2026, "auctioned")
+    market.registry.transfer(0, account, 15)  # the account bought 10 (2024) + 5 (2025)
+    market.financial.holdings[0] += 5 + 15  # the accounts' mirror of the registry
     market.compliance().settle(2025, reference_price=80.0)
-    # firm 0 surrenders 100 of 10 (2024) + 130 (2025): 40 left, all cancelled;
-    # firm 1 surrenders 50 of 20 + 50: 20 left, cancelled
+    # firm 0 surrenders 100 of its 125 t up to 2025: 25 left, cancelled; firm 1
+    # surrenders 50 of 20 + 50: 20 left, cancelled; the account's 15 t are cancelled
     cancelled = sum(row["cancelled"] for row in market.registry.ledger())
-    assert cancelled == 60
+    assert cancelled == 25 + 20 + 15
     assert market.registry.usable(2025).tolist() == [0, 0]
     assert market.registry.total().tolist() == [7, 8]  # vintage 2026 kept
+    assert holding(market.registry, account, 2026) == 5
+    assert market.financial.holdings.tolist() == [5]
     assert ledger_balances(market.registry)
 
 
