@@ -39,8 +39,7 @@ def deadline_market(verified: list[float], vintage_2025: list[int],
 
 
 def test_reference_price_month_is_the_month_before_the_deadline() -> None:
-    """The penalty's reference month is the one before the deadline, December of the year
-    before for a January deadline."""
+    """The penalty's reference month is the month before the deadline, across a year end too."""
     december = hand_built_market(make_firms(1)).compliance()
     # classroom: deadline of 2025 at the end of December 2026; reference month November
     assert december.deadline(2025) == (2026, 12)
@@ -62,8 +61,7 @@ def test_penalty_price_is_the_multiple_times_the_price() -> None:
 
 
 def test_shortfall_is_penalised_and_deducted_from_the_next_issuance() -> None:
-    """A firm short at the deadline pays multiple x reference price x shortfall, and the
-    shortfall comes out of its next free quota."""
+    """A shortfall costs multiple x reference price x tonnes and comes off the next free quota."""
     market = deadline_market([100, 50, 80], [120, 20, 80], {"penalty.multiple": 3})
     market.compliance().settle(2025, reference_price=80.0)
     records, col = market.records, market.records.col(2025)
@@ -99,8 +97,7 @@ def test_no_deduction_when_deduct_shortfall_is_off() -> None:
 
 
 def test_quota_owed_from_a_withdrawal_adds_to_the_obligation() -> None:
-    """Quota a firm owes (a withdrawal it could not cover) is surrendered with its
-    verified emissions."""
+    """Quota owed from an uncovered withdrawal is surrendered with the verified emissions."""
     market = deadline_market([100], [130])
     market.records["owed"][0, market.records.col(2025)] = 15
     market.compliance().settle(2025, reference_price=80.0)
@@ -110,8 +107,7 @@ def test_quota_owed_from_a_withdrawal_adds_to_the_obligation() -> None:
 
 
 def test_offsets_cover_their_share_when_cheaper_than_the_reference_price() -> None:
-    """CCER offsets cover offset_share of the obligation at offset_price when cheaper than
-    quota, and nothing when dearer."""
+    """CCER offsets cover offset_share of the obligation when cheaper than quota, else none."""
     cheap = deadline_market([1000, 500, 800], [1000, 500, 800],
                             {"compliance.offset_share": 0.05,
                              "compliance.offset_supply_share": 1.0})
@@ -144,8 +140,7 @@ def test_scarce_offsets_are_shared_pro_rata() -> None:
 
 
 def test_deficit_cap_limits_the_obligation_to_entitlement_plus_a_share() -> None:
-    """A sector's deficit_cap limits the obligation to the free entitlement plus
-    deficit_cap x verified emissions."""
+    """A deficit_cap limits the obligation to the entitlement plus cap x verified emissions."""
     market = deadline_market([100, 100], [70, 70],
                              {"sectors.steel.allocation.deficit_cap": 0.1})
     col = market.records.col(2025)
@@ -156,8 +151,7 @@ def test_deficit_cap_limits_the_obligation_to_entitlement_plus_a_share() -> None
 
 
 def test_borrowing_covers_a_share_of_a_large_gap_from_next_years_quota() -> None:
-    """Borrowing covers borrowing_share of a gap of at least borrowing_threshold of the
-    obligation: next-vintage quota held first, the rest advanced from next year's quota."""
+    """A large gap is partly covered from next year's quota: vintage held first, then advanced."""
     market = deadline_market([100, 100], [60, 95], {"compliance.borrowing": True,
                                                     "compliance.borrowing_share": 0.5,
                                                     "compliance.borrowing_threshold": 0.1,
@@ -179,7 +173,7 @@ def test_borrowing_covers_a_share_of_a_large_gap_from_next_years_quota() -> None
 
 
 def test_no_borrowing_at_the_last_compliance_year() -> None:
-    """There is no next year to borrow from at the last compliance year's deadline."""
+    """There is no borrowing at the last compliance year's deadline."""
     market = deadline_market([100], [60], {"compliance.borrowing": True})
     market.records["verified_emissions"][0, market.records.col(END_YEAR)] = 100
     market.compliance().settle(END_YEAR, reference_price=80.0)
@@ -199,8 +193,7 @@ def test_firms_not_yet_covered_owe_nothing() -> None:
 
 
 def test_without_banking_quota_up_to_the_year_is_cancelled_in_every_account() -> None:
-    """Without banking every tonne of vintages up to the compliance year left after the
-    surrender is cancelled, a financial account's too; later vintages stay."""
+    """Without banking, quota up to the year left after surrender is cancelled in every account."""
     market = deadline_market([100, 50], [130, 50], {"compliance.banking": False,
                                                     "financial.market_makers": 1})
     account = int(market.financial.rows[0])  # registry row 2, after the firms
@@ -221,8 +214,7 @@ def test_without_banking_quota_up_to_the_year_is_cancelled_in_every_account() ->
 
 
 def test_banking_limit_is_the_limit_plus_a_multiple_of_net_sales() -> None:
-    """With banking_limit_t a firm keeps at most banking_limit_t + multiple x its net
-    sales (purchases count as none) of vintages up to the year; the rest is cancelled."""
+    """A firm banks at most banking_limit_t + multiple x its net sales; the rest is cancelled."""
     market = deadline_market([100, 100, 100], [150, 150, 150],
                              {"compliance.banking_limit_t": 10.5,
                               "compliance.banking_net_sales_multiple": 2.0})

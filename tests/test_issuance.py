@@ -73,8 +73,7 @@ def test_set_aside_share_of_the_rule_quota_goes_to_the_pool() -> None:
 
 
 def test_pre_allocation_is_70_percent_of_last_years_verified_emissions() -> None:
-    """Pre-allocation is pre_allocation_share of the previous year's verified emissions,
-    estimated from base output x baseline intensity where that year is unknown."""
+    """Pre-allocation is 70% of last year's verified emissions, estimated where unknown."""
     market = hand_built_market(make_firms(3, base_output=100.0, baseline_intensity=2.0))
     col = market.records.col(2025)
     market.records["verified_emissions"][:, col] = [1000.0, np.nan, 800.0]
@@ -91,8 +90,7 @@ def test_pre_allocation_is_70_percent_of_last_years_verified_emissions() -> None
 
 
 def test_pre_allocation_on_previous_output_uses_this_years_benchmark() -> None:
-    """With pre_allocation_basis = previous_output the basis is last year's output x this
-    year's benchmark."""
+    """With basis previous_output, pre-allocation is last year's output x this year's benchmark."""
     market = hand_built_market(
         make_firms(1), {"sectors.steel.allocation.pre_allocation_basis": "previous_output"})
     col = market.records.col(2025)
@@ -104,8 +102,7 @@ def test_pre_allocation_on_previous_output_uses_this_years_benchmark() -> None:
 
 
 def test_true_up_issues_or_withdraws_the_difference_to_the_final_quota() -> None:
-    """The true-up issues what the final free quota (output x benchmark) adds to the
-    pre-allocation, and withdraws what it takes away."""
+    """The true-up issues or withdraws the difference between final and pre-allocated quota."""
     market = hand_built_market(make_firms(2))
     issuance = market.issuance()
     issuance.issue_free(np.arange(2), np.array([700.0, 350.0]), 2025)  # pre-allocation
@@ -153,8 +150,7 @@ def test_withdrawal_beyond_holdings_is_owed() -> None:
 
 
 def test_withdrawal_below_the_deduction_sends_it_back_to_pending() -> None:
-    """When the final entitlement falls below the deduction already taken from it, the
-    uncovered part of the deduction goes back to pending instead of being withdrawn."""
+    """A withdrawal below the deduction already taken sends the rest of it back to pending."""
     market = hand_built_market(make_firms(1))
     issuance = market.issuance()
     market.firms.pending_deduction[0] = 80
@@ -175,8 +171,7 @@ def test_withdrawal_below_the_deduction_sends_it_back_to_pending() -> None:
 
 
 def test_absolute_cap_is_issued_in_january_by_historical_shares() -> None:
-    """Under an absolute cap the sector's cap (first year: its emissions) is issued in full
-    in January, shared by output x benchmark, less the set-aside; it declines yearly."""
+    """An absolute cap is issued in January by historical shares, less set-aside, declining."""
     market = hand_built_market(
         make_firms(2, base_output=[100.0, 300.0], baseline_intensity=2.0),
         {"sectors.steel.allocation.rule": "absolute_cap",
@@ -201,8 +196,7 @@ def test_absolute_cap_is_issued_in_january_by_historical_shares() -> None:
 
 
 def test_initial_bank_only_for_firms_already_in_the_market() -> None:
-    """Firms covered before the start year carry initial_bank_share of a year of their
-    baseline emissions as vintage start_year - 1; entrants carry none."""
+    """Firms in the market before the start year carry an initial bank; entrants carry none."""
     market = hand_built_market(
         make_firms(3, base_output=[100.0, 123.0, 250.0], baseline_intensity=[2.0, 2.0, 2.2],
                    entry_year=[2024, 2024, 2025]),

@@ -21,8 +21,7 @@ def mrv_market(n: int, overrides: dict[str, Any] | None = None, seed: int = 0,
 
 
 def test_becker_rule_misreports_when_the_expected_cost_is_below_the_gain() -> None:
-    """In decision mode a firm misreports when inspection x detection x (fine multiple +
-    1) x its risk factor is below 1."""
+    """A firm misreports when inspection x detection x (fine + 1) x its risk factor is below 1."""
     market = mrv_market(4, {"mrv.misreporting_mode": "decision",
                             "mrv.inspection_probability": 0.1,
                             "mrv.detection_probability": 0.8, "mrv.fine_multiple": 3.0},
@@ -42,8 +41,7 @@ def test_share_mode_keeps_the_drawn_misreporters() -> None:
 
 
 def test_monthly_reports_hide_the_bias_share_of_a_misreporters_emissions() -> None:
-    """A misreporting firm reports its emissions less misreporting_bias; the others their
-    true emissions; months add up."""
+    """A misreporter reports its emissions less the bias; the others report them in full."""
     market = mrv_market(2, {"mrv.misreporting_bias": 0.05}, misreports=[True, False])
     mrv = market.mrv()
     mrv.report_month(2025, np.array([100.0, 100.0]))
@@ -53,8 +51,7 @@ def test_monthly_reports_hide_the_bias_share_of_a_misreporters_emissions() -> No
 
 
 def test_random_inspections_follow_the_inspection_probability() -> None:
-    """Random inspections: none at probability 0, every firm at 1, about the share asked
-    for in between."""
+    """Random inspections hit none at probability 0, all at 1, about the share in between."""
     covered = np.ones(4000, dtype=bool)
     for probability, low, high in ((0.0, 0, 0), (1.0, 4000, 4000), (0.25, 900, 1100)):
         market = mrv_market(4000, {"mrv.inspection_probability": probability})
@@ -64,8 +61,7 @@ def test_random_inspections_follow_the_inspection_probability() -> None:
 
 
 def test_risk_based_inspections_pick_the_steepest_fall_in_reported_intensity() -> None:
-    """Risk-based inspections spend the same budget on the covered firms whose reported
-    intensity fell most since their last verified year."""
+    """Risk-based inspections pick the covered firms whose reported intensity fell most."""
     market = mrv_market(6, {"mrv.inspection_selection": "risk_based",
                             "mrv.inspection_probability": 0.4},
                         entry_year=[2024, 2024, 2024, 2024, 2024, 2027])
@@ -82,8 +78,7 @@ def test_risk_based_inspections_pick_the_steepest_fall_in_reported_intensity() -
 
 
 def test_risk_based_budget_without_history_is_random_among_covered_firms() -> None:
-    """In the first year (no verified year before) risk-based inspections still inspect
-    round(probability x covered) firms, all of them covered."""
+    """Without a verified year before, risk-based inspections spend the budget on covered firms."""
     market = mrv_market(10, {"mrv.inspection_selection": "risk_based",
                              "mrv.inspection_probability": 0.25},
                         entry_year=[2024] * 8 + [2026] * 2)
@@ -96,8 +91,7 @@ def test_risk_based_budget_without_history_is_random_among_covered_firms() -> No
 
 
 def test_detected_misreporters_owe_true_emissions_and_a_fine() -> None:
-    """A detected misreporter's verified emissions are its true ones, and it pays
-    fine_multiple x the year's mean price x the hidden tonnes."""
+    """A detected misreporter owes its true emissions and a fine on the hidden tonnes."""
     market = mrv_market(4, {"mrv.inspection_probability": 1.0,
                             "mrv.detection_probability": 1.0, "mrv.fine_multiple": 3.0},
                         entry_year=[2024, 2024, 2024, 2026])
@@ -119,8 +113,7 @@ def test_detected_misreporters_owe_true_emissions_and_a_fine() -> None:
 
 
 def test_uninspected_reports_are_verified_as_reported() -> None:
-    """Without inspections a misreporter's report stands (rounded to whole tonnes) and no
-    fine is paid."""
+    """Without inspections a misreporter's report stands and no fine is paid."""
     market = mrv_market(2, {"mrv.inspection_probability": 0.0})
     records = market.records
     records["emissions"][:, 0] = [1000.0, 1000.0]

@@ -32,8 +32,7 @@ def firms_market(intensity: list[float], overrides: dict[str, Any] | None = None
 
 
 def test_before_any_report_the_balance_is_free_quota_to_come_less_baseline_emissions() -> None:
-    """Before a report, a firm expects to emit base output x intensity and to receive the
-    final free quota at its planned output; uncovered firms expect nothing."""
+    """Before any report a firm expects baseline emissions against quota at planned output."""
     market = firms_market([2.2, 1.8, 2.2], entry_year=[2024, 2024, 2026])
     balance = market.positions().expected_balance(2025, day=0, last_close=95.0)
     # quota 100 x 2.0 = 200 against 220 and 180 t; firm 2 enters in 2026
@@ -41,8 +40,7 @@ def test_before_any_report_the_balance_is_free_quota_to_come_less_baseline_emiss
 
 
 def test_reports_so_far_are_scaled_to_a_year() -> None:
-    """From the reports so far a firm projects a year's obligation and output; quota
-    already issued is no longer to come."""
+    """Reports so far are scaled to a year; quota already issued is no longer to come."""
     market = firms_market([2.2, 1.8])
     records, col = market.records, market.records.col(2025)
     records["reported_emissions"][:, col] = [60.0, 40.0]  # January to March
@@ -56,8 +54,7 @@ def test_reports_so_far_are_scaled_to_a_year() -> None:
 
 
 def test_verified_emissions_and_owed_quota_replace_the_projection() -> None:
-    """Once verified, the obligation is verified emissions plus quota owed; after the
-    true-up no free quota is still to come."""
+    """Verified emissions plus owed quota replace the projection; none is to come after true-up."""
     market = firms_market([2.2, 1.8])
     records, col = market.records, market.records.col(2025)
     records["verified_emissions"][:, col] = [230.0, 170.0]
@@ -75,8 +72,7 @@ def test_verified_emissions_and_owed_quota_replace_the_projection() -> None:
 
 
 def test_offsets_counted_on_are_the_scarce_share_when_cheaper() -> None:
-    """A firm counts on a little less than its share of the scarce CCER supply, when
-    offsets are cheaper than the last close."""
+    """A firm counts on a little less than its share of scarce offsets, when they are cheaper."""
     market = firms_market([2.0], {"compliance.offset_share": 0.05})
     positions = market.positions()
     obligation = np.array([100_000.0])
@@ -101,8 +97,7 @@ def refreshed_in_october_2026() -> tuple[HandBuiltMarket, int]:
 
 
 def test_refresh_sums_open_years_and_trades_for_the_nearest_deadline() -> None:
-    """Each month firms sum their balances over every compliance year whose deadline has
-    not passed, and single out the nearest deadline's."""
+    """Refresh sums the balances of open compliance years and singles out the nearest deadline."""
     market, day = refreshed_in_october_2026()
     positions = market.positions()
     # 2025 (deadline day 479): trued up, balance -230 / -170;
@@ -121,9 +116,7 @@ def test_refresh_sums_open_years_and_trades_for_the_nearest_deadline() -> None:
 
 
 def test_trading_state_position_urgency_and_prices() -> None:
-    """A firm's position is its quota usable at the nearest deadline plus that year's
-    balance; urgency rises towards the deadline; its penalty price is the multiple of
-    its expected price."""
+    """The position is quota usable at the nearest deadline plus its balance; urgency nears 1."""
     market, day = refreshed_in_october_2026()
     market.registry.issue(np.array([0, 1]), np.array([250, 150]), 2025, "issued_free")
     market.registry.issue(np.array([0]), np.array([50]), 2026, "auctioned")
@@ -141,8 +134,7 @@ def test_trading_state_position_urgency_and_prices() -> None:
 
 
 def test_resting_orders_count_as_filled() -> None:
-    """GTC orders resting on the exchange count as filled: offered quota cannot be offered
-    again, and a bid's tonnes and cost are no longer wanted nor spendable."""
+    """Resting GTC orders count as filled in the position, the sellable quota and the budget."""
     market, day = refreshed_in_october_2026()
     market.registry.issue(np.array([0, 1]), np.array([250, 150]), 2025, "issued_free")
     positions = market.positions()
@@ -157,8 +149,7 @@ def test_resting_orders_count_as_filled() -> None:
 
 
 def test_carbon_budget_is_a_year_of_emissions_plus_this_years_carbon_cash() -> None:
-    """What a firm may spend on quota is credit_years of its emissions at its expected
-    price plus what it earned (less what it spent) on carbon since 1 January."""
+    """The carbon budget is a year of emissions at the expected price plus this year's cash."""
     market = firms_market([2.0, 2.0], expected_price=[95.0, 80.0], cash=[-500.0, 3000.0])
     market.firms.cash_year_start[:] = [0.0, 1000.0]
     # 200 t x 95 - 500 = 18,500; 200 t x 80 + 2,000 = 18,000
@@ -171,8 +162,7 @@ def test_carbon_budget_is_a_year_of_emissions_plus_this_years_carbon_cash() -> N
     "the free quota to come is computed from, so in January a firm that cuts output "
     "expects a deficit it will not have"))
 def test_before_any_report_obligation_follows_the_output_plan() -> None:
-    """A firm that plans half its output expects half the obligation as well as half the
-    free quota."""
+    """A firm planning half its output expects half the obligation as well as half the quota."""
     market = firms_market([2.0])  # intensity = benchmark: no surplus, no deficit
     market.firms.output_factor[:] = 0.5
     balance = market.positions().expected_balance(2025, day=0, last_close=95.0)
@@ -181,8 +171,7 @@ def test_before_any_report_obligation_follows_the_output_plan() -> None:
 
 
 def test_projected_output_is_the_plan_then_the_year_so_far() -> None:
-    """Before a month is done a year's output is the plan (trend growth x output factor);
-    after, the year so far scaled to twelve months."""
+    """Projected output is the plan before a month is done, then the year so far scaled up."""
     market = firms_market([2.0, 2.0])  # steel demand falls 1% a year
     production = market.production()
     market.firms.output_factor[:] = [1.0, 0.5]
@@ -192,8 +181,7 @@ def test_projected_output_is_the_plan_then_the_year_so_far() -> None:
 
 
 def test_coverage_and_sector_rows_follow_entry_years() -> None:
-    """A firm is covered from its sector's entry year; sector_rows lists a sector's
-    covered firms."""
+    """A firm is covered from its entry year, and sector_rows lists a sector's covered firms."""
     firms = make_firms(4, sector=[0, 1, 0, 2], entry_year=[2024, 2024, 2026, 2024])
     assert firms.covered(2025).tolist() == [True, True, False, True]
     assert firms.sector_rows(0, 2025).tolist() == [0]
@@ -201,8 +189,7 @@ def test_coverage_and_sector_rows_follow_entry_years() -> None:
 
 
 def test_draw_mix_gives_sectors_without_a_mix_the_default() -> None:
-    """Behaviours are drawn per sector from its mix; sectors without one, and mixes of
-    sectors not simulated, leave the default."""
+    """Sectors without a behaviour mix, and mixes of sectors not simulated, leave the default."""
     names, chosen = draw_mix("adaptive", {"steel": {"trend_following": 1.0},
                                           "power": {"fundamental": 1.0}},
                              ["steel", "cement"], np.array([0, 1, 0]),
@@ -212,8 +199,7 @@ def test_draw_mix_gives_sectors_without_a_mix_the_default() -> None:
 
 
 def test_price_expectations_move_each_firm_by_its_own_model() -> None:
-    """Adaptive firms smooth towards a blend of the close and the fundamental price; trend
-    followers extrapolate the last month's change of the close."""
+    """Adaptive firms smooth towards close and fundamental; trend followers extrapolate."""
     trading = scenario().trading  # smoothing 0.1, fundamental weight 0.7, trend weight 0.5
     firms = make_firms(2, expected_price=90.0)
     expectations = PriceExpectations(["adaptive", "trend_following"], np.array([0, 1]),

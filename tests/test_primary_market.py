@@ -33,8 +33,7 @@ def auction_market(expected_balance: list[float], expected_price: list[float],
 
 
 def test_firms_short_bid_their_deficit_at_their_expected_price_within_budget() -> None:
-    """A firm short over its open years bids for its deficit at its expected price, no
-    more than its carbon budget buys; firms long or not yet covered do not bid."""
+    """Short firms bid their deficit at their expected price within budget; others do not."""
     market = auction_market([-100, -50, 20, -80], [95.0, 90.0, 80.0, 99.0],
                             annual_emissions=[2000.0, 20.0, 2000.0, 2000.0],
                             entry_year=[2024, 2024, 2024, 2026])
@@ -46,8 +45,7 @@ def test_firms_short_bid_their_deficit_at_their_expected_price_within_budget() -
 
 
 def test_bids_rise_with_urgency_but_never_above_the_penalty_price() -> None:
-    """On the deadline day a bid is the expected price plus the buyer premium, at most the
-    penalty price of a tonne short."""
+    """Bids rise with urgency by the buyer premium but never above the penalty price."""
     for multiple, expected_bid in ((5.0, 123.5), (1.2, 114.0)):
         market = auction_market([-100], [95.0], {"penalty.multiple": multiple})
         market.positions().next_deadline = 0  # urgency 1 on day 0
@@ -57,8 +55,7 @@ def test_bids_rise_with_urgency_but_never_above_the_penalty_price() -> None:
 
 
 def test_uniform_price_auction_issues_quota_at_the_lowest_accepted_bid() -> None:
-    """Winners get new quota of the vintage sold and all pay the lowest accepted bid; the
-    revenue goes to the state and the trade is logged against the auctioneer."""
+    """Auction winners get new quota and all pay the lowest accepted bid to the state."""
     market = auction_market([-100, -50], [95.0, 90.0])
     unsold = market.primary().sell(day=40, year=2025, volume=120, reserve_price=40.0,
                                    vintage=2025, flow="auctioned", counterparty=AUCTIONEER)
@@ -96,8 +93,7 @@ def test_max_bid_share_caps_what_one_firm_wins() -> None:
 
 
 def test_paid_share_auction_sells_its_part_of_the_years_paid_quota() -> None:
-    """Each auction offers the paid share of the year's rule quota at projected output,
-    split evenly over the auction months."""
+    """Each auction offers its part of the paid share of the year's quota at projected output."""
     market = auction_market([-1000, 0], [95.0, 95.0], {"sectors.steel.allocation.paid_share": 0.1},
                             base_output=1000.0)
     market.primary().paid_share_auction(day=0, year=2025, month=3)
@@ -113,8 +109,7 @@ def test_paid_share_auction_sells_its_part_of_the_years_paid_quota() -> None:
 ])
 def test_unsold_auction_volume_is_carried_pooled_or_cancelled(rule: str, carried: int,
                                                                pool: int) -> None:
-    """Unsold paid-share quota is carried to the next auction, moved to the reserve pool
-    or cancelled, as auction.unsold says; unsold quota is never issued."""
+    """Unsold paid-share quota is carried, pooled or cancelled as auction.unsold says."""
     market = auction_market([0, 0], [95.0, 95.0], {"sectors.steel.allocation.paid_share": 0.1,
                                                    "auction.unsold": rule},
                             base_output=1000.0)
@@ -136,8 +131,7 @@ def test_unsold_auction_volume_is_carried_pooled_or_cancelled(rule: str, carried
 
 
 def test_reserve_release_sells_at_most_the_pools_holdings() -> None:
-    """A release auctions no more than the pool holds, as quota of the current vintage
-    (the last compliance year's after it); what sells leaves the pool."""
+    """A reserve release sells at most the pool's holdings, as quota of the current vintage."""
     market = auction_market([-30, 0], [95.0, 95.0])
     market.reserve.endow(50)
     market.primary().release_from_reserve(day=0, year=2025, volume=80, reserve_price=40.0)
@@ -155,8 +149,7 @@ def test_reserve_release_sells_at_most_the_pools_holdings() -> None:
 
 
 def test_buy_back_takes_the_cheapest_surplus_up_to_the_ceiling() -> None:
-    """A buy-back is a reverse auction among firms with a surplus: cheapest asks first,
-    asks above the ceiling ignored, every seller paid the highest accepted ask."""
+    """A buy-back takes the cheapest surplus under the ceiling, all at the highest accepted ask."""
     market = auction_market([0, 0, 0], [40.0, 36.0, 45.0])
     market.registry.issue(np.arange(3), np.array([100, 50, 80]), 2025, "issued_free")
     market.primary().buy_back(day=0, year=2025, volume=120, ceiling_price=40.0)
@@ -173,8 +166,7 @@ def test_buy_back_takes_the_cheapest_surplus_up_to_the_ceiling() -> None:
 
 
 def test_carry_out_does_what_the_policy_decided() -> None:
-    """An intervention's withholding is kept for the next issuance and its release is
-    auctioned."""
+    """carry_out keeps a policy's withholding for the next issuance and auctions its release."""
     market = auction_market([-10, 0], [95.0, 95.0])
     market.reserve.endow(100)
     market.primary().carry_out(Intervention(release=25, release_price=40.0, withhold=30),

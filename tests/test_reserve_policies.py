@@ -38,8 +38,7 @@ def policy(name: str):
 
 
 def test_pool_books_balance_and_refuse_to_release_more_than_held() -> None:
-    """The pool's endowment + intake - releases equals its holdings, and releasing more
-    than it holds raises ValueError and changes nothing."""
+    """The pool's books balance, and releasing more than it holds raises ValueError."""
     pool = ReservePool()
     pool.endow(500)
     pool.add(2025, 120)
@@ -70,8 +69,7 @@ def test_no_policy_never_intervenes() -> None:
 
 
 def test_price_trigger_releases_a_share_of_the_pool_above_the_release_price() -> None:
-    """Above release_price the pool auctions release_share of its holdings (at least one
-    tonne) with absorb_price as reserve price; an empty pool releases nothing."""
+    """Above release_price the pool auctions release_share of its holdings, if it has any."""
     trigger = policy("price_trigger")
     # 0.25 x 1,000 = 250 t at reserve price 40
     assert trigger.monthly(signals(130.0)) == Intervention(release=250, release_price=40.0)
@@ -82,8 +80,7 @@ def test_price_trigger_releases_a_share_of_the_pool_above_the_release_price() ->
 
 
 def test_price_trigger_buys_back_below_the_absorb_price() -> None:
-    """Below absorb_price the pool buys back absorb_share of a year's quota, with
-    absorb_price as ceiling; nothing before the first close or for less than a tonne."""
+    """Below absorb_price the pool buys back absorb_share of a year's quota, capped at it."""
     trigger = policy("price_trigger")
     # 0.01 x 50,000 = 500 t, ceiling 40
     assert trigger.monthly(signals(30.0)) == Intervention(buy_back=500, buy_back_ceiling=40.0)
@@ -105,8 +102,7 @@ def test_price_trigger_thresholds_come_from_the_scenario() -> None:
 
 
 def test_bank_based_withholds_a_share_of_a_large_bank() -> None:
-    """After a deadline, a bank above tnac_upper x verified emissions makes the pool
-    withhold intake_rate x the bank from the next issuance."""
+    """A bank above tnac_upper x verified emissions withholds intake_rate x bank."""
     bank_based = policy("bank_based")
     # 2,000 / 10,000 = 0.2 > 0.15: withhold int(0.24 x 2,000) = 480 t
     decided = bank_based.after_deadline(signals(bank=2000, verified_emissions=10_000.0))
@@ -115,8 +111,7 @@ def test_bank_based_withholds_a_share_of_a_large_bank() -> None:
 
 
 def test_bank_based_releases_when_the_bank_is_small() -> None:
-    """A bank below tnac_lower x verified emissions makes the pool release release_share
-    of its holdings; between the thresholds or without verified emissions nothing."""
+    """A bank below tnac_lower x verified emissions releases release_share of the pool."""
     bank_based = policy("bank_based")
     # 300 / 10,000 = 0.03 < 0.05: release 0.25 x 1,000 = 250 t at reserve price 40
     small = signals(bank=300, verified_emissions=10_000.0)

@@ -54,8 +54,7 @@ def test_close_is_the_volume_weighted_price_to_the_fen() -> None:
 
 
 def test_daily_record_mean_prices_over_months_years_and_windows() -> None:
-    """Month and year means use the closes so far, the recent mean takes the primary
-    auction's price on a day one cleared, and before any close the fallbacks apply."""
+    """Month, year and window means use the closes so far, an auction's price on its day."""
     record = DailyRecord(TradingCalendar(2025, 2027), initial_price=95.0)
     record["close"][:20] = 90.0  # January 2025
     record["close"][20:40] = 100.0  # February 2025
@@ -87,8 +86,7 @@ def test_month_ago_close_in_the_first_month_is_the_initial_price() -> None:
 
 
 def test_listed_session_matches_sets_the_close_and_settles() -> None:
-    """Listed orders trade at the resting price in price-time priority; the close is the
-    VWAP; the trades settle with nothing created or lost."""
+    """Listed orders trade at the resting price; the close is their VWAP; trades settle."""
     market = exchange([50, 0, 0, 50])
     day_orders = orders((0, SELL, 50, 94.0), (3, SELL, 50, 95.0), (1, BUY, 100, 96.0),
                         (2, BUY, 30, 93.0))
@@ -108,8 +106,7 @@ def test_listed_session_matches_sets_the_close_and_settles() -> None:
 
 
 def test_a_day_without_listed_trades_keeps_the_previous_close() -> None:
-    """Nothing traded: the close, open, high and low stay at the previous close; an order
-    outside the band is rejected."""
+    """A day without listed trades keeps the previous close; out-of-band orders are rejected."""
     market = exchange([10, 0])
     # the bid at 110 is above the 104.50 limit: rejected, so the ask at 100 rests alone
     market.session().trade(0, 2025, orders((0, SELL, 10, 100.0), (1, BUY, 10, 110.0)), None)
@@ -122,8 +119,7 @@ def test_a_day_without_listed_trades_keeps_the_previous_close() -> None:
 
 
 def test_block_orders_trade_in_the_block_session_first_and_the_rest_goes_listed() -> None:
-    """Orders of block size trade in the block session first; what they leave goes on to
-    the listed session; block trades count in the volume but not in the close."""
+    """Block-size orders trade in the block session first and what is left goes listed."""
     market = exchange([1500, 0, 0], {"market.block_min_t": 1000})
     day_orders = orders((0, SELL, 1500, 90.0), (1, BUY, 1200, 90.0), (2, BUY, 500, 91.0))
     books = market.session().trade(0, 2025, day_orders, None)
@@ -140,8 +136,7 @@ def test_block_orders_trade_in_the_block_session_first_and_the_rest_goes_listed(
 
 
 def test_block_trades_outside_the_listed_band_do_not_move_the_close() -> None:
-    """A block trade within +/-30% but outside the listed band settles, and the close
-    stays at the previous close."""
+    """A block trade outside the listed band settles but does not move the close."""
     market = exchange([1500, 0], {"market.block_min_t": 1000})
     market.session().trade(0, 2025, orders((0, SELL, 1500, 80.0), (1, BUY, 1200, 80.0)),
                            None)
@@ -152,8 +147,7 @@ def test_block_trades_outside_the_listed_band_do_not_move_the_close() -> None:
 
 
 def test_unfilled_block_order_goes_listed_below_block_size() -> None:
-    """What a block order leaves unfilled is offered in the listed session as an order
-    just below block size."""
+    """An unfilled block order goes on to the listed session just below block size."""
     market = exchange([5000, 0], {"market.block_min_t": 1000})
     books = market.session().trade(0, 2025, orders((0, SELL, 5000, 90.0),
                                                    (1, BUY, 900, 91.0)), None)
@@ -164,8 +158,7 @@ def test_unfilled_block_order_goes_listed_below_block_size() -> None:
 
 
 def test_a_recorded_day_keeps_block_then_listed_events_with_account_ids() -> None:
-    """On a book day every order and trade is kept for book_events, the block session's
-    first, with account ids instead of registry rows."""
+    """A book day keeps block then listed orders and trades, with account ids."""
     market = exchange([1500, 0, 0], {"market.block_min_t": 1000}, book_days={0})
     day_orders = orders((0, SELL, 1500, 90.0), (1, BUY, 1200, 90.0), (2, BUY, 500, 91.0))
     session = market.session()
@@ -185,8 +178,7 @@ def test_a_recorded_day_keeps_block_then_listed_events_with_account_ids() -> Non
 
 
 def test_gtc_orders_rest_overnight_and_trade_the_next_day() -> None:
-    """With order_expiry = gtc an unfilled listed order rests into the next day, ties up
-    what it offers, and trades at its price there."""
+    """With GTC orders an unfilled listed order rests overnight and trades the next day."""
     market = exchange([100, 0], {"market.order_expiry": "gtc"})
     session = market.session()
     session.trade(0, 2025, orders((0, SELL, 100, 100.0)), session.open(0))
@@ -209,8 +201,7 @@ def test_day_orders_do_not_rest_overnight() -> None:
 
 
 def test_carried_asks_beyond_holdings_are_cancelled_at_the_open() -> None:
-    """At the open a firm's carried asks are kept in time priority while they fit in what
-    it now holds, and the others are cancelled."""
+    """At the open a firm's carried asks are kept in time order only while they fit its holdings."""
     market = exchange([100, 0], {"market.order_expiry": "gtc"})
     session = market.session()
     session.trade(0, 2025, orders((0, SELL, 50, 100.0), (0, SELL, 50, 101.0)),

@@ -24,8 +24,7 @@ def trades(buyer: list[int], seller: list[int], price: list[float],
 
 
 def test_trades_move_quota_and_cash_and_are_recorded() -> None:
-    """Each trade moves its tonnes from seller to buyer and its value from buyer to seller;
-    net sales, bought and sold follow; nothing is created or lost."""
+    """Each trade moves tonnes to the buyer and cash to the seller; nothing is created or lost."""
     market = hand_built_market(make_firms(3))
     market.registry.issue(np.array([0]), np.array([100]), 2025, "issued_free")
     market.settlement().settle(trades([1, 2], [0, 0], [94.0, 95.0], [60, 40]),
@@ -85,8 +84,7 @@ def test_a_session_without_trades_changes_nothing() -> None:
 
 
 def test_trades_are_logged_with_their_kind_day_and_rows() -> None:
-    """Every settled trade is in the trade log with its day, year, rows, price, tonnes and
-    session kind."""
+    """Every settled trade is logged with its day, year, rows, price, tonnes and session kind."""
     market = hand_built_market(make_firms(3))
     market.registry.issue(np.array([0]), np.array([100]), 2025, "issued_free")
     market.settlement().settle(trades([1, 2], [0, 0], [94.0, 95.0], [60, 40]),
@@ -101,8 +99,7 @@ def test_trades_are_logged_with_their_kind_day_and_rows() -> None:
 
 
 def test_trade_log_adds_auction_and_reserve_sales_to_the_payments() -> None:
-    """Auction revenue and the pool's sales are paid to the state; the pool's buy-backs
-    and exchange trades are not sales."""
+    """Auction revenue and reserve sales are paid to the state; buy-backs are not sales."""
     payments = new_payments()
     log = TradeLog(payments)
     log.log(0, 2025, np.array([0, 1]), np.full(2, AUCTIONEER), 52.5, np.array([100, 20]),
@@ -121,8 +118,7 @@ def test_trade_log_adds_auction_and_reserve_sales_to_the_payments() -> None:
 
 
 def test_financial_accounts_keep_their_own_cash_and_holdings() -> None:
-    """A trade with a financial account books the account's cash and holdings, and only
-    the firm's side in the firm records."""
+    """A financial account keeps its own cash and holdings; firm records get the firm's side."""
     market = hand_built_market(make_firms(2), {"financial.market_makers": 1})
     financial = market.financial
     assert (financial.n, financial.offset) == (1, 2)  # registry row 2
