@@ -13,6 +13,7 @@ from pandas.testing import assert_frame_equal
 
 from etsim import CarbonMarketModel
 
+REPO = Path(__file__).resolve().parents[1]
 TABLES = ("market_daily", "firm_years", "firms", "abatement_options", "market_years", "trades",
           "book_events", "trade_network")
 
@@ -51,7 +52,9 @@ def test_a_different_seed_gives_a_different_price_path() -> None:
 
 def _cli_run(out: Path, cwd: Path, hash_seed: str) -> None:
     # a different string-hash seed in each process: set and dict order must not matter
-    env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+    # this checkout's etsim, also from another folder (not the editable install's)
+    env = {**os.environ, "PYTHONHASHSEED": hash_seed, "PYTHONPATH": os.pathsep.join(
+        [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
     done = subprocess.run(
         [sys.executable, "-m", "etsim", "run", "classroom", "--out", str(out),
          "--seed", "3", "--quiet"],

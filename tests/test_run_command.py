@@ -4,6 +4,7 @@ separate process, checking exit status, output and what lands on disk."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -39,7 +40,10 @@ SHIPPED = {"absolute-cap-2027", "china-2024", "classroom", "paid-allocation", "r
 
 
 def etsim(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "etsim", *args], cwd=cwd,
+    # this checkout's etsim, also from another folder (not the editable install's)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    return subprocess.run([sys.executable, "-m", "etsim", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=120)
 
 
