@@ -501,6 +501,18 @@ def _accepts_book_days() -> bool:
     return "book_days" in inspect.signature(CarbonMarketModel.__init__).parameters
 
 
+def _every_few_days(progress: Progress, n_days: int) -> Progress:
+    """``progress`` called about PROGRESS_REPORTS times in a run of ``n_days`` trading days
+    (every few days and on the last), not after each day."""
+    every = max(1, -(-n_days // PROGRESS_REPORTS))
+
+    def report(days_done: int, total: int) -> None:
+        if days_done % every == 0 or days_done == total:
+            progress(int(days_done), int(total))
+
+    return report
+
+
 def run_tables(levers: dict[str, Any], progress: Progress | None = None,
                book_days: Sequence[str] = ()) -> dict[str, Any]:
     """Run the scenario the levers describe, or take it from the cache.
@@ -529,15 +541,7 @@ def run_tables(levers: dict[str, Any], progress: Progress | None = None,
     started = time.perf_counter()
     kwargs: dict[str, Any] = {"book_days": list(book_days)} if book_days else {}
     model = CarbonMarketModel(scenario=scenario, seed=seed, **kwargs)
-    total = int(model.calendar.n_days)
-    chunk = max(1, -(-total // PROGRESS_REPORTS))
-    while model.running:
-        for _ in range(chunk):
-            if not model.running:
-                break
-            model.step()
-        if progress:
-            progress(int(model.day), total)
+    model.run(progress=_every_few_days(progress, model.calendar.n_days) if progress else None)
     tables = model.results()
     meta = run_meta(scenario, seed, tables, time.perf_counter() - started)
     meta["overrides"] = {k: v for k, v in overrides.items()}

@@ -65,14 +65,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     seed = scenario.seed if args.seed is None else args.seed
     out = chosen_out or _default_out(scenario.name, seed)  # the default is always new
     model = CarbonMarketModel(scenario, seed=seed)
-    show_bar = sys.stderr.isatty() and not args.quiet
-    if show_bar:
+    if sys.stderr.isatty() and not args.quiet:
         from tqdm import tqdm
 
         with tqdm(total=model.calendar.n_days, unit="day", desc=scenario.name) as bar:
-            while model.running:
-                model.step()
-                bar.update(1)
+            model.run(progress=lambda done, _total: bar.update(done - bar.n))
     else:
         model.run()
     tables = model.results()
