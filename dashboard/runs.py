@@ -30,8 +30,6 @@ DEFAULT_SCENARIO = "china-2024"
 NEW_SECTORS = ("steel", "cement", "aluminium")
 CACHE_ENV = "ETSIM_DASHBOARD_CACHE"
 CACHE_SIZE_LIMIT = 2 * 1024**3  # bytes; least recently used runs are evicted first
-RESULT_TABLES = ("market_daily", "firm_years", "firms", "abatement_options", "market_years",
-                 "trades", "book_events")
 # Progress reports per run: each is a write to the job cache, so not one per day.
 PROGRESS_REPORTS = 25
 

@@ -12,10 +12,9 @@ import pandas as pd
 from pandas.testing import assert_frame_equal
 
 from etsim import CarbonMarketModel
+from etsim.model.results import TABLES
 
 REPO = Path(__file__).resolve().parents[1]
-TABLES = ("market_daily", "firm_years", "firms", "abatement_options", "market_years", "trades",
-          "book_events", "trade_network")
 
 
 def _results(seed: int, **overrides) -> dict[str, pd.DataFrame]:

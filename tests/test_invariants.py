@@ -11,10 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from etsim import CarbonMarketModel
-from etsim.model.results import check_invariants
-
-TABLES = ("market_daily", "firm_years", "firms", "abatement_options", "market_years", "trades",
-          "book_events", "trade_network")
+from etsim.model.results import TABLES, check_invariants
 
 
 @st.composite
