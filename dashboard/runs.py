@@ -43,11 +43,6 @@ class LeverError(ValueError):
 # --- levers -----------------------------------------------------------------------------
 
 
-def _enabled_sectors(scenario: Scenario) -> list[str]:
-    return [name for name, s in scenario.sectors.items()
-            if s.enabled and s.firms > 0 and s.entry_year <= scenario.end_year]
-
-
 def _lever_sectors(sectors: Sequence[str]) -> list[str]:
     """Sectors the tightening and absolute-cap levers act on: the industrial ones.
 
@@ -171,14 +166,17 @@ def _same_share(a: Any, b: Any) -> bool:
 
 
 def natural_firm_count(scenario: Scenario, sectors: Iterable[str]) -> int:
-    """Firms the scenario gives the chosen sectors at its own ``scale`` (as the model counts)."""
-    count = 0
-    for name in sectors:
-        config = scenario.sectors.get(name)
-        if config is None or config.firms <= 0 or config.entry_year > scenario.end_year:
-            continue
-        count += max(1, round(config.firms * scenario.scale))
-    return count
+    """Firms the scenario gives the chosen sectors at its own ``scale`` (as the model counts).
+
+    Args:
+        scenario: The scenario.
+        sectors: The chosen sectors; counted as switched on (as :func:`lever_overrides`
+            does), the scenario's other sectors as off.
+    """
+    chosen = set(sectors)
+    switched = {name: config.model_copy(update={"enabled": name in chosen})
+                for name, config in scenario.sectors.items()}
+    return sum(scenario.model_copy(update={"sectors": switched}).firm_counts().values())
 
 
 def scenario_levers(scenario: str | Scenario, sectors: Sequence[str] | None = None
@@ -197,8 +195,8 @@ def scenario_levers(scenario: str | Scenario, sectors: Sequence[str] | None = No
     """
     sc = load_scenario(scenario) if not isinstance(scenario, Scenario) else scenario
     name = scenario if isinstance(scenario, str) else sc.name
-    chosen = list(sectors) if sectors is not None else _enabled_sectors(sc)
-    lever_sectors = _lever_sectors(chosen) or _enabled_sectors(sc)
+    chosen = list(sectors) if sectors is not None else sc.simulated_sectors()
+    lever_sectors = _lever_sectors(chosen) or sc.simulated_sectors()
     first = sc.sectors[lever_sectors[0]].allocation
     rules = _rule_table(first.rule)
     cap_years = [year for year, rule in rules.items() if rule == "absolute_cap"]
@@ -233,7 +231,7 @@ def default_levers(scenario: str = DEFAULT_SCENARIO) -> dict[str, Any]:
     2024-2030, power off.
     """
     sc = load_scenario(scenario)
-    chosen = [s for s in _enabled_sectors(sc) if s in NEW_SECTORS] or _enabled_sectors(sc)
+    chosen = [s for s in sc.simulated_sectors() if s in NEW_SECTORS] or sc.simulated_sectors()
     return scenario_levers(sc if not isinstance(scenario, str) else scenario, chosen)
 
 
@@ -280,7 +278,7 @@ def lever_overrides(levers: dict[str, Any]) -> dict[str, Any]:
         raise LeverError("Sectors: choose at least one sector")
     own = scenario_levers(base, sectors)
     out: dict[str, Any] = {}
-    enabled = set(_enabled_sectors(base))
+    enabled = set(base.simulated_sectors())
     for sector in sorted(set(sectors) | enabled):
         if (sector in sectors) != (sector in enabled):
             out[f"sectors.{sector}.enabled"] = sector in sectors
@@ -474,7 +472,7 @@ def run_meta(scenario: Scenario, seed: int, tables: dict[str, pd.DataFrame],
     verified_rule: dict[str, list[str]] = {}
     for year in range(scenario.start_year, scenario.end_year + 1):
         verified_rule[str(year)] = [
-            name for name in _enabled_sectors(scenario)
+            name for name in scenario.simulated_sectors()
             if schedule_value(scenario.sectors[name].allocation.rule, year)
             == "verified_emissions"
         ]
@@ -484,7 +482,7 @@ def run_meta(scenario: Scenario, seed: int, tables: dict[str, pd.DataFrame],
         "seed": seed,
         "start_year": scenario.start_year,
         "end_year": scenario.end_year,
-        "sectors": _enabled_sectors(scenario),
+        "sectors": scenario.simulated_sectors(),
         "firms": int(len(tables["firms"])),
         "deadlines": deadline_dates(scenario, tables["market_daily"]),
         "verified_rule_sectors": verified_rule,

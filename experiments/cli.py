@@ -127,10 +127,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from etsim.model.scenario import load_scenario
 
     scenario = load_scenario(args.file)
-    covered = [n for n, s in scenario.sectors.items() if s.enabled and s.firms > 0]
-    firms = sum(max(1, round(scenario.sectors[n].firms * scenario.scale)) for n in covered)
+    counts = scenario.firm_counts()  # the firms a run of it has
     print(f"{args.file}: ok ({scenario.name}, {scenario.start_year}-{scenario.end_year}, "
-          f"{firms} firms in {', '.join(covered)})")
+          f"{sum(counts.values())} firms in {', '.join(counts)})")
     return 0
 
 

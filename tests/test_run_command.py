@@ -185,6 +185,16 @@ def test_validate_a_shipped_file_exits_0() -> None:
     assert "ok" in done.stdout and "20 firms" in done.stdout
 
 
+def test_validate_counts_the_firms_a_run_has(tmp_path: Path) -> None:
+    # chemicals is switched on but enters in 2027, after classroom's last year: no firms
+    later = tmp_path / "later.toml"
+    later.write_text((REPO / "scenarios" / "classroom.toml").read_text()
+                     + "\n[sectors.chemicals]\nenabled = true\n")
+    done = etsim("validate", str(later), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "20 firms in steel, cement, aluminium)" in done.stdout
+
+
 def test_validate_a_broken_file_exits_2(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('name = "bad"\n[penalty]\nmultiple = "five"\n')
