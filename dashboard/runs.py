@@ -491,12 +491,6 @@ def run_meta(scenario: Scenario, seed: int, tables: dict[str, pd.DataFrame],
     }
 
 
-def _accepts_book_days() -> bool:
-    import inspect
-
-    return "book_days" in inspect.signature(CarbonMarketModel.__init__).parameters
-
-
 def _every_few_days(progress: Progress, n_days: int) -> Progress:
     """``progress`` called about PROGRESS_REPORTS times in a run of ``n_days`` trading days
     (every few days and on the last), not after each day."""
@@ -525,7 +519,7 @@ def run_tables(levers: dict[str, Any], progress: Progress | None = None,
         LeverError, ScenarioError: Invalid levers (nothing is run).
     """
     scenario, seed, overrides = resolve(levers)
-    book_days = tuple(book_days) if book_days and _accepts_book_days() else ()
+    book_days = tuple(book_days)
     key = run_key(scenario, seed, book_days)
     tables = cached_tables(key)
     if tables is not None:
@@ -535,8 +529,7 @@ def run_tables(levers: dict[str, Any], progress: Progress | None = None,
         return {"key": key, "meta": meta, "tables": tables, "cached": True,
                 "overrides": overrides}
     started = time.perf_counter()
-    kwargs: dict[str, Any] = {"book_days": list(book_days)} if book_days else {}
-    model = CarbonMarketModel(scenario=scenario, seed=seed, **kwargs)
+    model = CarbonMarketModel(scenario=scenario, seed=seed, book_days=list(book_days) or None)
     model.run(progress=_every_few_days(progress, model.calendar.n_days) if progress else None)
     tables = model.results()
     meta = run_meta(scenario, seed, tables, time.perf_counter() - started)

@@ -96,17 +96,6 @@ def test_bad_experiment_gives_one_clear_line_and_writes_nothing(name: str,
     assert not out.exists()
 
 
-def _cli_has_sweep() -> bool:
-    from etsim.experiments.cli import build_parser
-
-    try:
-        build_parser().parse_args(["sweep", str(SMALL)])
-    except Exception:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _cli_has_sweep(), reason="etsim sweep is not wired into the CLI yet")
 @pytest.mark.parametrize("name", ["unknown_lever_key", "not_toml"])
 def test_cli_exits_2_on_a_bad_experiment(name: str, tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(  # this checkout's etsim
