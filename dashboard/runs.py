@@ -30,8 +30,6 @@ DEFAULT_SCENARIO = "china-2024"
 NEW_SECTORS = ("steel", "cement", "aluminium")
 CACHE_ENV = "ETSIM_DASHBOARD_CACHE"
 CACHE_SIZE_LIMIT = 2 * 1024**3  # bytes; least recently used runs are evicted first
-RESULT_TABLES = ("market_daily", "firm_years", "firms", "abatement_options", "market_years",
-                 "trades", "book_events")
 # Progress reports per run: each is a write to the job cache, so not one per day.
 PROGRESS_REPORTS = 25
 
@@ -43,11 +41,6 @@ class LeverError(ValueError):
 
 
 # --- levers -----------------------------------------------------------------------------
-
-
-def _enabled_sectors(scenario: Scenario) -> list[str]:
-    return [name for name, s in scenario.sectors.items()
-            if s.enabled and s.firms > 0 and s.entry_year <= scenario.end_year]
 
 
 def _lever_sectors(sectors: Sequence[str]) -> list[str]:
@@ -173,14 +166,17 @@ def _same_share(a: Any, b: Any) -> bool:
 
 
 def natural_firm_count(scenario: Scenario, sectors: Iterable[str]) -> int:
-    """Firms the scenario gives the chosen sectors at its own ``scale`` (as the model counts)."""
-    count = 0
-    for name in sectors:
-        config = scenario.sectors.get(name)
-        if config is None or config.firms <= 0 or config.entry_year > scenario.end_year:
-            continue
-        count += max(1, round(config.firms * scenario.scale))
-    return count
+    """Firms the scenario gives the chosen sectors at its own ``scale`` (as the model counts).
+
+    Args:
+        scenario: The scenario.
+        sectors: The chosen sectors; counted as switched on (as :func:`lever_overrides`
+            does), the scenario's other sectors as off.
+    """
+    chosen = set(sectors)
+    switched = {name: config.model_copy(update={"enabled": name in chosen})
+                for name, config in scenario.sectors.items()}
+    return sum(scenario.model_copy(update={"sectors": switched}).firm_counts().values())
 
 
 def scenario_levers(scenario: str | Scenario, sectors: Sequence[str] | None = None
@@ -199,8 +195,8 @@ def scenario_levers(scenario: str | Scenario, sectors: Sequence[str] | None = No
     """
     sc = load_scenario(scenario) if not isinstance(scenario, Scenario) else scenario
     name = scenario if isinstance(scenario, str) else sc.name
-    chosen = list(sectors) if sectors is not None else _enabled_sectors(sc)
-    lever_sectors = _lever_sectors(chosen) or _enabled_sectors(sc)
+    chosen = list(sectors) if sectors is not None else sc.simulated_sectors()
+    lever_sectors = _lever_sectors(chosen) or sc.simulated_sectors()
     first = sc.sectors[lever_sectors[0]].allocation
     rules = _rule_table(first.rule)
     cap_years = [year for year, rule in rules.items() if rule == "absolute_cap"]
@@ -235,7 +231,7 @@ def default_levers(scenario: str = DEFAULT_SCENARIO) -> dict[str, Any]:
     2024-2030, power off.
     """
     sc = load_scenario(scenario)
-    chosen = [s for s in _enabled_sectors(sc) if s in NEW_SECTORS] or _enabled_sectors(sc)
+    chosen = [s for s in sc.simulated_sectors() if s in NEW_SECTORS] or sc.simulated_sectors()
     return scenario_levers(sc if not isinstance(scenario, str) else scenario, chosen)
 
 
@@ -282,7 +278,7 @@ def lever_overrides(levers: dict[str, Any]) -> dict[str, Any]:
         raise LeverError("Sectors: choose at least one sector")
     own = scenario_levers(base, sectors)
     out: dict[str, Any] = {}
-    enabled = set(_enabled_sectors(base))
+    enabled = set(base.simulated_sectors())
     for sector in sorted(set(sectors) | enabled):
         if (sector in sectors) != (sector in enabled):
             out[f"sectors.{sector}.enabled"] = sector in sectors
@@ -476,7 +472,7 @@ def run_meta(scenario: Scenario, seed: int, tables: dict[str, pd.DataFrame],
     verified_rule: dict[str, list[str]] = {}
     for year in range(scenario.start_year, scenario.end_year + 1):
         verified_rule[str(year)] = [
-            name for name in _enabled_sectors(scenario)
+            name for name in scenario.simulated_sectors()
             if schedule_value(scenario.sectors[name].allocation.rule, year)
             == "verified_emissions"
         ]
@@ -486,7 +482,7 @@ def run_meta(scenario: Scenario, seed: int, tables: dict[str, pd.DataFrame],
         "seed": seed,
         "start_year": scenario.start_year,
         "end_year": scenario.end_year,
-        "sectors": _enabled_sectors(scenario),
+        "sectors": scenario.simulated_sectors(),
         "firms": int(len(tables["firms"])),
         "deadlines": deadline_dates(scenario, tables["market_daily"]),
         "verified_rule_sectors": verified_rule,
@@ -495,10 +491,16 @@ def run_meta(scenario: Scenario, seed: int, tables: dict[str, pd.DataFrame],
     }
 
 
-def _accepts_book_days() -> bool:
-    import inspect
+def _every_few_days(progress: Progress, n_days: int) -> Progress:
+    """``progress`` called about PROGRESS_REPORTS times in a run of ``n_days`` trading days
+    (every few days and on the last), not after each day."""
+    every = max(1, -(-n_days // PROGRESS_REPORTS))
 
-    return "book_days" in inspect.signature(CarbonMarketModel.__init__).parameters
+    def report(days_done: int, total: int) -> None:
+        if days_done % every == 0 or days_done == total:
+            progress(int(days_done), int(total))
+
+    return report
 
 
 def run_tables(levers: dict[str, Any], progress: Progress | None = None,
@@ -517,7 +519,7 @@ def run_tables(levers: dict[str, Any], progress: Progress | None = None,
         LeverError, ScenarioError: Invalid levers (nothing is run).
     """
     scenario, seed, overrides = resolve(levers)
-    book_days = tuple(book_days) if book_days and _accepts_book_days() else ()
+    book_days = tuple(book_days)
     key = run_key(scenario, seed, book_days)
     tables = cached_tables(key)
     if tables is not None:
@@ -527,17 +529,8 @@ def run_tables(levers: dict[str, Any], progress: Progress | None = None,
         return {"key": key, "meta": meta, "tables": tables, "cached": True,
                 "overrides": overrides}
     started = time.perf_counter()
-    kwargs: dict[str, Any] = {"book_days": list(book_days)} if book_days else {}
-    model = CarbonMarketModel(scenario=scenario, seed=seed, **kwargs)
-    total = int(model.calendar.n_days)
-    chunk = max(1, -(-total // PROGRESS_REPORTS))
-    while model.running:
-        for _ in range(chunk):
-            if not model.running:
-                break
-            model.step()
-        if progress:
-            progress(int(model.day), total)
+    model = CarbonMarketModel(scenario=scenario, seed=seed, book_days=list(book_days) or None)
+    model.run(progress=_every_few_days(progress, model.calendar.n_days) if progress else None)
     tables = model.results()
     meta = run_meta(scenario, seed, tables, time.perf_counter() - started)
     meta["overrides"] = {k: v for k, v in overrides.items()}

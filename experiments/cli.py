@@ -12,12 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from etsim.model.scenario import (
-    ScenarioError,
-    load_scenario,
-    parse_override_value,
-    shipped_scenarios,
-)
+# Only the standard library at module level: ``etsim --help`` and argument errors must
+# not wait for pydantic, pandas or Mesa. Each command imports what it needs.
 
 
 class UsageError(Exception):
@@ -29,14 +25,15 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _overrides(pairs: list[str]) -> dict[str, Any]:
-    overrides: dict[str, Any] = {}
+def _override_pairs(pairs: list[str]) -> list[tuple[str, str]]:
+    """The ``--set key=value`` arguments as (key, value text); checked before any import."""
+    split = []
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise UsageError(f"--set takes key=value (e.g. penalty.multiple=7), got '{pair}'")
-        overrides[key.strip()] = parse_override_value(value.strip())
-    return overrides
+        split.append((key.strip(), value.strip()))
+    return split
 
 
 def _default_out(name: str, seed: int) -> Path:
@@ -50,26 +47,29 @@ def _default_out(name: str, seed: int) -> Path:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from etsim.model.market import CarbonMarketModel
-    from etsim.model.results import run_record, write_results
-
+    # Argument errors first: they need none of the imports below.
     if args.seed is not None and args.seed < 0:
         raise UsageError(f"--seed must be a whole number >= 0, got {args.seed}")
-    scenario = load_scenario(args.scenario, _overrides(args.set) or None)
+    pairs = _override_pairs(args.set)
+    chosen_out = Path(args.out) if args.out else None
+    if chosen_out is not None and chosen_out.exists():
+        raise UsageError(f"--out {chosen_out} already exists; choose another folder (nothing "
+                         "is overwritten)")
+
+    from etsim.model.market import CarbonMarketModel
+    from etsim.model.results import run_record, write_results
+    from etsim.model.scenario import load_scenario, parse_override_value
+
+    overrides = {key: parse_override_value(value) for key, value in pairs}
+    scenario = load_scenario(args.scenario, overrides or None)
     seed = scenario.seed if args.seed is None else args.seed
-    out = Path(args.out) if args.out else _default_out(scenario.name, seed)
-    if out.exists():
-        raise UsageError(f"--out {out} already exists; choose another folder (nothing is "
-                         "overwritten)")
+    out = chosen_out or _default_out(scenario.name, seed)  # the default is always new
     model = CarbonMarketModel(scenario, seed=seed)
-    show_bar = sys.stderr.isatty() and not args.quiet
-    if show_bar:
+    if sys.stderr.isatty() and not args.quiet:
         from tqdm import tqdm
 
         with tqdm(total=model.calendar.n_days, unit="day", desc=scenario.name) as bar:
-            while model.running:
-                model.step()
-                bar.update(1)
+            model.run(progress=lambda done, _total: bar.update(done - bar.n))
     else:
         model.run()
     tables = model.results()
@@ -114,6 +114,8 @@ def summary(tables: dict[str, Any], n_firms: int, wall_time: float, out: Path) -
 
 
 def _cmd_scenarios(args: argparse.Namespace) -> int:
+    from etsim.model.scenario import load_scenario, shipped_scenarios
+
     for name in shipped_scenarios():
         scenario = load_scenario(name)
         first_line = scenario.description.strip().splitlines()[0] if scenario.description else ""
@@ -122,19 +124,20 @@ def _cmd_scenarios(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    from etsim.model.scenario import load_scenario
+
     scenario = load_scenario(args.file)
-    covered = [n for n, s in scenario.sectors.items() if s.enabled and s.firms > 0]
-    firms = sum(max(1, round(scenario.sectors[n].firms * scenario.scale)) for n in covered)
+    counts = scenario.firm_counts()  # the firms a run of it has
     print(f"{args.file}: ok ({scenario.name}, {scenario.start_year}-{scenario.end_year}, "
-          f"{firms} firms in {', '.join(covered)})")
+          f"{sum(counts.values())} firms in {', '.join(counts)})")
     return 0
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from etsim.experiments.sweep import default_out_dir, run_sweep
-
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be a whole number >= 1, got {args.workers}")
+    from etsim.experiments.sweep import default_out_dir, run_sweep
+
     out = Path(args.out) if args.out else default_out_dir(args.experiment)
     try:
         result = run_sweep(args.experiment, out, workers=args.workers,
@@ -157,10 +160,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_dashboard(args: argparse.Namespace) -> int:
-    from etsim.dashboard.app import run
-
     if not 0 < args.port < 65536:
         raise UsageError(f"--port must be from 1 to 65535, got {args.port}")
+    from etsim.dashboard.app import run
+
     run(host=args.host, port=args.port)
     return 0
 
@@ -212,12 +215,25 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return args.handler(args)
-    except (ScenarioError, UsageError) as err:
-        print(f"etsim: error: {err}", file=sys.stderr)
-        return 2
+    except UsageError as err:
+        return _bad_input(err)
     except KeyboardInterrupt:
         print("etsim: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:
+        # Imported here, not at start-up, as it needs pydantic; a command that raised
+        # one has imported it already.
+        from etsim.model.scenario import ScenarioError
+
+        if isinstance(err, ScenarioError):  # also ExperimentError, a subclass
+            return _bad_input(err)
+        raise
+
+
+def _bad_input(err: Exception) -> int:
+    """A bad scenario, experiment or argument: one line on stderr, exit status 2."""
+    print(f"etsim: error: {err}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

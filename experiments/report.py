@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ import plotly.io as pio
 from etsim.dashboard.figures import run as run_figures
 from etsim.dashboard.figures import sweep as sweep_figures
 from etsim.experiments.sweep import SUMMARY_FILE, SWEEP_FILE, assemble_summary, headline_columns
-from etsim.model.results import TABLES, read_results
+from etsim.model.results import read_results, write_file_atomic
 from etsim.model.scenario import ScenarioError
 
 REPORT_FILE = "report.html"
@@ -102,23 +101,11 @@ def write_report(directory: str | Path) -> Path:
     else:
         raise ReportError(f"{folder}: neither a run's results folder (no run.json) nor a sweep "
                           f"folder (no {SWEEP_FILE}, {SUMMARY_FILE} or runs/)")
-    target = folder / REPORT_FILE
-    temp = folder / f".{REPORT_FILE}.tmp"
-    temp.write_text(page.html(), encoding="utf-8")
-    os.replace(temp, target)
-    return target
+    text = page.html()
+    return write_file_atomic(folder / REPORT_FILE, lambda p: p.write_text(text, encoding="utf-8"))
 
 
 # --- a single run ---------------------------------------------------------------------------
-
-
-def _read_run(folder: Path) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
-    if all((folder / f"{name}.parquet").is_file() for name in TABLES):
-        return read_results(folder)
-    # a sweep's tables/RUN_ID keeps only the tables the experiment asked for
-    tables = {name: pd.read_parquet(folder / f"{name}.parquet") for name in TABLES
-              if (folder / f"{name}.parquet").is_file()}
-    return tables, json.loads((folder / "run.json").read_text())
 
 
 def _deadlines(record: dict[str, Any], tables: dict[str, pd.DataFrame]) -> list[str]:
@@ -160,7 +147,7 @@ def run_charts(tables: dict[str, pd.DataFrame],
 
 
 def _run_page(folder: Path) -> _Page:
-    tables, record = _read_run(folder)
+    tables, record = read_results(folder)
     scenario = record.get("scenario", {})
     name = scenario.get("name", folder.name)
     page = _Page(f"etsim run: {name}")

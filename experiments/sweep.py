@@ -25,7 +25,6 @@ import json
 import logging
 import math
 import os
-import shutil
 import time
 import traceback
 import uuid
@@ -49,12 +48,18 @@ from etsim.experiments.experiment import (
     plan_runs,
 )
 from etsim.model.market import CarbonMarketModel
-from etsim.model.results import run_record
+from etsim.model.results import (
+    is_temporary,
+    remove_temporaries,
+    run_record,
+    write_file_atomic,
+    write_json_atomic,
+    write_results,
+)
 from etsim.model.scenario import Scenario
 
 SWEEP_FILE = "sweep.json"
 SUMMARY_FILE = "summary.parquet"
-TMP_SUFFIX = ".tmp"
 CONNECT_TIMEOUT_S = 15
 
 
@@ -194,68 +199,12 @@ def _failure(spec: RunSpec, err: BaseException, trace: str, wall_time: float) ->
     return RunOutcome(spec.run_id, row, error=error)
 
 
-# --- atomic files ---------------------------------------------------------------------------
-
-
-def _temp_path(folder: Path, name: str) -> Path:
-    # a dot name ending in .tmp: never read as a result, removed on the next start
-    return folder / f".{name}.{uuid.uuid4().hex[:8]}{TMP_SUFFIX}"
-
-
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):  # not every platform opens folders
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _write_atomic(target: Path, write: Callable[[Path], None]) -> None:
-    temp = _temp_path(target.parent, target.name)
-    try:
-        write(temp)
-        with open(temp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(target.parent)
-
-
-def _write_json(target: Path, data: dict[str, Any]) -> None:
-    _write_atomic(target, lambda p: p.write_text(json.dumps(data, indent=2, default=str)))
-
-
-def _write_tables(folder: Path, tables: dict[str, pd.DataFrame],
-                  record: dict[str, Any] | None) -> None:
-    """A run's tables as a results folder (read_results reads it when all are kept)."""
-    staging = _temp_path(folder.parent, folder.name)
-    staging.mkdir()
-    try:
-        for name, frame in tables.items():
-            frame.to_parquet(staging / f"{name}.parquet", index=False)
-        if record is not None:
-            (staging / "run.json").write_text(json.dumps(record, indent=2, default=str))
-        if folder.exists():  # left by a run whose row was never written: replace it
-            shutil.rmtree(folder)
-        os.rename(staging, folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+# --- the folder ----------------------------------------------------------------------------
 
 
 def _clean_temporaries(out: Path) -> None:
     for folder in (out, out / "runs", out / "errors", out / "tables"):
-        if not folder.is_dir():
-            continue
-        for entry in folder.iterdir():
-            if entry.name.startswith(".") and entry.name.endswith(TMP_SUFFIX):
-                if entry.is_dir():
-                    shutil.rmtree(entry, ignore_errors=True)
-                else:
-                    entry.unlink(missing_ok=True)
+        remove_temporaries(folder)
 
 
 def finished_runs(out_dir: str | Path) -> set[str]:
@@ -307,7 +256,7 @@ def assemble_summary(out_dir: str | Path, write: bool = False) -> pd.DataFrame:
         summary = summary.sort_values(["point", "replicate"], kind="stable")
     summary = summary.reset_index(drop=True)
     if write:
-        _write_atomic(out / SUMMARY_FILE, lambda p: summary.to_parquet(p, index=False))
+        write_file_atomic(out / SUMMARY_FILE, lambda p: summary.to_parquet(p, index=False))
     return summary
 
 
@@ -453,7 +402,7 @@ def _prepare(plan: Plan, out: Path, resume: bool) -> None:
     if not meta:
         # a sweep killed before its sweep.json leaves at most the lock and its folders
         ours = {".lock", "runs", "errors", "tables", "experiment.toml"}
-        if any(e.name not in ours and not e.name.endswith(TMP_SUFFIX) for e in out.iterdir()):
+        if any(e.name not in ours and not is_temporary(e) for e in out.iterdir()):
             raise SweepError(f"{out}: exists and is not a sweep folder; choose another --out")
         return
     if meta.get("digest") != plan.digest():
@@ -509,8 +458,8 @@ def _start_folder(plan: Plan, out: Path, experiment_path: Path) -> None:
     for folder in ("runs", "errors", *(("tables",) if plan.experiment.outputs.tables else ())):
         (out / folder).mkdir(exist_ok=True)
     text = experiment_path.read_text(encoding="utf-8")
-    _write_atomic(out / "experiment.toml", lambda p: p.write_text(text, encoding="utf-8"))
-    _write_json(out / SWEEP_FILE, _meta(plan))
+    write_file_atomic(out / "experiment.toml", lambda p: p.write_text(text, encoding="utf-8"))
+    write_json_atomic(out / SWEEP_FILE, _meta(plan))
 
 
 def _disconnect(client: Any, cluster: Any) -> None:
@@ -633,13 +582,16 @@ def _save(out: Path, spec: RunSpec, outcome: RunOutcome) -> None:
     """Write one run's files: its tables first, then its row (the commit record)."""
     if outcome.error is None:
         if outcome.tables:
-            _write_tables(out / "tables" / spec.run_id, outcome.tables, outcome.record)
+            assert outcome.record is not None  # run_one keeps it with the tables
+            # a folder left by a killed sweep (no row written) is replaced
+            write_results(outcome.tables, outcome.record, out / "tables" / spec.run_id,
+                          replace=True)
         frame = pd.DataFrame([outcome.row])
-        _write_atomic(out / "runs" / f"{spec.run_id}.parquet",
-                      lambda p: frame.to_parquet(p, index=False))
+        write_file_atomic(out / "runs" / f"{spec.run_id}.parquet",
+                          lambda p: frame.to_parquet(p, index=False))
         (out / "errors" / f"{spec.run_id}.json").unlink(missing_ok=True)
     else:
-        _write_json(out / "errors" / f"{spec.run_id}.json", {
+        write_json_atomic(out / "errors" / f"{spec.run_id}.json", {
             "run_id": spec.run_id, "point": spec.point, "replicate": spec.replicate,
             "seed": spec.seed, "parameters": spec.parameters, "overrides": spec.overrides,
             **outcome.error, "row": outcome.row,

@@ -11,7 +11,6 @@ import json
 import os
 import platform
 import shutil
-import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +27,8 @@ from etsim.model.equilibrium import (
 )
 
 if TYPE_CHECKING:  # annotations only
+    from collections.abc import Callable
+
     from etsim.model.records import MarketState
 
 TABLES = ("market_daily", "firm_years", "firms", "abatement_options", "market_years", "trades",
@@ -252,21 +253,37 @@ def _version(package: str) -> str:
 
 
 def write_results(tables: dict[str, pd.DataFrame], record: dict[str, Any],
-                  out_dir: str | Path) -> Path:
+                  out_dir: str | Path, *, replace: bool = False) -> Path:
     """Write the tables (Parquet) and ``run.json`` into ``out_dir``, atomically.
 
+    Everything is written into a staging folder beside ``out_dir``, which is renamed
+    into place when complete: ``out_dir`` either does not exist or holds every table.
+
+    Args:
+        tables: The results tables to write (all of ``TABLES`` or a subset).
+        record: The run record (:func:`run_record`), written as ``run.json``.
+        out_dir: The results folder.
+        replace: Replace an existing ``out_dir`` (a sweep rewriting a run whose summary
+            row was never written); by default results never overwrite anything.
+
+    Returns:
+        ``out_dir`` as a Path.
+
     Raises:
-        FileExistsError: ``out_dir`` exists; results never overwrite anything.
+        FileExistsError: ``out_dir`` exists and ``replace`` is False.
     """
     out = Path(out_dir)
-    if out.exists():
+    if out.exists() and not replace:
         raise FileExistsError(f"{out} already exists; choose another --out folder")
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    staging = _staging_path(out)
+    staging.mkdir()  # the umask's permissions, as for any folder the user makes
     try:
         for name, frame in tables.items():
             frame.to_parquet(staging / f"{name}.parquet", index=False)
         (staging / "run.json").write_text(json.dumps(record, indent=2, default=str))
+        if replace and out.exists():
+            shutil.rmtree(out)
         os.rename(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -275,8 +292,95 @@ def write_results(tables: dict[str, pd.DataFrame], record: dict[str, Any],
 
 
 def read_results(out_dir: str | Path) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
-    """Read a results directory back: the tables and the run record."""
+    """Read a results directory back: the tables and the run record.
+
+    Args:
+        out_dir: A folder :func:`write_results` wrote (``etsim run``'s, or a sweep's
+            ``tables/RUN_ID``).
+
+    Returns:
+        The tables of ``TABLES`` the folder holds (all of them for ``etsim run``; a sweep
+        keeps those its experiment asks for), in that order, and ``run.json``.
+    """
     out = Path(out_dir)
-    tables = {name: pd.read_parquet(out / f"{name}.parquet") for name in TABLES}
+    tables = {name: pd.read_parquet(out / f"{name}.parquet") for name in TABLES
+              if (out / f"{name}.parquet").is_file()}
     record = json.loads((out / "run.json").read_text())
     return tables, record
+
+
+# --- writing files atomically (results folders, a sweep's files) ----------------------------
+
+# Staging copies are named ".NAME.<random>.tmp" beside their target: never read as
+# results, and removable once their writer is gone (remove_temporaries).
+TEMP_SUFFIX = ".tmp"
+
+
+def write_file_atomic(target: str | Path, write: Callable[[Path], None]) -> Path:
+    """Write one file atomically and durably: ``target`` is replaced only by a whole file.
+
+    Args:
+        target: The file.
+        write: Writes the contents to the path it is given (a staging file beside
+            ``target``, renamed over it once written and flushed to disk).
+
+    Returns:
+        ``target`` as a Path.
+    """
+    target = Path(target)
+    staging = _staging_path(target)
+    try:
+        write(staging)
+        with open(staging, "rb+") as written:
+            os.fsync(written.fileno())
+        os.replace(staging, target)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
+    _fsync_dir(target.parent)
+    return target
+
+
+def write_json_atomic(target: str | Path, data: dict[str, Any]) -> Path:
+    """Write ``data`` as indented JSON with :func:`write_file_atomic`."""
+    text = json.dumps(data, indent=2, default=str)
+    return write_file_atomic(target, lambda path: path.write_text(text))
+
+
+def is_temporary(path: Path) -> bool:
+    """Whether ``path`` is a writer's staging copy (never a result)."""
+    return path.name.startswith(".") and path.name.endswith(TEMP_SUFFIX)
+
+
+def remove_temporaries(folder: str | Path) -> None:
+    """Remove the staging files and folders a killed writer left in ``folder``.
+
+    Only call it while no writer is at work in ``folder`` (a sweep holds its lock).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    for entry in folder.iterdir():
+        if is_temporary(entry):
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+
+
+def _staging_path(target: Path) -> Path:
+    return target.parent / f".{target.name}.{os.urandom(4).hex()}{TEMP_SUFFIX}"
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (where the platform can open folders)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1220,10 +1220,7 @@ class Scenario(_Section):
                     f"trading.{mix}: unknown sector '{unknown[0]}'; sectors: "
                     f"{', '.join(self.sectors)}"
                 )
-        if not any(
-            s.enabled and s.firms > 0 and s.entry_year <= self.end_year
-            for s in self.sectors.values()
-        ):
+        if not self.simulated_sectors():
             raise ValueError(
                 "sectors: at least one sector must be enabled, with firms > 0 and an "
                 "entry_year no later than end_year"

@@ -18,6 +18,7 @@ from dash import no_update
 
 from etsim import ScenarioError, load_scenario, shipped_scenarios
 from etsim.dashboard import analysis, book, components, runs
+from etsim.model.results import TABLES
 
 CLASSROOM = runs.default_levers("classroom")
 
@@ -146,6 +147,13 @@ def test_firm_count_lever_scales_the_sectors():
     assert runs.natural_firm_count(runs.resolve(levers)[0], levers["sectors"]) == 144
 
 
+def test_natural_firm_count_counts_the_chosen_sectors_as_switched_on():
+    classroom = load_scenario("classroom")  # power off; chemicals would enter after 2026
+    assert runs.natural_firm_count(classroom, ["power", "steel"]) == 2200 + 8
+    assert runs.natural_firm_count(classroom, ["steel", "chemicals"]) == 8
+    assert runs.natural_firm_count(classroom, ["cement", "aluminium"]) == 8 + 4
+
+
 def test_pool_banking_penalty_and_limit_levers():
     levers = dict(runs.default_levers(), reserve_policy="price_trigger", release_price=150,
                   set_aside_pct=2, banking=False, banking_limit_t=10_000,
@@ -247,7 +255,7 @@ def test_second_run_is_a_cache_hit(pages, published):
     keys = [props["data"]["key"] for _, props in published.calls]
     assert len(keys) == 2 and keys[0] == keys[1]
     result = runs.run_tables(levers)
-    assert result["cached"] and set(runs.RESULT_TABLES) <= set(result["tables"])
+    assert result["cached"] and set(result["tables"]) == set(TABLES)
 
 
 def test_bad_levers_give_a_message_and_no_run(pages, published):

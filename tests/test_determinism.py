@@ -12,9 +12,9 @@ import pandas as pd
 from pandas.testing import assert_frame_equal
 
 from etsim import CarbonMarketModel
+from etsim.model.results import TABLES
 
-TABLES = ("market_daily", "firm_years", "firms", "abatement_options", "market_years", "trades",
-          "book_events", "trade_network")
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _results(seed: int, **overrides) -> dict[str, pd.DataFrame]:
@@ -51,7 +51,9 @@ def test_a_different_seed_gives_a_different_price_path() -> None:
 
 def _cli_run(out: Path, cwd: Path, hash_seed: str) -> None:
     # a different string-hash seed in each process: set and dict order must not matter
-    env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+    # this checkout's etsim, also from another folder (not the editable install's)
+    env = {**os.environ, "PYTHONHASHSEED": hash_seed, "PYTHONPATH": os.pathsep.join(
+        [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
     done = subprocess.run(
         [sys.executable, "-m", "etsim", "run", "classroom", "--out", str(out),
          "--seed", "3", "--quiet"],

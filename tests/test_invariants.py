@@ -12,9 +12,7 @@ from hypothesis import strategies as st
 
 from etsim import CarbonMarketModel
 from etsim.model.invariants import check_invariants
-
-TABLES = ("market_daily", "firm_years", "firms", "abatement_options", "market_years", "trades",
-          "book_events", "trade_network")
+from etsim.model.results import TABLES
 
 
 @st.composite

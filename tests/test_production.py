@@ -48,8 +48,7 @@ def _policy(rule: str) -> AllocationPolicy:
         "sectors.*.allocation.adjustment_factor": 0.9,
         "sectors.*.allocation.paid_share": 0.1,
     })
-    names = [n for n, s in scenario.sectors.items() if s.enabled and s.firms > 0]
-    return AllocationPolicy(scenario, names)
+    return AllocationPolicy(scenario, scenario.simulated_sectors())
 
 
 def test_marginal_free_quota_differs_by_rule() -> None:

@@ -4,6 +4,7 @@ separate process, checking exit status, output and what lands on disk."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -40,7 +41,10 @@ SHIPPED = {"absolute-cap-2027", "china-2024", "classroom", "paid-allocation", "r
 
 
 def etsim(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "etsim", *args], cwd=cwd,
+    # this checkout's etsim, also from another folder (not the editable install's)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    return subprocess.run([sys.executable, "-m", "etsim", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -180,6 +184,16 @@ def test_validate_a_shipped_file_exits_0() -> None:
     done = etsim("validate", "scenarios/classroom.toml", cwd=REPO)
     assert done.returncode == 0, done.stderr
     assert "ok" in done.stdout and "20 firms" in done.stdout
+
+
+def test_validate_counts_the_firms_a_run_has(tmp_path: Path) -> None:
+    # chemicals is switched on but enters in 2027, after classroom's last year: no firms
+    later = tmp_path / "later.toml"
+    later.write_text((REPO / "scenarios" / "classroom.toml").read_text()
+                     + "\n[sectors.chemicals]\nenabled = true\n")
+    done = etsim("validate", str(later), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "20 firms in steel, cement, aluminium)" in done.stdout
 
 
 def test_validate_a_broken_file_exits_2(tmp_path: Path) -> None:
