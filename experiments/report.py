@@ -21,9 +21,11 @@ import plotly.io as pio
 
 from etsim.dashboard.figures import run as run_figures
 from etsim.dashboard.figures import sweep as sweep_figures
+from etsim.dashboard.runs import deadline_dates
+from etsim.experiments.experiment import Factor, sobol_problem
 from etsim.experiments.sweep import SUMMARY_FILE, SWEEP_FILE, assemble_summary, headline_columns
 from etsim.model.results import read_results, write_file_atomic
-from etsim.model.scenario import ScenarioError
+from etsim.model.scenario import Scenario, ScenarioError
 
 REPORT_FILE = "report.html"
 CHART_HEIGHT = "430px"
@@ -109,9 +111,6 @@ def write_report(directory: str | Path) -> Path:
 
 
 def _deadlines(record: dict[str, Any], tables: dict[str, pd.DataFrame]) -> list[str]:
-    from etsim.dashboard.runs import deadline_dates
-    from etsim.model.scenario import Scenario
-
     if "market_daily" not in tables:
         return []
     try:
@@ -215,8 +214,6 @@ def sobol_table(summary: pd.DataFrame, meta: dict[str, Any], headline: str) -> p
         from SALib.analyze import sobol
     except ImportError:
         return None
-    from etsim.experiments.experiment import Factor, sobol_problem
-
     factor_list = [Factor(key=f["key"], column=f["column"], kind=f["kind"], keys=tuple(f["keys"]),
                           low=f["low"], high=f["high"], integer=f["integer"])
                    for f in meta["factors"]]

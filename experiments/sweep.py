@@ -46,6 +46,7 @@ from etsim.experiments.experiment import (
     Plan,
     RunSpec,
     plan_runs,
+    read_experiment,
 )
 from etsim.model.market import CarbonMarketModel
 from etsim.model.results import (
@@ -366,8 +367,6 @@ class SweepResult:
 
 def default_out_dir(experiment_path: str | Path) -> Path:
     """The default sweep folder: ``sweeps/NAME`` (re-running into it resumes)."""
-    from etsim.experiments.experiment import read_experiment
-
     return Path("sweeps") / read_experiment(experiment_path).name
 
 

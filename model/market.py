@@ -56,7 +56,12 @@ from etsim.model.registry import Registry
 from etsim.model.reserve import ReservePool, ReserveSignals, make_reserve_policy
 from etsim.model.results import build_tables
 from etsim.model.scenario import Scenario, load_scenario
-from etsim.model.session import DailyRecord, TradingSession
+from etsim.model.session import (
+    DailyRecord,
+    TradingSession,
+    default_recorded_days,
+    recorded_days,
+)
 from etsim.model.settlement import Settlement, TradeLog
 
 
@@ -143,7 +148,9 @@ class CarbonMarketModel(mesa.Model):
                                  self.reserve)
         self.compliance = Compliance(sc, self.sector_names, firms, self.fy, self.registry,
                                      self.payments, self.financial)
-        self.book_days = self._choose_book_days(book_days)
+        self.book_days = (recorded_days(self.calendar, book_days) if book_days is not None
+                          else default_recorded_days(self.calendar, self.compliance,
+                                                     range(sc.start_year, sc.end_year + 1)))
         self.session = TradingSession(
             sc.market, self.registry, self.daily,
             Settlement(self.registry, firms, self.fy, self.financial, self.trade_log),
@@ -167,26 +174,6 @@ class CarbonMarketModel(mesa.Model):
             "reserve_holdings": "reserve_holdings",
         })
         self.datacollector.collect(self)
-
-    def _choose_book_days(self, book_days: list[str] | None) -> set[int]:
-        cal = self.calendar
-        if book_days is None:
-            days = set()
-            for year in range(self.scenario.start_year, self.scenario.end_year + 1):
-                month_before = self.compliance.month_before_deadline(year)
-                days.add(min(cal.first_day(*month_before) + 9, cal.n_days - 1))
-            return days
-        chosen = set()
-        for text in book_days:
-            try:
-                wanted = np.datetime64(text, "D")
-            except ValueError:
-                raise ValueError(f"book_days: '{text}' is not a date YYYY-MM-DD") from None
-            index = int(np.searchsorted(cal.date, wanted))
-            if index >= cal.n_days:
-                raise ValueError(f"book_days: {text} is after the last trading day")
-            chosen.add(index)
-        return chosen
 
     # --- what the data collector, policies and views read ---------------------------
 

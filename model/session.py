@@ -25,8 +25,11 @@ import numpy as np
 from etsim.model.exchange import OrderBook, RestingOrders
 
 if TYPE_CHECKING:  # annotations only
+    from collections.abc import Iterable
+
     from etsim.agents.strategies import Orders
     from etsim.model.calendar import TradingCalendar
+    from etsim.model.compliance import Compliance
     from etsim.model.registry import Registry
     from etsim.model.scenario import MarketConfig
     from etsim.model.settlement import Settlement
@@ -48,6 +51,35 @@ def closing_price(trades: dict[str, np.ndarray]) -> float | None:
     if not len(quantity):
         return None
     return float(np.round((trades["price"] * quantity).sum() / quantity.sum(), 2))
+
+
+def default_recorded_days(calendar: TradingCalendar, compliance: Compliance,
+                          compliance_years: Iterable[int]) -> set[int]:
+    """The trading days whose books are recorded by default: one per compliance year,
+    the 10th trading day of the month before its deadline (when most firms trade)."""
+    return {min(calendar.first_day(*compliance.month_before_deadline(year)) + 9,
+                calendar.n_days - 1)
+            for year in compliance_years}
+
+
+def recorded_days(calendar: TradingCalendar, dates: Iterable[str]) -> set[int]:
+    """Trading days of dates ``"YYYY-MM-DD"`` (a date that is no trading day means the
+    next trading day).
+
+    Raises:
+        ValueError: A date that cannot be read, or after the last trading day.
+    """
+    chosen = set()
+    for text in dates:
+        try:
+            wanted = np.datetime64(text, "D")
+        except ValueError:
+            raise ValueError(f"book_days: '{text}' is not a date YYYY-MM-DD") from None
+        index = int(np.searchsorted(calendar.date, wanted))
+        if index >= calendar.n_days:
+            raise ValueError(f"book_days: {text} is after the last trading day")
+        chosen.add(index)
+    return chosen
 
 
 class DailyRecord(dict):

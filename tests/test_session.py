@@ -17,7 +17,13 @@ from institutions import HandBuiltMarket, hand_built_market, ledger_balances, ma
 
 from etsim.agents.strategies import Orders
 from etsim.model.calendar import TradingCalendar
-from etsim.model.session import DailyRecord, closing_price, price_band
+from etsim.model.session import (
+    DailyRecord,
+    closing_price,
+    default_recorded_days,
+    price_band,
+    recorded_days,
+)
 
 BUY, SELL = 1, -1
 
@@ -214,3 +220,26 @@ def test_carried_asks_beyond_holdings_are_cancelled_at_the_open() -> None:
     session.trade(1, 2025, orders((1, BUY, 100, 101.0)), book)
     assert market.daily["volume"][1] == 50  # only the ask at 100 was left
     assert market.registry.total().tolist() == [20, 50]
+
+
+def test_recorded_days_default_to_the_month_before_each_deadline() -> None:
+    """One recorded book per compliance year: the 10th trading day of the month before
+    its deadline (classroom: deadlines at the end of December of the next year)."""
+    market = hand_built_market(make_firms(1))
+    calendar = market.calendar
+    days = default_recorded_days(calendar, market.compliance(), [2025, 2026])
+    # 2025's deadline is December 2026, so November 2026; 2026's is November 2027
+    assert days == {calendar.first_day(2026, 11) + 9, calendar.first_day(2027, 11) + 9}
+
+
+def test_recorded_days_from_dates_take_the_next_trading_day_and_refuse_bad_ones() -> None:
+    """A date that is no trading day means the next one; a bad or late date is refused."""
+    calendar = TradingCalendar(2025, 2026, 20)
+    first = recorded_days(calendar, [str(calendar.date[0])])
+    assert first == {0}
+    day_after_first = str(calendar.date[0] + np.timedelta64(1, "D"))
+    assert recorded_days(calendar, [day_after_first]) == {1}
+    with pytest.raises(ValueError, match="book_days: 'soon' is not a date"):
+        recorded_days(calendar, ["soon"])
+    with pytest.raises(ValueError, match="after the last trading day"):
+        recorded_days(calendar, ["2030-01-01"])
