@@ -9,16 +9,23 @@
   are different accounts, and a positive quantity.
 - Cash balances: every yuan a firm paid went to the state, the pool, the offset
   market or a financial account.
+- Money and prices are numbers: no cash, payment, penalty, fine, cost or trade price is
+  NaN or infinite (NaN compares false with everything, so it would pass the checks
+  above unseen).
 """
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 if TYPE_CHECKING:  # annotations only
     from etsim.model.records import MarketState
+
+# money columns of the firm-year records (CNY)
+MONEY_RECORDS = ("penalty", "misreporting_fine", "abatement_cost", "offset_cost", "investment")
 
 
 class InvariantError(RuntimeError):
@@ -66,8 +73,9 @@ def check_invariants(model: MarketState) -> dict[str, Any]:
         + paid["fines"] + paid["offsets"]
     )
     scale = max(1.0, abs(paid["penalties"]) + abs(paid["auctions"]))
-    if abs(cash_balance) > 1e-6 * scale + 1.0:
+    if not abs(cash_balance) <= 1e-6 * scale + 1.0:  # "not <=": NaN is off too
         violations.append(f"cash does not balance (off by {cash_balance:.2f} CNY)")
+    violations += _not_finite(model)
     return {
         "ok": not violations,
         "violations": violations,
@@ -75,3 +83,19 @@ def check_invariants(model: MarketState) -> dict[str, Any]:
         "reserve_pool": {"holdings": model.reserve.holdings, "balance": model.reserve.balance()},
         "cash_balance_cny": float(cash_balance),
     }
+
+
+def _not_finite(model: MarketState) -> list[str]:
+    """Violations for money or prices that are NaN or infinite."""
+    found = [f"payments of {kind} are not a finite number ({value})"
+             for kind, value in model.payments.items() if not math.isfinite(value)]
+    if not np.isfinite(model.firms.cash).all():
+        found.append("a firm's cash is not a finite number")
+    if model.financial.n and not np.isfinite(model.financial.cash).all():
+        found.append("a financial account's cash is not a finite number")
+    for name in MONEY_RECORDS:
+        if name in model.fy and not np.isfinite(model.fy[name]).all():
+            found.append(f"a firm's {name} is not a finite number")
+    if any(not np.isfinite(log["price"]).all() for log in model.trade_log.parts):
+        found.append("a trade price is not a finite number")
+    return found

@@ -134,3 +134,21 @@ def test_trades_table_matches_the_trade_log() -> None:
     assert trades["quantity"].sum() == sum(int(e["quantity"].sum()) for e in model.trade_log.parts)
     assert pd.api.types.is_integer_dtype(trades["quantity"])
     assert np.issubdtype(trades["date"].dtype, np.datetime64)
+
+
+def test_invariants_catch_nan_money() -> None:
+    # NaN compares false with everything: it must not pass the checks unseen
+    model = CarbonMarketModel(scenario="classroom", seed=5)
+    model.run()
+    assert check_invariants(model)["ok"]
+    model.firms.cash[2] = np.nan
+    result = check_invariants(model)
+    assert result["ok"] is False
+    assert "a firm's cash is not a finite number" in result["violations"]
+    assert any(v.startswith("cash does not balance") for v in result["violations"])
+    model.firms.cash[2] = 0.0
+    model.payments["penalties"] = float("nan")
+    model.fy["penalty"][0, 0] = np.inf
+    violations = check_invariants(model)["violations"]
+    assert "payments of penalties are not a finite number (nan)" in violations
+    assert "a firm's penalty is not a finite number" in violations
