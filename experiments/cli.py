@@ -8,12 +8,53 @@ allowed: no traceback, and nothing written.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 # Only the standard library at module level: ``etsim --help`` and argument errors must
 # not wait for pydantic, pandas or Mesa. Each command imports what it needs.
+
+VALUE_LIMIT = 60  # characters of a value an error message echoes
+NAME_LIMIT = 120  # characters of a file name, key or argument it echoes
+LINE_LIMIT = 300  # characters of the whole error line
+
+
+def shown(value: Any, limit: int = VALUE_LIMIT, *, quote: bool = True) -> str:
+    """How an error message shows something the user gave: on one line, and short.
+
+    Every message that echoes a value, key, file name or argument goes through here, so
+    a 100,000-character value or a name with a line break still gives one short line.
+
+    Args:
+        value: A value (shown as its repr) or, with ``quote=False``, a name such as a
+            file, key or argument (shown as text, control characters escaped).
+        limit: Most characters shown; a longer text keeps its start and end around
+            ``...``.
+
+    Returns:
+        The text to put in the message.
+    """
+    if quote:
+        try:
+            text = repr(value)
+        except (ValueError, RecursionError):  # past the int-to-str limit, or nested deep
+            digits = f" of about {int(value.bit_length() * 0.30103):,} digits" if isinstance(
+                value, int) else ""
+            text = f"<{type(value).__name__}{digits}>"
+    else:
+        # repr's escapes for what would break the line (newlines, other separators)
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(value))
+    if len(text) <= limit:
+        return text
+    keep = max(limit - 3, 2)
+    return f"{text[:keep - keep // 2]}...{text[len(text) - keep // 2:]}"
+
+
+def shown_name(name: Any) -> str:
+    """A file name, key or argument as an error message shows it (see :func:`shown`)."""
+    return shown(name, NAME_LIMIT, quote=False)
 
 
 class UsageError(Exception):
@@ -31,7 +72,8 @@ def _override_pairs(pairs: list[str]) -> list[tuple[str, str]]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise UsageError(f"--set takes key=value (e.g. penalty.multiple=7), got '{pair}'")
+            raise UsageError("--set takes key=value (e.g. penalty.multiple=7), got "
+                             f"{shown(pair)}")
         split.append((key.strip(), value.strip()))
     return split
 
@@ -49,21 +91,33 @@ def _default_out(name: str, seed: int) -> Path:
 def _cmd_run(args: argparse.Namespace) -> int:
     # Argument errors first: they need none of the imports below.
     if args.seed is not None and args.seed < 0:
-        raise UsageError(f"--seed must be a whole number >= 0, got {args.seed}")
+        raise UsageError(f"--seed must be a whole number >= 0, got {shown(args.seed)}")
     pairs = _override_pairs(args.set)
     chosen_out = Path(args.out) if args.out else None
-    if chosen_out is not None and chosen_out.exists():
-        raise UsageError(f"--out {chosen_out} already exists; choose another folder (nothing "
-                         "is overwritten)")
+    # lexists: a name the system refuses (too long) is not there; a dangling link is
+    if chosen_out is not None and os.path.lexists(chosen_out):
+        raise UsageError(f"--out {shown_name(chosen_out)} already exists; choose another "
+                         "folder (nothing is overwritten)")
 
     from etsim.model.market import CarbonMarketModel
-    from etsim.model.results import run_record, write_results
+    from etsim.model.results import cannot_write, check_output_folder, run_record, write_results
     from etsim.model.scenario import load_scenario, parse_override_value
 
-    overrides = {key: parse_override_value(value) for key, value in pairs}
-    scenario = load_scenario(args.scenario, overrides or None)
+    out_name = f"--out {shown_name(chosen_out)}" if chosen_out else ""
+    if chosen_out is not None:  # before the scenario and the run, not after
+        check_output_folder(chosen_out, out_name)
+    overrides, labels = {}, {}
+    for key, text in pairs:
+        labels[key] = f"--set {shown_name(f'{key}={text}')}"
+        overrides[key] = parse_override_value(text, labels[key])
+    scenario = load_scenario(args.scenario, overrides or None, labels)
     seed = scenario.seed if args.seed is None else args.seed
-    out = chosen_out or _default_out(scenario.name, seed)  # the default is always new
+    if chosen_out is None:  # the default is always new
+        out = _default_out(scenario.name, seed)
+        out_name = shown_name(out)
+        check_output_folder(out, out_name)
+    else:
+        out = chosen_out
     model = CarbonMarketModel(scenario, seed=seed)
     if sys.stderr.isatty() and not args.quiet:
         from tqdm import tqdm
@@ -73,7 +127,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     else:
         model.run()
     tables = model.results()
-    write_results(tables, run_record(model), out)
+    try:
+        write_results(tables, run_record(model), out)
+    except OSError as err:  # a full disk: write_results has removed what it began
+        raise cannot_write(out_name, err) from None
     if not args.quiet:
         print(summary(tables, model.n_firms, model.wall_time, out))
     return 0
@@ -135,7 +192,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
-        raise UsageError(f"--workers must be a whole number >= 1, got {args.workers}")
+        raise UsageError(f"--workers must be a whole number >= 1, got {shown(args.workers)}")
     from etsim.experiments.sweep import default_out_dir, run_sweep
 
     out = Path(args.out) if args.out else default_out_dir(args.experiment)
@@ -161,7 +218,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _cmd_dashboard(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
-        raise UsageError(f"--port must be from 1 to 65535, got {args.port}")
+        raise UsageError(f"--port must be from 1 to 65535, got {shown(args.port)}")
     from etsim.dashboard.app import run
 
     run(host=args.host, port=args.port)
@@ -231,8 +288,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _bad_input(err: Exception) -> int:
-    """A bad scenario, experiment or argument: one line on stderr, exit status 2."""
-    print(f"etsim: error: {err}", file=sys.stderr)
+    """A bad scenario, experiment or argument: one line on stderr, exit status 2.
+
+    Messages keep the values they echo short (:func:`shown`); the line is clipped too,
+    for the few that cannot (argparse's own).
+    """
+    print(shown(f"etsim: error: {err}", LINE_LIMIT, quote=False), file=sys.stderr)
     return 2
 
 

@@ -47,7 +47,6 @@ import hashlib
 import itertools
 import json
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -55,8 +54,14 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from etsim.experiments.cli import shown, shown_name
 from etsim.model.results import TABLES
-from etsim.model.scenario import ScenarioError, format_validation_error, load_scenario
+from etsim.model.scenario import (
+    ScenarioError,
+    format_validation_error,
+    load_scenario,
+    read_toml_file,
+)
 
 SAMPLING_METHODS = ("grid", "random", "latin_hypercube", "sobol")
 # keys that make a table a factor spec rather than a namespace of dotted keys
@@ -79,8 +84,9 @@ class ExperimentError(ScenarioError):
 
 
 class _Strict(BaseModel):
-    # strict: "5" is not a number and "yes" is not a boolean in an experiment file
-    model_config = ConfigDict(extra="forbid", strict=True)
+    # strict: "5" is not a number and "yes" is not a boolean in an experiment file;
+    # allow_inf_nan: a range is finite
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class FactorSpec(_Strict):
@@ -290,16 +296,11 @@ def read_experiment(path: str | Path) -> Experiment:
         The experiment; ``name`` defaults to the file's stem.
 
     Raises:
-        ExperimentError: The file is missing, not TOML, or breaks the schema.
+        ExperimentError: The file is missing, unreadable, not UTF-8, not TOML, or breaks
+            the schema.
     """
     path = Path(path)
-    source = str(path)
-    if not path.is_file():
-        raise ExperimentError(f"{source}: no such experiment file")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise ExperimentError(f"{source}: not valid TOML: {err}") from None
+    raw, source = read_toml_file(path, "experiment", ExperimentError)
     raw.setdefault("name", path.stem)
     for section in ("levers", "uncertainties", "overrides", "outputs"):
         if section in raw and not isinstance(raw[section], dict):
@@ -424,7 +425,7 @@ def sample_points(experiment: Experiment) -> list[dict[str, Any]]:
     try:
         return _sample(experiment)
     except ValueError as err:
-        raise ExperimentError(f"{experiment.name}: {err}") from None
+        raise ExperimentError(f"{shown_name(experiment.name)}: {err}") from None
 
 
 def _sample(experiment: Experiment) -> list[dict[str, Any]]:
@@ -553,12 +554,13 @@ def _scenario_reference(experiment: Experiment, folder: Path) -> str | Path:
 def _in_scenario(err: ScenarioError, base: Any) -> str:
     # the scenario's message starts with its source (the scenario's name) as a file name
     text = str(err)
-    prefix = f"{base.name}: "
-    return f"scenario {base.name}: {text.removeprefix(prefix)}"
+    name = shown_name(base.name)
+    return f"scenario {name}: {text.removeprefix(f'{name}: ')}"
 
 
 def _describe(point: dict[str, Any], fs: list[Factor]) -> str:
-    return ", ".join(f"{f.key} = {f.column_value(point[f.key])!r}" for f in fs)
+    text = ", ".join(f"{f.key} = {shown(f.column_value(point[f.key]), 30)}" for f in fs)
+    return shown(text, 80, quote=False)
 
 
 def plan_runs(path: str | Path) -> Plan:
@@ -578,7 +580,7 @@ def plan_runs(path: str | Path) -> Plan:
     """
     path = Path(path)
     experiment = read_experiment(path)
-    source = str(path)
+    source = shown_name(path)
     fs = factors(experiment)
     reference = _scenario_reference(experiment, path.parent)
     try:

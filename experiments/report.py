@@ -10,7 +10,6 @@ For a run: the dashboard's main charts. The figures come from ``dashboard.figure
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +21,17 @@ import plotly.io as pio
 from etsim.dashboard.figures import run as run_figures
 from etsim.dashboard.figures import sweep as sweep_figures
 from etsim.dashboard.runs import deadline_dates
+from etsim.experiments.cli import shown_name
 from etsim.experiments.experiment import Factor, sobol_problem
 from etsim.experiments.sweep import SUMMARY_FILE, SWEEP_FILE, assemble_summary, headline_columns
-from etsim.model.results import read_results, write_file_atomic
+from etsim.model.results import (
+    cannot_write,
+    check_output_folder,
+    read_json_file,
+    read_results,
+    read_table,
+    write_file_atomic,
+)
 from etsim.model.scenario import Scenario, ScenarioError
 
 REPORT_FILE = "report.html"
@@ -92,19 +99,27 @@ def write_report(directory: str | Path) -> Path:
 
     Raises:
         ReportError: The folder is missing or neither kind (exit status 2).
+        ResultsError: A file in it is corrupt, or the report cannot be written there
+            (exit status 2); nothing is written.
     """
     folder = Path(directory)
+    name = shown_name(folder)
     if not folder.is_dir():
-        raise ReportError(f"{folder}: no such folder")
+        raise ReportError(f"{name}: no such folder")
     if (folder / "run.json").is_file():
-        page = _run_page(folder)
-    elif any((folder / name).exists() for name in (SWEEP_FILE, SUMMARY_FILE, "runs")):
-        page = _sweep_page(folder)
+        build = _run_page
+    elif any((folder / part).exists() for part in (SWEEP_FILE, SUMMARY_FILE, "runs")):
+        build = _sweep_page
     else:
-        raise ReportError(f"{folder}: neither a run's results folder (no run.json) nor a sweep "
+        raise ReportError(f"{name}: neither a run's results folder (no run.json) nor a sweep "
                           f"folder (no {SWEEP_FILE}, {SUMMARY_FILE} or runs/)")
-    text = page.html()
-    return write_file_atomic(folder / REPORT_FILE, lambda p: p.write_text(text, encoding="utf-8"))
+    check_output_folder(folder)  # before the work of reading and drawing
+    text = build(folder).html()
+    target = folder / REPORT_FILE
+    try:
+        return write_file_atomic(target, lambda p: p.write_text(text, encoding="utf-8"))
+    except OSError as err:  # a full disk: the staging copy is gone
+        raise cannot_write(shown_name(target), err) from None
 
 
 # --- a single run ---------------------------------------------------------------------------
@@ -147,24 +162,24 @@ def run_charts(tables: dict[str, pd.DataFrame],
 
 def _run_page(folder: Path) -> _Page:
     tables, record = read_results(folder)
-    scenario = record.get("scenario", {})
+    scenario = _table_at(record, "scenario")
     name = scenario.get("name", folder.name)
     page = _Page(f"etsim run: {name}")
     page.text(f"<h1>Run of {html.escape(str(name))}, seed {html.escape(str(record.get('seed')))}"
               "</h1>")
-    invariants = record.get("invariants") or {}
+    invariants = _table_at(record, "invariants")
     facts = pd.DataFrame([
         ("scenario", name),
         ("compliance years", f"{scenario.get('start_year')}-{scenario.get('end_year')}"),
         ("firms", record.get("firms")),
         ("trading days", record.get("trading_days")),
         ("wall time (s)", record.get("wall_time_s")),
-        ("ledger check", "ok" if invariants.get("ok") else "; ".join(
-            invariants.get("violations", [])) or "-"),
+        ("ledger check", "ok" if invariants.get("ok") is True else "; ".join(
+            map(str, invariants.get("violations") or [])) or "-"),
     ], columns=["", "value"])
     page.text(_table(facts))
     if scenario.get("description"):
-        page.text(f'<p class="note">{html.escape(scenario["description"])}</p>')
+        page.text(f'<p class="note">{html.escape(str(scenario["description"]))}</p>')
     if "market_years" in tables:
         years = tables["market_years"]
         columns = [c for c in ("year", "mean_price", "equilibrium_price", "volume",
@@ -174,6 +189,12 @@ def _run_page(folder: Path) -> _Page:
     page.text("<h2>Charts</h2>")
     page.grid(run_charts(tables, record))
     return page
+
+
+def _table_at(record: dict[str, Any], key: str) -> dict[str, Any]:
+    """A table in a record, or an empty one if it is missing or not a table."""
+    value = record.get(key)
+    return value if isinstance(value, dict) else {}
 
 
 # --- a sweep ---------------------------------------------------------------------------------
@@ -230,11 +251,11 @@ def sobol_table(summary: pd.DataFrame, meta: dict[str, Any], headline: str) -> p
 
 
 def _sweep_page(folder: Path) -> _Page:
-    meta = json.loads((folder / SWEEP_FILE).read_text()) if (folder / SWEEP_FILE).is_file() else {}
+    meta = read_json_file(folder / SWEEP_FILE) if (folder / SWEEP_FILE).is_file() else {}
     if (folder / "runs").is_dir():
         summary = assemble_summary(folder)  # reads only whole files: fine mid-sweep too
     else:
-        summary = pd.read_parquet(folder / SUMMARY_FILE)
+        summary = read_table(folder / SUMMARY_FILE)
     name = meta.get("experiment", folder.name)
     page = _Page(f"etsim sweep: {name}")
     page.text(f"<h1>Sweep: {html.escape(str(name))}</h1>")

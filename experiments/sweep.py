@@ -21,10 +21,10 @@ depend on the number of workers or on the scheduler: seeds come from the experim
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import os
+import shutil
 import time
 import traceback
 import uuid
@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from etsim.experiments.cli import shown_name
 from etsim.experiments.experiment import (
     HEADLINE_COLUMNS,
     HEADLINE_PREFIXES,
@@ -50,7 +51,13 @@ from etsim.experiments.experiment import (
 )
 from etsim.model.market import CarbonMarketModel
 from etsim.model.results import (
+    ResultsError,
+    cannot_write,
+    check_output_folder,
     is_temporary,
+    make_folders,
+    read_json_file,
+    read_table,
     remove_temporaries,
     run_record,
     write_file_atomic,
@@ -243,7 +250,10 @@ def assemble_summary(out_dir: str | Path, write: bool = False) -> pd.DataFrame:
         for path in sorted(errors.glob("*.json")):
             if path.name.startswith(".") or path.stem in done:
                 continue
-            failed.append(json.loads(path.read_text())["row"])
+            row = read_json_file(path).get("row")
+            if not isinstance(row, dict):
+                raise ResultsError(f"{shown_name(path)}: not a failed run's record (no row)")
+            failed.append(row)
     if failed:
         frames.append(pd.DataFrame(failed))
     if not frames:
@@ -274,8 +284,9 @@ def _read_rows(files: list[Path]) -> pd.DataFrame:
         # unified so that a column only some runs have (a sector switched on) is kept
         schema = pa.unify_schemas([pq.read_schema(f) for f in files])
         return ds.dataset(files, schema=schema, format="parquet").to_table().to_pandas()
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OSError):
+        # one at a time: a corrupt file is named (ResultsError)
+        return pd.concat([read_table(f) for f in files], ignore_index=True)
 
 
 def _order_columns(summary: pd.DataFrame, factor_columns: list[str]) -> pd.DataFrame:
@@ -292,7 +303,7 @@ def _order_columns(summary: pd.DataFrame, factor_columns: list[str]) -> pd.DataF
 
 def _read_meta(out: Path) -> dict[str, Any]:
     path = out / SWEEP_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
+    return read_json_file(path) if path.is_file() else {}
 
 
 def _meta(plan: Plan) -> dict[str, Any]:
@@ -390,13 +401,16 @@ def _lock(out: Path) -> Iterator[None]:
 
 
 def _prepare(plan: Plan, out: Path, resume: bool) -> None:
-    """Check the folder fits the experiment; nothing is written if it does not."""
-    if out.exists() and not out.is_dir():
-        raise SweepError(f"{out}: exists and is not a folder")
-    if not out.exists():
+    """Check the folder fits the experiment and can be written; nothing is written if
+    it does not."""
+    if not os.path.lexists(out):  # lexists: a name too long is not there
         if resume:
-            raise SweepError(f"--resume: {out} does not exist (nothing to resume)")
+            raise SweepError(f"--resume: {shown_name(out)} does not exist (nothing to resume)")
+        check_output_folder(out)
         return
+    if not out.is_dir():
+        raise SweepError(f"{shown_name(out)}: exists and is not a folder")
+    check_output_folder(out)
     meta = _read_meta(out)
     if not meta:
         # a sweep killed before its sweep.json leaves at most the lock and its folders
@@ -535,46 +549,72 @@ def run_sweep(experiment_path: str | Path, out_dir: str | Path, workers: int | N
     plan = plan_runs(experiment_path)
     out = Path(out_dir)
     _prepare(plan, out, resume)
+    made: list[Path] = []
     done = finished_runs(out)
     todo = [spec for spec in plan.runs if spec.run_id not in done]
     # connect before writing anything: an unreachable scheduler leaves no folder behind
     dask = _connect(workers, scheduler) if todo and (workers != 1 or scheduler) else None
     try:
         result = SweepResult(out_dir=out, total=len(plan.runs), skipped=len(plan.runs) - len(todo))
-        out.mkdir(parents=True, exist_ok=True)
-        with _lock(out):
-            _start_folder(plan, out, Path(experiment_path))
-            bar = _progress_bar(plan, result, progress)
-
-            def record(spec: RunSpec, outcome: RunOutcome) -> None:
-                _save(out, spec, outcome)
-                if outcome.error is None:
-                    result.computed += 1
-                else:
-                    result.failed += 1
-                    result.failed_ids.append(spec.run_id)
-                left = len(todo) - result.computed - result.failed
-                bar.set_postfix_str(f"done {result.skipped + result.computed}, failed "
-                                    f"{result.failed}, left {left}", refresh=False)
-                bar.update(1)
-
-            try:
-                if dask is not None:
-                    _run_distributed(dask[0], todo, record)
-                else:
-                    for spec in todo:
-                        record(spec, run_one(spec))
-            finally:
-                bar.close()
-                # also on interruption: the summary of what has finished
-                summary_path = out / SUMMARY_FILE
-                assemble_summary(out, write=True)
+        try:
+            made = make_folders(out)
+            with _lock(out):
+                summary_path = _sweep_into(plan, out, Path(experiment_path), todo, dask,
+                                           result, progress)
+        except OSError as err:  # a full disk: files written atomically, so only whole ones
+            raise _write_failure(out, err, made) from None
     finally:
         if dask is not None:
             _disconnect(*dask)
     result.summary_path = summary_path
     result.wall_time_s = time.perf_counter() - started
     return result
+
+
+def _write_failure(out: Path, err: OSError, made: list[Path]) -> ResultsError:
+    """The error of a sweep whose writing failed; a folder this call made and no run
+    finished in is removed, else the finished runs are kept for a resume."""
+    finished = len(finished_runs(out))
+    if made and not finished:
+        shutil.rmtree(out, ignore_errors=True)
+        for folder in reversed(made[:-1]):  # its parents this call made
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        return cannot_write(shown_name(out), err)
+    _clean_temporaries(out)
+    return cannot_write(shown_name(out), err, f"the {finished} finished runs are kept, and "
+                        "running the same command again resumes")
+
+
+def _sweep_into(plan: Plan, out: Path, experiment_path: Path, todo: list[RunSpec],
+                dask: tuple[Any, Any] | None, result: SweepResult, progress: bool) -> Path:
+    """Run the sweep's remaining runs into its (locked) folder; the summary's path."""
+    _start_folder(plan, out, experiment_path)
+    bar = _progress_bar(plan, result, progress)
+
+    def record(spec: RunSpec, outcome: RunOutcome) -> None:
+        _save(out, spec, outcome)
+        if outcome.error is None:
+            result.computed += 1
+        else:
+            result.failed += 1
+            result.failed_ids.append(spec.run_id)
+        left = len(todo) - result.computed - result.failed
+        bar.set_postfix_str(f"done {result.skipped + result.computed}, failed "
+                            f"{result.failed}, left {left}", refresh=False)
+        bar.update(1)
+
+    try:
+        if dask is not None:
+            _run_distributed(dask[0], todo, record)
+        else:
+            for spec in todo:
+                record(spec, run_one(spec))
+    finally:
+        bar.close()
+        # also on interruption: the summary of what has finished
+        assemble_summary(out, write=True)
+    return out / SUMMARY_FILE
 
 
 def _save(out: Path, spec: RunSpec, outcome: RunOutcome) -> None:

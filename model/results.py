@@ -7,6 +7,7 @@ into place when everything is written, so a failed run leaves nothing half-writt
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -19,12 +20,14 @@ import numpy as np
 import pandas as pd
 
 from etsim.agents.networks import yearly_networks
+from etsim.experiments.cli import shown, shown_name
 from etsim.model.equilibrium import (
     market_equilibrium,
     run_efficiency,
     static_equilibrium,
     year_efficiency,
 )
+from etsim.model.scenario import ScenarioError
 
 if TYPE_CHECKING:  # annotations only
     from collections.abc import Callable
@@ -252,6 +255,11 @@ def _version(package: str) -> str:
         return "unknown"
 
 
+class ResultsError(ScenarioError):
+    """A results folder that cannot be written, or a results file that cannot be read:
+    one line naming the folder or file (exit status 2 from the ``etsim`` command)."""
+
+
 def write_results(tables: dict[str, pd.DataFrame], record: dict[str, Any],
                   out_dir: str | Path, *, replace: bool = False) -> Path:
     """Write the tables (Parquet) and ``run.json`` into ``out_dir``, atomically.
@@ -271,14 +279,16 @@ def write_results(tables: dict[str, pd.DataFrame], record: dict[str, Any],
 
     Raises:
         FileExistsError: ``out_dir`` exists and ``replace`` is False.
+        OSError: A write failed (a full disk, ...); the staging folder and the parent
+            folders this call made are removed.
     """
     out = Path(out_dir)
     if out.exists() and not replace:
         raise FileExistsError(f"{out} already exists; choose another --out folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    made = make_folders(out.parent)
     staging = _staging_path(out)
-    staging.mkdir()  # the umask's permissions, as for any folder the user makes
     try:
+        staging.mkdir()  # the umask's permissions, as for any folder the user makes
         for name, frame in tables.items():
             frame.to_parquet(staging / f"{name}.parquet", index=False)
         (staging / "run.json").write_text(json.dumps(record, indent=2, default=str))
@@ -287,8 +297,111 @@ def write_results(tables: dict[str, pd.DataFrame], record: dict[str, Any],
         os.rename(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        for folder in reversed(made):  # a failed write leaves nothing behind
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         raise
     return out
+
+
+def make_folders(folder: Path) -> list[Path]:
+    """Make ``folder`` and its missing parents; the folders made, outermost first."""
+    missing = []
+    while not folder.exists() and folder.parent != folder:
+        missing.append(folder)
+        folder = folder.parent
+    made = []
+    try:
+        for path in reversed(missing):
+            path.mkdir(exist_ok=True)
+            made.append(path)
+    except BaseException:
+        for path in reversed(made):
+            with contextlib.suppress(OSError):
+                path.rmdir()
+        raise
+    return made
+
+
+def check_output_folder(folder: str | Path, name: str | None = None) -> None:
+    """Check, before any work, that a results folder can be made and written into.
+
+    ``folder`` may exist (a sweep's, a report's) or not. Its nearest existing folder must
+    be a folder (not a plain file) in which a folder can be made: a hidden one is made
+    there and removed at once, so a read-only or full file system is found now, not
+    after the model has run; and each name still to be made must be one the file system
+    takes.
+
+    Args:
+        folder: The results folder.
+        name: How messages name it, e.g. ``--out PATH`` (default: the path).
+
+    Raises:
+        ResultsError: One line naming the folder and what is wrong; nothing is left
+            behind.
+    """
+    folder = Path(folder)
+    name = name or shown_name(folder)
+    existing = folder
+    while not os.path.lexists(existing) and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ResultsError(f"{name}: {shown_name(existing)} is a file, not a folder")
+    try:
+        longest = os.pathconf(existing, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # not on this platform
+        longest = 255
+    for part in folder.relative_to(existing).parts:
+        if "\0" in part or len(os.fsencode(part)) > longest:
+            raise ResultsError(f"{name}: {shown(part)} is not a possible folder name "
+                               f"(at most {longest} bytes, no NUL)")
+    probe = _staging_path(existing / "write-check")
+    try:
+        probe.mkdir()
+        probe.rmdir()
+    except OSError as err:
+        raise ResultsError(f"{name}: cannot write in {shown_name(existing)} "
+                           f"({_reason(err)})") from None
+
+
+def cannot_write(name: str, err: OSError, kept: str = "nothing was written") -> ResultsError:
+    """The one-line error of a write that failed after the checks (a full disk, ...).
+
+    Args:
+        name: The folder or file, as messages name it.
+        err: The error.
+        kept: What is left of the results.
+    """
+    return ResultsError(f"{name}: cannot write ({_reason(err)}); {kept}")
+
+
+def _reason(err: BaseException) -> str:
+    """An error's reason for a message: the system's words for an OSError, else its text."""
+    text = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+    return shown(text or type(err).__name__, 80, quote=False)
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read one Parquet table; a corrupt or truncated file is a ResultsError naming it."""
+    try:
+        return pd.read_parquet(path)
+    except Exception as err:  # a corrupt file fails in any of pyarrow's many ways
+        raise ResultsError(f"{shown_name(path)}: not a readable Parquet table "
+                           f"({_reason(err)})") from None
+
+
+def read_json_file(path: str | Path) -> dict[str, Any]:
+    """Read a JSON object (``run.json``, ``sweep.json``, ...); a file that is not one is
+    a ResultsError naming it."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as err:  # ValueError: not UTF-8, not JSON
+        raise ResultsError(f"{shown_name(path)}: not a readable JSON file "
+                           f"({_reason(err)})") from None
+    if not isinstance(data, dict):
+        raise ResultsError(f"{shown_name(path)}: must hold a JSON object {{...}}, got "
+                           f"{shown(data)}")
+    return data
 
 
 def read_results(out_dir: str | Path) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
@@ -301,11 +414,14 @@ def read_results(out_dir: str | Path) -> tuple[dict[str, pd.DataFrame], dict[str
     Returns:
         The tables of ``TABLES`` the folder holds (all of them for ``etsim run``; a sweep
         keeps those its experiment asks for), in that order, and ``run.json``.
+
+    Raises:
+        ResultsError: A table or ``run.json`` is missing, corrupt or truncated.
     """
     out = Path(out_dir)
-    tables = {name: pd.read_parquet(out / f"{name}.parquet") for name in TABLES
+    tables = {name: read_table(out / f"{name}.parquet") for name in TABLES
               if (out / f"{name}.parquet").is_file()}
-    record = json.loads((out / "run.json").read_text())
+    record = read_json_file(out / "run.json")
     return tables, record
 
 

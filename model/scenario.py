@@ -14,10 +14,13 @@ listed year take the first value).
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
 import json
+import os
+import re
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +28,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from etsim.agents.sectors import SECTOR_LIBRARY
+from etsim.experiments.cli import shown, shown_name
 
 ALLOCATION_RULE_NAMES = ("verified_emissions", "intensity", "absolute_cap")
 RESERVE_POLICY_NAMES = ("none", "price_trigger", "bank_based")
@@ -35,13 +39,27 @@ Schedule = float | dict[str, float]
 RuleSchedule = str | dict[str, str]
 
 
+# TOML integers are 64-bit (the TOML specification; tomllib takes any size)
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+INT_RULE = "integers must be from -2^63 to 2^63-1 (64 bits)"
+# deepest nesting of tables and arrays in a scenario or experiment file (a scenario
+# needs 5: sectors.steel.abatement.0.capital_cost_range)
+MAX_DEPTH = 32
+# a year key: four ASCII digits, no leading zero (int() would also read "02026", "２０２６")
+_YEAR_KEY = re.compile(r"[1-9][0-9]{3}")
+# longest list of allowed keys an "unknown key" message spells out
+_ALLOWED_LIST_LIMIT = 160
+
+
 class ScenarioError(ValueError):
     """A scenario that cannot be used: one message naming the file, the key and the rule."""
 
 
 class _Section(BaseModel):
-    # strict: "5" is not a number and "yes" is not a boolean in a scenario file
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True)
+    # strict: "5" is not a number and "yes" is not a boolean in a scenario file;
+    # allow_inf_nan: every float field (schedules, tables of shares too) is finite
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True,
+                              allow_inf_nan=False)
 
 
 def _check_year_keys(value: Any) -> Any:
@@ -49,8 +67,9 @@ def _check_year_keys(value: Any) -> Any:
         if not value:
             raise ValueError("a year table needs at least one year")
         for key in value:
-            if not str(key).isdigit() or not 1990 <= int(key) <= 2100:
-                raise ValueError(f"year keys must be years from 1990 to 2100, got {key!r}")
+            if not (_YEAR_KEY.fullmatch(key) and 1990 <= int(key) <= 2100):
+                raise ValueError("year keys must be years from 1990 to 2100 in ASCII digits "
+                                 f"without a leading zero, got {shown(key)}")
     return value
 
 
@@ -1265,26 +1284,124 @@ def shipped_scenarios() -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
-def _read_toml(name_or_path: str | Path) -> tuple[dict[str, Any], str]:
-    path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
-        if not path.is_file():
-            raise ScenarioError(f"{path}: no such scenario file")
-        source = str(path)
-        text = path.read_text(encoding="utf-8")
-    else:
-        shipped = resources.files("etsim.scenarios") / f"{name_or_path}.toml"
-        if not shipped.is_file():
-            raise ScenarioError(
-                f"scenario '{name_or_path}' not found: give a shipped scenario "
-                f"({', '.join(shipped_scenarios())}) or a path to a .toml file"
-            )
-        source = f"{name_or_path}.toml"
-        text = shipped.read_text(encoding="utf-8")
+def read_toml_file(path: str | Path, kind: str = "scenario",
+                   error: type[ScenarioError] = ScenarioError) -> tuple[dict[str, Any], str]:
+    """Read a TOML file; any way it can fail is one line naming the file.
+
+    Shared by scenario and experiment files.
+
+    Args:
+        path: The file.
+        kind: What the file is, for messages ("scenario", "experiment").
+        error: The exception raised (a ScenarioError subclass).
+
+    Returns:
+        The table (checked by :func:`check_raw_table`) and the file's name for messages.
+
+    Raises:
+        ScenarioError: Missing, a folder, unreadable, not UTF-8, not TOML, an integer
+            past 64 bits or nesting deeper than MAX_DEPTH.
+    """
+    source = shown_name(path)
+    if not os.path.isfile(path):  # also False for names the system refuses (too long, NUL)
+        if os.path.isdir(path):
+            raise error(f"{source}: is a folder, not a {kind} file")
+        raise error(f"{source}: no such {kind} file")
     try:
-        return tomllib.loads(text), source
+        data = Path(path).read_bytes()
+    except (OSError, ValueError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else err
+        raise error(f"{source}: cannot read the {kind} file ({shown_name(reason)})") from None
+    return parse_toml(data, source, error), source
+
+
+def parse_toml(data: bytes, source: str,
+               error: type[ScenarioError] = ScenarioError) -> dict[str, Any]:
+    """Parse the bytes of a TOML file into a checked table (see :func:`read_toml_file`)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        found = "UTF-16 text" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else (
+            f"byte 0x{data[err.start]:02x} at offset {err.start}")
+        raise error(f"{source}: not UTF-8 text ({found}); save the file as UTF-8") from None
+    try:
+        table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise ScenarioError(f"{source}: not valid TOML: {err}") from None
+        raise error(f"{source}: not valid TOML: {shown_name(err)}") from None
+    except ValueError:  # an integer past Python's int-to-str limit (thousands of digits)
+        found = re.search(r"[0-9][0-9_]{200,}", text)
+        where = _line_of(text, found.start()) if found else ""
+        raise error(f"{source}: {where}{INT_RULE}, got an integer of thousands of "
+                    "digits") from None
+    except RecursionError:
+        deepest = max(text.splitlines() or [""], key=lambda line: line.count("[")
+                      + line.count("{"))
+        where = _line_of(text, text.index(deepest)) if deepest else ""
+        raise error(f"{source}: {where}tables and arrays may nest at most {MAX_DEPTH} "
+                    "deep") from None
+    check_raw_table(table, source, error=error)
+    return table
+
+
+def _line_of(text: str, index: int) -> str:
+    """'line N, key 'K': ' for the line of ``text`` holding ``index`` (K if it sets one)."""
+    start = text.rfind("\n", 0, index) + 1
+    end = text.find("\n", index)
+    line = text[start:end if end >= 0 else len(text)]
+    number = text.count("\n", 0, start) + 1
+    key = re.match(r"\s*([A-Za-z0-9_.\"' -]+?)\s*=", line)
+    named = f", key '{shown(key.group(1), quote=False)}'" if key else ""
+    return f"line {number}{named}: "
+
+
+def check_raw_table(value: Any, source: str, path: tuple[Any, ...] = (),
+                    error: type[ScenarioError] = ScenarioError) -> None:
+    """Refuse what no schema should see: integers past 64 bits, nesting past MAX_DEPTH.
+
+    Args:
+        value: A table (or value) as read from TOML, or an override's value.
+        source: File or argument for messages.
+        path: The key path of ``value`` (for messages).
+        error: The exception raised.
+
+    Raises:
+        ScenarioError: One line naming the source and the key.
+    """
+    stack = [(path, value)]  # a loop, not recursion: the nesting may be deep
+    while stack:
+        at, item = stack.pop()
+        if len(at) - len(path) > MAX_DEPTH:
+            raise error(f"{source}: key '{_dotted(at)}': tables and arrays may nest at most "
+                        f"{MAX_DEPTH} deep")
+        if isinstance(item, int) and not isinstance(item, bool) and not (
+                INT_MIN <= item <= INT_MAX):
+            raise error(f"{source}: key '{_dotted(at)}': {INT_RULE}, got {shown(item)}")
+        if isinstance(item, dict):
+            stack.extend(((*at, k), v) for k, v in reversed(item.items()))
+        elif isinstance(item, list):
+            stack.extend(((*at, i), v) for i, v in reversed(list(enumerate(item))))
+
+
+def _dotted(path: tuple[Any, ...]) -> str:
+    return shown(".".join(map(str, path)) or "(top level)", quote=False)
+
+
+def _read_toml(name_or_path: str | Path) -> tuple[dict[str, Any], str]:
+    path = str(name_or_path)
+    if path.endswith(".toml") or os.path.lexists(path) or os.sep in path:
+        return read_toml_file(name_or_path)
+    shipped = resources.files("etsim.scenarios") / f"{path}.toml"
+    try:
+        found = shipped.is_file()
+    except (OSError, ValueError):  # a name the system refuses (too long, NUL)
+        found = False
+    if not found:
+        raise ScenarioError(
+            f"scenario '{shown(path, quote=False)}' not found: give a shipped scenario "
+            f"({', '.join(shipped_scenarios())}) or a path to a .toml file"
+        )
+    source = f"{path}.toml"
+    return parse_toml(shipped.read_bytes(), source), source
 
 
 def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -1299,15 +1416,32 @@ def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
     return merged
 
 
-def parse_override_value(text: str) -> Any:
-    """Read a ``--set`` value as TOML (numbers, booleans, tables), else as a string."""
+def parse_override_value(text: str, source: str = "--set") -> Any:
+    """Read a ``--set`` value as TOML (numbers, booleans, tables), else as a string.
+
+    Args:
+        text: The value as typed.
+        source: The argument, for messages.
+
+    Raises:
+        ScenarioError: An integer past 64 bits, or nesting past MAX_DEPTH.
+    """
     try:
-        return tomllib.loads(f"value = {text}")["value"]
+        value = tomllib.loads(f"value = {text}")["value"]
     except tomllib.TOMLDecodeError:
         return text
+    except ValueError:  # an integer past Python's int-to-str limit
+        raise ScenarioError(f"{source}: {INT_RULE}, got an integer of thousands of "
+                            "digits") from None
+    except RecursionError:
+        raise ScenarioError(f"{source}: tables and arrays may nest at most {MAX_DEPTH} "
+                            "deep") from None
+    check_raw_table(value, source)
+    return value
 
 
-def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any],
+                    labels: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Set dotted keys in a raw scenario table; ``*`` stands for every existing entry.
 
     Args:
@@ -1317,6 +1451,7 @@ def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str,
             "sectors.steel.abatement.0.capital_cost": 250}`` (a number picks an entry of
             a list, such as an abatement option). A ``__`` in a key is read as a dot,
             so keyword arguments (``penalty__multiple=7``) work too.
+        labels: How messages name each override (default ``override 'KEY'``).
 
     Returns:
         A new table with the overrides applied.
@@ -1327,39 +1462,47 @@ def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str,
     """
     result = copy.deepcopy(raw)
     for dotted, value in overrides.items():
+        name = _override_name(dotted, labels)
         parts = dotted.replace("__", ".").split(".")
         if not all(parts):
-            raise ScenarioError(f"override '{dotted}': a key path like penalty.multiple is needed")
+            raise ScenarioError(f"{name}: a key path like penalty.multiple is needed")
         targets: list[Any] = [result]
         for part in parts[:-1]:
-            targets = [child for parent in targets for child in _children(parent, part, dotted)]
+            targets = [child for parent in targets for child in _children(parent, part, name)]
         for parent in targets:
             if isinstance(parent, list):
-                parent[_list_index(parent, parts[-1], dotted)] = copy.deepcopy(value)
+                parent[_list_index(parent, parts[-1], name)] = copy.deepcopy(value)
             else:
                 parent[parts[-1]] = copy.deepcopy(value)
     return result
 
 
-def _list_index(entries: list[Any], part: str, dotted: str) -> int:
-    if not part.isdigit() or int(part) >= len(entries):
+def _override_name(dotted: str, labels: Mapping[str, str] | None) -> str:
+    """How a message names an override: its label (``--set ...``), else its key."""
+    if labels and dotted in labels:
+        return labels[dotted]
+    return f"override '{shown_name(dotted)}'"
+
+
+def _list_index(entries: list[Any], part: str, name: str) -> int:
+    if not part.isdigit() or not part.isascii() or int(part) >= len(entries):
         raise ScenarioError(
-            f"override '{dotted}': '{part}' must be an index from 0 to {len(entries) - 1}"
+            f"{name}: '{shown(part, quote=False)}' must be an index from 0 to {len(entries) - 1}"
         )
     return int(part)
 
 
-def _children(parent: Any, part: str, dotted: str) -> list[Any]:
+def _children(parent: Any, part: str, name: str) -> list[Any]:
     """The tables (or lists) one step down an override path."""
     if isinstance(parent, list):
         if part == "*":
             return [entry for entry in parent if isinstance(entry, dict | list)]
-        return [parent[_list_index(parent, part, dotted)]]
+        return [parent[_list_index(parent, part, name)]]
     if part == "*":
         return [child for child in parent.values() if isinstance(child, dict | list)]
     child = parent.setdefault(part, {})
     if not isinstance(child, dict | list):
-        raise ScenarioError(f"override '{dotted}': '{part}' is not a table")
+        raise ScenarioError(f"{name}: '{shown(part, quote=False)}' is not a table")
     return [child]
 
 
@@ -1386,6 +1529,54 @@ def _allowed_keys(loc: tuple[Any, ...]) -> list[str] | None:
 _UNION_BRANCHES = ("float", "str", "int", "list[any]", "dict[str,float]", "dict[str,str]")
 
 
+def _first_error(err: ValidationError) -> dict[str, Any]:
+    """The error to report: the first, but for a union (a schedule: one number or a
+    year table) the error of the branch the input took, not 'not a number'."""
+    errors = err.errors()
+    first = errors[0]
+    branch = next((i for i, p in enumerate(first["loc"]) if p in _UNION_BRANCHES), None)
+    if branch is not None and first["type"].endswith("_type"):
+        field = first["loc"][:branch]
+        for other in errors[1:]:
+            if other["loc"][:branch] == field and not other["type"].endswith("_type"):
+                return other
+    return first
+
+
+def _error_path(
+    first: dict[str, Any], is_key: Callable[[str], bool] | None = None
+) -> tuple[tuple[Any, ...], str | None, str, Any]:
+    """Where an error is: its location, the key a check across keys blames, its
+    message and the value it got.
+
+    A check across keys names the key it blames, relative to the location, as "key:
+    message" (and no value is shown).
+    """
+    loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and (
+        p.startswith("function-") or p in _UNION_BRANCHES)))
+    message = first["msg"].removeprefix("Value error, ")
+    got = first.get("input")
+    blamed, sep, rest = message.partition(": ")
+    names_key = all(part.isidentifier() for part in blamed.split(".")) or (
+        is_key is not None and is_key(blamed))
+    if first["type"] not in ("extra_forbidden", "missing") and sep and names_key and (
+            blamed not in loc):
+        return loc, blamed, rest, None
+    return loc, None, message, got
+
+
+def _allowed_hint(part: Any, allowed: list[str] | None) -> str:
+    """'; allowed keys here: ...', or the nearest ones when the list is long."""
+    if not allowed:
+        return ""
+    listing = ", ".join(allowed)
+    if len(listing) <= _ALLOWED_LIST_LIMIT:
+        return f"; allowed keys here: {listing}"
+    near = difflib.get_close_matches(str(part), allowed, n=3)
+    guess = f"did you mean {' or '.join(near)}? " if near else ""
+    return f"; {guess}({len(allowed)} keys allowed here, e.g. {', '.join(allowed[:4])})"
+
+
 def format_validation_error(
     source: str,
     err: ValidationError,
@@ -1405,44 +1596,34 @@ def format_validation_error(
         is_key: Whether the prefix of a cross-key message ("key: message") names a key;
             by default a dotted run of identifiers.
     """
-    first = err.errors()[0]
-    loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and (
-        p.startswith("function-") or p in _UNION_BRANCHES)))
-    key = ".".join(quote(p) for p in loc) or "(top level)"
+    first = _first_error(err)
+    loc, blamed, message, got = _error_path(first, is_key)
+    key = _dotted(tuple(map(quote, loc)) + ((blamed,) if blamed else ()))
     kind = first["type"]
     if kind == "extra_forbidden":
-        allowed = allowed_keys(loc[:-1])
-        hint = f"; allowed keys here: {', '.join(allowed)}" if allowed else ""
-        return f"{source}: unknown key '{key}'{hint}"
+        return f"{source}: unknown key '{key}'{_allowed_hint(loc[-1], allowed_keys(loc[:-1]))}"
     if kind == "missing":
         return f"{source}: key '{key}' is required"
-    message = first["msg"].removeprefix("Value error, ")
-    got = first.get("input")
-    # a check across keys names the key it blames as "key: message"
-    blamed, sep, rest = message.partition(": ")
-    names_key = all(part.isidentifier() for part in blamed.split(".")) or (
-        is_key is not None and is_key(blamed))
-    if sep and names_key and blamed not in loc:
-        key = ".".join([*map(quote, loc), blamed])
-        message = rest
-        got = None
-    got_text = "" if isinstance(got, dict) or got is None else f" (got {got!r})"
+    got_text = "" if isinstance(got, dict) or got is None else f" (got {shown(got)})"
     return f"{source}: key '{key}': {message}{got_text}"
 
 
-def build_scenario(
-    raw: dict[str, Any], source: str = "scenario", overrides: dict[str, Any] | None = None
-) -> Scenario:
-    """Validate a raw scenario table (sectors merged over the library) into a Scenario.
+def _blamed_override(err: ValidationError, overrides: Mapping[str, Any]) -> str | None:
+    """The override (the last one) whose key path meets the error's, if any."""
+    loc, blamed, _, _ = _error_path(_first_error(err))
+    path = [*map(str, loc), *(blamed.split(".") if blamed else [])]
+    if not path:
+        return None
+    blamed = None
+    for dotted in overrides:
+        parts = dotted.replace("__", ".").split(".")
+        if all(o in ("*", p) for o, p in zip(parts, path, strict=False)):
+            blamed = dotted
+    return blamed
 
-    Args:
-        raw: The table as read from TOML.
-        source: File or name used in error messages.
-        overrides: Dotted-key overrides applied after the merge.
 
-    Raises:
-        ScenarioError: One message naming the source, the key and what is allowed.
-    """
+def _with_sectors(raw: dict[str, Any], source: str) -> dict[str, Any]:
+    """The raw table with its sectors merged over the sector library."""
     if not isinstance(raw.get("sectors", {}), dict):
         raise ScenarioError(f"{source}: key 'sectors' must be a table of sector tables")
     table = dict(raw)
@@ -1451,25 +1632,61 @@ def build_scenario(
         sectors[name] = copy.deepcopy(library)
     for name, override in raw.get("sectors", {}).items():
         if not isinstance(override, dict):
-            raise ScenarioError(f"{source}: key 'sectors.{name}' must be a table")
+            raise ScenarioError(f"{source}: key 'sectors.{shown(name, quote=False)}' must be a "
+                                "table")
         sectors[name] = _deep_merge(sectors.get(name, {}), override)
     table["sectors"] = sectors
+    return table
+
+
+def build_scenario(
+    raw: dict[str, Any], source: str = "scenario", overrides: dict[str, Any] | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> Scenario:
+    """Validate a raw scenario table (sectors merged over the library) into a Scenario.
+
+    Args:
+        raw: The table as read from TOML.
+        source: File or name used in error messages.
+        overrides: Dotted-key overrides applied after the merge.
+        labels: How messages name each override (e.g. ``--set penalty.multiple=abc``).
+            Given, an error an override causes names the override, not ``source``.
+
+    Raises:
+        ScenarioError: One message naming the source (or override), the key and what is
+            allowed.
+    """
+    check_raw_table(raw, source)
+    for dotted, value in (overrides or {}).items():
+        check_raw_table(value, _override_name(dotted, labels), tuple(dotted.split(".")))
+    table = _with_sectors(raw, source)
     if overrides:
-        table = apply_overrides(table, overrides)
+        table = apply_overrides(table, overrides, labels)
     try:
         return Scenario.model_validate(table)
     except ValidationError as err:
-        raise ScenarioError(format_validation_error(source, err, _allowed_keys)) from None
+        named = source
+        if overrides and labels:
+            blamed = _blamed_override(err, overrides)
+            if blamed is not None:
+                named = _override_name(blamed, labels)
+            else:  # the file's own error, unless it is valid without the overrides
+                build_scenario(raw, source)
+                named = ", ".join(_override_name(dotted, labels) for dotted in overrides)
+        raise ScenarioError(format_validation_error(named, err, _allowed_keys)) from None
 
 
 def load_scenario(
-    scenario: str | Path | Scenario = "china-2024", overrides: dict[str, Any] | None = None
+    scenario: str | Path | Scenario = "china-2024", overrides: dict[str, Any] | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> Scenario:
     """Load a shipped scenario by name, or a TOML file by path, with optional overrides.
 
     Args:
         scenario: A shipped name (see ``etsim scenarios``), a path, or a Scenario.
         overrides: Dotted-key overrides, e.g. ``{"penalty.multiple": 7}``.
+        labels: How messages name each override (``etsim run`` gives its ``--set``
+            arguments); by default an error names the scenario.
 
     Raises:
         ScenarioError: The file is missing, not TOML, or breaks the schema.
@@ -1477,6 +1694,7 @@ def load_scenario(
     if isinstance(scenario, Scenario):
         if not overrides:
             return scenario
-        return build_scenario(scenario.model_dump(mode="json"), scenario.name, overrides)
+        return build_scenario(scenario.model_dump(mode="json"), shown_name(scenario.name),
+                              overrides, labels)
     raw, source = _read_toml(scenario)
-    return build_scenario(raw, source, overrides)
+    return build_scenario(raw, source, overrides, labels)
