@@ -82,7 +82,7 @@ def _default_out(name: str, seed: int) -> Path:
     """runs/NAME-seedN, with -2, -3 ... added so that no earlier run is overwritten."""
     base = Path("runs") / f"{name}-seed{seed}"
     candidate, number = base, 1
-    while candidate.exists():
+    while os.path.lexists(candidate):  # lexists: a name too long is not there
         number += 1
         candidate = base.with_name(f"{base.name}-{number}")
     return candidate

@@ -10,6 +10,7 @@ For a run: the dashboard's main charts. The figures come from ``dashboard.figure
 from __future__ import annotations
 
 import html
+import os
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +106,8 @@ def write_report(directory: str | Path) -> Path:
     folder = Path(directory)
     name = shown_name(folder)
     if not folder.is_dir():
-        raise ReportError(f"{name}: no such folder")
+        raise ReportError(f"{name}: a file, not a folder" if os.path.lexists(folder) else
+                          f"{name}: no such folder")
     if (folder / "run.json").is_file():
         build = _run_page
     elif any((folder / part).exists() for part in (SWEEP_FILE, SUMMARY_FILE, "runs")):

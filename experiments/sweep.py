@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from etsim.experiments.cli import shown_name
+from etsim.experiments.cli import shown, shown_name
 from etsim.experiments.experiment import (
     HEADLINE_COLUMNS,
     HEADLINE_PREFIXES,
@@ -256,10 +256,11 @@ def assemble_summary(out_dir: str | Path, write: bool = False) -> pd.DataFrame:
             failed.append(row)
     if failed:
         frames.append(pd.DataFrame(failed))
-    if not frames:
+    frames = [f for f in frames if len(f)]
+    if not frames:  # no run finished or failed yet
         summary = pd.DataFrame(columns=[c for c in RUN_COLUMNS if c != "error"])
     else:
-        summary = pd.concat([f for f in frames if len(f)], ignore_index=True)
+        summary = pd.concat(frames, ignore_index=True)
     if meta and "replicate" in summary:
         summary = summary[summary["replicate"] < meta["replicates"]]
     summary = _order_columns(summary, [f["column"] for f in meta.get("factors", [])])
@@ -394,7 +395,8 @@ def _lock(out: Path) -> Iterator[None]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            raise SweepError(f"{out}: another sweep is writing into this folder") from None
+            raise SweepError(f"{shown_name(out)}: another sweep is writing into this "
+                             "folder") from None
         yield
     finally:
         handle.close()
@@ -416,12 +418,14 @@ def _prepare(plan: Plan, out: Path, resume: bool) -> None:
         # a sweep killed before its sweep.json leaves at most the lock and its folders
         ours = {".lock", "runs", "errors", "tables", "experiment.toml"}
         if any(e.name not in ours and not is_temporary(e) for e in out.iterdir()):
-            raise SweepError(f"{out}: exists and is not a sweep folder; choose another --out")
+            raise SweepError(f"{shown_name(out)}: exists and is not a sweep folder; choose "
+                             "another --out")
         return
     if meta.get("digest") != plan.digest():
         raise SweepError(
-            f"{out}: holds a sweep of another experiment ({meta.get('source')}, "
-            f"{meta.get('experiment')}); {plan.source} differs in more than its replicates: "
+            f"{shown_name(out)}: holds a sweep of another experiment "
+            f"({shown_name(meta.get('source'))}, {shown_name(meta.get('experiment'))}); "
+            f"{shown_name(plan.source)} differs in more than its replicates: "
             "choose another --out")
 
 
@@ -446,7 +450,8 @@ def _connect(workers: int | None, scheduler: str | None) -> tuple[Any, Any]:
                 return Client(scheduler_file=scheduler, timeout=CONNECT_TIMEOUT_S), None
             return Client(scheduler, timeout=CONNECT_TIMEOUT_S), None
         except (OSError, TimeoutError, ValueError) as err:
-            raise SweepError(f"--scheduler {scheduler}: cannot connect ({err}); give "
+            raise SweepError(f"--scheduler {shown_name(scheduler)}: cannot connect "
+                             f"({shown(err, quote=False)}); give "
                              "tcp://HOST:PORT of a running dask scheduler or its scheduler "
                              "file") from None
     import dask
@@ -542,7 +547,7 @@ def run_sweep(experiment_path: str | Path, out_dir: str | Path, workers: int | N
     """
     started = time.perf_counter()
     if workers is not None and workers < 1:
-        raise SweepError(f"--workers must be at least 1, got {workers}")
+        raise SweepError(f"--workers must be at least 1, got {shown(workers)}")
     if workers is not None and scheduler is not None:
         raise SweepError("give --workers or --scheduler, not both (the scheduler's workers run "
                          "the sweep)")
@@ -582,7 +587,7 @@ def _write_failure(out: Path, err: OSError, made: list[Path]) -> ResultsError:
                 folder.rmdir()
         return cannot_write(shown_name(out), err)
     _clean_temporaries(out)
-    return cannot_write(shown_name(out), err, f"the {finished} finished runs are kept, and "
+    return cannot_write(shown_name(out), err, f"finished runs are kept ({finished}), and "
                         "running the same command again resumes")
 
 

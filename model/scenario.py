@@ -8,7 +8,11 @@ with its unit and default.
 Year schedules: a key documented as a *schedule* takes either one number (every year)
 or a table of years, ``{ 2024 = 0.0, 2027 = 0.1 }``, read as a step function: a year
 takes the value of the latest year listed at or before it (years before the first
-listed year take the first value).
+listed year take the first value). Year keys are plain years, 1990 to 2100, in ASCII
+digits without a leading zero (not ``02026`` or ``２０２６``).
+
+Every number is finite (no ``inf`` or ``nan``), integers fit in 64 bits (the TOML
+rule) and tables and arrays nest at most MAX_DEPTH deep; a file must be UTF-8.
 """
 
 from __future__ import annotations
@@ -1305,7 +1309,7 @@ def read_toml_file(path: str | Path, kind: str = "scenario",
     source = shown_name(path)
     if not os.path.isfile(path):  # also False for names the system refuses (too long, NUL)
         if os.path.isdir(path):
-            raise error(f"{source}: is a folder, not a {kind} file")
+            raise error(f"{source}: is a folder; give the {kind} file (.toml)")
         raise error(f"{source}: no such {kind} file")
     try:
         data = Path(path).read_bytes()
@@ -1424,7 +1428,8 @@ def parse_override_value(text: str, source: str = "--set") -> Any:
         source: The argument, for messages.
 
     Raises:
-        ScenarioError: An integer past 64 bits, or nesting past MAX_DEPTH.
+        ScenarioError: An integer of thousands of digits, or nesting too deep to parse
+            (a value past 64 bits or MAX_DEPTH is refused with its key when applied).
     """
     try:
         value = tomllib.loads(f"value = {text}")["value"]
@@ -1436,7 +1441,6 @@ def parse_override_value(text: str, source: str = "--set") -> Any:
     except RecursionError:
         raise ScenarioError(f"{source}: tables and arrays may nest at most {MAX_DEPTH} "
                             "deep") from None
-    check_raw_table(value, source)
     return value
 
 
