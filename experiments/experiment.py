@@ -54,7 +54,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from etsim.experiments.cli import shown, shown_name
+from etsim.model.messages import shown, shown_name
 from etsim.model.results import TABLES
 from etsim.model.scenario import (
     ScenarioError,

@@ -22,9 +22,9 @@ import plotly.io as pio
 from etsim.dashboard.figures import run as run_figures
 from etsim.dashboard.figures import sweep as sweep_figures
 from etsim.dashboard.runs import deadline_dates
-from etsim.experiments.cli import shown_name
 from etsim.experiments.experiment import Factor, sobol_problem
 from etsim.experiments.sweep import SUMMARY_FILE, SWEEP_FILE, assemble_summary, headline_columns
+from etsim.model.messages import shown_name
 from etsim.model.results import (
     cannot_write,
     check_output_folder,

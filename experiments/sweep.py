@@ -38,7 +38,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from etsim.experiments.cli import shown, shown_name
 from etsim.experiments.experiment import (
     HEADLINE_COLUMNS,
     HEADLINE_PREFIXES,
@@ -50,6 +49,7 @@ from etsim.experiments.experiment import (
     read_experiment,
 )
 from etsim.model.market import CarbonMarketModel
+from etsim.model.messages import shown, shown_name
 from etsim.model.results import (
     ResultsError,
     cannot_write,

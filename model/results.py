@@ -20,13 +20,13 @@ import numpy as np
 import pandas as pd
 
 from etsim.agents.networks import yearly_networks
-from etsim.experiments.cli import shown, shown_name
 from etsim.model.equilibrium import (
     market_equilibrium,
     run_efficiency,
     static_equilibrium,
     year_efficiency,
 )
+from etsim.model.messages import shown, shown_name
 from etsim.model.scenario import ScenarioError
 
 if TYPE_CHECKING:  # annotations only

@@ -32,7 +32,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from etsim.agents.sectors import SECTOR_LIBRARY
-from etsim.experiments.cli import shown, shown_name
+from etsim.model.messages import shown, shown_name
 
 ALLOCATION_RULE_NAMES = ("verified_emissions", "intensity", "absolute_cap")
 RESERVE_POLICY_NAMES = ("none", "price_trigger", "bank_based")
