@@ -65,6 +65,7 @@ def price_band(previous_close: float, limit: float, tick: float = 0.01
         outwards when a tick is not a whole number of fen, so that the book, which
         rounds inwards, gets back the same ticks).
     """
+    previous_close = float(previous_close)  # numpy's round differs from Python's at halves
     lo, hi = band_ticks(round(previous_close * (1 - limit), 2),
                         round(previous_close * (1 + limit), 2), tick)
     # the grid prices at or next to the close: ceil and floor of close / tick

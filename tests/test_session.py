@@ -48,6 +48,8 @@ def test_price_band_is_the_previous_close_plus_minus_the_limit_to_the_fen() -> N
     assert price_band(95.0, 0.10) == (85.5, 104.5)
     assert price_band(95.0, 0.30) == (66.5, 123.5)
     assert price_band(33.33, 0.10) == (30.0, 36.66)  # 29.997 and 36.663
+    # 94.905 to the fen as Python rounds it, also for a numpy close (numpy gives 94.90)
+    assert price_band(np.float64(95.0), 0.001) == price_band(95.0, 0.001) == (94.91, 95.09)
 
 
 def test_a_band_narrower_than_a_tick_widens_to_the_ticks_around_the_close() -> None:
