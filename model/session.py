@@ -61,9 +61,10 @@ def price_band(previous_close: float, limit: float, tick: float = 0.01
         tick: The price tick (CNY/t).
 
     Returns:
-        ``(limit_down, limit_up)``: prices on the tick grid, to the fen (rounded
-        outwards when a tick is not a whole number of fen, so that the book, which
-        rounds inwards, gets back the same ticks).
+        ``(limit_down, limit_up)``: prices on the tick grid, to the fen. Where a tick
+        is not a whole number of fen they are rounded outwards to the fen, so the
+        book, which rounds inwards onto its grid, gets the same ticks back (for a tick
+        of a fen or more) or a band as wide or wider (for a smaller one).
     """
     previous_close = float(previous_close)  # numpy's round differs from Python's at halves
     lo, hi = band_ticks(round(previous_close * (1 - limit), 2),
