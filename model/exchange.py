@@ -8,7 +8,9 @@ Shanghai Environment and Energy Exchange, reduced to the rules that shape prices
   agreement trading, +/-30 % for block agreement trades ("大宗协议交易"), which use the same
   class with ``kind="block"``). Limit orders outside the band are rejected (nothing happens,
   ``submit`` returns -1); no trade can ever print outside the band. The day's close is the
-  session's business too (``model.session.closing_price``).
+  session's business too (``model.session.closing_price``). A band must hold a price and
+  lie above zero: its lowest admissible price is at least one tick (and one fen, as prices
+  are printed to the fen; ``lowest_tick``), so no trade prints at 0.00.
 * **Tick size.** Prices are held as integer ticks (``round(price / tick)``) so that comparisons
   are exact. A buy price that is not on the grid is rounded down, a sell price up, i.e. always
   to the less aggressive side, before the band is checked.
@@ -55,6 +57,18 @@ SELL = -1
 
 EXPIRIES: tuple[str, ...] = ("day", "gtc")
 """Order expiry rules: day orders die at the close; good-till-cancelled orders are carried."""
+
+
+def band_ticks(limit_down: float, limit_up: float, tick: float) -> tuple[int, int]:
+    """The lowest and highest admissible prices of a band in integer ticks: its limits
+    rounded inwards onto the tick grid (``lo > hi`` when no tick fits in the band)."""
+    return math.ceil(limit_down / tick - _EPS), math.floor(limit_up / tick + _EPS)
+
+
+def lowest_tick(tick: float) -> int:
+    """The lowest admissible price in ticks: one tick, or one fen if the tick is smaller
+    (prices are printed to the fen, and none may print at 0.00)."""
+    return max(1, math.ceil(0.01 / tick - _EPS))
 
 
 @dataclass(frozen=True)
@@ -126,7 +140,8 @@ class OrderBook:
     """Order book of one trading session (one day), cleared as a continuous double auction.
 
     Args:
-        limit_down: Lowest admissible price (yuan/t); rounded up onto the tick grid.
+        limit_down: Lowest admissible price (yuan/t); rounded up onto the tick grid, and
+            at least ``lowest_tick`` ticks.
         limit_up: Highest admissible price (yuan/t); rounded down onto the tick grid.
         tick: Minimum price increment (yuan/t).
         kind: ``"continuous"`` (listed agreement) or ``"block"``. Only informational
@@ -171,14 +186,15 @@ class OrderBook:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         if not (math.isfinite(limit_down) and math.isfinite(limit_up)):
             raise ValueError("limit_down and limit_up must be finite")
-        if limit_down < 0:
-            raise ValueError(f"limit_down must be >= 0, got {limit_down!r}")
         self.tick = float(tick)
         self.kind = kind
         self.record = bool(record)
         # Band in ticks, shrunk onto the grid so no admissible price falls outside it.
-        self._lo = math.ceil(limit_down / tick - _EPS)
-        self._hi = math.floor(limit_up / tick + _EPS)
+        # The trading session hands over bands that pass both checks (session.price_band).
+        self._lo, self._hi = band_ticks(limit_down, limit_up, tick)
+        if self._lo < lowest_tick(tick):
+            raise ValueError(f"price band [{limit_down}, {limit_up}] at tick {tick} reaches "
+                             "below the lowest price (one tick, at least 0.01)")
         if self._lo > self._hi:
             raise ValueError(f"empty price band [{limit_down}, {limit_up}] at tick {tick}")
         self.limit_down = round(self._lo * self.tick, 2)

@@ -28,6 +28,7 @@ registry); each firm is a ``mesa.Agent`` that reads its row.
 
 from __future__ import annotations
 
+import numbers
 import time
 from collections.abc import Callable
 from functools import partial
@@ -70,15 +71,25 @@ class CarbonMarketModel(mesa.Model):
 
     Args:
         scenario: A shipped scenario name, a path to a TOML file, or a Scenario.
-        seed: Random seed; None takes the scenario's ``seed``.
+        seed: Random seed; None (and no ``rng``) takes the scenario's ``seed``.
         overrides: Dotted-key overrides of scenario values,
             e.g. ``{"penalty.multiple": 7}``.
         book_days: Dates (``"YYYY-MM-DD"``) whose order books are recorded event by
             event for the ``book_events`` table (a date that is no trading day means the
             next trading day); None records one day per compliance year, the 10th
             trading day of the month before its deadline.
+        rng: Instead of ``seed``, as for ``mesa.Model``: an integer is the seed; a numpy
+            ``SeedSequence`` or ``Generator`` gives the seed, drawn from it, so that the
+            run's ``seed`` (``seed_value``, in ``run.json``) still reproduces it.
         **flat_overrides: The same overrides as keywords with ``__`` for dots
             (``penalty__multiple=7``), so ``mesa.batch_run`` can vary them.
+
+    ``mesa.batch_run`` (Mesa 3.3) passes the model only its ``parameters``: runs of
+    different seeds vary ``seed`` (or ``rng``) there, as ``iterations`` repeat the same
+    arguments and so the same seed.
+
+    Raises:
+        ValueError: Both ``seed`` and ``rng`` given.
     """
 
     def __init__(
@@ -87,11 +98,19 @@ class CarbonMarketModel(mesa.Model):
         seed: int | None = None,
         overrides: dict[str, Any] | None = None,
         book_days: list[str] | None = None,
+        *,
+        rng: int | np.random.SeedSequence | np.random.Generator | None = None,
         **flat_overrides: Any,
     ) -> None:
+        if seed is not None and rng is not None:
+            raise ValueError("give seed or rng, not both")
         merged = dict(overrides or {})
         merged.update(flat_overrides)
         self.scenario = sc = load_scenario(scenario, merged or None)
+        if isinstance(rng, numbers.Integral):
+            seed = int(rng)
+        elif rng is not None:  # an int seed, so that run.json's seed reproduces the run
+            seed = int(np.random.default_rng(rng).integers(np.iinfo(np.int32).max))
         seed = sc.seed if seed is None else seed
         super().__init__(seed=seed)
         self.seed_value = seed

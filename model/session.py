@@ -3,7 +3,9 @@
 A day runs as on the Shanghai Environment and Energy Exchange:
 
 1. The listed session's band is the previous close -/+ ``market.price_limit``
-   (``price_band``); the block session's is -/+ ``market.block_price_limit``.
+   (``price_band``); the block session's is -/+ ``market.block_price_limit``. A band
+   always reaches at least one tick below and one above the previous close, and never
+   below the lowest price (one tick), so no band is empty and the price never locks.
 2. With ``market.order_expiry = "gtc"`` the listed book opens with the orders resting
    since the last close; those outside the new band or too old expire, and a firm's
    carried asks beyond what it now holds are cancelled.
@@ -17,12 +19,13 @@ A day runs as on the Shanghai Environment and Energy Exchange:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from etsim.model.exchange import OrderBook, RestingOrders
+from etsim.model.exchange import OrderBook, RestingOrders, band_ticks, lowest_tick
 
 if TYPE_CHECKING:  # annotations only
     from collections.abc import Iterable
@@ -39,9 +42,39 @@ DAILY_FLOAT = ("open", "high", "low", "close", "vwap", "best_bid", "best_ask", "
 DAILY_INT = ("volume", "trades", "block_volume", "orders")
 
 
-def price_band(previous_close: float, limit: float) -> tuple[float, float]:
-    """A session's price limits: the previous close -/+ ``limit`` (a share), to the fen."""
-    return round(previous_close * (1 - limit), 2), round(previous_close * (1 + limit), 2)
+def price_band(previous_close: float, limit: float, tick: float = 0.01
+               ) -> tuple[float, float]:
+    """A session's price limits: the previous close -/+ ``limit`` (a share), to the fen,
+    on the tick grid.
+
+    Where that band holds no price one tick below or above the previous close (a tick
+    wider than the band, or a close near zero), it is widened to the nearest tick on that
+    side: otherwise the band could be empty, or hold only the previous close and lock the
+    price there. Its lower limit is never below the lowest price (one tick,
+    ``exchange.lowest_tick``), so a close of 0 gives a band starting at one tick. For
+    any band wider than a tick on each side this is the previous close -/+ the limit, to
+    the fen.
+
+    Args:
+        previous_close: The previous close (CNY/t).
+        limit: The session's price limit, a share of the previous close.
+        tick: The price tick (CNY/t).
+
+    Returns:
+        ``(limit_down, limit_up)``: prices on the tick grid, to the fen. Where a tick
+        is not a whole number of fen they are rounded outwards to the fen, so the
+        book, which rounds inwards onto its grid, gets the same ticks back (for a tick
+        of a fen or more) or a band as wide or wider (for a smaller one).
+    """
+    previous_close = float(previous_close)  # numpy's round differs from Python's at halves
+    lo, hi = band_ticks(round(previous_close * (1 - limit), 2),
+                        round(previous_close * (1 + limit), 2), tick)
+    # the grid prices at or next to the close: ceil and floor of close / tick
+    at_or_above, at_or_below = band_ticks(previous_close, previous_close, tick)
+    lo = max(min(lo, at_or_above - 1), lowest_tick(tick))
+    hi = max(hi, at_or_below + 1, lo)
+    return (math.floor(lo * tick * 100 + 1e-7) / 100,
+            math.ceil(hi * tick * 100 - 1e-7) / 100)
 
 
 def closing_price(trades: dict[str, np.ndarray]) -> float | None:
@@ -180,7 +213,7 @@ class TradingSession:
 
     def listed_band(self) -> tuple[float, float]:
         """Today's price limits of the listed session."""
-        return price_band(self.record.last_close, self.config.price_limit)
+        return price_band(self.record.last_close, self.config.price_limit, self.config.tick)
 
     def open(self, day: int) -> OrderBook | None:
         """With GTC orders: today's listed book, opened with the orders resting since
@@ -216,7 +249,8 @@ class TradingSession:
         listed_quantity = orders.quantity.copy()
         block = None
         if large.any():
-            block = OrderBook(*price_band(record.last_close, market.block_price_limit),
+            block = OrderBook(*price_band(record.last_close, market.block_price_limit,
+                                          market.tick),
                               market.tick, kind="block", record=recorded)
             ids = block.submit_many(orders.trader[large], orders.side[large],
                                     orders.quantity[large], orders.limit_price[large])

@@ -14,6 +14,7 @@ from etsim.model.exchange import (
     SELL,
     OrderBook,
     RestingOrders,
+    lowest_tick,
 )
 from etsim.model.session import closing_price, price_band
 
@@ -274,6 +275,26 @@ def test_bad_side_and_quantity_raise() -> None:
         OrderBook(99.0, 81.0)
     with pytest.raises(ValueError, match="kind"):
         OrderBook(81.0, 99.0, kind="auction")
+
+
+def test_a_band_must_lie_above_zero_and_hold_a_tick() -> None:
+    """The book refuses a band that admits a price below one tick (none may print at
+    0.00) or holds no tick; the session never hands it one (``price_band``)."""
+    with pytest.raises(ValueError, match="lowest price"):
+        OrderBook(0.0, 1.0)
+    with pytest.raises(ValueError, match="lowest price"):
+        OrderBook(0.0, 3.0, tick=1.0)
+    assert OrderBook(0.5, 3.0, tick=1.0).limit_down == 1.0  # rounded up onto the grid
+    with pytest.raises(ValueError, match="empty price band"):
+        OrderBook(30.2, 30.8, tick=1.0)
+    lowest = OrderBook(0.01, 0.02)
+    assert lowest.submit(1, SELL, 1, 0.0) == -1
+    assert lowest.submit(1, SELL, 1, 0.001) == 0  # up to the less aggressive tick, 0.01
+    lowest.submit(2, BUY, 1, None)
+    assert lowest.trades()["price"].tolist() == [0.01]
+    # below a fen the lowest price is one fen: prices print to the fen
+    assert lowest_tick(0.01) == 1 and lowest_tick(1.0) == 1 and lowest_tick(0.004) == 3
+    assert OrderBook(*price_band(30.5, 0.01, tick=1.0), tick=1.0).limit_down == 30.0
 
 
 def test_session_bands_around_the_previous_close() -> None:

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-import mesa
-import pandas as pd
+from typing import Any
 
-from etsim import CarbonMarketModel
+import mesa
+import numpy as np
+import pandas as pd
+import pytest
+
+from etsim import CarbonMarketModel, load_scenario
+from etsim.model.calendar import TradingCalendar
+from etsim.model.scenario import shipped_scenarios
 
 
 def test_every_argument_is_defaulted_and_seed_reaches_mesa() -> None:
@@ -62,3 +68,76 @@ def test_batch_run_varies_flat_overrides() -> None:
                   & (frame["sectors__cement__allocation__tightening"] == 0.08)]
     # tighter benchmarks: more scarcity expected, so a higher fundamental price
     assert tight["fundamental_price"].iloc[0] > loose["fundamental_price"].iloc[0]
+
+
+# Mesa 3.3's batch_run passes the model only its parameters; more than any shipped
+# scenario's trading days (batch_run's default max_steps, 1000, stops china-2024's 1920
+# early without a word). The README's "From Python" example gives the same.
+DOCUMENTED_MAX_STEPS = 10_000
+
+
+class _KeptModel(CarbonMarketModel):
+    """CarbonMarketModel that keeps its instances, to look at them after batch_run."""
+
+    made: list[CarbonMarketModel] = []
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        _KeptModel.made.append(self)
+
+
+def _batch(parameters: dict[str, Any], iterations: int = 1) -> pd.DataFrame:
+    return pd.DataFrame(mesa.batch_run(
+        _KeptModel, parameters=parameters, iterations=iterations,
+        max_steps=DOCUMENTED_MAX_STEPS, number_processes=1, display_progress=False))
+
+
+def test_batch_run_runs_of_different_seeds_give_different_rows_to_the_last_day() -> None:
+    """Seeds varied as a parameter (``seed`` or ``rng``) give different runs, each run to
+    its last trading day with the documented ``max_steps``; ``rng`` of an integer is
+    that seed."""
+    _KeptModel.made.clear()
+    by_seed = _batch({"scenario": "classroom", "seed": [1, 2]})
+    assert by_seed["seed"].tolist() == [1, 2]
+    assert by_seed["bank_total"].nunique() == 2
+    assert [m.seed_value for m in _KeptModel.made] == [1, 2]
+    assert all(not m.running and m.day == m.calendar.n_days for m in _KeptModel.made)
+    # batch_run's row is the data collector's entry model.steps - 1
+    assert (by_seed["Step"] == _KeptModel.made[0].calendar.n_days - 1).all()
+    by_rng = _batch({"scenario": "classroom", "rng": [1, 2]})
+    columns = ["close", "fundamental_price", "bank_total", "reserve_holdings"]
+    pd.testing.assert_frame_equal(by_rng[columns], by_seed[columns])
+
+
+def test_batch_run_iterations_repeat_the_scenario_seed() -> None:
+    """``iterations`` repeat the same arguments: without a seed each is the scenario's
+    seed, so the rows are identical (replications vary ``seed`` instead)."""
+    rows = _batch({"scenario": "classroom"}, iterations=2)
+    assert rows["iteration"].tolist() == [0, 1]
+    columns = ["close", "fundamental_price", "bank_total", "reserve_holdings"]
+    assert rows[columns].iloc[0].equals(rows[columns].iloc[1])
+
+
+def test_documented_max_steps_covers_every_shipped_scenario() -> None:
+    """The documented ``max_steps`` covers every shipped scenario's trading days."""
+    names = shipped_scenarios()
+    assert "china-2024" in names
+    for name in names:
+        sc = load_scenario(name)
+        days = TradingCalendar(sc.start_year, sc.last_calendar_year,
+                               sc.market.trading_days_per_month).n_days
+        assert days < DOCUMENTED_MAX_STEPS, name
+
+
+def test_rng_is_taken_like_mesa_model_and_reproduced_by_the_seed() -> None:
+    """``rng`` instead of ``seed``: an integer is the seed; a SeedSequence or Generator
+    gives a seed drawn from it, which reproduces the run; both at once are refused."""
+    assert CarbonMarketModel(scenario="classroom", rng=11).seed_value == 11
+    first = CarbonMarketModel(scenario="classroom", rng=np.random.SeedSequence(5))
+    again = CarbonMarketModel(scenario="classroom", rng=np.random.default_rng(
+        np.random.SeedSequence(5)))
+    assert first.seed_value == again.seed_value != first.scenario.seed
+    by_seed = CarbonMarketModel(scenario="classroom", seed=first.seed_value)
+    np.testing.assert_array_equal(first.firms.base_output, by_seed.firms.base_output)
+    with pytest.raises(ValueError, match="seed or rng"):
+        CarbonMarketModel(scenario="classroom", seed=1, rng=2)

@@ -48,6 +48,57 @@ def test_price_band_is_the_previous_close_plus_minus_the_limit_to_the_fen() -> N
     assert price_band(95.0, 0.10) == (85.5, 104.5)
     assert price_band(95.0, 0.30) == (66.5, 123.5)
     assert price_band(33.33, 0.10) == (30.0, 36.66)  # 29.997 and 36.663
+    # 94.905 to the fen as Python rounds it, also for a numpy close (numpy gives 94.90)
+    assert price_band(np.float64(95.0), 0.001) == price_band(95.0, 0.001) == (94.91, 95.09)
+
+
+def test_a_band_narrower_than_a_tick_widens_to_the_ticks_around_the_close() -> None:
+    """A band that holds no tick below or above the previous close reaches the nearest
+    tick on that side, on the tick grid: it is never empty and never locks the price."""
+    # tick 1.0, +/-1% of 30.5: [30.195, 30.805] holds no whole yuan; the ticks around
+    # the close are 30 and 31
+    assert price_band(30.5, 0.01, tick=1.0) == (30.0, 31.0)
+    # a close on the grid: [29.7, 30.3] holds only 30 itself, so one tick either side
+    assert price_band(30.0, 0.01, tick=1.0) == (29.0, 31.0)
+    # a close near zero: 0.01 x 0.9 = 0.001 rounds to 0.00, below the lowest price (one
+    # tick); 0.01 x 1.1 = 0.011 rounds to 0.01, the close itself, so one tick above
+    assert price_band(0.01, 0.9) == (0.01, 0.02)
+    assert price_band(0.01, 0.1) == (0.01, 0.02)
+    assert price_band(1.0, 1.0) == (0.01, 2.0)  # a limit of 100%: down to one tick
+    # tick 0.05: 9.018 -> 9.02 -> up to 9.05; 11.022 -> 11.02 -> down to 11.00
+    assert price_band(10.02, 0.10, tick=0.05) == (9.05, 11.0)
+
+
+def test_the_band_of_a_zero_close_starts_at_one_tick() -> None:
+    """A close of 0 (it cannot arise in a run) gives a band of the lowest price, one tick."""
+    assert price_band(0.0, 0.10) == (0.01, 0.01)
+    assert price_band(0.0, 0.90, tick=1.0) == (1.0, 1.0)
+    assert price_band(0.0, 0.10, tick=0.05) == (0.05, 0.05)
+
+
+def test_a_session_trades_when_the_tick_is_wider_than_the_band() -> None:
+    """Tick 1 CNY and +/-1% of a close of 30.50: the day trades at 30 or 31 CNY/t."""
+    market = exchange([10, 0], {"market.tick": 1.0, "market.price_limit": 0.01,
+                                "market.initial_price": 30.5})
+    market.session().trade(0, 2025, orders((0, SELL, 10, 30.2), (1, BUY, 10, 31.0)), None)
+    record = market.daily
+    # the ask at 30.20 goes up to 31 (the less aggressive tick) and the bid lifts it
+    assert (record["limit_down"][0], record["limit_up"][0]) == (30.0, 31.0)
+    assert record["close"][0] == 31.0 and record["volume"][0] == 10
+    assert market.session().listed_band() == (30.0, 32.0)  # 31 is on the grid
+
+
+def test_no_trade_prints_below_one_tick() -> None:
+    """Near zero the lowest price is one tick: an ask at 0 is rejected, one at 0.004 goes
+    up to 0.01, and the close stays above zero."""
+    market = exchange([20, 0], {"market.price_limit": 0.9, "market.initial_price": 0.01,
+                                "market.block_min_t": 1000})
+    day_orders = orders((0, SELL, 10, 0.0), (0, SELL, 10, 0.004), (1, BUY, 20, 0.01))
+    books = market.session().trade(0, 2025, day_orders, None)
+    assert books.listed.n_rejected == 1
+    assert books.listed.trades()["price"].tolist() == [0.01]
+    assert market.daily["close"][0] == 0.01
+    assert (market.daily["limit_down"][0], market.daily["limit_up"][0]) == (0.01, 0.02)
 
 
 def test_close_is_the_volume_weighted_price_to_the_fen() -> None:
