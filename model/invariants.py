@@ -5,8 +5,8 @@
   intake (``Registry.ledger``), and the reserve pool's books balance.
 - No holding is negative; financial accounts hold what the registry says, within their
   position limits and cash.
-- No trade outside the day's price limits; every trade has a buyer and a seller who
-  are different accounts, and a positive quantity.
+- No trade outside the day's price limits, no price or close of 0 or less; every trade
+  has a buyer and a seller who are different accounts, and a positive quantity.
 - Cash balances: every yuan a firm paid went to the state, the pool, the offset
   market or a financial account.
 - Money and prices are numbers: no cash, payment, penalty, fine, cost or trade price is
@@ -20,6 +20,8 @@ import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from etsim.model.session import price_band
 
 if TYPE_CHECKING:  # annotations only
     from etsim.model.records import MarketState
@@ -50,16 +52,21 @@ def check_invariants(model: MarketState) -> dict[str, Any]:
             violations.append("a financial account is over its position limit or overdrawn")
     if model.reserve.balance() != 0 or model.reserve.holdings < 0:
         violations.append(f"reserve pool books off by {model.reserve.balance()} t")
+    market = model.scenario.market
+    closes = model.daily["close"]
+    if (closes[: model.day] <= 0).any():
+        violations.append("a close of 0 or less")
     for log in model.trade_log.parts:
         if log["kind"] in ("continuous", "block") and len(log["day"]):
             day = int(log["day"][0])
             down, up = model.daily["limit_down"][day], model.daily["limit_up"][day]
-            if log["kind"] == "block":
-                limit = model.scenario.market.block_price_limit / model.scenario.market.price_limit
-                mid = (down + up) / 2
-                down, up = mid - (mid - down) * limit - 0.01, mid + (up - mid) * limit + 0.01
+            if log["kind"] == "block":  # the block band around the same previous close
+                previous = float(closes[day - 1]) if day > 0 else market.initial_price
+                down, up = price_band(previous, market.block_price_limit, market.tick)
             if (log["price"] < down - 1e-9).any() or (log["price"] > up + 1e-9).any():
                 violations.append(f"day {day}: a {log['kind']} trade outside the price limits")
+            if (log["price"] <= 0).any():
+                violations.append(f"day {day}: a {log['kind']} trade at a price of 0 or less")
         if (log["buyer_row"] == log["seller_row"]).any():
             violations.append("a trade has the same buyer and seller")
         if (log["quantity"] <= 0).any():
