@@ -40,8 +40,10 @@ def _override_pairs(pairs: list[str]) -> list[tuple[str, str]]:
 
 
 def _default_out(name: str, seed: int) -> Path:
-    """runs/NAME-seedN, with -2, -3 ... added so that no earlier run is overwritten."""
-    base = Path("runs") / f"{name}-seed{seed}"
+    """runs/NAME-seedN, with -2, -3 ... added so that no earlier run is overwritten. The
+    scenario's name is made one safe folder name: no separators, no leading dots."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).lstrip(".")
+    base = Path("runs") / f"{safe or 'scenario'}-seed{seed}"
     candidate, number = base, 1
     while os.path.lexists(candidate):  # lexists: a name too long is not there
         number += 1

@@ -203,3 +203,13 @@ def test_validate_a_broken_file_exits_2(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1
     assert "bad.toml" in done.stderr and "penalty.multiple" in done.stderr
+
+
+def test_the_default_results_folder_stays_inside_runs_whatever_the_scenario_name() -> None:
+    """A scenario named with separators or dots cannot send results outside runs/."""
+    from etsim.experiments.cli import _default_out
+
+    for name, expected in (("china-2024", "china-2024-seed3"), ("../elsewhere", "_elsewhere-seed3"),
+                           ("a/b", "a_b-seed3"), ("..", "scenario-seed3")):
+        out = _default_out(name, 3)
+        assert out.parent == Path("runs") and out.name == expected
