@@ -1,0 +1,198 @@
+"""Time the dashboard's default Explore run in a real browser, from the click to the charts.
+
+    python bench/bench_dashboard.py                 # three repeats, min and median
+    python bench/bench_dashboard.py --repeat 5
+    python bench/bench_dashboard.py --chromium /path/to/chromium
+
+Each repeat starts the dashboard (``python -m etsim dashboard``) on a free loopback port
+with a fresh, empty results cache and job folder (``$ETSIM_DASHBOARD_CACHE``,
+``$ETSIM_DASHBOARD_JOBS``), so the run is made, not read from the cache. Debian's
+Chromium, driven by Playwright, opens Explore, waits for the page's first callbacks and
+presses Run with the default levers (china-2024's steel, cement and aluminium). Reported:
+
+- **model run**: the run's own time as the page reports it ("Ran in X s", to 0.1 s:
+  building the model, the run and its results tables, in the dashboard's job process);
+
+and, measured in the page (``performance.now()``, checked on every animation frame),
+seconds from the click to:
+
+- **message**: the "Ran in X s" message on the page (the job has finished and the
+  browser has its result);
+- **price chart**: the price chart drawn with the new run;
+- **all charts**: every Explore chart drawn with data.
+
+The difference between the price chart and the model run is the dashboard's share:
+starting the background job and polling it (every 0.1 s), caching the tables, reading
+them back and building and drawing the figures.
+The server is stopped after each repeat. Not part of the test suite (see bench/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import dash
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("ETSIM_CHROMIUM") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+TIMEOUT_MS = 120_000  # a bound on each wait, not a budget
+CHARTS = ("explore-price", "explore-annual", "explore-scarcity", "explore-bank",
+          "explore-sector-balance", "explore-abatement", "explore-volume",
+          "explore-compliance", "explore-incentive")
+
+# Arms the page: the click's time is taken in the page itself (capture phase: before
+# Dash's handler), then every animation frame checks what has appeared and keeps the first
+# time each thing was seen, in milliseconds since the click, in window.__etsimTimes.
+ARM = """([charts, before]) => {
+  const times = window.__etsimTimes = {};
+  const drawn = (id) => {
+    const el = document.querySelector(`#${id} .js-plotly-plot`);
+    // _fullData: plotly's decoded traces
+    return !!(el && el._fullData && el._fullData.some(
+      t => (t.x && t.x.length > 0) || (t.y && t.y.length > 0)));
+  };
+  document.querySelector('#explore-run').addEventListener('click', () => {
+    const t0 = performance.now();
+    const check = () => {
+      const now = performance.now() - t0;
+      const message = document.querySelector('#explore-message').innerText;
+      const label = document.querySelector('#explore-run-label').innerText;
+      if (!('message' in times) && /Ran in|Taken from the cache|failed/.test(message))
+        times.message = now;
+      if (label !== before) {
+        if (!('price' in times) && drawn('explore-price')) times.price = now;
+        if (!('all' in times) && charts.every(drawn)) times.all = now;
+      }
+      if (!('message' in times && 'price' in times && 'all' in times))
+        requestAnimationFrame(check);
+    };
+    requestAnimationFrame(check);
+  }, {capture: true, once: true});
+}"""
+DONE = """() => window.__etsimTimes && 'message' in window.__etsimTimes
+                && 'price' in window.__etsimTimes && 'all' in window.__etsimTimes"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(folder: Path) -> tuple[subprocess.Popen, str]:
+    """The dashboard on a free loopback port with an empty cache in ``folder``."""
+    port = free_port()
+    env = dict(os.environ, ETSIM_DASHBOARD_CACHE=str(folder / "cache"),
+               ETSIM_DASHBOARD_JOBS=str(folder / "jobs"), PYTHONUNBUFFERED="1")
+    log = open(folder / "server.log", "w")  # noqa: SIM115 - the child keeps it open
+    proc = subprocess.Popen([sys.executable, "-m", "etsim", "dashboard", "--port", str(port)],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/", timeout=2) as response:
+                if response.status == 200:
+                    return proc, url
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            sys.exit("the dashboard did not start:\n"
+                     + (folder / "server.log").read_text()[-3000:])
+        time.sleep(0.2)
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def one_repeat(browser, url: str) -> dict[str, float]:
+    """Press Run on Explore once: the model's run time and seconds from the click."""
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(url + "/")
+        page.wait_for_selector("#explore-run")
+        # the page's first callbacks have run once the run label says something
+        page.wait_for_function("() => document.querySelector('#explore-run-label')"
+                               " && document.querySelector('#explore-run-label').innerText")
+        before = page.inner_text("#explore-run-label")
+        page.evaluate(ARM, [list(CHARTS), before])
+        page.click("#explore-run")
+        page.wait_for_function(DONE)
+        times = page.evaluate("() => window.__etsimTimes")
+        message = page.inner_text("#explore-message")
+        ran = re.search(r"Ran in ([\d.]+) s", message)
+        if not ran:
+            sys.exit(f"not a fresh run: {message!r}")
+        label = page.inner_text("#explore-run-label")
+        if "china-2024 (steel, cement, aluminium)" not in label:
+            sys.exit(f"not the default run: {label!r}")
+        return {"model run": float(ran.group(1)), "message": times["message"] / 1000,
+                "price chart": times["price"] / 1000, "all charts": times["all"] / 1000}
+    finally:
+        context.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="repeats, each with a fresh server and cache (default 3)")
+    parser.add_argument("--chromium", default=CHROMIUM,
+                        help=f"Chromium executable (default {CHROMIUM})")
+    args = parser.parse_args()
+    if not os.access(args.chromium, os.X_OK):
+        sys.exit(f"Chromium is not installed at {args.chromium}: "
+                 "sudo apt-get install chromium (or --chromium PATH)")
+    print(f"Python {platform.python_version()}, Dash {dash.__version__}, "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start")
+    results: list[dict[str, float]] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=args.chromium,
+                                             args=CHROMIUM_ARGS, headless=True)
+        try:
+            for i in range(args.repeat):
+                with tempfile.TemporaryDirectory(prefix="etsim-bench-dashboard-") as tmp:
+                    proc, url = start_server(Path(tmp))
+                    try:
+                        result = one_repeat(browser, url)
+                    finally:
+                        stop_server(proc)
+                results.append(result)
+                print(f"repeat {i + 1}: " + ", ".join(f"{k} {v:.2f} s"
+                                                      for k, v in result.items()))
+        finally:
+            browser.close()
+    print(f"load average {os.getloadavg()[0]:.2f} at the end")
+    print(f"over {len(results)} repeats, each with a fresh server and cache (seconds: the"
+          " model run as the page reports it, the others from pressing Run):")
+    print(f"{'':>12} {'min':>7} {'median':>7}")
+    for key in results[0]:
+        values = [r[key] for r in results]
+        print(f"{key:>12} {min(values):7.2f} {statistics.median(values):7.2f}")
+
+
+if __name__ == "__main__":
+    main()
