@@ -405,7 +405,7 @@ def test_digest_is_stable() -> None:
     assert first == load_scenario("china-2024").digest()
     assert len(first) == 16
     # the same in another process (no dependence on hash randomisation or dict order)
-    code = "from model.scenario import load_scenario; print(load_scenario('china-2024').digest())"
+    code = "from etsim import load_scenario; print(load_scenario('china-2024').digest())"
     other = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
