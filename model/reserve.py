@@ -29,6 +29,12 @@ from etsim.model.plugins import lookup
 from etsim.model.scenario import ReservePoolConfig
 
 
+def _check_tonnes(tonnes: int, flow: str) -> None:
+    # a negative flow would move quota the other way unseen by the pool's yearly records
+    if tonnes < 0:
+        raise ValueError(f"the reserve pool's {flow} must be 0 or more tonnes, not {tonnes}")
+
+
 class ReservePool:
     """The pool's holdings and its flows by calendar year (whole tonnes)."""
 
@@ -42,11 +48,13 @@ class ReservePool:
 
     def endow(self, tonnes: int) -> None:
         """The pool's initial holdings (never issued, so outside the firms' ledger)."""
+        _check_tonnes(tonnes, "endowment")
         self.holdings += tonnes
         self.endowed += tonnes
 
     def add(self, year: int, tonnes: int) -> None:
         """Quota into the pool in ``year`` (set-aside, unsold, withheld)."""
+        _check_tonnes(tonnes, "intake")
         self.holdings += tonnes
         self.intake[year] += tonnes
 
@@ -57,6 +65,7 @@ class ReservePool:
 
     def release(self, year: int, tonnes: int) -> None:
         """Quota sold out of the pool in ``year``."""
+        _check_tonnes(tonnes, "release")
         if tonnes > self.holdings:
             raise ValueError("the reserve pool cannot release more than it holds")
         self.holdings -= tonnes

@@ -53,6 +53,18 @@ def test_pool_books_balance_and_refuse_to_release_more_than_held() -> None:
     assert pool.holdings == 450 and pool.released[2026] == 200
 
 
+@pytest.mark.parametrize("flow", ["endow", "add", "add_bought_back", "release"])
+def test_pool_refuses_negative_flows_and_keeps_its_books(flow: str) -> None:
+    """A negative endowment, intake or release is refused and changes nothing."""
+    pool = ReservePool()
+    pool.endow(100)
+    move = getattr(pool, flow)
+    with pytest.raises(ValueError, match="0 or more tonnes"):
+        move(-5) if flow == "endow" else move(2025, -5)
+    assert pool.holdings == 100 and pool.balance() == 0
+    assert not pool.intake and not pool.released and not pool.bought_back
+
+
 def test_make_reserve_policy_picks_the_configured_policy() -> None:
     """reserve_pool.policy names the policy class."""
     assert type(policy("none")) is NoReservePolicy
