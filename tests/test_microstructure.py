@@ -142,7 +142,8 @@ def classroom_runs() -> dict[str, dict]:
     """The classroom market with and without patient firms."""
     return {name: CarbonMarketModel("classroom", seed=1, overrides=overrides).run().results()
             for name, overrides in (("patient", None),
-                                    ("impatient", {"trading.patience": 0.0}))}
+                                    ("impatient", {"trading.patience": 0.0}),
+                                    ("no_block", {"trading.block_threshold_t": 1e9}))}
 
 
 def test_resting_bids_exist_in_a_recorded_day(classroom_runs) -> None:
@@ -174,3 +175,12 @@ def test_the_close_is_the_vwap_of_listed_trades(classroom_runs) -> None:
     expected = (vwap["value"] / vwap["quantity"]).round(2)
     np.testing.assert_allclose(daily.loc[expected.index, "close"], expected)
     assert daily["close"].notna().sum() == len(expected)
+
+
+def test_block_volume_comes_from_large_positions(classroom_runs) -> None:
+    """In a whole run, block trades come from positions above the threshold: with a
+    threshold above every position no order reaches block size and there is no block
+    volume; with the default there is."""
+    default = classroom_runs["patient"]["market_daily"]["block_volume"].sum()
+    none = classroom_runs["no_block"]["market_daily"]["block_volume"].sum()
+    assert default > 0 and none == 0
