@@ -221,6 +221,10 @@ class Positions:
             own_mac=(own_marginal_cost(
                 firms.options, firms.annual_emissions, -position)
                 if self.needs_own_mac else None),
+            # microstructure: patient quotes around the last close, block orders
+            reference_price=self.session.record.last_close,
+            annual_need=firms.annual_emissions,
+            block_min_t=sc.market.block_min_t,
         )
 
     def position_all_years(self) -> np.ndarray:

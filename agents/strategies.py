@@ -42,6 +42,14 @@ class TradingState:
     # shortage (its marginal abatement cost there); inf when its options cannot. Only
     # filled (by the model) when a strategy uses it, else None.
     own_mac: np.ndarray | None = None
+    # CNY/t: the reference price (the last close), on which the listed band is based;
+    # patient quotes rest on either side of it. None: no patient quotes.
+    reference_price: float | None = None
+    # t a year: each firm's annual emissions, against which its position is small or
+    # large (patience). None: position size does not change patience.
+    annual_need: np.ndarray | None = None
+    # t: the exchange's minimum block order (market.block_min_t); 0 = no block orders
+    block_min_t: int = 0
 
 
 @dataclass
@@ -77,6 +85,20 @@ class BudgetConstrainedStrategy:
     firm that expects the price to rise faster than its discount rate banks its
     surplus, and one that does not sells it.
     Purchases are limited by the firm's carbon budget for the year.
+
+    Patient firms make the book two-sided (:meth:`patient_quotes`): an active firm quotes
+    patiently with probability ``patience x (1 - urgency) x (1 - |position| / annual
+    emissions)``; a patient buyer bids at most the reference price (the last close) less
+    up to ``quote_spread``, a patient seller asks at least the reference price plus up to
+    ``quote_spread``, never beyond its own reservation value, so such orders rest below
+    the best ask and above the best bid until an urgent firm takes them.
+
+    Large positions go to the block session (:meth:`block_quantities`): a firm takes the
+    share ``1 - block_threshold_t / |position|`` of each order (none at or below the
+    threshold) to the block session, in orders of at least the exchange's minimum block
+    size, so the block share of a firm's trading rises with the size of its position.
+    Its listed order stays below block size (as on the exchange); any rest of the day's
+    order waits for a later day.
 
     Other strategies change only how quotes are drawn from the reservation values
     (:meth:`quotes`) and may learn from the day's outcome (:meth:`observe`).
@@ -127,6 +149,56 @@ class BudgetConstrainedStrategy:
         ask = np.clip(sell_value * (1.0 + spread * draw), low, high)
         return bid, ask
 
+    def patient_quotes(self, bid: np.ndarray, ask: np.ndarray, state: TradingState
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """Per firm, the bid and ask after patience: a patient firm's bid is at most the
+        reference price less up to ``quote_spread`` of it, its ask at least the
+        reference price plus up to that (uniform draws), within the day's limits; an
+        urgent firm's quotes are left as they are (see the class docstring)."""
+        patience = self.config.patience
+        if state.reference_price is None or patience <= 0:
+            return bid, ask
+        n = len(bid)
+        calm = 1.0 - state.urgency
+        if state.annual_need is not None:
+            # a position small against the firm's yearly needs can wait
+            size = np.abs(state.position) / np.maximum(state.annual_need, 1.0)
+            calm = calm * np.clip(1.0 - size, 0.0, 1.0)
+        patient = self.rng.random(n) < patience * calm
+        depth = self.config.quote_spread * self.rng.random(n)
+        reference = state.reference_price
+        low, high = state.limit_down, state.limit_up
+        patient_bid = np.clip(np.minimum(bid, reference * (1.0 - depth)), low, high)
+        patient_ask = np.clip(np.maximum(ask, reference * (1.0 + depth)), low, high)
+        return np.where(patient, patient_bid, bid), np.where(patient, patient_ask, ask)
+
+    def block_quantities(self, quantity: np.ndarray, cap: np.ndarray,
+                         state: TradingState) -> np.ndarray:
+        """Per firm, the tonnes of today's order it takes to the block session.
+
+        Args:
+            quantity: Today's order size per firm (t).
+            cap: The most the firm may order today (t): what it needs or may sell,
+                within its budget or holdings.
+            state: What the firms know today.
+
+        Returns:
+            ``(1 - block_threshold_t / |position|) x quantity`` (0 at or below the
+            threshold), raised to the exchange's minimum block size where the block
+            part of the whole position reaches it (block trades are large lumps), within
+            ``cap``; 0 where that is still below the minimum.
+        """
+        minimum = state.block_min_t
+        if minimum <= 0:
+            return np.zeros_like(quantity)
+        size = np.abs(state.position)
+        share = np.clip(1.0 - self.config.block_threshold_t / np.maximum(size, 1.0),
+                        0.0, 1.0)
+        block = np.floor(share * quantity)
+        lump = (share * size >= minimum) & (block < minimum)
+        block = np.where(lump, np.minimum(minimum, cap), block)
+        return np.where(block >= minimum, block, 0.0)
+
     def observe(self, orders: Orders, filled: np.ndarray, close: float) -> None:
         """Learn from the day: ``filled`` is True for each order that traded at all."""
 
@@ -145,7 +217,7 @@ class BudgetConstrainedStrategy:
         wants_buy = active & (state.position < 0)
         wants_sell = active & (state.position >= 1) & (state.sellable >= 1)
         buy_value, sell_value = self.reservation_values(state)
-        bid, ask = self.quotes(buy_value, sell_value, state)
+        bid, ask = self.patient_quotes(*self.quotes(buy_value, sell_value, state), state)
 
         # Orders grow with urgency: firms put off most of their trading to the run-up
         # to the deadline (China's "tidal" trading), and in its last days they order
@@ -153,18 +225,32 @@ class BudgetConstrainedStrategy:
         share = config.order_share * np.maximum(state.urgency, EARLY) + (
             1.0 - config.order_share
         ) * state.urgency**8
-        buy_qty = np.ceil(share * -state.position)
         affordable = np.floor(np.maximum(state.budget, 0.0) / np.maximum(bid, 0.01))
-        buy_qty = np.minimum(buy_qty, affordable)
+        buy_cap = np.minimum(np.ceil(-state.position), affordable)
+        buy_qty = np.minimum(np.ceil(share * -state.position), affordable)
+        sell_cap = np.minimum(np.floor(state.position), state.sellable)
         sell_qty = np.minimum(np.ceil(share * np.floor(state.position)), state.sellable)
+        # large positions: a share of the order goes to the block session as its own order
+        buy_block = self.block_quantities(buy_qty, buy_cap, state)
+        sell_block = self.block_quantities(sell_qty, sell_cap, state)
+        buy_listed = np.maximum(buy_qty - buy_block, 0.0)
+        sell_listed = np.maximum(sell_qty - sell_block, 0.0)
+        if state.block_min_t > 0:
+            # a listed order is below block size (calibration 3): the rest waits
+            buy_listed = np.minimum(buy_listed, state.block_min_t - 1)
+            sell_listed = np.minimum(sell_listed, state.block_min_t - 1)
 
-        buyers = np.flatnonzero(wants_buy & (buy_qty >= 1))
-        sellers = np.flatnonzero(wants_sell & (sell_qty >= 1))
-        trader = np.concatenate([buyers, sellers])
-        side = np.concatenate([np.ones(len(buyers), np.int64), -np.ones(len(sellers), np.int64)])
-        quantity = np.concatenate([buy_qty[buyers], sell_qty[sellers]]).astype(np.int64)
-        price = np.concatenate([bid[buyers], ask[sellers]])
-        return Orders(trader, side, quantity, price)
+        parts = [(wants_buy, buy_block, bid, 1), (wants_sell, sell_block, ask, -1),
+                 (wants_buy, buy_listed, bid, 1), (wants_sell, sell_listed, ask, -1)]
+        traders, sides, quantities, prices = [], [], [], []
+        for wants, qty, quote, sign in parts:
+            firms = np.flatnonzero(wants & (qty >= 1))
+            traders.append(firms)
+            sides.append(np.full(len(firms), sign, np.int64))
+            quantities.append(qty[firms])
+            prices.append(quote[firms])
+        return Orders(np.concatenate(traders), np.concatenate(sides),
+                      np.concatenate(quantities).astype(np.int64), np.concatenate(prices))
 
 
 class ZeroIntelligenceStrategy(BudgetConstrainedStrategy):

@@ -187,7 +187,10 @@ def _run_page(folder: Path) -> _Page:
         columns = [c for c in ("year", "mean_price", "equilibrium_price", "volume",
                                "compliance_rate", "verified_emissions", "bank_total")
                    if c in years]
-        page.text("<h2>Years</h2>" + _table(years[columns]))
+        page.text("<h2>Years</h2>" + _table(years[columns])
+                  + '<p class="note">mean_price: mean close over the days with listed '
+                  "trades (a day without has no close); - where no day of the year "
+                  "had one.</p>")
     page.text("<h2>Charts</h2>")
     page.grid(run_charts(tables, record))
     return page

@@ -61,7 +61,7 @@ def check_invariants(model: MarketState) -> dict[str, Any]:
             day = int(log["day"][0])
             down, up = model.daily["limit_down"][day], model.daily["limit_up"][day]
             if log["kind"] == "block":  # the block band around the same previous close
-                previous = float(closes[day - 1]) if day > 0 else market.initial_price
+                previous = model.daily.reference_before(day)
                 down, up = price_band(previous, market.block_price_limit, market.tick)
             if (log["price"] < down - 1e-9).any() or (log["price"] > up + 1e-9).any():
                 violations.append(f"day {day}: a {log['kind']} trade outside the price limits")

@@ -145,6 +145,7 @@ def _market_years(model: MarketState, firm_years: pd.DataFrame,
             "reserve_holdings": int(model.reserve_holdings_end.get(year, 0)),
             "verified_emissions": float(fy["verified_emissions"].sum()) if compliance else np.nan,
             "bank_total": int(model.fy["bank_end"][:, model.year_index(year)].sum()),
+            # over the days with listed trades: a day without has no close (NaN)
             "mean_price": float(in_year["close"].mean()),
             # the anchor of firms' expectations: the horizon price with banking
             "fundamental_price": float(in_year["fundamental_price"].mean()),
@@ -180,8 +181,8 @@ def build_tables(model: MarketState) -> dict[str, pd.DataFrame]:
     daily = pd.DataFrame({
         "date": cal.date.astype("datetime64[s]"), "year": cal.year, "month": cal.month,
         **{name: model.daily[name] for name in (
-            "open", "high", "low", "close", "vwap", "volume", "trades", "best_bid",
-            "best_ask", "limit_down", "limit_up", "block_volume", "orders",
+            "open", "high", "low", "close", "reference_price", "vwap", "volume", "trades",
+            "best_bid", "best_ask", "limit_down", "limit_up", "block_volume", "orders",
             "fundamental_price", "primary_price")},
     })
     firms = model.firms

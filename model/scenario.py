@@ -587,6 +587,27 @@ class TradingConfig(_Section):
             "this share above theirs (uniform draw), clipped to the day's limits (share)."
         ),
     )
+    patience: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description=(
+            "Most likely share of a firm's orders placed patiently, far from its deadline "
+            "and for a position small against its annual emissions: a patient buyer bids "
+            "below the previous close and a patient seller asks above it (by up to "
+            "quote_spread), so the book rests on both sides; the chance is patience x (1 - "
+            "urgency) x (1 - |position| / annual emissions) (probability)."
+        ),
+    )
+    block_threshold_t: float = Field(
+        default=100_000.0,
+        ge=0,
+        description=(
+            "Position size from which a firm takes part of it to the block session: the "
+            "share is 1 - block_threshold_t / |position| (0 at or below it, rising "
+            "towards 1), traded in orders of at least market.block_min_t (tCO2)."
+        ),
+    )
     expectation_smoothing: float = Field(
         default=0.1,
         gt=0,

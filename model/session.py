@@ -12,7 +12,10 @@ A day runs as on the Shanghai Environment and Energy Exchange:
 3. Orders of ``market.block_min_t`` or more go to the block session first; what they
    leave unfilled goes on to the listed session, below block size.
 4. The close is the volume-weighted mean price of the listed session's trades
-   (``closing_price``); a day without listed trades keeps the previous close.
+   (``closing_price``). A day without listed trades has no close of its own (its
+   ``close``, ``open``, ``high`` and ``low`` are NaN); its ``reference_price``, the
+   price the next day's bands are based on, stays the last close, as on the exchange.
+   Block trades never make the close.
 5. Trades settle (``model.settlement``); a recorded day keeps every order, cancel and
    trade for the ``book_events`` table.
 """
@@ -37,8 +40,8 @@ if TYPE_CHECKING:  # annotations only
     from etsim.model.scenario import MarketConfig
     from etsim.model.settlement import Settlement
 
-DAILY_FLOAT = ("open", "high", "low", "close", "vwap", "best_bid", "best_ask", "limit_down",
-               "limit_up", "fundamental_price", "primary_price")
+DAILY_FLOAT = ("open", "high", "low", "close", "reference_price", "vwap", "best_bid",
+               "best_ask", "limit_down", "limit_up", "fundamental_price", "primary_price")
 DAILY_INT = ("volume", "trades", "block_volume", "orders")
 
 
@@ -136,32 +139,57 @@ class DailyRecord(dict):
     def recent_mean_price(self, window_days: int, today: int) -> float | None:
         """Mean market price over the last ``window_days`` trading days before ``today``
         (None before any): the close, or the primary auction's price on a day when one
-        cleared, so that a pool selling by auction sees the price its sales make."""
+        cleared, so that a pool selling by auction sees the price its sales make. Days
+        with neither have no price and are left out; a window without any price gives
+        the reference price (the last close before it)."""
         if today == 0:
             return None
         window = slice(max(0, today - window_days), today)
         primary = self["primary_price"][window]
         prices = np.where(np.isnan(primary), self["close"][window], primary)
-        return float(np.mean(prices))
+        return self._mean_or_reference(prices, today)
+
+    def _mean_or_reference(self, closes: np.ndarray, today: int) -> float:
+        """Mean of the days with a price in ``closes``; without any, the reference price
+        at ``today`` (the last close before it, or the initial price)."""
+        priced = closes[~np.isnan(closes)]
+        if len(priced):
+            return float(np.mean(priced))
+        return self.reference_before(today)
+
+    def reference_before(self, today: int) -> float:
+        """The reference price at the open of ``today``: the last close before it (the
+        initial price before any)."""
+        if today <= 0:
+            return self.initial_price
+        price = float(self["reference_price"][min(today, len(self["close"])) - 1])
+        return self.last_close if np.isnan(price) else price
 
     def month_mean_close(self, year: int, month: int, today: int) -> float:
-        """Mean close of a month up to ``today`` (the initial price before the run)."""
+        """Mean close of a month up to ``today``, over its days with listed trades (the
+        initial price before the run; the reference price if no day of it traded)."""
         if year < self.calendar.year[0]:
             return self.initial_price
         first = self.calendar.first_day(year, month)
-        closes = self["close"][first: min(first + self.calendar.days_per_month, today)]
-        return float(np.mean(closes)) if len(closes) else self.last_close
+        end = min(first + self.calendar.days_per_month, today)
+        return self._mean_or_reference(self["close"][first:end], max(end, first))
 
     def year_mean_close(self, year: int, today: int) -> float:
-        """Mean close of a calendar year up to ``today``."""
+        """Mean close of a calendar year up to ``today``, over its days with listed
+        trades (the reference price if none traded)."""
         first = self.calendar.first_day(year, 1)
-        closes = self["close"][first: min(first + self.calendar.days_per_year, today)]
-        return float(np.mean(closes)) if len(closes) else self.last_close
+        end = min(first + self.calendar.days_per_year, today)
+        return self._mean_or_reference(self["close"][first:end], max(end, first))
 
     def month_ago_close(self, today: int) -> float:
-        """The close a month of trading days before ``today`` (the last close before)."""
-        close = float(self["close"][max(today - self.calendar.days_per_month, 0)])
-        return self.last_close if np.isnan(close) else close
+        """The reference price a month of trading days before ``today``: that day's
+        close, or the last close before it when it had none."""
+        day = max(today - self.calendar.days_per_month, 0)
+        for series in ("close", "reference_price"):
+            price = float(self[series][day])
+            if not np.isnan(price):
+                return price
+        return self.last_close  # that day has not traded yet
 
 
 @dataclass
@@ -279,11 +307,10 @@ class TradingSession:
             prices = trades["price"]
             record["open"][day], record["high"][day] = prices[0], prices.max()
             record["low"][day], record["vwap"][day] = prices.min(), close
-            record.last_close = close
-        else:
-            for name in ("open", "high", "low"):
-                record[name][day] = record.last_close
-        record["close"][day] = record.last_close
+            record["close"][day] = record.last_close = close
+        # a day without listed trades has no close (NaN): the reference price, on which
+        # the next day's bands are based, stays the last close
+        record["reference_price"][day] = record.last_close
         record["volume"][day] = int(qty.sum())
         record["trades"][day] = len(qty)
         bid, ask = book.best_bid(), book.best_ask()

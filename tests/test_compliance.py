@@ -27,10 +27,12 @@ def _run(seed: int = 7, overrides: dict | None = None, **flat) -> dict[str, pd.D
 
 
 def _reference_price(daily: pd.DataFrame, compliance_year: int) -> float:
-    """Mean close of the month before the deadline month (deadline: December of Y+1)."""
+    """Mean close of the month before the deadline month (deadline: December of Y+1),
+    over its days with a close; the reference price (last close) if none traded."""
     month = daily[(daily["year"] == compliance_year + 1) & (daily["month"] == 11)]
     assert len(month) == 20
-    return float(month["close"].mean())
+    closes = month["close"].dropna()
+    return float(closes.mean()) if len(closes) else float(month["reference_price"].iloc[-1])
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +68,7 @@ def test_penalty_is_multiple_times_mean_close_of_month_before_deadline_times_sho
         rows = fy[fy["year"] == year]
         expected = 5.0 * _reference_price(daily, year) * rows["shortfall"]
         np.testing.assert_allclose(rows["penalty"], expected, rtol=1e-12, atol=1e-9)
-    # no trades: the close never leaves the initial price of 95 CNY/t
+    # no trades: no close, and the reference price never leaves the initial 95 CNY/t
     assert _reference_price(daily, 2025) == 95.0
     assert fy["penalty"].sum() == pytest.approx(5 * 95.0 * fy["shortfall"].sum(), rel=1e-12)
 

@@ -84,15 +84,21 @@ def run_to_the_end(model: CarbonMarketModel) -> None:
 
 
 def check_prices(model: CarbonMarketModel, tables: dict[str, pd.DataFrame]) -> None:
-    """No close of 0; every band is the session's band around the previous close,
-    starting at one tick at least; no trade outside its band."""
+    """No close of 0 (a day without listed trades has none: NaN); every band is the
+    session's band around the previous reference price (the last close), starting at
+    one tick at least; no trade outside its band."""
     market = model.scenario.market
     lowest = lowest_tick(market.tick) * market.tick
     daily = tables["market_daily"]
-    assert (daily["close"] > 0).all()
+    closes = daily["close"]
+    assert (closes[closes.notna()] > 0).all()
+    # a day's reference price is its close, or the last close when it has none
+    np.testing.assert_array_equal(
+        daily["reference_price"].to_numpy(),
+        closes.ffill().fillna(market.initial_price).to_numpy())
     assert (daily["limit_down"] >= lowest - 1e-9).all()
     assert (daily["limit_up"] >= daily["limit_down"]).all()
-    previous = [market.initial_price, *daily["close"].tolist()[:-1]]
+    previous = [market.initial_price, *daily["reference_price"].tolist()[:-1]]
     listed = np.array([price_band(close, market.price_limit, market.tick)
                        for close in previous])
     np.testing.assert_array_equal(daily[["limit_down", "limit_up"]].to_numpy(), listed)

@@ -130,6 +130,26 @@ def test_daily_record_mean_prices_over_months_years_and_windows() -> None:
     assert record.month_ago_close(65) == 80.0  # day 45 has no close yet: the last close
 
 
+def test_mean_prices_leave_out_days_without_a_close() -> None:
+    """Days without listed trades (NaN close) count in no mean price: the month's,
+    year's and window's means are over the days with a close; a month with none gives
+    the reference price, and a month ago without a close gives that day's reference."""
+    record = DailyRecord(TradingCalendar(2025, 2027), initial_price=95.0)
+    record["close"][:20] = np.nan  # January 2025: no listed trade...
+    record["close"][5] = 90.0  # ...but on day 5
+    record["reference_price"][:20] = 95.0
+    record["reference_price"][5:20] = 90.0
+    record["close"][20:40] = np.nan  # February: none at all
+    record["reference_price"][20:40] = 90.0
+    record.last_close = 90.0
+    assert record.month_mean_close(2025, 1, today=40) == 90.0  # not (19 x 95 + 90) / 20
+    assert record.month_mean_close(2025, 2, today=40) == 90.0  # the reference price
+    assert record.year_mean_close(2025, today=40) == 90.0
+    assert record.recent_mean_price(10, today=40) == 90.0
+    assert record.month_ago_close(30) == 90.0  # day 10: no close, its reference price
+    assert record.reference_before(3) == 95.0 and record.reference_before(0) == 95.0
+
+
 @pytest.mark.xfail(strict=True, reason=(
     "DailyRecord.month_ago_close clamps today - days_per_month to day 0, so in the first "
     "month it returns the first day's close (on day 0: today's own close) instead of the "
@@ -162,14 +182,18 @@ def test_listed_session_matches_sets_the_close_and_settles() -> None:
     assert market.session().listed_band() == (85.05, 103.95)
 
 
-def test_a_day_without_listed_trades_keeps_the_previous_close() -> None:
-    """A day without listed trades keeps the previous close; out-of-band orders are rejected."""
+def test_a_day_without_listed_trades_has_no_close_and_keeps_the_reference_price() -> None:
+    """A day without listed trades has no close (NaN), no open, high or low; its
+    reference price, on which the next bands are based, stays the previous close.
+    Out-of-band orders are rejected."""
     market = exchange([10, 0])
     # the bid at 110 is above the 104.50 limit: rejected, so the ask at 100 rests alone
     market.session().trade(0, 2025, orders((0, SELL, 10, 100.0), (1, BUY, 10, 110.0)), None)
     record = market.daily
-    assert record["close"][0] == 95.0 and record.last_close == 95.0
-    assert (record["open"][0], record["high"][0], record["low"][0]) == (95.0, 95.0, 95.0)
+    assert np.isnan(record["close"][0]) and record.last_close == 95.0
+    assert record["reference_price"][0] == 95.0
+    assert all(np.isnan(record[name][0]) for name in ("open", "high", "low"))
+    assert market.session().listed_band() == (85.5, 104.5)  # still around 95
     assert record["volume"][0] == 0 and np.isnan(record["vwap"][0])
     assert record["best_ask"][0] == 100.0 and np.isnan(record["best_bid"][0])
     assert market.registry.total().tolist() == [10, 0]
@@ -197,8 +221,9 @@ def test_block_trades_outside_the_listed_band_do_not_move_the_close() -> None:
     market = exchange([1500, 0], {"market.block_min_t": 1000})
     market.session().trade(0, 2025, orders((0, SELL, 1500, 80.0), (1, BUY, 1200, 80.0)),
                            None)
-    # 1,200 t at 80 in the block session; the other 300 t at 80 are below 85.50 listed
-    assert market.daily["close"][0] == 95.0
+    # 1,200 t at 80 in the block session; the other 300 t at 80 are below 85.50 listed:
+    # no listed trade, so no close, and the reference price stays 95
+    assert np.isnan(market.daily["close"][0]) and market.daily.last_close == 95.0
     assert market.daily["block_volume"][0] == 1200
     assert market.registry.total().tolist() == [300, 1200]
 

@@ -35,8 +35,10 @@ def compare_price(runs: Runs) -> go.Figure:
     fig = go.Figure()
     for index, (label, tables) in enumerate(runs.items()):
         daily = tables["market_daily"].sort_values("date")
+        # a day without listed trades has no close: a gap, not a carried price
         fig.add_trace(go.Scatter(x=daily["date"], y=daily["close"], name=f"{label} close",
-                                 line={"color": _colour(index), "width": 1.5}))
+                                 line={"color": _colour(index), "width": 1.5},
+                                 connectgaps=False))
         years = tables["market_years"]
         xs: list = []
         ys: list = []

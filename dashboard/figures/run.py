@@ -48,7 +48,8 @@ def daily_close(market_daily: pd.DataFrame) -> go.Figure:
         market_daily: The ``market_daily`` table (date, close, limit_down, limit_up).
 
     Returns:
-        A line chart of the close inside a shaded band from limit_down to limit_up.
+        A line chart of the close inside a shaded band from limit_down to limit_up; a
+        day without listed trades has no close (NaN) and is a gap in the line.
     """
     daily = market_daily.sort_values("date")
     fig = go.Figure()
@@ -58,7 +59,7 @@ def daily_close(market_daily: pd.DataFrame) -> go.Figure:
                              line={"width": 0}, fill="tonexty",
                              fillcolor="rgba(99,110,250,0.15)", hoverinfo="skip"))
     fig.add_trace(go.Scatter(x=daily["date"], y=daily["close"], name="close",
-                             line={"color": "#1f3b8f", "width": 1.5}))
+                             line={"color": "#1f3b8f", "width": 1.5}, connectgaps=False))
     return _layout(fig, "Daily close and price limits", "date", "CNY/t")
 
 
@@ -268,7 +269,8 @@ def annual_price_chart(market_years: pd.DataFrame) -> go.Figure:
             fundamental_price).
 
     Returns:
-        Lines with markers per year, CNY/t.
+        Lines with markers per year, CNY/t; the market's mean is over days with a
+        close, and a year without any listed trade is a gap.
     """
     title = "Annual prices: market, equilibrium, fundamental"
     if _is_empty(market_years):
