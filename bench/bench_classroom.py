@@ -16,6 +16,7 @@ acknowledged is in its order log, and every order sent got an answer.
 from __future__ import annotations
 
 import argparse
+import http.client
 import io
 import json
 import os
@@ -41,6 +42,32 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class Client:
+    """One student's browser: a kept-alive HTTP/1.1 connection, opened again if lost."""
+
+    def __init__(self, port: int, token: str) -> None:
+        self.port, self.token = port, token
+        self.connection: http.client.HTTPConnection | None = None
+
+    def call(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+        headers = {"Content-Type": "application/json", "X-Classroom-Token": self.token}
+        data = None if body is None else json.dumps(body)
+        for attempt in (1, 2):
+            if self.connection is None:
+                self.connection = http.client.HTTPConnection("127.0.0.1", self.port,
+                                                             timeout=30)
+            try:
+                self.connection.request(method, path, body=data, headers=headers)
+                response = self.connection.getresponse()
+                return response.status, json.loads(response.read() or b"{}")
+            except (OSError, http.client.HTTPException):
+                self.connection.close()
+                self.connection = None
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
 
 def _call(url: str, method: str = "GET", body: dict | None = None,
@@ -110,7 +137,8 @@ def main() -> int:
 
         def student(i: int, token: str) -> None:
             rng = np.random.default_rng(i)
-            state = _call(base + "/api/student/state", token=token)[1]
+            client = Client(port, token)
+            state = client.call("GET", "/api/student/state")[1]
             next_at = time.monotonic() + rng.random()  # students do not click in step
             n = 0
             while next_at < stop_at:
@@ -120,15 +148,16 @@ def main() -> int:
                 price = round(float(rng.uniform(low, high)), 2)
                 began = time.perf_counter()
                 try:
-                    status, _ = _call(base + "/api/student/orders", "POST",
-                                      {"side": side, "quantity": int(rng.integers(1, 20)),
-                                       "price": price, "keep": False}, token)
+                    status, _ = client.call("POST", "/api/student/orders",
+                                            {"side": side,
+                                             "quantity": int(rng.integers(1, 20)),
+                                             "price": price, "keep": False})
                     latencies[i].append(time.perf_counter() - began)
                     answers[i]["accepted" if status == 200 else "refused"] += 1
                 except OSError:
                     answers[i]["failed"] += 1
                 try:
-                    status, fresh = _call(base + "/api/student/state", token=token)
+                    status, fresh = client.call("GET", "/api/student/state")
                     if status == 200:
                         state = fresh
                 except OSError:
@@ -138,11 +167,13 @@ def main() -> int:
 
         threads = [threading.Thread(target=student, args=(i, t)) for i, t in enumerate(tokens)]
         began = time.monotonic()
+        load_before = os.getloadavg()[0]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
         elapsed = time.monotonic() - began
+        load_after = os.getloadavg()[0]
         teacher_state = _call(base + "/api/teacher/state", token=teacher)[1]
         request = urllib.request.Request(base + "/api/teacher/order_log.csv",
                                          headers={"X-Classroom-Token": teacher})
@@ -158,7 +189,8 @@ def main() -> int:
     failed = sum(a["failed"] for a in answers)
     logged = int((order_log["event"] == "order").sum())
     print(f"{args.students} students, {elapsed:.0f} s, a trading day every {args.pace:g} s; "
-          f"days {START_DAY} to {teacher_state['day']}")
+          f"days {START_DAY} to {teacher_state['day']}; load average {load_before:.1f} "
+          f"before, {load_after:.1f} after ({os.cpu_count()} cores)")
     print(f"orders sent {len(lat) + failed}: acknowledged {accepted}, refused with a "
           f"message {refused}, no answer {failed}; in the order log {logged}")
     print(f"acknowledgement latency ms: median {np.median(lat):.1f}, p99 "

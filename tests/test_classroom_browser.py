@@ -162,7 +162,7 @@ def test_a_class_trades_with_each_other_and_with_agents(classroom, browser) -> N
     SCREENSHOTS.mkdir(exist_ok=True)
     teacher.screenshot(path=str(SCREENSHOTS / "classroom-teacher.png"), full_page=True)
     ben.screenshot(path=str(SCREENSHOTS / "classroom-student.png"), full_page=True)
-    # a reload keeps the firm (the token is in the tab's session storage)
+    # a reload keeps the firm (the token is in the browser's local storage)
     ben_firm = ben.text_content("#st-title")
     ben.reload()
     ben.wait_for_function(

@@ -252,8 +252,13 @@ class ClassroomSession:
         self.by_token: dict[str, Seat] = {}
         self.by_row = {seat.row: seat for seat in self.seats}
         self.firms = np.zeros(model.n_firms, dtype=bool)  # the hook's mask: student-run
-        self.student_orders: dict[int, StudentOrder] = {}
-        self.trades: list[dict[str, Any]] = []  # every trade of the session, by row
+        self.student_orders: dict[int, StudentOrder] = {}  # every student order by id
+        # indexes, so that a page's poll costs the same at the end of a lesson as at its
+        # start: each seat's orders, the orders still working, each firm row's trades
+        self.seat_orders: list[list[StudentOrder]] = [[] for _ in self.seats]
+        self.working_orders: dict[int, StudentOrder] = {}
+        self.trades: list[dict[str, Any]] = []  # every trade of the session
+        self.row_trades: dict[int, list[dict[str, Any]]] = {}
         self.log: list[dict[str, Any]] = []
         self.status = "paused"  # paused, running, finished
         self.started = clock()
@@ -313,9 +318,9 @@ class ClassroomSession:
             order.filled += order.remaining - left
             order.remaining = left
             if left == 0:
-                order.status = "filled"
+                self._done(order, "filled")
             elif not order.keep:
-                order.status, order.note = "expired", "day order: expired at the close"
+                self._done(order, "expired", "day order: expired at the close")
         self._entered = []
         date = self._date(day)
         volume = 0
@@ -332,6 +337,8 @@ class ClassroomSession:
                          "quantity": qty, "buyer_by": self._who(buyer),
                          "seller_by": self._who(seller)}
                 self.trades.append(trade)
+                self.row_trades.setdefault(buyer, []).append(trade)
+                self.row_trades.setdefault(seller, []).append(trade)
                 self._log("trade", day=day, date=date, buyer_id=self._account(buyer),
                           seller_id=self._account(seller), buyer_by=trade["buyer_by"],
                           seller_by=trade["seller_by"], price=price, quantity=qty,
@@ -441,6 +448,8 @@ class ClassroomSession:
                                  price, bool(keep), model.day, self.clock(), quantity)
             self._next_order += 1
             self.student_orders[order.order_id] = order
+            self.seat_orders[seat.index].append(order)
+            self.working_orders[order.order_id] = order
             self._log("order", day=model.day, seat=seat.index, firm_id=seat.firm_id,
                       by="student", order_id=order.order_id, side=sign, quantity=quantity,
                       price=price, keep=order.keep)
@@ -495,8 +504,7 @@ class ClassroomSession:
 
     def working(self, seat: Seat) -> list[StudentOrder]:
         """A seat's working orders, oldest first."""
-        return [o for o in self.student_orders.values()
-                if o.seat == seat.index and o.status == "working"]
+        return [o for o in self.working_orders.values() if o.seat == seat.index]
 
     # --- the teacher ------------------------------------------------------------------
 
@@ -575,9 +583,8 @@ class ClassroomSession:
         self.opened_at = self.clock()
         if not model.running:
             self.status = "finished"
-            for order in self.student_orders.values():
-                if order.status == "working":
-                    order.status, order.note = "expired", "the market closed"
+            for order in list(self.working_orders.values()):
+                self._done(order, "expired", "the market closed")
             self.tables = model.results()
             self._log("control", day=model.day, by="classroom", note="finished")
 
@@ -599,7 +606,7 @@ class ClassroomSession:
                 elif order.side > 0 and order.remaining * order.price > room_cny:
                     reason = "more than your carbon budget now allows"
                 if reason:
-                    order.status, order.note = "expired", f"not re-entered: {reason}"
+                    self._done(order, "expired", f"not re-entered: {reason}")
                     self._log("cancel", day=model.day, seat=seat.index,
                               firm_id=seat.firm_id, by="classroom", order_id=order.order_id,
                               note=order.note)
@@ -613,8 +620,8 @@ class ClassroomSession:
         """The students' orders entering today's session, oldest first, each with its
         arrival time as a share of the day (0 for a kept order: it enters at the open)."""
         entries = []
-        for order in sorted(self.student_orders.values(), key=lambda o: o.order_id):
-            if order.status != "working" or not self.firms[order.row]:
+        for order in sorted(self.working_orders.values(), key=lambda o: o.order_id):
+            if not self.firms[order.row]:
                 continue
             arrival = 0.0 if order.day < day else min(
                 max((order.placed_at - self.opened_at) / window, 0.0), 0.999999)
@@ -639,8 +646,13 @@ class ClassroomSession:
         self._log("control", day=self.model.day, seat=seat.index, firm_id=seat.firm_id,
                   by="agent", note=reason)
 
+    def _done(self, order: StudentOrder, status: str, note: str = "") -> None:
+        """An order stops working: filled, expired or cancelled."""
+        order.status, order.note = status, note
+        self.working_orders.pop(order.order_id, None)
+
     def _cancel(self, order: StudentOrder, by: str, note: str) -> None:
-        order.status, order.note = "cancelled", note
+        self._done(order, "cancelled", note)
         self._log("cancel", day=self.model.day, seat=order.seat,
                   firm_id=self.seats[order.seat].firm_id, by=by, order_id=order.order_id,
                   note=note)
@@ -707,7 +719,11 @@ class ClassroomSession:
         return "student" if row < len(self.firms) and self.firms[row] else "agent"
 
     def _agent(self, row: int) -> Firm:
-        return next(a for a in self.model.agents if isinstance(a, Firm) and a.row == row)
+        agents = self.__dict__.setdefault("_agents", {})
+        if row not in agents:
+            agents[row] = next(a for a in self.model.agents
+                               if isinstance(a, Firm) and a.row == row)
+        return agents[row]
 
     def _next_review_year(self) -> int:
         model = self.model
@@ -820,13 +836,13 @@ class ClassroomSession:
             } for k in np.flatnonzero(fo.valid[row]).tolist()]
             working = self.working(seat)
             bid_value = sum(o.remaining * o.price for o in working if o.side > 0)
-            mine = [o.as_dict() for o in self.student_orders.values() if o.seat == seat.index]
+            mine = [o.as_dict() for o in self.seat_orders[seat.index][-60:]]
             # the counterparty is shown as a student or an agent, never by name
             trades = [{"day": t["day"], "date": self._date(t["day"]),
                        "side": "buy" if t["buyer"] == row else "sell",
                        "price": t["price"], "quantity": t["quantity"],
                        "with": t["seller_by"] if t["buyer"] == row else t["buyer_by"]}
-                      for t in self.trades if row in (t["buyer"], t["seller"])]
+                      for t in self.row_trades.get(row, [])[-60:]]
             messages, seat.messages = seat.messages, []
             view = {k: shared[k] for k in ("day", "days", "date", "close", "band", "tick",
                                            "penalty_price", "deadline", "bids", "asks")}
@@ -867,7 +883,7 @@ class ClassroomSession:
         penalty_price = float(model.compliance.penalty_price(model.daily.last_close))
         board = []
         for seat in self.seats:
-            gain = firm_gains(self.trades, seat.row, penalty_price)
+            gain = firm_gains(self.row_trades.get(seat.row, []), seat.row)
             penalties = float(model.fy["penalty"][seat.row].sum())
             abatement = float(model.fy["abatement_cost"][seat.row].sum())
             cost = gain["net_paid"] + penalties + abatement
@@ -896,8 +912,7 @@ class ClassroomSession:
                               "seen_seconds_ago": None if not s.token
                               else round(now - s.last_seen, 1)} for s in self.seats]
             view["leaderboard"] = self.leaderboard()
-            view["orders_today"] = sum(1 for o in self.student_orders.values()
-                                       if o.status == "working")
+            view["orders_today"] = len(self.working_orders)
             view["debrief"] = self.debrief() if self.tables is not None else None
             return view
 
@@ -929,14 +944,13 @@ class ClassroomSession:
         students = {s.row for s in self.seats if s.name}
         groups = {"students": 0.0, "agents": 0.0}
         for row in range(self.model.n_firms):
-            g = firm_gains(self.trades, row, penalty_price)
+            g = firm_gains(self.row_trades.get(row, []), row)
             gain = max(g["net_bought"], 0) * penalty_price - g["net_paid"]
             groups["students" if row in students else "agents"] += gain
         return {"years": rows, "gains": groups, "leaderboard": self.leaderboard()}
 
 
-def firm_gains(trades: list[dict[str, Any]], row: int, penalty_price: float
-               ) -> dict[str, float]:
+def firm_gains(trades: list[dict[str, Any]], row: int) -> dict[str, float]:
     """A firm's trading in a session: tonnes bought and sold, net tonnes bought, and
     what it paid net (CNY; negative when it earned)."""
     bought = sold = 0

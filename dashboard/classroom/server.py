@@ -3,8 +3,8 @@
 Pages (static HTML and script in ``pages/``, polling the API every second):
 
 - ``/join`` (``?code=`` fills the code in): a student gives the code and a name;
-- ``/student``: the student's firm, the market, the order form (token in the tab's
-  session storage, so a reload keeps the firm);
+- ``/student``: the student's firm, the market, the order form (the token is kept in
+  the browser's local storage, so a reload or a return to the page keeps the firm);
 - ``/teacher?token=...``: the price, the book, the clock, the controls, the
   leaderboard and, at the end, the debrief.
 
@@ -189,9 +189,15 @@ def start_clock(session: ClassroomSession, stop: threading.Event,
 def serve(session: ClassroomSession, host: str, port: int, out: Path | None = None,
           announce: Any = print) -> None:
     """Serve a session until interrupted; ``announce`` gets the links to show."""
-    from werkzeug.serving import make_server
+    from werkzeug.serving import WSGIRequestHandler, make_server
 
-    server = make_server(host, port, create_app(session, out), threaded=True)
+    class KeepAlive(WSGIRequestHandler):
+        # HTTP/1.1: a page's connection (and its thread) serves its polls one after
+        # another, instead of a new connection and thread for each call
+        protocol_version = "HTTP/1.1"
+
+    server = make_server(host, port, create_app(session, out), threaded=True,
+                         request_handler=KeepAlive)
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
     base = f"http://{shown_host}:{server.server_port}"
     announce(f"classroom: scenario {session.scenario.name}, {len(session.seats)} seats, "
