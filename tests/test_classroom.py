@@ -367,3 +367,71 @@ def test_the_debrief_sets_market_and_equilibrium_prices_side_by_side() -> None:
     assert set(debrief["gains"]) == {"students", "agents"}
     with pytest.raises(ClassroomError, match="ended"):
         session.place_order(session.seats[0].token, "buy", 1, 95.0)
+
+
+def test_teacher_controls_check_their_input(trading_session) -> None:
+    session, _, tokens = trading_session
+    client = _api(session)
+    teacher = {"X-Classroom-Token": session.teacher_token}
+    day = session.model.day
+    for days in (0, -3, "5", 2.5, 10**6):
+        response = client.post("/api/teacher/step", json={"days": days}, headers=teacher)
+        assert response.status_code == 400 and response.json["field"] == "days", days
+    assert session.model.day == day
+    bad_body = client.post("/api/student/orders", data="side=buy",
+                           headers={"X-Classroom-Token": tokens[0]})
+    assert bad_body.status_code == 400 and bad_body.json["field"] == "body"
+    export = client.post("/api/teacher/export", headers=teacher)
+    assert export.status_code == 409 and "--out" in export.json["error"]
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--seats", "21"], "--seats must be from 1 to 20"),
+    (["--port", "0"], "--port must be from 1 to 65535"),
+    (["--pace", "-1"], "--pace must be seconds from 0"),
+    (["--leave-after", "1"], "--leave-after must be seconds from 5"),
+    (["--seed", "-2"], "--seed must be a whole number >= 0"),
+    (["no-such-scenario"], "not found"),
+])
+def test_bad_classroom_arguments_exit_2_with_one_line(args, words, capsys) -> None:
+    from etsim.experiments.cli import main
+
+    assert main(["classroom", *args]) == 2
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_scenario_with_gtc_orders_is_refused(tmp_path: Path, capsys) -> None:
+    from etsim.experiments.cli import main
+
+    text = (Path(__file__).resolve().parents[1] / "scenarios" / "classroom.toml").read_text()
+    path = tmp_path / "gtc.toml"
+    path.write_text(text.replace("[market]\n", "[market]\norder_expiry = \"gtc\"\n"))
+    assert main(["classroom", str(path)]) == 2
+    assert "market.order_expiry must be 'day'" in capsys.readouterr().err
+
+
+def test_the_server_binds_to_loopback_by_default() -> None:
+    from etsim.experiments.cli import build_parser
+
+    assert build_parser().parse_args(["classroom"]).host == "127.0.0.1"
+
+
+def test_the_student_page_shows_the_firms_own_figures(trading_session) -> None:
+    session, _, tokens = trading_session
+    model = session.model
+    seat = session.seats[1]
+    view = session.student_view(tokens[1])
+    firm = view["firm"]
+    state = model.positions.trading_state(model.day)
+    assert firm["holdings"] == int(model.registry.total()[seat.row])
+    assert firm["position"] == pytest.approx(float(state.position[seat.row]))
+    assert view["band"] == list(model.session.listed_band())
+    assert view["deadline"]["compliance_year"] == 2025  # the next deadline: end of 2026
+    assert firm["obligation_year"] == 2025
+    assert firm["free_quota"] == float(model.fy["free_allocation"][seat.row, model.fy.col(2025)])
+    assert firm["free_quota"] > 0
+    fo = model.firms.options
+    assert [o["lead_time_years"] for o in view["options"]] == \
+        fo.lead_time[seat.row][fo.valid[seat.row]].tolist()
+    assert all(o["cost_per_t"] > 0 for o in view["options"])

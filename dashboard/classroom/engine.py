@@ -796,6 +796,7 @@ class ClassroomSession:
                 "compliance_year": int(model.positions.next_compliance_year)},
             "position": None if state is None else state.position.copy(),
             "budget": model.positions.carbon_budget(),
+            "output_expected": self._expected_output(day),
             "bids": [list(level) for level in self.book_depth[0][:8]],
             "asks": [list(level) for level in self.book_depth[1][:8]],
             "prices": [float(p) for p in model.daily["close"][:model.day]],
@@ -803,6 +804,15 @@ class ClassroomSession:
         }
         self._snapshot = (model.day, shared)
         return shared
+
+    def _expected_output(self, day: int) -> np.ndarray:
+        """Each firm's expected output this year (the year so far scaled up; the plan
+        before the first month, the base output before the first January)."""
+        model = self.model
+        if model.firms.output_factor is None:  # before the first January's decisions
+            return model.firms.base_output.copy()
+        year = min(int(model.calendar.year[day]), self.scenario.end_year)
+        return model.positions.projected_output(year, day)
 
     def _clock_view(self) -> dict[str, Any]:
         left = None
@@ -821,8 +831,12 @@ class ClassroomSession:
             year = int(model.calendar.year[min(model.day, model.calendar.n_days - 1)])
             col = fy.col(min(year, self.scenario.end_year))
             fo = model.firms.options
-            output = float(fy["output"][row, col]) or float(model.firms.base_output[row])
+            output = float(shared["output_expected"][row])
             intensity = float(model.firms.intensity[row])
+            # the free quota of the compliance year whose deadline comes next
+            obligation = (shared["deadline"]["compliance_year"] if shared["deadline"]
+                          else self.scenario.end_year)
+            ocol = fy.col(obligation)
             options = [{
                 "option": k, "name": fo.names[row][k],
                 "reduction": float(fo.reduction[row, k]),
@@ -851,11 +865,13 @@ class ClassroomSession:
             view["firm"] = {
                 "seat": seat.index, "name": seat.name, "firm_id": seat.firm_id,
                 "sector": seat.sector, "control": seat.control, "year": year,
+                "output_so_far": float(fy["output"][row, col]),
                 "output": output, "intensity": intensity,
                 "emissions_so_far": float(fy["emissions"][row, col]),
                 "emissions_expected": output * intensity,
-                "free_quota": float(fy["free_allocation"][row, col]),
-                "free_entitled": float(fy["free_entitled"][row, col]),
+                "obligation_year": int(obligation),
+                "free_quota": float(fy["free_allocation"][row, ocol]),
+                "free_entitled": float(fy["free_entitled"][row, ocol]),
                 "holdings": int(model.registry.total()[row]),
                 "position": None if shared["position"] is None
                 else float(shared["position"][row]),
