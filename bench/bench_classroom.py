@@ -96,6 +96,15 @@ def _scenario(folder: Path, students: int) -> Path:
     return path
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far (Linux /proc), NaN elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=40)
@@ -168,12 +177,14 @@ def main() -> int:
         threads = [threading.Thread(target=student, args=(i, t)) for i, t in enumerate(tokens)]
         began = time.monotonic()
         load_before = os.getloadavg()[0]
+        cpu_before = _cpu_seconds(server.pid)
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
         elapsed = time.monotonic() - began
         load_after = os.getloadavg()[0]
+        server_cpu = _cpu_seconds(server.pid) - cpu_before
         teacher_state = _call(base + "/api/teacher/state", token=teacher)[1]
         request = urllib.request.Request(base + "/api/teacher/order_log.csv",
                                          headers={"X-Classroom-Token": teacher})
@@ -196,6 +207,10 @@ def main() -> int:
     print(f"acknowledgement latency ms: median {np.median(lat):.1f}, p99 "
           f"{np.percentile(lat, 99):.1f}, max {lat.max():.1f}; over 1 s: "
           f"{int((lat > 1000).sum())}")
+    requests = 2 * (len(lat) + failed)  # an order and a poll each second
+    print(f"server CPU {server_cpu:.1f} s for {requests} requests and the trading days: "
+          f"{1000 * server_cpu / max(requests, 1):.2f} ms a request, "
+          f"{100 * server_cpu / elapsed:.0f}% of one core")
     lost = accepted - logged
     print("none lost" if lost == 0 and failed == 0 else f"LOST: {lost} acknowledged orders "
           f"not in the log, {failed} without an answer")
