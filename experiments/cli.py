@@ -205,7 +205,7 @@ def _cmd_classroom(args: argparse.Namespace) -> int:
                                    leave_after=args.leave_after, seed=args.seed)
     except ClassroomError as err:
         raise UsageError(err.message) from None
-    out = chosen_out or _default_out(f"classroom-{session.scenario.name}",
+    out = chosen_out or _default_out(f"lesson-{session.scenario.name}",
                                      session.model.seed_value)
     try:
         serve(session, args.host, args.port, out)
@@ -270,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "word from a student before the agent takes the firm (default 30)")
     classroom.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
     classroom.add_argument("--out", help="folder the teacher's export writes (default "
-                           "runs/classroom-NAME-seedN; never overwritten)")
+                           "runs/lesson-NAME-seedN; never overwritten)")
     classroom.set_defaults(handler=_cmd_classroom)
     return parser
 
