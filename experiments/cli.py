@@ -188,6 +188,33 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_classroom(args: argparse.Namespace) -> int:
+    if not 0 < args.port < 65536:
+        raise UsageError(f"--port must be from 1 to 65535, got {shown(args.port)}")
+    if args.seed is not None and args.seed < 0:
+        raise UsageError(f"--seed must be a whole number >= 0, got {shown(args.seed)}")
+    chosen_out = Path(args.out) if args.out else None
+    if chosen_out is not None and os.path.lexists(chosen_out):
+        raise UsageError(f"--out {shown_name(chosen_out)} already exists; choose another "
+                         "folder (nothing is overwritten)")
+    from etsim.dashboard.classroom.engine import ClassroomError, ClassroomSession
+    from etsim.dashboard.classroom.server import serve
+
+    try:
+        session = ClassroomSession(args.scenario, seats=args.seats, pace=args.pace,
+                                   leave_after=args.leave_after, seed=args.seed)
+    except ClassroomError as err:
+        raise UsageError(err.message) from None
+    out = chosen_out or _default_out(f"lesson-{session.scenario.name}",
+                                     session.model.seed_value)
+    try:
+        serve(session, args.host, args.port, out)
+    except OSError as err:  # the port is taken, or the address is not this machine's
+        raise UsageError(f"--host {shown(args.host)} --port {args.port}: cannot listen "
+                         f"there ({err.strerror or err})") from None
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``etsim``."""
     parser = _Parser(prog="etsim", description="Agent-based simulator of carbon emissions "
@@ -227,6 +254,24 @@ def build_parser() -> argparse.ArgumentParser:
                            "(default 127.0.0.1, this machine only)")
     dashboard.add_argument("--port", type=int, default=8050, help="port (default 8050)")
     dashboard.set_defaults(handler=_cmd_dashboard)
+    classroom = commands.add_parser("classroom", help="a live session: students trade "
+                                    "against the agent firms")
+    classroom.add_argument("scenario", nargs="?", default="classroom",
+                           help="a shipped scenario name or a path to a TOML file "
+                           "(default classroom)")
+    classroom.add_argument("--host", default="127.0.0.1", help="address to bind (default "
+                           "127.0.0.1, this machine only; 0.0.0.0 for the classroom network)")
+    classroom.add_argument("--port", type=int, default=8060, help="port (default 8060)")
+    classroom.add_argument("--seats", type=int, default=8, help="student seats, one firm "
+                           "each (default 8)")
+    classroom.add_argument("--pace", type=float, default=5.0, help="seconds a trading day "
+                           "is open; 0 = the teacher steps each day (default 5)")
+    classroom.add_argument("--leave-after", type=float, default=30.0, help="seconds without "
+                           "word from a student before the agent takes the firm (default 30)")
+    classroom.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
+    classroom.add_argument("--out", help="folder the teacher's export writes (default "
+                           "runs/lesson-NAME-seedN; never overwritten)")
+    classroom.set_defaults(handler=_cmd_classroom)
     return parser
 
 

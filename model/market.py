@@ -185,6 +185,11 @@ class CarbonMarketModel(mesa.Model):
         self.reserve.endow(int(sc.reserve_pool.initial_holdings_share
                                * self.annual_quota_estimate()))
         self.invariants: dict[str, Any] | None = None
+        # Traders outside the model (a classroom's students, dashboard/classroom): an
+        # object with ``firms`` (bool mask of the firms it trades for, which the
+        # strategies then skip), ``orders(day, orders, placed_by)`` returning the day's
+        # orders with its own merged in, and ``traded(day, books)`` after the session.
+        self.external: Any = None
         # Daily model-level series for mesa.batch_run; attribute names pickle cleanly.
         self.datacollector = mesa.DataCollector(model_reporters={
             "close": "prev_close",
@@ -318,9 +323,16 @@ class CarbonMarketModel(mesa.Model):
         # the strategies see what those orders still tie up
         book = self.session.open(day)
         state = self.positions.trading_state(day)
+        external = self.external
+        if external is not None:  # its firms' orders come from outside, not the strategies
+            state.can_trade = state.can_trade & ~external.firms
         financial = partial(self._financial_orders, state) if self.financial.n else None
         orders, placed_by = self.strategy_mix.orders(state, financial)
+        if external is not None:
+            orders, placed_by = external.orders(day, orders, placed_by)
         books = self.session.trade(day, year, orders, book)
+        if external is not None:
+            external.traded(day, books)
         close = self.daily.last_close
         if self.strategy_mix.learns:
             self.strategy_mix.observe(orders, placed_by, books.traders(), close)
