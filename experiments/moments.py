@@ -78,7 +78,7 @@ def yearly_moments(daily: pd.DataFrame, scale: float = 1.0,
 
     Returns:
         Columns moment, year, value; a moment that is undefined in a year (no volume,
-        fewer than two closes) is NaN; ``price_ratio`` only for years after the first.
+        fewer than two daily returns) is NaN; ``price_ratio`` only for years after the first.
     """
     if start is not None:
         daily = daily[pd.to_datetime(daily["date"]) >= pd.Timestamp(start)]
