@@ -58,6 +58,7 @@ rounds' candidates are determined by the seeds and the finished runs' results).
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import math
@@ -215,11 +216,13 @@ class Calibration(_Strict):
         allowed = behavioural_parameters()
         for key, spec in self.parameters.items():
             if key not in allowed:
-                what = ("is not a behavioural parameter" if _is_scenario_key(key) else
-                        "is not a parameter")
-                raise ValueError(f"parameters.{_quote(key)}: {what}; a calibration fits "
-                                 f"only {', '.join(allowed)} (policy facts stay as the "
-                                 "scenario sets them)")
+                near = difflib.get_close_matches(key, list(allowed), n=2)
+                guess = f"did you mean {' or '.join(near)}? " if near else ""
+                what = ("is not a behavioural parameter (policy stays fixed)"
+                        if _is_scenario_key(key) and not key.startswith("trading.")
+                        else "is not a parameter")
+                raise ValueError(f"parameters.{_quote(key)}: {what}; {guess}allowed: the "
+                                 "numbers of [trading], financial.activity")
             if allowed[key] is int and not spec.integer:
                 raise ValueError(f"parameters.{_quote(key)}.integer: {key} takes whole "
                                  "numbers: add integer = true")

@@ -191,16 +191,17 @@ def relative_error(value: float, target: float, low: float, high: float) -> floa
     """The relative error of a simulated moment against a point target or bounds.
 
     A point (``low == high``): (value - target) / |target|. Bounds: 0 inside them, else
-    the distance to the nearer bound over that bound. NaN if the value is NaN.
+    the distance to the nearer bound over that bound. NaN if the value is NaN. A target
+    or bound of 0 (a share) has no relative error: the plain difference is used.
     """
     if not math.isfinite(value):
         return math.nan
     if low == high:
-        return (value - target) / abs(target)
+        return (value - target) / (abs(target) or 1.0)
     if value < low:
-        return (value - low) / abs(low)
+        return (value - low) / (abs(low) or 1.0)
     if value > high:
-        return (value - high) / abs(high)
+        return (value - high) / (abs(high) or 1.0)
     return 0.0
 
 

@@ -116,6 +116,8 @@ def test_relative_error_points_and_bounds() -> None:
     assert relative_error(0.6, math.nan, 0.8, 1.0) == pytest.approx(-0.25)
     assert relative_error(0.95, math.nan, 0.0, 0.79) == pytest.approx(0.16 / 0.79)
     assert math.isnan(relative_error(math.nan, 1.0, 1.0, 1.0))
+    # a target of 0 (no block trades) has no relative error: the difference counts
+    assert relative_error(0.25, 0.0, 0.0, 0.0) == 0.25
 
 
 def _targets() -> pd.DataFrame:
