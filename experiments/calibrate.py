@@ -359,6 +359,12 @@ def prepare(path: str | Path) -> Setup:
                 reason = str(err).split(": ", 1)[-1]
                 raise ExperimentError(f"{source}: key 'parameters.{_quote(key)}.range': "
                                       f"bound {value:g} is not allowed ({reason})") from None
+    last = base.end_year + base.compliance.deadline_year_offset  # the settlement year
+    for part in ("in_sample", "out_of_sample"):
+        outside = [y for y in getattr(cal.fit, part) if not base.start_year <= y <= last]
+        if outside:
+            raise ExperimentError(f"{source}: key 'fit.{part}': {outside[0]} is not a year "
+                                  f"of the scenario's runs ({base.start_year}-{last})")
     weights = cal.weight_table()
     targets = cal.target_table()
     counted = targets[targets["year"].isin(cal.fit.in_sample)]

@@ -171,7 +171,7 @@ def build_report(setup: Setup, candidates: pd.DataFrame, final: RoundResult,
     figures = summary_figures(errors)
     values = "".join(f"<li><code>{html.escape(k)}</code> = {v:.6g}</li>"
                      for k, v in result.best.items())
-    runs = sum(len(r) for r in [candidates]) * cal.replicates
+    runs = len(candidates) * cal.replicates
     page.text(
         f"<h1>Calibration {html.escape(cal.name)}</h1>"
         f"<p>{html.escape(cal.description)}</p>"
