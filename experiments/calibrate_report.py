@@ -158,8 +158,10 @@ def candidates_figure(candidates: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def _percent(value: Any) -> str:
-    return "-" if value is None or not np.isfinite(value) else f"{100 * value:+.1f}%"
+def _percent(value: Any, signed: bool = True) -> str:
+    if value is None or not np.isfinite(value):
+        return "-"
+    return f"{100 * value:+.1f}%" if signed else f"{100 * value:.1f}%"
 
 
 def build_report(setup: Setup, candidates: pd.DataFrame, final: RoundResult,
@@ -185,10 +187,10 @@ def build_report(setup: Setup, candidates: pd.DataFrame, final: RoundResult,
         f"<p>Objective (weighted mean squared relative error) in sample "
         f"<b>{result.objective:.4g}</b>, out of sample "
         f"<b>{result.objective_out_of_sample:.4g}</b>. Mean absolute error of the annual "
-        f"mean price: in sample {_percent(figures['price_mae_in'])}, out of sample "
-        f"{_percent(figures['price_mae_out'])}; of every target: in sample "
-        f"{_percent(figures['all_mae_in'])}, out of sample "
-        f"{_percent(figures['all_mae_out'])}.</p>"
+        f"mean price: in sample {_percent(figures['price_mae_in'], False)}, out of sample "
+        f"{_percent(figures['price_mae_out'], False)}; of every target: in sample "
+        f"{_percent(figures['all_mae_in'], False)}, out of sample "
+        f"{_percent(figures['all_mae_out'], False)}.</p>"
         f"<p class=\"note\">Observed prices: {html.escape(OBSERVED_ATTRIBUTION)} (CC "
         "BY-NC-SA 4.0). Volumes, block share and the timing of trading: the calibration "
         "sheet (docs/calibration-facts.md, sections 4 and 7). Bands: min-max over the "
