@@ -398,6 +398,15 @@ def _latin_hypercube(rng: np.random.Generator, n: int, dims: int) -> np.ndarray:
     return unit
 
 
+def _sampling_bounds(setup: Setup) -> tuple[np.ndarray, np.ndarray]:
+    """Each parameter's bounds for sampling; a whole-number one is widened by half a
+    unit each side, so that rounding gives every whole number the same chance."""
+    specs = [setup.calibration.parameters[k] for k in setup.keys]
+    pad = np.array([0.5 - 1e-9 if spec.integer else 0.0 for spec in specs])
+    return (np.array([spec.range[0] for spec in specs]) - pad,
+            np.array([spec.range[1] for spec in specs]) + pad)
+
+
 def _to_point(setup: Setup, unit_or_values: np.ndarray) -> dict[str, Any]:
     point = {}
     for key, x in zip(setup.keys, unit_or_values, strict=True):
@@ -413,8 +422,7 @@ def first_round_points(setup: Setup) -> list[dict[str, Any]]:
     """Round 1: the scenario's current values, then a Latin hypercube over the bounds."""
     cal = setup.calibration
     rng = np.random.default_rng(np.random.SeedSequence(cal.seed, spawn_key=(2, 1)))
-    low = np.array([cal.parameters[k].range[0] for k in setup.keys])
-    high = np.array([cal.parameters[k].range[1] for k in setup.keys])
+    low, high = _sampling_bounds(setup)
     unit = _latin_hypercube(rng, max(cal.search.candidates - 1, 0), len(setup.keys))
     points = [_baseline_point(setup)]
     points += [_to_point(setup, low + u * (high - low)) for u in unit]
@@ -438,8 +446,7 @@ def refine_points(setup: Setup, number: int, ranked: list[dict[str, Any]],
         return []
     rng = np.random.default_rng(np.random.SeedSequence(setup.calibration.seed,
                                                        spawn_key=(2, number)))
-    low = np.array([setup.calibration.parameters[k].range[0] for k in setup.keys])
-    high = np.array([setup.calibration.parameters[k].range[1] for k in setup.keys])
+    low, high = _sampling_bounds(setup)
     half = search.shrink ** (number - 1) * (high - low) / 2
     points = []
     shares = [search.refine_candidates // len(centres)] * len(centres)

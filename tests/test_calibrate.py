@@ -247,3 +247,14 @@ def test_shipped_calibration_file_is_valid() -> None:
     assert cal.scenario == "china-history"
     assert cal.fit.in_sample == [2021, 2022, 2023] and cal.fit.out_of_sample == [2024, 2025]
     assert set(cal.parameters) <= set(behavioural_parameters())
+
+
+def test_whole_number_parameters_get_every_value_equally(tmp_path: Path) -> None:
+    text = TINY.replace("candidates = 3", "candidates = 9").replace(
+        "[search]", '[parameters."trading.foresight_years"]\nrange = [1, 4]\ninteger = true\n\n'
+        "[search]")
+    setup = prepare(_write(tmp_path, text))
+    years = [p["trading.foresight_years"] for p in first_round_points(setup)[1:]]
+    # 8 Latin hypercube strata over 1-4: each whole number twice
+    assert sorted(years) == [1, 1, 2, 2, 3, 3, 4, 4]
+    assert all(isinstance(y, int) for y in years)
