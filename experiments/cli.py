@@ -172,6 +172,25 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers must be a whole number >= 1, got {shown(args.workers)}")
+    from etsim.experiments.calibrate import default_out_dir, run_calibration
+
+    out = Path(args.out) if args.out else default_out_dir(args.experiment)
+    try:
+        result = run_calibration(args.experiment, out, workers=args.workers,
+                                 scheduler=args.scheduler, resume=args.resume,
+                                 progress=sys.stderr.isatty() and not args.quiet)
+    except KeyboardInterrupt:
+        print(f"etsim: interrupted; finished runs are kept in {out}, and running the same "
+              "command again resumes", file=sys.stderr)
+        return 130
+    if not args.quiet:
+        print(result.describe())
+    return 0 if result.failed == 0 else 1
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from etsim.experiments.report import write_report
 
@@ -246,6 +265,19 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--resume", action="store_true", help="skip runs already finished")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     sweep.set_defaults(handler=_cmd_sweep)
+    calibrate = commands.add_parser("calibrate", help="fit behavioural parameters to the "
+                                    "observed market's moments on Dask")
+    calibrate.add_argument("experiment", help="a calibration TOML file (see "
+                           "experiments/calibrate-history.toml)")
+    calibrate.add_argument("--out", help="output folder (default calibrations/NAME); "
+                           "re-running into it resumes")
+    calibrate.add_argument("--workers", type=int, help="worker processes on this machine "
+                           "(default: one per core; 1 runs in this process)")
+    calibrate.add_argument("--scheduler", help="an existing Dask scheduler, tcp://HOST:PORT "
+                           "or a scheduler file")
+    calibrate.add_argument("--resume", action="store_true", help="skip runs already finished")
+    calibrate.add_argument("--quiet", action="store_true", help="no progress or summary")
+    calibrate.set_defaults(handler=_cmd_calibrate)
     report = commands.add_parser("report", help="self-contained HTML report of a run or sweep")
     report.add_argument("directory", help="a results folder of etsim run or etsim sweep")
     report.set_defaults(handler=_cmd_report)

@@ -57,6 +57,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from etsim.model.messages import shown, shown_name
 from etsim.model.results import TABLES
 from etsim.model.scenario import (
+    Scenario,
     ScenarioError,
     format_validation_error,
     load_scenario,
@@ -518,10 +519,15 @@ class Plan:
     factors: list[Factor]
     points: list[dict[str, Any]]
     runs: list[RunSpec] = field(default_factory=list)
+    # points given by the caller (a calibration round), not sampled from the file: a
+    # text that identifies them, part of the digest; empty for a sampled experiment
+    design: str = ""
 
     def digest(self) -> str:
         """A hash of what the runs compute (the experiment less its replicate count)."""
         data = self.experiment.model_dump(mode="json", exclude={"replicates", "description"})
+        if self.design:
+            data["design"] = self.design
         text = json.dumps(data, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -580,8 +586,26 @@ def plan_runs(path: str | Path) -> Plan:
     """
     path = Path(path)
     experiment = read_experiment(path)
+    base = base_scenario(experiment, path)
+    try:
+        points = _sample(experiment)
+    except ValueError as err:
+        raise ExperimentError(f"{shown_name(path)}: {err}") from None
+    return build_plan(experiment, path, points, base)
+
+
+def base_scenario(experiment: Experiment, path: str | Path) -> Scenario:
+    """The experiment's base scenario with its fixed overrides applied.
+
+    Args:
+        experiment: A checked experiment.
+        path: Its file (a relative ``scenario`` path is read from the file's folder).
+
+    Raises:
+        ExperimentError: The scenario cannot be loaded or an override is invalid.
+    """
+    path = Path(path)
     source = shown_name(path)
-    fs = factors(experiment)
     reference = _scenario_reference(experiment, path.parent)
     try:
         base = load_scenario(reference)
@@ -593,12 +617,32 @@ def plan_runs(path: str | Path) -> Plan:
         except ScenarioError as err:
             raise ExperimentError(f"{source}: key 'overrides': {_in_scenario(err, base)}"
                                   ) from None
-    try:
-        points = _sample(experiment)
-    except ValueError as err:
-        raise ExperimentError(f"{source}: {err}") from None
+    return base
+
+
+def build_plan(experiment: Experiment, path: str | Path, points: list[dict[str, Any]],
+               base: Scenario | None = None, design: str = "") -> Plan:
+    """The runs of given parameter points: every run's scenario checked, seeds and ids set.
+
+    Args:
+        experiment: A checked experiment (its factors name the points' keys).
+        path: Its file, for messages and relative scenario paths.
+        points: One dict per point mapping each factor's key to its value.
+        base: The base scenario (default: :func:`base_scenario`).
+        design: For points not sampled from the experiment (a calibration round), a
+            text identifying them; it becomes part of the plan's digest.
+
+    Raises:
+        ExperimentError: A run's scenario is invalid (naming the file, the point and
+            the key).
+    """
+    path = Path(path)
+    source = shown_name(path)
+    if base is None:
+        base = base_scenario(experiment, path)
+    fs = factors(experiment)
     tables = experiment.outputs.resolved()
-    plan = Plan(experiment=experiment, source=path, factors=fs, points=points)
+    plan = Plan(experiment=experiment, source=path, factors=fs, points=points, design=design)
     for number, point in enumerate(points):
         overrides = {key: value for f in fs for key in f.keys for value in [point[f.key]]}
         try:

@@ -440,8 +440,16 @@ def available_cores() -> int:
 WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
 
 
-def _connect(workers: int | None, scheduler: str | None) -> tuple[Any, Any]:
-    """A Dask client and the LocalCluster it owns (None for an existing scheduler)."""
+def connect(workers: int | None, scheduler: str | None) -> tuple[Any, Any]:
+    """A Dask client and the LocalCluster it owns (None for an existing scheduler).
+
+    Args:
+        workers: Local worker processes (None: one per core).
+        scheduler: An existing scheduler's address or scheduler file, or None.
+
+    Raises:
+        SweepError: The scheduler cannot be reached.
+    """
     from dask.distributed import Client, LocalCluster
 
     if scheduler is not None:
@@ -470,17 +478,17 @@ def _connect(workers: int | None, scheduler: str | None) -> tuple[Any, Any]:
         raise
 
 
-def _start_folder(plan: Plan, out: Path, experiment_path: Path) -> None:
+def _start_folder(plan: Plan, out: Path, text: str) -> None:
     """Clean what a killed sweep left half-written; write the experiment's copy and meta."""
     _clean_temporaries(out)
     for folder in ("runs", "errors", *(("tables",) if plan.experiment.outputs.tables else ())):
         (out / folder).mkdir(exist_ok=True)
-    text = experiment_path.read_text(encoding="utf-8")
     write_file_atomic(out / "experiment.toml", lambda p: p.write_text(text, encoding="utf-8"))
     write_json_atomic(out / SWEEP_FILE, _meta(plan))
 
 
-def _disconnect(client: Any, cluster: Any) -> None:
+def disconnect(client: Any, cluster: Any) -> None:
+    """Close a client and the LocalCluster it owns (from :func:`connect`)."""
     client.close()
     if cluster is not None:
         cluster.close()
@@ -546,31 +554,71 @@ def run_sweep(experiment_path: str | Path, out_dir: str | Path, workers: int | N
         SweepError: Bad arguments or an output folder that does not fit (exit status 2).
     """
     started = time.perf_counter()
+    check_workers(workers, scheduler)
+    plan = plan_runs(experiment_path)
+    text = Path(experiment_path).read_text(encoding="utf-8")
+    result = run_plan(plan, out_dir, text, workers=workers, scheduler=scheduler,
+                      resume=resume, progress=progress)
+    result.wall_time_s = time.perf_counter() - started
+    return result
+
+
+def check_workers(workers: int | None, scheduler: str | None) -> None:
+    """Refuse --workers below 1, and --workers with --scheduler."""
     if workers is not None and workers < 1:
         raise SweepError(f"--workers must be at least 1, got {shown(workers)}")
     if workers is not None and scheduler is not None:
         raise SweepError("give --workers or --scheduler, not both (the scheduler's workers run "
                          "the sweep)")
-    plan = plan_runs(experiment_path)
+
+
+def run_plan(plan: Plan, out_dir: str | Path, experiment_text: str,
+             workers: int | None = None, scheduler: str | None = None,
+             resume: bool = False, progress: bool = True,
+             dask: tuple[Any, Any] | None = None) -> SweepResult:
+    """Run a planned experiment's runs into a sweep folder (the body of :func:`run_sweep`).
+
+    Args:
+        plan: The runs (``plan_runs``, or ``build_plan`` for points chosen by a caller
+            such as a calibration round).
+        out_dir: The sweep folder; created if missing, resumed if it holds the same plan.
+        experiment_text: The text saved as the folder's ``experiment.toml``.
+        workers: As in :func:`run_sweep`.
+        scheduler: As in :func:`run_sweep`.
+        resume: Require ``out_dir`` to exist.
+        progress: Show a progress bar.
+        dask: A (client, cluster) from :func:`connect` to use and leave open (several
+            plans on one cluster); None connects here and disconnects at the end.
+
+    Returns:
+        Counts of skipped, computed and failed runs and the summary's path.
+
+    Raises:
+        SweepError: Bad arguments or an output folder that does not fit (exit status 2).
+    """
+    started = time.perf_counter()
+    check_workers(workers, scheduler)
     out = Path(out_dir)
     _prepare(plan, out, resume)
     made: list[Path] = []
     done = finished_runs(out)
     todo = [spec for spec in plan.runs if spec.run_id not in done]
     # connect before writing anything: an unreachable scheduler leaves no folder behind
-    dask = _connect(workers, scheduler) if todo and (workers != 1 or scheduler) else None
+    own = dask is None
+    if own:
+        dask = connect(workers, scheduler) if todo and (workers != 1 or scheduler) else None
     try:
         result = SweepResult(out_dir=out, total=len(plan.runs), skipped=len(plan.runs) - len(todo))
         try:
             made = make_folders(out)
             with _lock(out):
-                summary_path = _sweep_into(plan, out, Path(experiment_path), todo, dask,
+                summary_path = _sweep_into(plan, out, experiment_text, todo, dask,
                                            result, progress)
         except OSError as err:  # a full disk: files written atomically, so only whole ones
             raise _write_failure(out, err, made) from None
     finally:
-        if dask is not None:
-            _disconnect(*dask)
+        if own and dask is not None:
+            disconnect(*dask)
     result.summary_path = summary_path
     result.wall_time_s = time.perf_counter() - started
     return result
@@ -591,10 +639,10 @@ def _write_failure(out: Path, err: OSError, made: list[Path]) -> ResultsError:
                         "running the same command again resumes")
 
 
-def _sweep_into(plan: Plan, out: Path, experiment_path: Path, todo: list[RunSpec],
+def _sweep_into(plan: Plan, out: Path, experiment_text: str, todo: list[RunSpec],
                 dask: tuple[Any, Any] | None, result: SweepResult, progress: bool) -> Path:
     """Run the sweep's remaining runs into its (locked) folder; the summary's path."""
-    _start_folder(plan, out, experiment_path)
+    _start_folder(plan, out, experiment_text)
     bar = _progress_bar(plan, result, progress)
 
     def record(spec: RunSpec, outcome: RunOutcome) -> None:
