@@ -345,12 +345,12 @@ class CarbonMarketModel(mesa.Model):
         sc = self.scenario
         if year <= sc.end_year:
             self.mrv.report_month(year, self.production.produce_month(year))
-        compliance_year = year - sc.compliance.deadline_year_offset
-        if (month == sc.compliance.deadline_month
-                and sc.start_year <= compliance_year <= sc.end_year):
+        due = self.compliance.due(year, month)  # several years for a multi-year period
+        if due:
+            compliance_year = due[-1]
             reference_month = self.compliance.month_before_deadline(compliance_year)
             self.compliance.settle(
-                compliance_year, self.daily.month_mean_close(*reference_month, self.day))
+                due, self.daily.month_mean_close(*reference_month, self.day))
             self.primary.carry_out(
                 self.reserve_policy.after_deadline(self._reserve_signals(compliance_year)),
                 self.day, year)
