@@ -18,6 +18,7 @@ rule) and tables and arrays nest at most MAX_DEPTH deep; a file must be UTF-8.
 from __future__ import annotations
 
 import copy
+import datetime
 import difflib
 import hashlib
 import json
@@ -626,6 +627,25 @@ class TradingConfig(_Section):
         ),
     )
 
+    fundamental_timing: Literal["january", "smooth"] = Field(
+        default="january",
+        description=(
+            "How the fundamental price moves between compliance years: 'january' = this "
+            "year's equilibrium price all year, next year's from January; 'smooth' = in "
+            "month m, this year's x (next year's / this year's)^((m - 1) / 12), so a "
+            "change already known is priced in through the year, not in a January step."
+        ),
+    )
+    unpublished_tightening: float = Field(
+        default=0.0,
+        ge=0,
+        lt=1,
+        description=(
+            "Tightening per year firms expect of a year whose allocation plan is not yet "
+            "announced (see [[announcements]]): its benchmark, or cap, is the latest known "
+            "plan's x (1 - this)^(years after it) (share per year)."
+        ),
+    )
     discount_rate: float = Field(
         default=0.08,
         ge=0,
@@ -1281,6 +1301,59 @@ class FinancialTradersConfig(_Section):
         return self
 
 
+class Announcement(_Section):
+    """A dated publication of allocation plans (``[[announcements]]``): from the first
+    trading day on or after ``date``, firms know the plans of ``sectors`` for ``years``.
+
+    A sector's plan of a year is everything its ``[sectors.NAME.allocation]`` table says
+    for that year: the rule, the benchmark (its tightening), the adjustment factor, the
+    paid share and an absolute cap's decline. A sector named in no announcement has all
+    its plans known from the start (what firms assume without this table); a sector
+    named in one knows only the plans announced so far and the terms of its first year
+    in the run, and expects each later year not yet announced to follow the latest plan
+    it knows, tightened by ``trading.unpublished_tightening`` a year.
+    """
+
+    date: datetime.date = Field(
+        description=(
+            "Day of publication (a TOML date 2024-10-15 or the text \"2024-10-15\"); from the "
+            "first trading day on or after it (date)."
+        ),
+    )
+    sectors: list[str] = Field(
+        min_length=1,
+        description="Sectors whose plans are published (list of sector names).",
+    )
+    years: list[int] = Field(
+        min_length=1,
+        description="Compliance years whose plans are published (list of years 1990-2100).",
+    )
+    note: str = Field(
+        default="",
+        description="What was published and its source (text, for readers only).",
+    )
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _iso_date(cls, value: Any) -> Any:
+        if isinstance(value, datetime.datetime) or not isinstance(value, datetime.date | str):
+            raise ValueError("must be a date, 2024-10-15 or \"2024-10-15\"")
+        if isinstance(value, str):
+            try:
+                return datetime.date.fromisoformat(value) if len(value) == 10 else None
+            except ValueError:
+                pass
+            raise ValueError("must be a date written YYYY-MM-DD")
+        return value
+
+    @field_validator("years")
+    @classmethod
+    def _years_in_range(cls, value: list[int]) -> list[int]:
+        if any(not 1990 <= year <= 2100 for year in value):
+            raise ValueError("years must be from 1990 to 2100")
+        return value
+
+
 class Scenario(_Section):
     """A whole scenario: the top-level keys and one table per section.
 
@@ -1358,6 +1431,13 @@ class Scenario(_Section):
         default_factory=FinancialTradersConfig,
         description="Financial traders on the exchange: speculators and market makers (table).",
     )
+    announcements: list[Announcement] = Field(
+        default_factory=list,
+        description=(
+            "Dated publications of allocation plans that change firms' expected quota "
+            "from that day (list of tables); empty = every plan known from the start."
+        ),
+    )
 
     @model_validator(mode="after")
     def _horizon(self) -> Scenario:
@@ -1378,6 +1458,13 @@ class Scenario(_Section):
                 raise ValueError(
                     f"compliance.carry_over: {year}: sector_basic_t names unknown sector "
                     f"'{unknown[0]}'; sectors: {', '.join(self.sectors)}"
+                )
+        for index, announcement in enumerate(self.announcements):
+            unknown = sorted(set(announcement.sectors) - set(self.sectors))
+            if unknown:
+                raise ValueError(
+                    f"announcements: entry {index}: unknown sector '{unknown[0]}'; sectors: "
+                    f"{', '.join(self.sectors)}"
                 )
         if not self.simulated_sectors():
             raise ValueError(
