@@ -18,9 +18,11 @@ import numpy as np
 import pytest
 from institutions import ALUMINIUM, STEEL, STEEL_BENCHMARK_2025, hand_built_market, make_firms
 
+from etsim import load_scenario
 from etsim.agents.expectations import PriceExpectations
 from etsim.model.allocation import KnownAllocation, PublishedPlans
 from etsim.model.market import CarbonMarketModel
+from etsim.model.scenario import ScenarioError
 
 INDUSTRY = ["steel", "cement", "aluminium"]
 # classroom: steel's benchmark 2.0 t/unit in 2025, tightening 3% a year from 2026
@@ -142,3 +144,24 @@ def test_a_known_rising_path_gives_a_smaller_january_step_when_priced_in(seed: i
         steps[timing] = fundamental[january] - fundamental[january - 1]
     assert steps["january"] > 0
     assert abs(steps["smooth"]) < steps["january"]
+
+
+@pytest.mark.parametrize(("announcement", "message"), [
+    ({"date": 20251015, "sectors": ["steel"], "years": [2026]},
+     "key 'announcements.0.date': must be a date"),
+    ({"date": "2025-13-01", "sectors": ["steel"], "years": [2026]},
+     "must be a date written YYYY-MM-DD"),
+    ({"date": "2025-10-01", "sectors": ["stel"], "years": [2026]},
+     "key 'announcements': entry 0: unknown sector 'stel'"),
+    ({"date": "2025-10-01", "sectors": ["steel"], "years": []},
+     "key 'announcements.0.years'"),
+    ({"date": "2025-10-01", "sectors": ["steel"], "years": [20260]},
+     "years must be from 1990 to 2100"),
+    ({"date": "2025-10-01", "sector": ["steel"], "years": [2026]},
+     "key 'announcements.0.sectors' is required"),
+])
+def test_a_bad_announcement_names_its_key(announcement: dict[str, Any], message: str) -> None:
+    """A bad date, sector or year of an announcement is one message naming the key."""
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario("classroom", {"announcements": [announcement]})
+    assert message in str(caught.value)
