@@ -117,7 +117,7 @@ class Compliance:
                 (see :meth:`due`), settled oldest first.
             reference_price: The mean close of the month before the deadline (CNY/t).
         """
-        period = sorted([years] if isinstance(years, int) else years)
+        period = sorted([int(years)] if np.ndim(years) == 0 else map(int, years))
         last = period[-1]
         for year in period:
             self.surrender(year, reference_price, up_to_vintage=last)
