@@ -113,15 +113,31 @@ class PriceExpectations:
         self.names = names
         self.firm_model = firm_model
         self.models = [make_expectations(name, config) for name in names]
+        self.timing = config.fundamental_timing
         self.fundamental_price = initial_price
         self.fundamental_growth = 0.0  # p_{t+1} / p_t - 1 on the fundamental path
 
-    def set_fundamental_path(self, path: np.ndarray) -> None:
-        """The fundamental path from this year on (CNY/t): its first price, and the
-        growth firms expect from this year to the next (Hotelling while banked)."""
-        self.fundamental_price = float(path[0])
-        self.fundamental_growth = (float(path[1] / path[0] - 1)
-                                   if len(path) > 1 and path[0] > 0 else 0.0)
+    def set_fundamental_path(self, path: np.ndarray, month: int = 1) -> None:
+        """The fundamental path from this year on (CNY/t), as known in ``month`` of its
+        first year: the fundamental price, and the growth firms expect from this year
+        to the next (Hotelling while banked).
+
+        With ``trading.fundamental_timing = "january"`` the fundamental price is the
+        path's first price all year. With ``"smooth"`` it moves through the year towards
+        the next year's price, geometrically (linearly when either price is 0): in
+        month m, p0 x (p1 / p0)^((m - 1) / 12). A change already known is then priced
+        in month by month, and January brings a step only if the path itself changed.
+        """
+        first = float(path[0])
+        after = float(path[1]) if len(path) > 1 else first
+        self.fundamental_growth = after / first - 1 if len(path) > 1 and first > 0 else 0.0
+        self.fundamental_price = first
+        if self.timing == "smooth" and np.isfinite(first) and np.isfinite(after):
+            elapsed = (month - 1) / 12
+            if first > 0 and after > 0:
+                self.fundamental_price = first * (after / first) ** elapsed
+            else:
+                self.fundamental_price = first + (after - first) * elapsed
 
     def update(self, firms: FirmState, close: float, month_ago: float) -> None:
         """After the close: each model updates its firms' expected prices and growth.

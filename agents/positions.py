@@ -1,6 +1,7 @@
 """What each firm knows of its position, and the ``TradingState`` its strategy reads.
 
-A firm trades for its next compliance deadline. For every compliance year whose
+A firm trades for its next compliance deadline (all the years of a multi-year period
+due at it, ``compliance.deadlines``). For every compliance year whose
 deadline has not passed, its expected balance is the free quota still to come (the
 final free quota at its projected output and emissions, less what was issued) plus
 the offsets it counts on, less its obligation (verified emissions once known, else the
@@ -156,6 +157,9 @@ class Positions:
             if self.next_deadline is None:
                 self.next_deadline, self.next_compliance_year = deadline, compliance_year
                 nearest = balance
+            elif deadline == self.next_deadline:  # a multi-year period: due together
+                self.next_compliance_year = compliance_year
+                nearest = nearest + balance
             net += balance
             if compliance_year < year:
                 earlier += balance

@@ -12,16 +12,26 @@ Rules are a registry keyed by the names used in scenario files
 The paid share, the reserve set-aside and the timing (pre-allocation, true-up,
 auctions) are applied by :class:`AllocationPolicy` on top of whichever rule is in
 force, so each rule is only its formula.
+
+What firms *expect* may differ from the policy: with ``[[announcements]]``, a sector's
+plan of a year is known only from the day it is published (:class:`PublishedPlans`);
+:class:`KnownAllocation` answers as the policy would, with the plans known on a given
+day and, for years not yet announced, the latest known plan carried on and tightened by
+``trading.unpublished_tightening``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from etsim.model.plugins import lookup
 from etsim.model.scenario import Scenario, SectorConfig, schedule_value
+
+if TYPE_CHECKING:  # annotations only
+    from etsim.model.calendar import TradingCalendar
 
 
 @dataclass
@@ -144,6 +154,10 @@ class AllocationPolicy:
         """Share of the year's quota sold at auction."""
         return float(schedule_value(self.config(sector).allocation.paid_share, year))
 
+    def adjustment_factor(self, sector: int, year: int) -> float:
+        """The factor multiplying intensity quotas in a year."""
+        return float(schedule_value(self.config(sector).allocation.adjustment_factor, year))
+
     def set_cap_basis(
         self, sector: int, first_year: int, base_emissions: float, shares: np.ndarray
     ) -> None:
@@ -177,9 +191,7 @@ class AllocationPolicy:
             output=output,
             verified_emissions=verified,
             benchmark=self.benchmark(sector, year),
-            adjustment_factor=float(
-                schedule_value(self.config(sector).allocation.adjustment_factor, year)
-            ),
+            adjustment_factor=self.adjustment_factor(sector, year),
             sector_cap=cap,
             cap_shares=shares,
         )
@@ -196,8 +208,7 @@ class AllocationPolicy:
     def marginal_free_quota(self, sector: int, year: int, intensity: np.ndarray) -> np.ndarray:
         """Free quota (t) that one more unit of output earns each firm of a sector in a
         year: what makes the carbon cost of output differ between the rules."""
-        adjustment = float(
-            schedule_value(self.config(sector).allocation.adjustment_factor, year))
+        adjustment = self.adjustment_factor(sector, year)
         per_unit = self.rule(sector, year).quota_per_unit(
             self.benchmark(sector, year), adjustment, intensity)
         return per_unit * self.free_share(sector, year)
@@ -224,3 +235,112 @@ class AllocationPolicy:
         else:
             basis = previous_output * self.benchmark(sector, year)
         return config.pre_allocation_share * basis * self.free_share(sector, year)
+
+
+class PublishedPlans:
+    """When firms learn each sector's allocation plan of each year (``[[announcements]]``).
+
+    Args:
+        scenario: The resolved scenario.
+        sector_names: Sector name per sector index, in the model's order.
+        calendar: The run's trading calendar (an announcement takes effect on the first
+            trading day on or after its date).
+    """
+
+    def __init__(self, scenario: Scenario, sector_names: list[str],
+                 calendar: TradingCalendar) -> None:
+        self.first_day: dict[tuple[int, int], int] = {}  # (sector, year) -> day known
+        self.days: set[int] = set()  # trading days on which something is announced
+        index = {name: i for i, name in enumerate(sector_names)}
+        announced: set[int] = set()
+        for announcement in scenario.announcements:
+            day = calendar.day_of(announcement.date)
+            self.days.add(day)
+            for name in announcement.sectors:
+                if name not in index:  # a sector without firms in this run
+                    continue
+                announced.add(index[name])
+                for year in announcement.years:
+                    key = (index[name], year)
+                    self.first_day[key] = min(self.first_day.get(key, day), day)
+        self.announced_sectors = frozenset(announced)
+        # the terms a sector starts the run on are known from the start
+        self.first_year = [max(scenario.sectors[name].entry_year, scenario.start_year)
+                           for name in sector_names]
+
+    @property
+    def any(self) -> bool:
+        """Whether any simulated sector's plans are announced (else all are known)."""
+        return bool(self.announced_sectors)
+
+    def known(self, sector: int, year: int, day: int) -> bool:
+        """Whether firms know a sector's plan of ``year`` on trading day ``day``."""
+        if sector not in self.announced_sectors or year <= self.first_year[sector]:
+            return True
+        return self.first_day.get((sector, year), day + 1) <= day
+
+    def basis_year(self, sector: int, year: int, day: int) -> int:
+        """The year whose plan firms use for ``year`` on ``day``: ``year`` itself when
+        known, else the latest known year before it (the sector's first year at worst)."""
+        for candidate in range(year, self.first_year[sector], -1):
+            if self.known(sector, candidate, day):
+                return candidate
+        return min(year, self.first_year[sector])
+
+
+class KnownAllocation(AllocationPolicy):
+    """The allocation policy as firms know it on a day: the plans announced so far, and
+    for a year not yet announced the latest known plan (its rule, adjustment factor and
+    paid share) with its benchmark, or absolute cap, tightened by
+    ``trading.unpublished_tightening`` for each year after it.
+
+    It shares the policy's absolute-cap basis (fixed by the issuance in the first capped
+    year) and never sets it. ``day`` is the trading day whose knowledge it answers with.
+
+    Args:
+        policy: The allocation policy in force.
+        plans: When each plan is published.
+    """
+
+    def __init__(self, policy: AllocationPolicy, plans: PublishedPlans) -> None:
+        super().__init__(policy.scenario, policy.sector_names)
+        self._first_cap = policy._first_cap  # the same dict: the cap basis once fixed
+        self.plans = plans
+        self.tightening = policy.scenario.trading.unpublished_tightening
+        self.day = 0
+
+    def basis(self, sector: int, year: int) -> int:
+        """The year whose published plan stands for ``year`` today."""
+        return self.plans.basis_year(sector, year, self.day)
+
+    def expected_cut(self, sector: int, year: int) -> float:
+        """The factor firms apply to the basis year's benchmark or cap for ``year``."""
+        return (1.0 - self.tightening) ** (year - self.basis(sector, year))
+
+    def rule(self, sector: int, year: int):
+        """The rule firms expect for a sector in a compliance year."""
+        return super().rule(sector, self.basis(sector, year))
+
+    def benchmark(self, sector: int, year: int) -> float:
+        """The benchmark firms expect in a year (tCO2/unit)."""
+        return super().benchmark(sector, self.basis(sector, year)) * self.expected_cut(
+            sector, year)
+
+    def paid_share(self, sector: int, year: int) -> float:
+        """The paid share firms expect in a year."""
+        return super().paid_share(sector, self.basis(sector, year))
+
+    def adjustment_factor(self, sector: int, year: int) -> float:
+        """The adjustment factor firms expect in a year."""
+        return super().adjustment_factor(sector, self.basis(sector, year))
+
+    def sector_cap(self, sector: int, year: int) -> tuple[float, np.ndarray]:
+        """The absolute cap firms expect in a year (t) and the firms' shares of it."""
+        cap, shares = super().sector_cap(sector, self.basis(sector, year))
+        return cap * self.expected_cut(sector, year), shares
+
+    def set_cap_basis(self, sector: int, first_year: int, base_emissions: float,
+                      shares: np.ndarray) -> None:
+        """Firms' knowledge never fixes a cap: only the issuance does."""
+        raise RuntimeError("the cap basis is fixed by the allocation policy, not by "
+                           "what firms know")

@@ -7,6 +7,7 @@ business days and every month has at least 20 of them.
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,3 +57,8 @@ class TradingCalendar:
     def last_day(self, year: int, month: int = 12) -> int:
         """Index of the last trading day of ``month`` in ``year``."""
         return self.first_day(year, month) + self.days_per_month - 1
+
+    def day_of(self, date: datetime.date | str) -> int:
+        """Index of the first trading day on or after ``date``: 0 for a date before the
+        calendar, ``n_days`` for one after it (never reached)."""
+        return int(np.searchsorted(self.date, np.datetime64(str(date), "D"), side="left"))

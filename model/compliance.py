@@ -13,14 +13,25 @@ a large gap is covered from next year's quota. What is still missing is the shor
 
 where the reference price is the mean close of the month before the deadline, and the
 shortfall is deducted from the firm's next free quota (``penalty.deduct_shortfall``).
-After the deadline, quota of vintages up to Y that may not be banked is cancelled.
+After the deadline, quota of vintages up to Y that may not be banked is cancelled: all
+of it without banking, else what exceeds the carry-over limit in force (a basic
+allowance plus a multiple of the firm's net sales, ``compliance.carry_over``).
+
+A deadline may settle a compliance period of several years (``compliance.deadlines``:
+China's 2021 and 2022 were both due at the end of 2023). The years are settled oldest
+first at the same reference price, each with quota of vintages up to the period's last
+year, borrowing (where ``compliance.borrowing`` allows it for the year) from the vintage
+after the period; the banking rules of the period's last year then apply once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from etsim.model.scenario import CarryOverRule, schedule_value
 
 if TYPE_CHECKING:  # annotations only
     from etsim.agents.financial import FinancialTraders
@@ -49,7 +60,9 @@ class Compliance:
                  financial: FinancialTraders) -> None:
         self.config = scenario.compliance
         self.penalty = scenario.penalty
+        self.start_year = scenario.start_year
         self.end_year = scenario.end_year
+        self.sector_names = sector_names
         self.deficit_caps = [scenario.sectors[name].allocation.deficit_cap
                              for name in sector_names]
         self.firms = firms
@@ -59,8 +72,31 @@ class Compliance:
         self.financial = financial
 
     def deadline(self, year: int) -> tuple[int, int]:
-        """The calendar year and month whose last trading day is ``year``'s deadline."""
-        return year + self.config.deadline_year_offset, self.config.deadline_month
+        """The calendar year and month whose last trading day is ``year``'s deadline
+        (``compliance.deadlines``, else deadline_year_offset and deadline_month)."""
+        return self.config.deadline_of(year)
+
+    def due(self, calendar_year: int, month: int) -> list[int]:
+        """The compliance years of the scenario whose deadline is the end of ``month`` of
+        ``calendar_year``, oldest first (several for a multi-year period)."""
+        return [year for year in range(self.start_year, self.end_year + 1)
+                if self.deadline(year) == (calendar_year, month)]
+
+    def period(self, year: int) -> list[int]:
+        """The compliance years settled at ``year``'s deadline (``year`` among them)."""
+        return [y for y in range(self.start_year, self.end_year + 1)
+                if self.deadline(y) == self.deadline(year)] or [year]
+
+    def borrowing_allowed(self, year: int) -> bool:
+        """Whether firms may borrow at ``year``'s deadline (``compliance.borrowing``)."""
+        return bool(schedule_value(self.config.borrowing, year))
+
+    def carry_over_rule(self, year: int) -> CarryOverRule | None:
+        """The carry-over rule in force after ``year``'s deadline: the latest of
+        ``compliance.carry_over`` at or before ``year``; None before the first listed year
+        (then ``banking_limit_t`` applies)."""
+        listed = [int(y) for y in self.config.carry_over if int(y) <= year]
+        return self.config.carry_over[str(max(listed))] if listed else None
 
     def month_before_deadline(self, year: int) -> tuple[int, int]:
         """The calendar year and month before ``year``'s deadline: its mean close is the
@@ -72,14 +108,25 @@ class Compliance:
         """What a tonne short at the deadline costs at a given quota price (CNY/t)."""
         return self.penalty.multiple * price
 
-    def settle(self, year: int, reference_price: float) -> None:
-        """Surrender at ``year``'s deadline: offsets, quota, borrowing, penalties, then
-        the banking rules.
+    def settle(self, years: int | Sequence[int], reference_price: float) -> None:
+        """Surrender at a deadline: offsets, quota, borrowing, penalties for each
+        compliance year due, then the banking rules.
 
         Args:
-            year: The compliance year.
+            years: The compliance year, or the years of a period due at this deadline
+                (see :meth:`due`), settled oldest first.
             reference_price: The mean close of the month before the deadline (CNY/t).
         """
+        period = sorted([int(years)] if np.ndim(years) == 0 else map(int, years))
+        last = period[-1]
+        for year in period:
+            self.surrender(year, reference_price, up_to_vintage=last)
+        self.apply_banking_rules(last)
+
+    def surrender(self, year: int, reference_price: float, up_to_vintage: int) -> None:
+        """One compliance year's obligation at its deadline: offsets, quota of vintages
+        up to ``up_to_vintage``, borrowing from the vintage after it, the penalty and
+        the deduction of the shortfall (no banking rules)."""
         c = self.config
         records = self.records
         col = records.col(year)
@@ -106,10 +153,10 @@ class Compliance:
             records["offset_cost"][rows, col] = offsets * c.offset_price
             self.payments["offsets"] += float((offsets * c.offset_price).sum())
         need = obligation - offsets
-        surrendered = self.registry.take(rows, need, year, "surrendered").sum(axis=1)
+        surrendered = self.registry.take(rows, need, up_to_vintage, "surrendered").sum(axis=1)
         short = need - surrendered
-        if c.borrowing and short.any() and year < self.end_year:
-            borrowed = self.borrow(rows, short, obligation, year)
+        if self.borrowing_allowed(year) and short.any() and up_to_vintage < self.end_year:
+            borrowed = self.borrow(rows, short, obligation, year, up_to_vintage + 1)
             surrendered += borrowed
             short -= borrowed
             records["borrowed"][rows, col] = borrowed
@@ -122,13 +169,20 @@ class Compliance:
         records["offsets_used"][rows, col] = offsets
         records["shortfall"][rows, col] = short
         records["penalty"][rows, col] = penalty
-        self.apply_banking_rules(year)
 
     def borrow(self, rows: np.ndarray, short: np.ndarray, obligation: np.ndarray,
-               year: int) -> np.ndarray:
+               year: int, next_vintage: int | None = None) -> np.ndarray:
         """Cover part of a gap with next year's quota (China 2021-22): held quota of the
         next vintage first, the rest advanced from the firm's next free allocation (it
         counts as already issued there, so the true-up pays the loan back).
+
+        Args:
+            rows: The firms settling.
+            short: Each firm's gap after surrender (t).
+            obligation: Each firm's obligation (t).
+            year: The compliance year settled.
+            next_vintage: The vintage borrowed from (default ``year + 1``; the year after
+                a multi-year period).
 
         Returns:
             The tonnes borrowed per firm of ``rows``.
@@ -136,7 +190,7 @@ class Compliance:
         c = self.config
         eligible = short >= c.borrowing_threshold * np.maximum(obligation, 1)
         wanted = np.where(eligible, np.floor(c.borrowing_share * short), 0).astype(np.int64)
-        nxt = year + 1
+        nxt = year + 1 if next_vintage is None else next_vintage
         held = self.registry.take(rows, wanted, nxt, "surrendered", from_vintage=nxt)
         advance = wanted - held.sum(axis=1)
         if advance.any():
@@ -147,10 +201,46 @@ class Compliance:
             self.records["free_allocation"][rows, col] += advance
         return wanted
 
+    def carry_over_limit(self, year: int) -> np.ndarray | None:
+        """The tonnes of vintages up to ``year`` each firm may carry past ``year``'s
+        deadline, or None when there is no limit.
+
+        With a carry-over rule in force (``compliance.carry_over``): the firm's basic
+        allowance (its sector's, else ``basic_t``) plus ``net_sales_multiple`` x its net
+        sales when positive, over the ``net_sales_years`` calendar years up to the
+        deadline's (0: since the market opened). Before the first rule:
+        ``banking_limit_t`` plus ``banking_net_sales_multiple`` x net sales since the
+        market opened, if ``banking_limit_t`` is set. Rounded down to whole tonnes.
+        """
+        c = self.config
+        firms = self.firms
+        rule = self.carry_over_rule(year)
+        if rule is None:
+            if c.banking_limit_t is None:
+                return None
+            return np.floor(c.banking_limit_t + c.banking_net_sales_multiple
+                            * np.maximum(firms.net_sales, 0))
+        basic = np.array([rule.sector_basic_t.get(name, rule.basic_t)
+                          for name in self.sector_names])[firms.sector]
+        return np.floor(basic + rule.net_sales_multiple
+                        * np.maximum(self.net_sales(year, rule.net_sales_years), 0))
+
+    def net_sales(self, year: int, years: int) -> np.ndarray:
+        """Each firm's tonnes sold minus bought on the exchange: since the market opened
+        (``years`` 0), else over the ``years`` calendar years up to the year of
+        ``year``'s deadline."""
+        if years == 0:
+            return self.firms.net_sales.astype(float)
+        records = self.records
+        until = self.deadline(year)[0]
+        first = max(until - years + 1, self.start_year)
+        cols = slice(records.col(first), records.col(until) + 1)
+        return (records["sold"][:, cols].sum(axis=1)
+                - records["bought"][:, cols].sum(axis=1)).astype(float)
+
     def apply_banking_rules(self, year: int) -> None:
         """After a deadline: cancel quota of vintages up to ``year`` that may not be banked
-        (all of it without banking; above the limit of ``banking_limit_t`` plus
-        ``banking_net_sales_multiple`` x the firm's net sales with one)."""
+        (all of it without banking; above :meth:`carry_over_limit` with a limit)."""
         c = self.config
         registry = self.registry
         everyone = np.arange(self.firms.n)
@@ -161,9 +251,8 @@ class Compliance:
                 held = registry.holdings[rows, : registry.column(year) + 1]
                 taken = registry.take(rows, held.sum(axis=1), year, "cancelled")
                 self.financial.holdings -= taken.sum(axis=1)
-        elif c.banking_limit_t is not None:
-            allowed = c.banking_limit_t + c.banking_net_sales_multiple * np.maximum(
-                self.firms.net_sales, 0
-            )
-            excess = np.maximum(registry.usable(year) - np.floor(allowed), 0)
-            registry.take(everyone, excess.astype(np.int64), year, "cancelled")
+        else:
+            allowed = self.carry_over_limit(year)
+            if allowed is not None:
+                excess = np.maximum(registry.usable(year) - allowed, 0)
+                registry.take(everyone, excess.astype(np.int64), year, "cancelled")

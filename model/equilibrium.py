@@ -31,6 +31,7 @@ import numpy as np
 from etsim.agents.abatement import option_tonnes
 
 if TYPE_CHECKING:  # annotations only
+    from etsim.model.allocation import AllocationPolicy
     from etsim.model.records import MarketState
 
 
@@ -370,8 +371,8 @@ def market_equilibrium(model: MarketState,
     return years, path
 
 
-def horizon_path(model: MarketState, year: int,
-                 bank: float) -> tuple[np.ndarray, np.ndarray]:
+def horizon_path(model: MarketState, year: int, bank: float,
+                 allocation: AllocationPolicy | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The fundamental price path over the years of foresight from ``year``.
 
     ``banking_equilibrium`` over the horizon at ``trading.discount_rate``, from ``bank``:
@@ -386,6 +387,8 @@ def horizon_path(model: MarketState, year: int,
         model: The running model.
         year: First compliance year still to be produced.
         bank: Quota already held or due for earlier years, net of their obligations (t).
+        allocation: The allocation plans as firms know them today
+            (``model.allocation.KnownAllocation``); default the model's policy.
 
     Returns:
         The horizon's years and their prices (CNY/t): 0 in years without a shortage;
@@ -399,7 +402,8 @@ def horizon_path(model: MarketState, year: int,
     first = max(year, sc.start_year)
     last = max(sc.end_year, first + sc.trading.foresight_years - 1)
     horizon = np.arange(first, last + 1)
-    unabated_by_year, quota_by_year, weight = _projected_years(model, horizon, year)
+    unabated_by_year, quota_by_year, weight = _projected_years(model, horizon, year,
+                                                               allocation)
     c = sc.compliance
     valid = options.valid
     # the options cheapest first (so the solver need not sort), offsets in their place
@@ -432,7 +436,8 @@ def horizon_path(model: MarketState, year: int,
     return horizon, prices
 
 
-def _projected_years(model: MarketState, horizon: np.ndarray, issued_year: int | None
+def _projected_years(model: MarketState, horizon: np.ndarray, issued_year: int | None,
+                     allocation: AllocationPolicy | None = None
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Projected unabated emissions and quota of future years, under each year's rules
     (the last year's carried on after end_year), with output at the plan times the
@@ -443,6 +448,7 @@ def _projected_years(model: MarketState, horizon: np.ndarray, issued_year: int |
         horizon: The years to project.
         issued_year: A year whose quota already issued is in the bank (left out of its
             projected quota), or None.
+        allocation: The allocation plans used (default the model's policy).
 
     Returns:
         Unabated emissions and quota per year (t), and each firm's output relative to
@@ -453,10 +459,11 @@ def _projected_years(model: MarketState, horizon: np.ndarray, issued_year: int |
     unabated_by_year, quota_by_year = np.zeros(len(horizon)), np.zeros(len(horizon))
     weight = np.zeros((model.n_firms, len(horizon)))
     response = firms.output_factor
+    allocation = model.allocation if allocation is None else allocation
     for sector in range(len(model.sector_names)):
         members = np.flatnonzero(firms.sector == sector)
         for j, y in enumerate(horizon.tolist()):
-            if model.allocation.rule(sector, y).name == "verified_emissions":
+            if allocation.rule(sector, y).name == "verified_emissions":
                 continue  # quota follows emissions: no shortage, no reason to abate
             rows = members[firms.entry_year[members] <= y]
             if not len(rows):
@@ -464,7 +471,7 @@ def _projected_years(model: MarketState, horizon: np.ndarray, issued_year: int |
             relative = growth[sector, j] * response[rows]
             output = firms.base_output[rows] * relative
             unabated = output * firms.baseline_intensity[rows]
-            quota = _projected_quota(model, sector, y, rows, output, unabated)
+            quota = _projected_quota(model, sector, y, rows, output, unabated, allocation)
             if y == issued_year:  # what is already issued for this year is in the bank
                 col = model.year_index(y)
                 quota -= float(model.fy["free_entitled"][rows, col].sum()
@@ -494,9 +501,10 @@ def horizon_price(model: MarketState, year: int, bank: float) -> float:
 
 
 def _projected_quota(model: MarketState, sector: int, year: int, rows: np.ndarray,
-                     output: np.ndarray, emissions: np.ndarray) -> float:
+                     output: np.ndarray, emissions: np.ndarray,
+                     allocation: AllocationPolicy | None = None) -> float:
     """Quota (free and auctioned) a sector's firms are expected to get in a future year."""
-    allocation = model.allocation
+    allocation = model.allocation if allocation is None else allocation
     set_aside = model.scenario.reserve_pool.set_aside_share
     if allocation.rule(sector, year).name == "absolute_cap":
         if allocation.has_cap_basis(sector):

@@ -17,7 +17,8 @@ protocol's section 3, docs/ODD.md); each rule lives in the module named for it:
 One step is one trading day. Month start: January's decisions (misreporting,
 abatement, intensity, absolute-cap issuance, output), verification, pre-allocation and
 true-up of the previous compliance year, paid-share auctions, the reserve pool's
-monthly check, firms' expected positions and the fundamental price. Every day: the
+monthly check, firms' expected positions and the fundamental price (also on the day
+an allocation plan is announced, ``[[announcements]]``). Every day: the
 trading session, then firms update their expected prices. Month end: production and
 emission reports; at a deadline, compliance and the pool's check; at year end, the
 bank is recorded.
@@ -44,7 +45,7 @@ from etsim.agents.population import draw_firms, draw_mix
 from etsim.agents.positions import Positions
 from etsim.agents.production import Production
 from etsim.agents.strategies import Orders, StrategyMix, TradingState
-from etsim.model.allocation import AllocationPolicy
+from etsim.model.allocation import AllocationPolicy, KnownAllocation, PublishedPlans
 from etsim.model.calendar import TradingCalendar
 from etsim.model.compliance import Compliance
 from etsim.model.equilibrium import horizon_path
@@ -141,6 +142,10 @@ class CarbonMarketModel(mesa.Model):
         self.registry = Registry(self.n_accounts, sc.start_year - 1,
                                  sc.last_calendar_year + 1, n_firms=firms.n)
         self.allocation = AllocationPolicy(sc, self.sector_names)
+        # what firms know of the plans: all of them unless [[announcements]] says when
+        self.plans = PublishedPlans(sc, self.sector_names, self.calendar)
+        self.known_allocation = (KnownAllocation(self.allocation, self.plans)
+                                 if self.plans.any else self.allocation)
         self.reserve = ReservePool()
         self.reserve_policy = make_reserve_policy(sc.reserve_pool)
         trading = sc.trading
@@ -174,7 +179,7 @@ class CarbonMarketModel(mesa.Model):
             sc.market, self.registry, self.daily,
             Settlement(self.registry, firms, self.fy, self.financial, self.trade_log),
             self.account_id, firms.n, self.book_days)
-        self.positions = Positions(sc, firms, self.fy, self.registry, self.allocation,
+        self.positions = Positions(sc, firms, self.fy, self.registry, self.known_allocation,
                                    self.production, self.compliance, self.session,
                                    self.calendar, self.strategy_mix.needs_own_mac)
         self.primary = PrimaryMarket(sc, firms, self.fy, self.registry, self.allocation,
@@ -259,6 +264,8 @@ class CarbonMarketModel(mesa.Model):
         year, month = int(cal.year[day]), int(cal.month[day])
         if day % cal.days_per_month == 0:
             self._month_start(year, month)
+        elif day in self.plans.days:  # a plan published today: firms revise at once
+            self._refresh_expectations(year)
         self._trade_day(day, year)
         if day % cal.days_per_month == cal.days_per_month - 1:
             self._month_end(year, month)
@@ -312,11 +319,13 @@ class CarbonMarketModel(mesa.Model):
         """Firms' expected positions, and the fundamental price from the bank they imply.
         In the settlement period nothing is produced any more: the fundamental price
         stays where the last compliance year left it."""
+        if isinstance(self.known_allocation, KnownAllocation):
+            self.known_allocation.day = self.day
         earlier = self.positions.refresh(year, self.day, self.daily.last_close)
         if year <= self.scenario.end_year:
             bank = float(self.registry.total().sum() + earlier.sum())
-            _, path = horizon_path(self, year, bank)
-            self.expectations.set_fundamental_path(path)
+            _, path = horizon_path(self, year, bank, self.known_allocation)
+            self.expectations.set_fundamental_path(path, int(self.calendar.month[self.day]))
 
     def _trade_day(self, day: int, year: int) -> None:
         # GTC: the listed book opens with the orders resting since the last close, before
@@ -357,12 +366,12 @@ class CarbonMarketModel(mesa.Model):
         sc = self.scenario
         if year <= sc.end_year:
             self.mrv.report_month(year, self.production.produce_month(year))
-        compliance_year = year - sc.compliance.deadline_year_offset
-        if (month == sc.compliance.deadline_month
-                and sc.start_year <= compliance_year <= sc.end_year):
+        due = self.compliance.due(year, month)  # several years for a multi-year period
+        if due:
+            compliance_year = due[-1]
             reference_month = self.compliance.month_before_deadline(compliance_year)
             self.compliance.settle(
-                compliance_year, self.daily.month_mean_close(*reference_month, self.day))
+                due, self.daily.month_mean_close(*reference_month, self.day))
             self.primary.carry_out(
                 self.reserve_policy.after_deadline(self._reserve_signals(compliance_year)),
                 self.day, year)

@@ -18,6 +18,7 @@ rule) and tables and arrays nest at most MAX_DEPTH deep; a file must be UTF-8.
 from __future__ import annotations
 
 import copy
+import datetime
 import difflib
 import hashlib
 import json
@@ -52,7 +53,7 @@ MAX_DEPTH = 32
 # a year key: four ASCII digits, no leading zero (int() would also read "02026", "２０２６")
 _YEAR_KEY = re.compile(r"[1-9][0-9]{3}")
 # longest list of allowed keys an "unknown key" message spells out
-_ALLOWED_LIST_LIMIT = 160
+_ALLOWED_LIST_LIMIT = 180  # the top level (172 characters) is still spelt out
 
 
 class ScenarioError(ValueError):
@@ -647,6 +648,25 @@ class TradingConfig(_Section):
         ),
     )
 
+    fundamental_timing: Literal["january", "smooth"] = Field(
+        default="january",
+        description=(
+            "How the fundamental price moves between compliance years: 'january' = this "
+            "year's equilibrium price all year, next year's from January; 'smooth' = in "
+            "month m, this year's x (next year's / this year's)^((m - 1) / 12), so a "
+            "change already known is priced in through the year, not in a January step."
+        ),
+    )
+    unpublished_tightening: float = Field(
+        default=0.0,
+        ge=0,
+        lt=1,
+        description=(
+            "Tightening per year firms expect of a year whose allocation plan is not yet "
+            "announced (see [[announcements]]): its benchmark, or cap, is the latest known "
+            "plan's x (1 - this)^(years after it) (share per year)."
+        ),
+    )
     discount_rate: float = Field(
         default=0.08,
         ge=0,
@@ -762,14 +782,85 @@ class InvestmentConfig(_Section):
         return value
 
 
+_DEADLINE = re.compile(r"([1-9][0-9]{3})-([0-9]{2})")
+
+
+def parse_deadline(text: str) -> tuple[int, int]:
+    """A deadline written ``"YYYY-MM"`` as (year, month): at the end of that month.
+
+    Raises:
+        ValueError: Not four ASCII digits, a dash and a month 01 to 12.
+    """
+    match = _DEADLINE.fullmatch(text)
+    if not match or not 1 <= int(match.group(2)) <= 12:
+        raise ValueError(f"a deadline is written \"YYYY-MM\" (month 01 to 12), got {shown(text)}")
+    return int(match.group(1)), int(match.group(2))
+
+
+class CarryOverRule(_Section):
+    """What a firm may carry past a deadline from a compliance year on
+    (``[compliance.carry_over.YEAR]``): China's 2023-24 and 2024-25 carry-over rules.
+
+    After the deadline of compliance year Y, each firm keeps at most its basic allowance
+    plus ``net_sales_multiple`` x its net sales (sold minus bought, when positive) of
+    the quota of vintages up to Y; the rest is cancelled.
+    """
+
+    basic_t: float = Field(
+        default=0.0,
+        ge=0,
+        description=(
+            "Basic allowance: tonnes any firm may carry past the deadline whatever it sold "
+            "(tCO2; not multiplied by scale, it is a per-firm rule)."
+        ),
+    )
+    sector_basic_t: dict[str, float] = Field(
+        default_factory=dict,
+        description=(
+            "The basic allowance of named sectors, e.g. { power = 10000, steel = 100000 }; "
+            "sectors not listed take basic_t (table of tCO2)."
+        ),
+    )
+    net_sales_multiple: float = Field(
+        default=0.0,
+        ge=0,
+        description=(
+            "Tonnes a firm may carry above its basic allowance per tonne of net sales "
+            "(dimensionless; China 2023-24: 1.5)."
+        ),
+    )
+    net_sales_years: int = Field(
+        default=0,
+        ge=0,
+        le=31,
+        description=(
+            "Calendar years of net sales counted, up to the deadline's year; 0 = every "
+            "year since the market opened (years)."
+        ),
+    )
+
+    @field_validator("sector_basic_t")
+    @classmethod
+    def _sector_allowances(cls, value: dict[str, float]) -> dict[str, float]:
+        for sector, tonnes in value.items():
+            if not tonnes >= 0:
+                raise ValueError(f"{sector}: the basic allowance must be 0 or more")
+        return value
+
+
 class ComplianceConfig(_Section):
     """The compliance cycle (``[compliance]``): deadlines, verification, pre-allocation and
     true-up, banking, borrowing and CCER offsets. Months are months of the year after
     the compliance year (the deadline's of year Y + deadline_year_offset).
 
     Keys without a Field description: ``banking`` (quota may be carried past a deadline
-    into later years, boolean); ``borrowing`` (firms may borrow from the next vintage, as
-    in China 2021-22, boolean).
+    into later years, boolean); ``borrowing`` (schedule of booleans by compliance year:
+    firms may borrow from the next vintage at that year's deadline, as in China 2021-22,
+    e.g. ``{ 2021 = true, 2023 = false }``).
+
+    A compliance period: compliance years listed in ``deadlines`` with the same deadline
+    are settled together at it (China's 2021-22 cycle, due at the end of 2023), each
+    surrendering quota of vintages up to the period's last year.
     """
 
     deadline_year_offset: int = Field(
@@ -808,7 +899,26 @@ class ComplianceConfig(_Section):
             "Month of year Y+1 in which Y's quota is trued up to verified output (month 1-12)."
         ),
     )
+    deadlines: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "Deadlines that differ from deadline_year_offset and deadline_month: compliance "
+            "year -> \"YYYY-MM\" (the end of that month), e.g. { 2021 = \"2023-12\", 2022 = "
+            "\"2023-12\" }; a deadline falls 1 to 3 years after its compliance year, after "
+            "its true-up, and never before an earlier year's (table of year -> text)."
+        ),
+    )
     banking: bool = True
+    carry_over: dict[str, CarryOverRule] = Field(
+        default_factory=dict,
+        description=(
+            "Carry-over rules by compliance year, a step function over the listed years "
+            "(each a table: basic_t, sector_basic_t, net_sales_multiple, net_sales_years); "
+            "years before the first listed year use banking_limit_t and "
+            "banking_net_sales_multiple; empty = those keys for every year (table of "
+            "year -> table)."
+        ),
+    )
     banking_limit_t: float | None = Field(
         default=None,
         ge=0,
@@ -824,7 +934,7 @@ class ComplianceConfig(_Section):
             "Multiple of a firm's net sales so far added to banking_limit_t (dimensionless)."
         ),
     )
-    borrowing: bool = False
+    borrowing: bool | dict[str, bool] = False
     borrowing_share: float = Field(
         default=0.5,
         ge=0,
@@ -856,6 +966,45 @@ class ComplianceConfig(_Section):
             "over about 8 Gt)."
         ),
     )
+
+    _years = field_validator("borrowing")(_check_year_keys)
+
+    @field_validator("deadlines", "carry_over")
+    @classmethod
+    def _year_table(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # empty is the default (no exception to the offset, no carry-over rule)
+        return _check_year_keys(value) if value else value
+
+    def default_deadline(self, year: int) -> tuple[int, int]:
+        """The deadline of compliance year ``year`` by deadline_year_offset and
+        deadline_month: (calendar year, month)."""
+        return year + self.deadline_year_offset, self.deadline_month
+
+    def deadline_of(self, year: int) -> tuple[int, int]:
+        """The deadline of compliance year ``year``: (calendar year, month), at the end
+        of that month; ``deadlines`` first, else the offset and month."""
+        listed = self.deadlines.get(str(year))
+        return self.default_deadline(year) if listed is None else parse_deadline(listed)
+
+    @model_validator(mode="after")
+    def _deadlines(self) -> ComplianceConfig:
+        for key, text in self.deadlines.items():
+            year = int(key)
+            try:
+                due_year, month = parse_deadline(text)
+            except ValueError as err:
+                raise ValueError(f"deadlines: {key}: {err}") from None
+            if not year + 1 <= due_year <= year + 3:
+                raise ValueError(f"deadlines: {key}: the deadline must fall 1 to 3 years after "
+                                 f"its compliance year, in {year + 1} to {year + 3}")
+            if due_year == year + 1 and month < self.true_up_month:
+                raise ValueError(f"deadlines: {key}: a deadline in {year + 1} must not come "
+                                 f"before true_up_month ({self.true_up_month})")
+            for before, after in ((year - 1, year), (year, year + 1)):
+                if self.deadline_of(before) > self.deadline_of(after):
+                    raise ValueError(f"deadlines: {key}: compliance year {after} would be due "
+                                     f"before compliance year {before}")
+        return self
 
     @model_validator(mode="after")
     def _calendar_order(self) -> ComplianceConfig:
@@ -1173,13 +1322,66 @@ class FinancialTradersConfig(_Section):
         return self
 
 
+class Announcement(_Section):
+    """A dated publication of allocation plans (``[[announcements]]``): from the first
+    trading day on or after ``date``, firms know the plans of ``sectors`` for ``years``.
+
+    A sector's plan of a year is everything its ``[sectors.NAME.allocation]`` table says
+    for that year: the rule, the benchmark (its tightening), the adjustment factor, the
+    paid share and an absolute cap's decline. A sector named in no announcement has all
+    its plans known from the start (what firms assume without this table); a sector
+    named in one knows only the plans announced so far and the terms of its first year
+    in the run, and expects each later year not yet announced to follow the latest plan
+    it knows, tightened by ``trading.unpublished_tightening`` a year.
+    """
+
+    date: datetime.date = Field(
+        description=(
+            "Day of publication (a TOML date 2024-10-15 or the text \"2024-10-15\"); from the "
+            "first trading day on or after it (date)."
+        ),
+    )
+    sectors: list[str] = Field(
+        min_length=1,
+        description="Sectors whose plans are published (list of sector names).",
+    )
+    years: list[int] = Field(
+        min_length=1,
+        description="Compliance years whose plans are published (list of years 1990-2100).",
+    )
+    note: str = Field(
+        default="",
+        description="What was published and its source (text, for readers only).",
+    )
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _iso_date(cls, value: Any) -> Any:
+        if isinstance(value, datetime.datetime) or not isinstance(value, datetime.date | str):
+            raise ValueError("must be a date, 2024-10-15 or \"2024-10-15\"")
+        if isinstance(value, str):
+            try:
+                return datetime.date.fromisoformat(value) if len(value) == 10 else None
+            except ValueError:
+                pass
+            raise ValueError("must be a date written YYYY-MM-DD")
+        return value
+
+    @field_validator("years")
+    @classmethod
+    def _years_in_range(cls, value: list[int]) -> list[int]:
+        if any(not 1990 <= year <= 2100 for year in value):
+            raise ValueError("years must be from 1990 to 2100")
+        return value
+
+
 class Scenario(_Section):
     """A whole scenario: the top-level keys and one table per section.
 
     Keys without a Field description: ``name`` (scenario name, text), ``description``
     (text), ``sectors`` (table of sector tables, merged over the sector library). The
     calendar runs from January of start_year to the deadline of end_year (end_year +
-    compliance.deadline_year_offset).
+    compliance.deadline_year_offset, unless compliance.deadlines says otherwise).
     """
 
     name: str = "custom"
@@ -1250,6 +1452,13 @@ class Scenario(_Section):
         default_factory=FinancialTradersConfig,
         description="Financial traders on the exchange: speculators and market makers (table).",
     )
+    announcements: list[Announcement] = Field(
+        default_factory=list,
+        description=(
+            "Dated publications of allocation plans that change firms' expected quota "
+            "from that day (list of tables); empty = every plan known from the start."
+        ),
+    )
 
     @model_validator(mode="after")
     def _horizon(self) -> Scenario:
@@ -1262,6 +1471,20 @@ class Scenario(_Section):
             if unknown:
                 raise ValueError(
                     f"trading.{mix}: unknown sector '{unknown[0]}'; sectors: "
+                    f"{', '.join(self.sectors)}"
+                )
+        for year, rule in self.compliance.carry_over.items():
+            unknown = sorted(set(rule.sector_basic_t) - set(self.sectors))
+            if unknown:
+                raise ValueError(
+                    f"compliance.carry_over: {year}: sector_basic_t names unknown sector "
+                    f"'{unknown[0]}'; sectors: {', '.join(self.sectors)}"
+                )
+        for index, announcement in enumerate(self.announcements):
+            unknown = sorted(set(announcement.sectors) - set(self.sectors))
+            if unknown:
+                raise ValueError(
+                    f"announcements: entry {index}: unknown sector '{unknown[0]}'; sectors: "
                     f"{', '.join(self.sectors)}"
                 )
         if not self.simulated_sectors():
@@ -1292,7 +1515,7 @@ class Scenario(_Section):
     @property
     def last_calendar_year(self) -> int:
         """The last simulated calendar year: the deadline of the last compliance year."""
-        return self.end_year + self.compliance.deadline_year_offset
+        return self.compliance.deadline_of(self.end_year)[0]
 
     def digest(self) -> str:
         """A stable hash of the resolved scenario (for caches and run records)."""
@@ -1551,7 +1774,8 @@ def _allowed_keys(loc: tuple[Any, ...]) -> list[str] | None:
 
 
 # pydantic names the branch of a union (float, dict[str, float], ...) in the location
-_UNION_BRANCHES = ("float", "str", "int", "list[any]", "dict[str,float]", "dict[str,str]")
+_UNION_BRANCHES = ("float", "str", "int", "bool", "list[any]", "dict[str,float]",
+                   "dict[str,str]", "dict[str,bool]")
 
 
 def _first_error(err: ValidationError) -> dict[str, Any]:

@@ -37,7 +37,8 @@ COLUMNS = {
     "trade_network": ["year", "traders", "links", "density", "volume_t", "hhi_sellers",
                       "hhi_buyers", "top4_seller_share", "most_connected"],
 }
-SHIPPED = {"absolute-cap-2027", "china-2024", "classroom", "paid-allocation", "reserve-pool"}
+SHIPPED = {"absolute-cap-2027", "china-2024", "china-history", "classroom", "paid-allocation",
+           "reserve-pool"}
 
 
 def etsim(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -171,7 +172,7 @@ def test_unknown_scenario_exits_2_and_lists_the_shipped_ones(tmp_path: Path) -> 
     assert list(tmp_path.iterdir()) == []
 
 
-def test_scenarios_lists_the_five_shipped_scenarios(tmp_path: Path) -> None:
+def test_scenarios_lists_the_six_shipped_scenarios(tmp_path: Path) -> None:
     done = etsim("scenarios", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     names = {line.split()[0] for line in done.stdout.splitlines() if line.strip()}
