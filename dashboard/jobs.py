@@ -531,3 +531,23 @@ def shutdown_queue() -> None:
         queue = _QUEUE
     if queue is not None:
         queue.shutdown()
+
+
+def progress_view(status: dict[str, Any] | None, unit: str = "trading days"
+                  ) -> dict[str, Any]:
+    """What a page's Run controls show for a job.
+
+    Returns:
+        ``{"active", "value", "max", "label", "error"}``: ``active`` while the job is
+        queued or running (Run disabled, Cancel enabled, the progress bar shown and
+        polled), the bar's value and maximum as strings, the line of :func:`describe`,
+        and whether that line reports a failure (failed, timed out, unknown job) rather
+        than news (queued, running, done, cancelled).
+    """
+    active = bool(status and status["state"] in ACTIVE)
+    done, total = (status["done"], status["total"]) if status else (0, 0)
+    if not status or status["state"] != "running" or not total:
+        done, total = 0, 1
+    return {"active": active, "value": str(done), "max": str(total),
+            "label": describe(status, unit),
+            "error": status is None or status["state"] in ("failed", "timed_out")}
