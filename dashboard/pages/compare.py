@@ -45,7 +45,8 @@ def layout(**_: Any) -> html.Div:
         dcc.Store(id="compare-runs", storage_type="session"),
         # The session's queued or running job ({"id": token}): survives a reload.
         dcc.Store(id="compare-job", storage_type="session"),
-        dcc.Interval(id="compare-poll", interval=POLL_MS, disabled=True),
+        dcc.Interval(id="compare-poll", interval=POLL_MS, disabled=True,
+                     max_intervals=0),
         html.H2("Compare two scenarios"),
         html.P("Set up scenario A and scenario B, press Run both, and read the charts and "
                "the table of differences. By default B moves steel, cement and aluminium "
@@ -112,15 +113,21 @@ def follow_both(job: dict[str, Any], cancel: bool = False
                               html.Div(text, className="et-message-info"))
 
 
-def _controls(job: Any, view: dict[str, Any] | None, message: Any) -> tuple[Any, ...]:
+def _controls(job: Any, view: dict[str, Any] | None, message: Any, polls: int | None
+              ) -> tuple[Any, ...]:
     active = bool(view and view["active"])
-    return (job, not active, active, not active, BOX if active else {"display": "none"},
+    # One poll at a time: the next is allowed only once this answer is in (max_intervals
+    # one above the polls so far). A fixed-rate poll would, on a busy server, supersede
+    # each slow answer with the next request, and the page would never update.
+    return (job, not active, (polls or 0) + 1 if active else no_update, active, not active,
+            BOX if active else {"display": "none"},
             view["value"] if view else "0", view["max"] if view else "1",
             view["label"] if active and view else "", message)
 
 
 @callback(
     Output("compare-job", "data"), Output("compare-poll", "disabled"),
+    Output("compare-poll", "max_intervals"),
     Output("compare-run", "disabled"), Output("compare-cancel", "disabled"),
     Output("compare-progress-box", "style"), Output("compare-progress", "value"),
     Output("compare-progress", "max"), Output("compare-progress-label", "children"),
@@ -130,7 +137,7 @@ def _controls(job: Any, view: dict[str, Any] | None, message: Any) -> tuple[Any,
     *lever_states("compare-a"),
     *lever_states("compare-b"),
 )
-def run_both(n_clicks: int | None, _cancels: int | None, _polls: int | None,
+def run_both(n_clicks: int | None, _cancels: int | None, polls: int | None,
              job: dict[str, Any] | None, *values: Any) -> tuple[Any, ...]:
     """Run both, Cancel and the page's polls: queue A and B, follow them, publish them
     (the session's compare record) when done."""
@@ -142,15 +149,15 @@ def run_both(n_clicks: int | None, _cancels: int | None, _polls: int | None,
         if record is not None:
             set_props("compare-runs", {"data": record})
         if job is None:
-            return _controls(no_update, None, message)
+            return _controls(no_update, None, message, polls)
     elif not known:  # nothing to follow; the store is left alone (it may be loading)
-        return _controls(no_update, None, no_update)
+        return _controls(no_update, None, no_update, polls)
     assert job is not None
     kept, view, record, message = follow_both(job, cancel=trigger == "compare-cancel")
     if record is not None:
         set_props("compare-runs", {"data": record})
     unchanged = kept is not None and trigger != "compare-run"
-    return _controls(no_update if unchanged else kept, view, message)
+    return _controls(no_update if unchanged else kept, view, message, polls)
 
 
 @callback(

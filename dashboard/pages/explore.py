@@ -55,7 +55,8 @@ def layout(**_: Any) -> html.Div:
     return html.Div([
         # The session's queued or running job ({"id": token}): survives a reload.
         dcc.Store(id="explore-job", storage_type="session"),
-        dcc.Interval(id="explore-poll", interval=POLL_MS, disabled=True),
+        dcc.Interval(id="explore-poll", interval=POLL_MS, disabled=True,
+                     max_intervals=0),
         html.H2("Explore a scenario"),
         html.P("Pick a scenario, change the policy levers and press Run. The default is "
                "China's market for the three sectors that join in 2024 (steel, cement, "
@@ -152,10 +153,14 @@ def follow_job(job: dict[str, Any], cancel: bool = False
                               html.Div(text, className="et-message-info"))
 
 
-def _controls(job: Any, view: dict[str, Any] | None, message: Any) -> tuple[Any, ...]:
+def _controls(job: Any, view: dict[str, Any] | None, message: Any, polls: int | None
+              ) -> tuple[Any, ...]:
     """The Run controls' outputs; ``job`` is what the job store gets (no_update: as is)."""
     active = bool(view and view["active"])
-    return (job, not active, active, not active,
+    # One poll at a time: the next is allowed only once this answer is in (max_intervals
+    # one above the polls so far). A fixed-rate poll would, on a busy server, supersede
+    # each slow answer with the next request, and the page would never update.
+    return (job, not active, (polls or 0) + 1 if active else no_update, active, not active,
             {"display": "block"} if active else {"display": "none"},
             view["value"] if view else "0", view["max"] if view else "1",
             view["label"] if active and view else "", message)
@@ -168,6 +173,7 @@ def _controls(job: Any, view: dict[str, Any] | None, message: Any) -> tuple[Any,
 # it also runs when the page opens, to pick up the session's job after a reload.
 @callback(
     Output("explore-job", "data"), Output("explore-poll", "disabled"),
+    Output("explore-poll", "max_intervals"),
     Output("explore-run", "disabled"), Output("explore-cancel", "disabled"),
     Output("explore-progress-box", "style"), Output("explore-progress", "value"),
     Output("explore-progress", "max"), Output("explore-progress-label", "children"),
@@ -176,7 +182,7 @@ def _controls(job: Any, view: dict[str, Any] | None, message: Any) -> tuple[Any,
     Input("explore-poll", "n_intervals"), Input("explore-job", "data"),
     *lever_states("explore"),
 )
-def run_scenario(n_clicks: int | None, _cancels: int | None, _polls: int | None,
+def run_scenario(n_clicks: int | None, _cancels: int | None, polls: int | None,
                  job: dict[str, Any] | None, *values: Any) -> tuple[Any, ...]:
     """Run, Cancel and the page's polls: queue the run, follow it, publish it when done."""
     trigger = ctx.triggered_id
@@ -186,15 +192,15 @@ def run_scenario(n_clicks: int | None, _cancels: int | None, _polls: int | None,
         if record is not None:
             set_props("app-run", {"data": record})
         if job is None:
-            return _controls(no_update, None, message)
+            return _controls(no_update, None, message, polls)
     elif not known:  # nothing to follow; the store is left alone (it may be loading)
-        return _controls(no_update, None, no_update)
+        return _controls(no_update, None, no_update, polls)
     assert job is not None
     kept, view, record, message = follow_job(job, cancel=trigger == "explore-cancel")
     if record is not None:
         set_props("app-run", {"data": record})
     unchanged = kept is not None and trigger != "explore-run"
-    return _controls(no_update if unchanged else kept, view, message)
+    return _controls(no_update if unchanged else kept, view, message, polls)
 
 
 def _format(value: float, fmt: str) -> str:
