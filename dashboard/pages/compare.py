@@ -35,7 +35,7 @@ GRAPHS = ["compare-price", "compare-annual", "compare-scarcity", "compare-bank",
           "compare-abatement", "compare-volume", "compare-compliance"]
 TABLES = ["market_daily", "market_years", "firm_years"]
 DEFAULT_B = "absolute-cap-2027"
-POLL_MS = 500  # how often the page asks about its queued or running job
+POLL_MS = 250  # how often the page asks about its queued or running job
 BOX = {"display": "block", "maxWidth": "400px"}
 
 

@@ -47,7 +47,7 @@ CARDS = [
 GRAPHS = ["explore-price", "explore-annual", "explore-scarcity", "explore-bank",
           "explore-sector-balance", "explore-abatement", "explore-volume", "explore-compliance"]
 TABLES = ["market_daily", "market_years", "firm_years", "firms", "abatement_options"]
-POLL_MS = 500  # how often a page asks about its queued or running job
+POLL_MS = 250  # how often a page asks about its queued or running job
 
 
 def layout(**_: Any) -> html.Div:
