@@ -32,6 +32,7 @@ import multiprocessing
 import os
 import secrets
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -168,12 +169,15 @@ class JobQueue:
         keep_finished: Seconds a finished job stays readable.
         max_waiting: Jobs that may wait at once; :meth:`submit` refuses more.
         preload: Modules the fork server imports once for all jobs.
+        log: Called with one line when a job ends (its id's first 8 characters, its
+            state, how long it waited and ran, its message); None: no log.
     """
 
     def __init__(self, workers: int | None = None, *, queue_timeout: float = QUEUE_TIMEOUT_S,
                  run_timeout: float = RUN_TIMEOUT_S, abandon_after: float = ABANDON_AFTER_S,
                  keep_finished: float = KEEP_FINISHED_S, max_waiting: int = MAX_WAITING,
-                 preload: list[str] | None = None) -> None:
+                 preload: list[str] | None = None,
+                 log: Callable[[str], None] | None = None) -> None:
         self.workers = default_workers() if workers is None else int(workers)
         if self.workers < 1:
             raise ValueError(f"workers must be 1 or more (got {workers})")
@@ -182,6 +186,7 @@ class JobQueue:
         self.abandon_after = float(abandon_after)
         self.keep_finished = float(keep_finished)
         self.max_waiting = int(max_waiting)
+        self._log = log
         self._ctx = multiprocessing.get_context("forkserver")
         self._ctx.set_forkserver_preload(list(PRELOAD if preload is None else preload))
         self._lock = threading.Lock()
@@ -325,6 +330,12 @@ class JobQueue:
             with contextlib.suppress(ValueError):
                 self._waiting.remove(job.id)
         job.state, job.message, job.finished = state, message, time.monotonic()
+        if self._log is not None:
+            started = job.started if job.started is not None else job.finished
+            with contextlib.suppress(Exception):  # a log that fails must not stop the queue
+                self._log(f"job {job.id[:8]} {state} after {started - job.submitted:.1f} s "
+                          f"queued, {job.finished - started:.1f} s running"
+                          + (f": {message}" if message else ""))
         if job.process is not None:
             if stop and job.process.exitcode is None:
                 with contextlib.suppress(OSError, ValueError, AttributeError):
@@ -485,8 +496,13 @@ def job_queue() -> JobQueue:
             _QUEUE = JobQueue(
                 queue_timeout=_env_seconds(QUEUE_TIMEOUT_ENV, QUEUE_TIMEOUT_S),
                 run_timeout=_env_seconds(RUN_TIMEOUT_ENV, RUN_TIMEOUT_S),
-                abandon_after=_env_seconds(ABANDON_ENV, ABANDON_AFTER_S))
+                abandon_after=_env_seconds(ABANDON_ENV, ABANDON_AFTER_S),
+                log=_log_to_stderr)
         return _QUEUE
+
+
+def _log_to_stderr(line: str) -> None:
+    print(f"etsim dashboard: {line}", file=sys.stderr, flush=True)
 
 
 def check_settings() -> None:

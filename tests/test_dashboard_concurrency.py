@@ -6,8 +6,9 @@ firm count, and press Run at about the same moment. The server runs two jobs at 
 (``$ETSIM_DASHBOARD_WORKERS=2``), so most wait in line. Each session must see its place in
 line or its progress, then get its own run's charts (its seed and firm count, not
 another session's); a session reloaded while waiting picks its run up again; Cancel says
-the run was cancelled; and afterwards the server has no job process left, zombie or
-alive.
+the run was cancelled; a tab closed while its run waits has its job ended (dropped
+once no page has asked about it for ``ABANDON_S``, or finished) as the server's log
+shows; and afterwards the server has no job process left, zombie or alive.
 
 Same server start and Chromium rules as tests/test_dashboard_e2e.py (skipped without
 Debian's chromium unless $ETSIM_REQUIRE_BROWSER is set).
@@ -15,6 +16,7 @@ Debian's chromium unless $ETSIM_REQUIRE_BROWSER is set).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -22,6 +24,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -31,6 +34,7 @@ from test_dashboard_e2e import HAS_DATA, ROOT, TIMEOUT_MS, _free_port, browser  
 SESSIONS = 8
 WORKERS = 2
 WAIT_S = 300.0  # a bound on waiting for something that should happen, not a budget
+ABANDON_S = 30  # the server drops a job no page has asked about for this long
 
 # Keeps every text the progress line shows (reset by a reload, installed before the
 # page's scripts on every load), so a short-lived "Queued: ..." is not missed.
@@ -47,13 +51,13 @@ ACTIVE = re.compile(r"^(Queued: \d+(st|nd|rd|th) in line, \d+ runs? ahead|Runnin
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int, Path]]:
     """The dashboard on a free port with two workers and its own empty results cache."""
     folder = tmp_path_factory.mktemp("dashboard-concurrency")
     port = _free_port()
     env = dict(os.environ, ETSIM_DASHBOARD_CACHE=str(folder / "cache"),
                ETSIM_DASHBOARD_JOBS=str(folder / "jobs"), ETSIM_DASHBOARD_WORKERS=str(WORKERS),
-               PYTHONUNBUFFERED="1")
+               ETSIM_DASHBOARD_ABANDON_AFTER=str(ABANDON_S), PYTHONUNBUFFERED="1")
     log = open(folder / "server.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [sys.executable, "-m", "etsim", "dashboard", "--port", str(port)],
@@ -73,7 +77,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]
             pytest.fail("the dashboard server did not start:\n"
                         + (folder / "server.log").read_text()[-3000:])
         time.sleep(0.2)
-    yield url, proc.pid
+    yield url, proc.pid, folder / "server.log"
     proc.terminate()
     try:
         proc.wait(timeout=30)
@@ -148,15 +152,20 @@ def job_processes(server_pid: int) -> tuple[list[psutil.Process], list[psutil.Pr
 
 
 def test_eight_sessions_run_at_once_each_queued_then_drawn_with_its_own_run(
-        browser: Any, server: tuple[str, int]) -> None:  # noqa: F811 - browser: fixture
-    url, server_pid = server
+        browser: Any, server: tuple[str, int, Path]) -> None:  # noqa: F811 - a fixture
+    url, server_pid, server_log = server
     sessions = [Session(browser, url, seed=101 + i, n_firms=(20, 40)[i % 2])
                 for i in range(SESSIONS - 1)]
     # the last one runs the most firms, so it is still waiting when it is reloaded
     sessions.append(Session(browser, url, seed=101 + SESSIONS - 1, n_firms=200))
+    leaver = Session(browser, url, seed=555, n_firms=200)  # closes its tab mid-queue
     try:
-        for session in sessions:  # Run at about the same moment
+        for session in sessions + [leaver]:  # Run at about the same moment
             session.page.click("#explore-run")
+        leaver.page.wait_for_function("() => sessionStorage.getItem('explore-job')")
+        left_job = json.loads(leaver.page.evaluate(
+            "() => sessionStorage.getItem('explore-job')"))["id"]
+        leaver.context.close()
 
         last = sessions[-1]
         assert ACTIVE.match(last.wait_until_active())
@@ -213,6 +222,20 @@ def test_eight_sessions_run_at_once_each_queued_then_drawn_with_its_own_run(
     finally:
         for session in sessions:
             session.context.close()
+
+    # the closed tab's job ended: dropped as abandoned, or finished and cached
+    def left_job_ended() -> str | None:
+        for line in server_log.read_text().splitlines():
+            if f"job {left_job[:8]} " in line:
+                return line
+        return None
+
+    deadline = time.monotonic() + WAIT_S
+    while left_job_ended() is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    ended = left_job_ended()
+    assert ended is not None and (" done after " in ended or (
+        " cancelled after " in ended and "its tab was closed" in ended)), ended
 
     # no job process left behind, and no zombie among the server's children
     deadline = time.monotonic() + WAIT_S

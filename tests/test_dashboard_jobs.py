@@ -164,7 +164,8 @@ def test_no_more_than_workers_processes_run_at_once(make_queue, gate):
 
 def test_cancel_a_queued_and_a_running_job(make_queue, gate):
     open_gate, log = gate
-    queue = make_queue(workers=1)
+    lines: list[str] = []
+    queue = make_queue(workers=1, log=lines.append)
     ids = [queue.submit(wait_for_gate, str(open_gate), str(log), name) for name in "abc"]
     state_of(queue, ids[0], "running")
     wait_until(lambda: started(log) == ["a"], "the first job to start")
@@ -181,6 +182,12 @@ def test_cancel_a_queued_and_a_running_job(make_queue, gate):
     assert state_of(queue, ids[2], "done")["result"] == "result of c"
     assert started(log) == ["a", "c"]
     assert queue.cancel(ids[2])["state"] == "done"  # a finished job stays finished
+    # the server's log has a line per job that ended
+    assert [line.split()[:3] for line in lines] == [
+        ["job", ids[1][:8], "cancelled"], ["job", ids[0][:8], "cancelled"],
+        ["job", ids[2][:8], "done"]]
+    assert lines[0].endswith("Cancelled: the run was stopped at your request and nothing "
+                             "was kept.")
     wait_until(lambda: queue.counts()["processes"] == 0, "the processes to be joined")
     assert zombies() == []
 
