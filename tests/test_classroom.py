@@ -6,6 +6,7 @@ leaving are tested without waiting; the API is driven through Flask's test clien
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -443,3 +444,14 @@ def test_the_student_page_shows_the_firms_own_figures(trading_session) -> None:
     assert [o["lead_time_years"] for o in view["options"]] == \
         fo.lead_time[seat.row][fo.valid[seat.row]].tolist()
     assert all(o["cost_per_t"] > 0 for o in view["options"])
+
+
+def test_views_are_strict_json_on_days_without_a_close(trading_session) -> None:
+    """A day without a listed trade has no close: the views send null, never NaN (which
+    browsers' JSON.parse refuses, so the pages would stop updating)."""
+    session, _, tokens = trading_session
+    assert np.isnan(session.model.daily["close"][:session.model.day]).any()
+    teacher = session.teacher_view()
+    json.dumps(teacher, allow_nan=False)
+    json.dumps(session.student_view(tokens[0]), allow_nan=False)
+    assert None in teacher["prices"]

@@ -142,11 +142,15 @@ def test_a_class_trades_with_each_other_and_with_agents(classroom, browser) -> N
     # Ada offers at the bottom of the band, Ben bids at the top: they meet at the close
     assert "accepted" in _order(ada, "sell", 99_999, low, keep=False)
     assert "accepted" in _order(ben, "buy", 99_999, high, keep=False)
-    # Cai bids at the top of the band and keeps it: agents' offers fill it
-    assert "accepted" in _order(cai, "buy", 500, high, keep=True)
-    cai.wait_for_selector("#st-orders button[data-cancel]")
     _step(teacher, 1, TRADING_DAY + 1)
     ben.wait_for_selector("#st-trades td:text-is('student')")
+    # Cai bids at the top of the day's band (it moved with Ada's and Ben's trade) and
+    # keeps the bid: agents' offers fill it over the next days
+    cai.wait_for_function("() => document.getElementById('st-date').textContent"
+                          f".includes('day {TRADING_DAY + 2} ')")
+    high = _number(cai.text_content("#st-band").split(" - ")[1])
+    assert "accepted" in _order(cai, "buy", 500, high, keep=True)
+    cai.wait_for_selector("#st-orders button[data-cancel]")
     for day in range(TRADING_DAY + 2, TRADING_DAY + 22):
         _step(teacher, 1, day)
         if cai.query_selector("#st-trades td:text-is('agent')"):

@@ -799,7 +799,8 @@ class ClassroomSession:
             "output_expected": self._expected_output(day),
             "bids": [list(level) for level in self.book_depth[0][:8]],
             "asks": [list(level) for level in self.book_depth[1][:8]],
-            "prices": [float(p) for p in model.daily["close"][:model.day]],
+            # null on a day without a listed trade: it has no close (drawn as a gap)
+            "prices": [_num(p) for p in model.daily["close"][:model.day]],
             "volumes": list(self.day_volume),
         }
         self._snapshot = (model.day, shared)

@@ -41,17 +41,25 @@ function bookRows(id, bids, asks) {
   rows(id, out, r => r);
 }
 function lineChart(id, values) {
+  // null marks a day without a listed trade (no close): the line has a gap there
   const svg = document.getElementById(id);
   const w = 600, h = 220, pad = 30;
-  if (!values.length) { svg.innerHTML = ""; return; }
-  const lo = Math.min(...values), hi = Math.max(...values);
+  const known = values.filter(v => v !== null && v !== undefined);
+  if (!known.length) { svg.innerHTML = ""; return; }
+  const lo = Math.min(...known), hi = Math.max(...known);
   const span = hi - lo || 1;
-  const pts = values.map((v, i) => [
-    pad + (values.length === 1 ? 0 : i * (w - 2 * pad) / (values.length - 1)),
-    h - pad - (v - lo) * (h - 2 * pad) / span]);
+  const x = i => pad + (values.length === 1 ? 0 : i * (w - 2 * pad) / (values.length - 1));
+  const y = v => h - pad - (v - lo) * (h - 2 * pad) / span;
+  const segments = [[]];
+  values.forEach((v, i) => {
+    if (v === null || v === undefined) { segments.push([]); return; }
+    segments[segments.length - 1].push(`${x(i)},${y(v)}`);
+  });
   svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
-  svg.innerHTML = `<polyline fill="none" stroke="#1f5f8b" stroke-width="2" points="${
-    pts.map(p => p.join(",")).join(" ")}"/>` +
+  svg.innerHTML = segments.filter(s => s.length).map(s => s.length === 1
+    ? `<circle r="2" fill="#1f5f8b" cx="${s[0].split(",")[0]}" cy="${s[0].split(",")[1]}"/>`
+    : `<polyline fill="none" stroke="#1f5f8b" stroke-width="2" points="${s.join(" ")}"/>`
+  ).join("") +
     `<text x="4" y="${pad}" font-size="11">${fmt(hi, 2)}</text>` +
     `<text x="4" y="${h - pad}" font-size="11">${fmt(lo, 2)}</text>`;
 }
