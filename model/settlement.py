@@ -76,9 +76,7 @@ class Settlement:
         if not len(buyers):
             return
         qty, prices = trades["quantity"], trades["price"]
-        for buyer, seller, quantity in zip(buyers.tolist(), sellers.tolist(), qty.tolist(),
-                                           strict=True):
-            self.registry.transfer(seller, buyer, quantity)
+        self.registry.transfer_many(sellers, buyers, qty)
         value = prices * qty
         firms = self.firms
         buying, bought, paid = buyers, qty, value
