@@ -23,6 +23,7 @@ from etsim.model._numba import njit
 SEQ_BITS = 32
 SEQ_MASK = (1 << SEQ_BITS) - 1
 BID_BASE = (1 << 31) - 1  # highest price in ticks a book can hold, plus one
+EPS = 1e-7  # model.exchange._EPS: tolerance in ticks against float noise
 
 # event codes of the compiled book's event rows (code, a, b, c, d, e)
 EV_LIMIT = 0  # limit order: seq, trader, side, quantity, price tick
@@ -221,6 +222,58 @@ def match_batch(traders, sides, quantities, ticks, market, owner, remaining, bid
 
 
 @njit(cache=True)
+def submit_batch(traders, sides, quantities, prices, tick, lo, hi, owner, remaining, bids,
+                 asks, counts, trade_buyer, trade_seller, trade_tick, trade_qty, events,
+                 record, ids):  # pragma: no cover (compiled)
+    """Check, price and match a batch as ``OrderBook.submit_many`` does (day orders).
+
+    Sides must be +/-1 and quantities >= 1 (else nothing happens); a limit price goes to
+    the less aggressive tick (buys down, sells up) and is rejected (id -1) outside the
+    band ``lo..hi`` (ticks); NaN is a market order, priced at the band's far end.
+
+    Returns:
+        ``(events written, orders rejected)``, or ``(-1, 0)`` for a bad side and
+        ``(-2, 0)`` for a bad quantity.
+    """
+    n = len(traders)
+    for k in range(n):
+        if sides[k] != 1 and sides[k] != -1:
+            return -1, 0
+    for k in range(n):
+        if quantities[k] < 1:
+            return -2, 0
+    accepted = np.empty(n, dtype=np.int64)
+    ticks = np.empty(n, dtype=np.int64)
+    market = np.zeros(n, dtype=np.bool_)
+    m = 0
+    for k in range(n):
+        price = prices[k]
+        ids[k] = -1
+        if np.isnan(price):
+            market[m] = True
+            ticks[m] = hi if sides[k] > 0 else lo
+        else:
+            scaled = price / tick
+            if sides[k] > 0:
+                t = np.floor(scaled + EPS)
+            else:
+                t = np.ceil(scaled - EPS)
+            if not (t >= lo and t <= hi):  # +/-inf too
+                continue
+            ticks[m] = np.int64(t)
+        accepted[m] = k
+        m += 1
+    picked = accepted[:m]
+    got = np.empty(m, dtype=np.int64)
+    written = match_batch(traders[picked], sides[picked], quantities[picked], ticks[:m],
+                          market[:m], owner, remaining, bids, asks, counts, trade_buyer,
+                          trade_seller, trade_tick, trade_qty, events, record, got)
+    for j in range(m):
+        ids[picked[j]] = got[j]
+    return written, n - m
+
+
+@njit(cache=True)
 def transfer_many(holdings, sellers, buyers, quantities):  # pragma: no cover (compiled)
     """Deliver trades one after the other, as ``Registry.transfer`` does: each moves
     its tonnes from the seller's oldest vintages first.
@@ -251,6 +304,33 @@ def transfer_many(holdings, sellers, buyers, quantities):  # pragma: no cover (c
     return -1
 
 
+@njit(cache=True)
+def pay_firms(buyers, sellers, quantities, prices, n_firms, cash, net_sales, bought,
+              sold):  # pragma: no cover (compiled)
+    """Book a session's trades for the firms among buyers and sellers, in the order of
+    the reference's ``np.add.at`` calls (the same float sums): cash paid, then cash
+    received, tonnes bought, tonnes sold; then the firm-year ``bought`` and ``sold``."""
+    n = len(quantities)
+    for k in range(n):
+        if buyers[k] < n_firms:
+            cash[buyers[k]] += -(prices[k] * quantities[k])
+    for k in range(n):
+        if sellers[k] < n_firms:
+            cash[sellers[k]] += prices[k] * quantities[k]
+    for k in range(n):
+        if buyers[k] < n_firms:
+            net_sales[buyers[k]] += -quantities[k]
+    for k in range(n):
+        if sellers[k] < n_firms:
+            net_sales[sellers[k]] += quantities[k]
+    for k in range(n):
+        if buyers[k] < n_firms:
+            bought[buyers[k]] += quantities[k]
+    for k in range(n):
+        if sellers[k] < n_firms:
+            sold[sellers[k]] += quantities[k]
+
+
 def warm_up() -> None:
     """Compile (or load from the cache) every kernel on tiny inputs."""
     z = np.zeros(4, dtype=np.int64)
@@ -258,5 +338,8 @@ def warm_up() -> None:
     match_batch(one, one, one, one, np.zeros(1, dtype=np.bool_), z.copy(), z.copy(),
                 z.copy(), z.copy(), np.zeros(5, dtype=np.int64), z.copy(), z.copy(), z.copy(),
                 z.copy(), np.zeros((0, 6), dtype=np.int64), False, z.copy())
+    submit_batch(one, one, one, np.ones(1), 0.01, 1, 2, z.copy(), z.copy(), z.copy(),
+                 z.copy(), np.zeros(5, dtype=np.int64), z.copy(), z.copy(), z.copy(), z.copy(),
+                 np.zeros((0, 6), dtype=np.int64), False, z.copy())
     clean_top(z.copy(), 0, z)
     transfer_many(np.ones((2, 2), dtype=np.int64), np.zeros(1, dtype=np.int64), one, one)

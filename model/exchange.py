@@ -712,6 +712,11 @@ class OrderBook:
             return self._remaining[order_id]
         return 0
 
+    def remaining_many(self, order_ids: np.ndarray) -> np.ndarray:
+        """:meth:`remaining` of each id (0 for -1, a rejected order), as an int64 array."""
+        return np.array([self.remaining(i) for i in np.asarray(order_ids).tolist()],
+                        dtype=np.int64)
+
     def trades(self) -> dict[str, np.ndarray]:
         """Trades of the session so far, in execution order.
 

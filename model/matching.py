@@ -191,6 +191,43 @@ class CompiledOrderBook(OrderBook):
             self._log_events(events[:written])
         return ids
 
+    def submit_many(
+        self,
+        traders: np.ndarray,
+        sides: np.ndarray,
+        quantities: np.ndarray,
+        limit_prices: np.ndarray,
+        gtc: bool | np.ndarray = False,
+        max_age: int | None = None,
+    ) -> np.ndarray:
+        """As ``OrderBook.submit_many``; a batch of day orders with integer sides and
+        quantities is checked, priced and matched in one compiled call."""
+        columns = [np.asarray(values).ravel() for values in (traders, sides, quantities)]
+        prices = np.asarray(limit_prices, dtype=np.float64).ravel()
+        n = len(prices)
+        if (gtc is not False or n == 0 or any(len(c) != n for c in columns)
+                or any(c.dtype.kind not in "iu" for c in columns)):
+            return super().submit_many(traders, sides, quantities, limit_prices, gtc, max_age)
+        k, counts = self._k, self._counts
+        resting = int(counts[k.N_BIDS] + counts[k.N_ASKS])
+        self._reserve(n)
+        events = np.zeros((4 * n + 2 * resting if self.record else 0, 6), dtype=np.int64)
+        ids = np.empty(n, dtype=np.int64)
+        buyer, seller, tick, qty = self._trades
+        written, rejected = k.submit_batch(
+            *(c.astype(np.int64, copy=False) for c in columns), prices, self.tick,
+            self._lo, self._hi, self._trader, self._remaining, self._bid_heap,
+            self._ask_heap, counts, buyer, seller, tick, qty, events, self.record, ids)
+        if written == -1:
+            raise ValueError("sides must contain only +1 (buy) and -1 (sell)")
+        if written == -2:
+            raise ValueError("quantities must be integers >= 1")
+        self.n_rejected += rejected
+        self.n_orders += n - rejected
+        if self.record:
+            self._log_events(events[:written])
+        return ids
+
     def _log_events(self, rows: np.ndarray) -> None:
         """Append the kernel's event rows to :attr:`events` as the reference logs them."""
         k, log, tick = self._k, self.events, self.tick
@@ -270,6 +307,11 @@ class CompiledOrderBook(OrderBook):
         if 0 <= order_id < self._order_count():
             return int(self._remaining[order_id])
         return 0
+
+    def remaining_many(self, order_ids: np.ndarray) -> np.ndarray:
+        ids = np.asarray(order_ids, dtype=np.int64)
+        known = (ids >= 0) & (ids < self._order_count())
+        return np.where(known, self._remaining[np.where(known, ids, 0)], 0)
 
     def _top(self, heap: np.ndarray, count: int) -> int | None:
         """The top price key of a side after dropping dead entries, or None."""

@@ -55,13 +55,25 @@ class Registry:
         """Column index of a vintage."""
         return vintage - self.first_vintage
 
+    def _row_sums(self, rows: int, columns: int) -> np.ndarray:
+        """Sums of ``holdings[:rows, :columns]`` along each row: added column by column,
+        many times faster than ``sum(axis=1)`` over a few vintages (exact: integers)."""
+        held = self.holdings
+        columns = len(range(held.shape[1])[:columns])  # the columns ``[:, :columns]`` takes
+        if columns == 0:
+            return np.zeros(min(rows, len(held)), dtype=held.dtype)
+        out = held[:rows, 0].copy()
+        for col in range(1, columns):
+            out += held[:rows, col]
+        return out
+
     def usable(self, up_to_vintage: int) -> np.ndarray:
         """Each firm's holdings of vintages up to and including ``up_to_vintage``."""
-        return self.holdings[: self.n_firms, : self.column(up_to_vintage) + 1].sum(axis=1)
+        return self._row_sums(self.n_firms, self.column(up_to_vintage) + 1)
 
     def total(self) -> np.ndarray:
         """Each firm's holdings of all vintages."""
-        return self.holdings[: self.n_firms].sum(axis=1)
+        return self._row_sums(self.n_firms, self.holdings.shape[1])
 
     def firm_total(self) -> int:
         """Quota held by all firms (t), financial accounts left out."""

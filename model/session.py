@@ -252,9 +252,7 @@ class TradingSession:
                               market.tick, kind="block", record=recorded)
             ids = block.submit_many(orders.trader[large], orders.side[large],
                                     orders.quantity[large], orders.limit_price[large])
-            left = np.array([block.remaining(i) if i >= 0 else q
-                             for i, q in zip(ids.tolist(), orders.quantity[large].tolist(),
-                                             strict=True)], dtype=np.int64)
+            left = np.where(ids >= 0, block.remaining_many(ids), orders.quantity[large])
             listed_quantity[large] = np.minimum(left, market.block_min_t - 1)
         send = listed_quantity >= 1
         if book is None:

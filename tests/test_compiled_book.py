@@ -147,3 +147,12 @@ def test_engine_choice() -> None:
 def test_a_book_too_high_for_its_tick_is_refused() -> None:
     with pytest.raises(ValueError, match="too high"):
         CompiledOrderBook(1.0, 3e7, tick=0.01)
+
+
+def test_remaining_many() -> None:
+    for cls in (OrderBook, CompiledOrderBook):
+        book = cls(81.0, 99.0)
+        ids = book.submit_many(np.array([1, 2, 3]), np.array([BUY, SELL, SELL]),
+                               np.array([10, 4, 9]), np.array([90.0, 89.0, 150.0]))
+        assert ids.tolist() == [0, 1, -1]  # the third is outside the band
+        assert book.remaining_many(np.array([0, 1, -1, 7])).tolist() == [6, 0, 0, 0]

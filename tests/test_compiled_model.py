@@ -128,3 +128,14 @@ def test_kernel_cache_goes_to_the_user_cache_when_the_package_is_read_only(
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "mine"))
     _numba._choose_cache_dir()
     assert os.environ["NUMBA_CACHE_DIR"] == str(tmp_path / "mine")
+
+
+def test_holdings_sums_by_vintage() -> None:
+    """total() and usable() (summed column by column) against numpy's sums."""
+    rng = np.random.default_rng(2)
+    registry = Registry(50, 2020, 2030, n_firms=40)
+    registry.holdings[:] = rng.integers(0, 100, registry.holdings.shape)
+    for vintage in (2010, 2019, 2020, 2024, 2030, 2031):
+        want = registry.holdings[:40, : registry.column(vintage) + 1].sum(axis=1)
+        assert registry.usable(vintage).tolist() == want.tolist()
+    assert registry.total().tolist() == registry.holdings[:40].sum(axis=1).tolist()
