@@ -14,7 +14,8 @@ settlement of a day's trades, ``Registry.transfer_many``):
   disk (``model._numba``);
 * ``"python"``: the pure-Python reference.
 
-Choose it with the environment variable ``ETSIM_ENGINE`` (read at import) or
+Choose it with the environment variable ``ETSIM_ENGINE`` (read at import; another
+value gives a warning and the default) or
 :func:`set_engine` (for the process, e.g. in a test or a notebook). Both engines give
 identical tables; the choice changes only the speed. If numba cannot be imported, the
 compiled engine falls back to the Python one with a warning.
@@ -354,7 +355,9 @@ class CompiledOrderBook(OrderBook):
         }
 
 
-_chosen = os.environ.get("ETSIM_ENGINE", "compiled")
-if _chosen not in ENGINES:
-    raise ValueError(f"ETSIM_ENGINE must be one of {ENGINES}, got {_chosen!r}")
-_engine = _chosen
+_chosen = os.environ.get("ETSIM_ENGINE", "compiled") or "compiled"
+if _chosen in ENGINES:
+    _engine = _chosen
+else:  # a run must not fail for a speed setting: say so, and use the default
+    warnings.warn(f"ETSIM_ENGINE must be one of {', '.join(ENGINES)}, got {_chosen!r}; "
+                  "using compiled", RuntimeWarning, stacklevel=1)

@@ -5,6 +5,9 @@ kernels' cache folder."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -139,3 +142,17 @@ def test_holdings_sums_by_vintage() -> None:
         want = registry.holdings[:40, : registry.column(vintage) + 1].sum(axis=1)
         assert registry.usable(vintage).tolist() == want.tolist()
     assert registry.total().tolist() == registry.holdings[:40].sum(axis=1).tolist()
+
+
+@pytest.mark.parametrize(("value", "engine", "warned"), [
+    ("python", "python", False), ("compiled", "compiled", False), ("", "compiled", False),
+    ("fortran", "compiled", True)])
+def test_engine_from_the_environment(value: str, engine: str, warned: bool) -> None:
+    """ETSIM_ENGINE picks the engine at import; a wrong value warns and keeps the default."""
+    code = "from etsim.model import matching; print(matching.engine())"
+    env = dict(os.environ, ETSIM_ENGINE=value,
+               PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, check=True, cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.strip() == engine
+    assert ("ETSIM_ENGINE must be one of compiled, python, got 'fortran'" in out.stderr) == warned
