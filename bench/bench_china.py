@@ -21,17 +21,68 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import platform
 import resource
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
+from pathlib import Path
 
-import mesa
-import numpy as np
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
+_began = time.perf_counter()
+import mesa  # noqa: E402
+import numpy as np  # noqa: E402
+
+from etsim import CarbonMarketModel  # noqa: E402
+from etsim.model import matching  # noqa: E402
+
+PROCESS = """
+import time
+began = time.perf_counter()
 from etsim import CarbonMarketModel
+model = CarbonMarketModel(scenario={scenario!r}, seed={seed})
+model.run()
+model.results()
+print(time.perf_counter() - began)
+"""
+
+KERNELS = """
+import time
+import scipy.linalg  # the model imports it anyway; numba loads it with its first kernel
+began = time.perf_counter()
+from etsim.model import _kernels
+imported, cpu = time.perf_counter(), time.process_time()
+_kernels.warm_up()
+print(imported - began, time.perf_counter() - imported, time.process_time() - cpu)
+"""
+
+
+def child(code: str, env: dict | None = None) -> tuple[float, str]:
+    """Run ``code`` in a fresh Python; its wall time (s) and its last output line."""
+    env = dict(os.environ if env is None else env)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    began = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=ROOT, env=env)
+    return time.perf_counter() - began, out.stdout.strip().splitlines()[-1]
+
+
+def kernel_times() -> None:
+    """First-run compile time and warm (cached) load time of the compiled kernels, each
+    in a fresh process with a fresh numba cache folder."""
+    with tempfile.TemporaryDirectory(prefix="etsim-numba-") as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        for label in ("first run (compiles)", "second run (cache)"):
+            _, line = child(KERNELS, env)
+            imported, ready, cpu = map(float, line.split())
+            print(f"kernels, {label:<21} import numba {imported:.2f} s, "
+                  f"compile or load {ready:.2f} s ({cpu:.2f} s CPU)")
 
 PHASES = ("construct", "run", "results")
 
@@ -48,13 +99,18 @@ def one_run(scenario: str, seed: int, traced: bool = False) -> dict:
     seconds: dict[str, float] = {}
     peaks: dict[str, float] = {}
 
+    cpu: dict[str, float] = {}
+    clock = {"cpu": 0.0}
+
     def start() -> float:
         if traced:
             tracemalloc.reset_peak()
+        clock["cpu"] = time.process_time()
         return time.perf_counter()
 
     def stop(phase: str, began: float) -> None:
         seconds[phase] = time.perf_counter() - began
+        cpu[phase] = time.process_time() - clock["cpu"]
         if traced:
             peaks[phase] = tracemalloc.get_traced_memory()[1] / 2**20
 
@@ -85,7 +141,7 @@ def one_run(scenario: str, seed: int, traced: bool = False) -> dict:
     }
     del tables, daily, trades, model
     gc.collect()
-    return {"seconds": seconds, "peaks": peaks, "counts": counts}
+    return {"seconds": seconds, "cpu": cpu, "peaks": peaks, "counts": counts}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,14 +153,23 @@ def main(argv: list[str] | None = None) -> int:
                         help="timed repeats; min and median are reported (default: 1)")
     parser.add_argument("--no-tracemalloc", action="store_true",
                         help="skip the extra traced run that measures the tracemalloc peak")
+    parser.add_argument("--process", type=int, default=0, metavar="N",
+                        help="also time N whole processes (import, build, run, results) "
+                             "and the kernels' first-run compile and cached load")
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
 
     print(f"etsim benchmark: scenario {args.scenario}, seed {args.seed}, "
-          f"{args.repeat} repeat(s)")
+          f"{args.repeat} repeat(s), engine {matching.engine()}")
     print(f"python {platform.python_version()}, mesa {mesa.__version__}, "
           f"numpy {np.__version__}, {platform.machine()} {platform.system()}")
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"imports {time.perf_counter() - _began:.2f} s; ", end="")
+    began = time.perf_counter()
+    if matching.engine() == "compiled":
+        matching.kernels().warm_up()
+    print(f"kernels ready (loaded or compiled) {time.perf_counter() - began:.2f} s")
 
     runs = []
     for index in range(args.repeat):
@@ -112,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         runs.append(result)
         s = result["seconds"]
         print(f"  repeat {index + 1}: construct {s['construct']:.2f} s, run {s['run']:.2f} s, "
-              f"results {s['results']:.2f} s")
+              f"results {s['results']:.2f} s (CPU {sum(result['cpu'].values()):.2f} s)")
     rss_untraced = max_rss_mib()
 
     counts = runs[0]["counts"]
@@ -137,6 +202,11 @@ def main(argv: list[str] | None = None) -> int:
         values = [r["seconds"][phase] for r in runs]
         print(f"{phase:<12}{min(values):>10.2f}{statistics.median(values):>11.2f}")
     print(f"{'total':<12}{min(totals):>10.2f}{statistics.median(totals):>11.2f}")
+    cpus = [sum(r["cpu"].values()) for r in runs]
+    runs_cpu = [r["cpu"]["run"] for r in runs]
+    print(f"{'CPU total':<12}{min(cpus):>10.2f}{statistics.median(cpus):>11.2f}"
+          "  (process time: steadier than wall time on a shared machine)")
+    print(f"{'CPU run':<12}{min(runs_cpu):>10.2f}{statistics.median(runs_cpu):>11.2f}")
 
     run_times = [r["seconds"]["run"] for r in runs]
     best, median = min(run_times), statistics.median(run_times)
@@ -161,6 +231,18 @@ def main(argv: list[str] | None = None) -> int:
               f"(separate traced run; its times are not counted: "
               f"{sum(traced['seconds'].values()):.1f} s traced)")
         print(f"max RSS                {max_rss_mib():,.0f} MiB (after the traced run)")
+    if args.process:
+        print()
+        kernel_times()
+        whole = [child(PROCESS.format(scenario=args.scenario, seed=args.seed))
+                 for _ in range(args.process)]
+        walls = [w for w, _ in whole]
+        inside = [float(line) for _, line in whole]
+        print(f"whole process          {min(walls):.2f} s (min)  {statistics.median(walls):.2f}"
+              f" s (median) of {args.process}: interpreter start, imports, build, run, "
+              f"results; {statistics.median(inside):.2f} s of it after the interpreter "
+              "started")
+    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0 if counts["ledger_ok"] else 1
 
 

@@ -199,7 +199,12 @@ class OrderBook:
             raise ValueError(f"empty price band [{limit_down}, {limit_up}] at tick {tick}")
         self.limit_down = round(self._lo * self.tick, 2)
         self.limit_up = round(self._hi * self.tick, 2)
+        self._init_state()
+        if carried is not None and len(carried):
+            self._carry_in(carried)
 
+    def _init_state(self) -> None:
+        """An empty book: no orders, no trades (the compiled book keeps arrays instead)."""
         self._bids: list[tuple[int, int]] = []  # (-price_tick, seq): heapq is a min-heap
         self._asks: list[tuple[int, int]] = []  # (price_tick, seq)
         self._trader: list[int] = []  # per order id
@@ -217,8 +222,6 @@ class OrderBook:
         self._gtc: dict[int, tuple[int, int, int, int, int]] = {}
         self.n_carried = 0
         self._expired: list[tuple[int, int, int, int, int, float, int, int]] = []
-        if carried is not None and len(carried):
-            self._carry_in(carried)
 
     @classmethod
     def replay(
@@ -390,22 +393,22 @@ class OrderBook:
         ids = np.full(n, -1, dtype=np.int64)
         accepted = np.flatnonzero(~rejected)
         self.n_rejected += n - accepted.size
-        submit = self._submit
-        out = [
-            submit(t, s, q, p, m)
-            for t, s, q, p, m in zip(
-                traders_a[accepted].astype(np.int64).tolist(),
-                sides_a[accepted].astype(np.int64).tolist(),
-                qty_a[accepted].astype(np.int64).tolist(),
-                ticks[accepted].astype(np.int64).tolist(),
-                market[accepted].tolist(),
-                strict=True,
-            )
-        ]
-        ids[accepted] = out
+        ids[accepted] = self._match_batch(
+            traders_a[accepted].astype(np.int64), sides_a[accepted].astype(np.int64),
+            qty_a[accepted].astype(np.int64), ticks[accepted].astype(np.int64),
+            market[accepted])
         if gtc is not False:
             self._keep_gtc(ids, sides_a, ticks, market, gtc, max_age)
         return ids
+
+    def _match_batch(self, traders: np.ndarray, sides: np.ndarray, quantities: np.ndarray,
+                     ticks: np.ndarray, market: np.ndarray) -> list[int]:
+        """Match validated orders (int64 arrays, prices in ticks inside the band) one after
+        the other, in array order; returns their ids."""
+        submit = self._submit
+        return [submit(t, s, q, p, m) for t, s, q, p, m in zip(
+            traders.tolist(), sides.tolist(), quantities.tolist(), ticks.tolist(),
+            market.tolist(), strict=True)]
 
     def _keep_gtc(
         self,
@@ -555,7 +558,7 @@ class OrderBook:
         book was not crossed and a narrower band does not cross it, so nothing matches here.
         Vectorised, since with GTC orders the carried book can be larger than a day's flow.
         """
-        if self._remaining:
+        if self._order_count():
             raise ValueError("carried orders must enter the book before any new order")
         order = np.argsort(carried.order_id, kind="stable")
         side = carried.side[order].astype(np.int64)
@@ -576,15 +579,9 @@ class OrderBook:
         trader = carried.trader[order].astype(np.int64)
         first_id = carried.first_id[order].astype(np.int64)
 
-        self._trader.extend(trader.tolist())
-        self._remaining.extend(np.where(live, qty, 0).tolist())
         self.n_carried = m
-        buys, sells = live & (side > 0), live & (side < 0)
-        # Built in id order and heapified once: same heap property as pushing one by one.
-        self._bids = list(zip((-ticks[buys]).tolist(), seqs[buys].tolist(), strict=True))
-        self._asks = list(zip(ticks[sells].tolist(), seqs[sells].tolist(), strict=True))
-        heapify(self._bids)
-        heapify(self._asks)
+        self._load_carried(trader, np.where(live, qty, 0), ticks, live & (side > 0),
+                           live & (side < 0))
         self._gtc.update(zip(seqs[live].tolist(), zip(
             first_id[live].tolist(), age[live].tolist(), max_age[live].tolist(),
             side[live].tolist(), ticks[live].tolist(), strict=True), strict=True))
@@ -608,6 +605,23 @@ class OrderBook:
         bid, ask = self.best_bid(), self.best_ask()
         if bid is not None and ask is not None and bid >= ask:
             raise ValueError(f"carried orders cross: best bid {bid} >= best ask {ask}")
+
+    def _order_count(self) -> int:
+        """Ids given so far (orders and carried orders)."""
+        return len(self._remaining)
+
+    def _load_carried(self, trader: np.ndarray, left: np.ndarray, ticks: np.ndarray,
+                      buys: np.ndarray, sells: np.ndarray) -> None:
+        """Rest the carried orders as ids 0..m-1 (``left`` tonnes each, 0 if expired) in
+        an empty book; ``buys``/``sells`` mark the live ones of each side."""
+        seqs = np.arange(len(trader), dtype=np.int64)
+        self._trader.extend(trader.tolist())
+        self._remaining.extend(left.tolist())
+        # Built in id order and heapified once: same heap property as pushing one by one.
+        self._bids = list(zip((-ticks[buys]).tolist(), seqs[buys].tolist(), strict=True))
+        self._asks = list(zip(ticks[sells].tolist(), seqs[sells].tolist(), strict=True))
+        heapify(self._bids)
+        heapify(self._asks)
 
     @property
     def expired(self) -> RestingOrders:
@@ -697,6 +711,11 @@ class OrderBook:
         if 0 <= order_id < len(self._remaining):
             return self._remaining[order_id]
         return 0
+
+    def remaining_many(self, order_ids: np.ndarray) -> np.ndarray:
+        """:meth:`remaining` of each id (0 for -1, a rejected order), as an int64 array."""
+        return np.array([self.remaining(i) for i in np.asarray(order_ids).tolist()],
+                        dtype=np.int64)
 
     def trades(self) -> dict[str, np.ndarray]:
         """Trades of the session so far, in execution order.

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from etsim.model.exchange import OrderBook, RestingOrders, band_ticks, lowest_tick
+from etsim.model.matching import order_book
 
 if TYPE_CHECKING:  # annotations only
     from collections.abc import Iterable
@@ -202,12 +203,9 @@ class DayBooks:
 
     def traders(self) -> set[int]:
         """Accounts that traded in either session."""
-        traded: set[int] = set()
-        for book in (self.listed, self.block):
-            if book is not None:
-                traded.update(book.trade_buyer)
-                traded.update(book.trade_seller)
-        return traded
+        parts = [np.asarray(side, dtype=np.int64) for book in (self.listed, self.block)
+                 if book is not None for side in (book.trade_buyer, book.trade_seller)]
+        return set(np.unique(np.concatenate(parts)).tolist())
 
 
 class TradingSession:
@@ -277,18 +275,16 @@ class TradingSession:
         listed_quantity = orders.quantity.copy()
         block = None
         if large.any():
-            block = OrderBook(*price_band(record.last_close, market.block_price_limit,
+            block = order_book(*price_band(record.last_close, market.block_price_limit,
                                           market.tick),
                               market.tick, kind="block", record=recorded)
             ids = block.submit_many(orders.trader[large], orders.side[large],
                                     orders.quantity[large], orders.limit_price[large])
-            left = np.array([block.remaining(i) if i >= 0 else q
-                             for i, q in zip(ids.tolist(), orders.quantity[large].tolist(),
-                                             strict=True)], dtype=np.int64)
+            left = np.where(ids >= 0, block.remaining_many(ids), orders.quantity[large])
             listed_quantity[large] = np.minimum(left, market.block_min_t - 1)
         send = listed_quantity >= 1
         if book is None:
-            book = OrderBook(limit_down, limit_up, market.tick, kind="continuous",
+            book = order_book(limit_down, limit_up, market.tick, kind="continuous",
                              record=recorded)
             book.submit_many(orders.trader[send], orders.side[send], listed_quantity[send],
                              orders.limit_price[send])
@@ -337,7 +333,7 @@ class TradingSession:
         market = self.config
         down, up = self.listed_band()
         carried = self.resting
-        book = OrderBook(down, up, market.tick, kind="continuous", record=recorded,
+        book = order_book(down, up, market.tick, kind="continuous", record=recorded,
                          carried=carried)
         if not len(carried):
             return book

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from etsim.model import matching
+
 if TYPE_CHECKING:  # annotations only
     from etsim.agents.financial import FinancialTraders
     from etsim.agents.population import FirmState
@@ -76,11 +78,22 @@ class Settlement:
         if not len(buyers):
             return
         qty, prices = trades["quantity"], trades["price"]
-        for buyer, seller, quantity in zip(buyers.tolist(), sellers.tolist(), qty.tolist(),
-                                           strict=True):
-            self.registry.transfer(seller, buyer, quantity)
-        value = prices * qty
+        self.registry.transfer_many(sellers, buyers, qty)
         firms = self.firms
+        col = self.records.col(year)
+        kernels = matching.kernels() if matching.engine() == "compiled" else None
+        if kernels is not None:
+            if self.financial.n:
+                self.financial.settle_trades(trades)
+            kernels.pay_firms(
+                np.ascontiguousarray(buyers, dtype=np.int64),
+                np.ascontiguousarray(sellers, dtype=np.int64),
+                np.ascontiguousarray(qty, dtype=np.int64),
+                np.ascontiguousarray(prices, dtype=np.float64), firms.n, firms.cash,
+                firms.net_sales, self.records["bought"][:, col], self.records["sold"][:, col])
+            self.trade_log.log(day, year, buyers, sellers, prices, qty, kind)
+            return
+        value = prices * qty
         buying, bought, paid = buyers, qty, value
         selling, sold, received = sellers, qty, value
         if self.financial.n:
@@ -94,7 +107,6 @@ class Settlement:
         np.add.at(firms.cash, selling, received)
         np.add.at(firms.net_sales, buying, -bought)
         np.add.at(firms.net_sales, selling, sold)
-        col = self.records.col(year)
         np.add.at(self.records["bought"][:, col], buying, bought)
         np.add.at(self.records["sold"][:, col], selling, sold)
         self.trade_log.log(day, year, buyers, sellers, prices, qty, kind)

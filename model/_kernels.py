@@ -1,0 +1,345 @@
+"""Compiled kernels of the hot path (numba): the order book's matching, the registry's
+transfers of a day's trades.
+
+Each kernel does exactly what its pure-Python reference does, in the same order, on
+flat int64 arrays (``model.exchange.OrderBook._submit``, ``model.registry.Registry.
+transfer``); ``model.matching`` and ``model.registry`` call them, and tests compare
+both paths fill by fill.
+
+The order book's two sides are binary min-heaps of one int64 key per resting order:
+``price_key << 32 | order id``, where the price key is the price in ticks for asks and
+``BID_BASE - ticks`` for bids (the highest bid first). Keys are unique, so the heap
+order is the price-time priority of the reference's ``(price_key, seq)`` tuples.
+Filled and cancelled orders stay in the heap with ``remaining == 0`` and are popped when
+they reach the top (lazy deletion), as in the reference.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from etsim.model._numba import njit
+
+SEQ_BITS = 32
+SEQ_MASK = (1 << SEQ_BITS) - 1
+BID_BASE = (1 << 31) - 1  # highest price in ticks a book can hold, plus one
+EPS = 1e-7  # model.exchange._EPS: tolerance in ticks against float noise
+
+# event codes of the compiled book's event rows (code, a, b, c, d, e)
+EV_LIMIT = 0  # limit order: seq, trader, side, quantity, price tick
+EV_CANCEL = 1  # self-trade prevention cancel: seq
+EV_TRADE = 2  # trade: buyer, seller, price tick, quantity
+EV_MARKET = 3  # market order: seq, trader, side, quantity, (its sweep limit)
+
+# counters of a compiled book, in its ``counts`` array
+N_IDS, N_BIDS, N_ASKS, N_TRADES, VOLUME = 0, 1, 2, 3, 4
+
+
+@njit(cache=True)
+def heap_push(heap, n, key):  # pragma: no cover (compiled)
+    """Push ``key`` onto the min-heap ``heap[:n]``; returns the new size."""
+    i = n
+    while i > 0:
+        parent = (i - 1) >> 1
+        if heap[parent] <= key:
+            break
+        heap[i] = heap[parent]
+        i = parent
+    heap[i] = key
+    return n + 1
+
+
+@njit(cache=True)
+def heap_pop(heap, n):  # pragma: no cover (compiled)
+    """Remove the top of the min-heap ``heap[:n]``; returns the new size."""
+    n -= 1
+    if n <= 0:
+        return 0
+    last = heap[n]
+    i = 0
+    while True:
+        child = 2 * i + 1
+        if child >= n:
+            break
+        if child + 1 < n and heap[child + 1] < heap[child]:
+            child += 1
+        if heap[child] >= last:
+            break
+        heap[i] = heap[child]
+        i = child
+    heap[i] = last
+    return n
+
+
+@njit(cache=True)
+def clean_top(heap, n, remaining):  # pragma: no cover (compiled)
+    """Pop filled and cancelled orders off the top; returns the new size."""
+    while n > 0 and remaining[heap[0] & SEQ_MASK] == 0:
+        n = heap_pop(heap, n)
+    return n
+
+
+@njit(cache=True)
+def match_batch(traders, sides, quantities, ticks, market, owner, remaining, bids, asks,
+                counts, trade_buyer, trade_seller, trade_tick, trade_qty, events, record,
+                ids):  # pragma: no cover (compiled)
+    """Match validated orders one after the other, as ``OrderBook._submit`` does.
+
+    Args:
+        traders, sides, quantities, ticks, market: The orders (int64; ``ticks`` inside
+            the band; a market order's tick is the band's far end; ``market`` bool).
+        owner, remaining: Per order id: trader and tonnes resting (capacity for the
+            batch's ids).
+        bids, asks: The heaps (capacity for every order of the batch to rest).
+        counts: ``[n_ids, n_bids, n_asks, n_trades, volume]``, updated.
+        trade_buyer, trade_seller, trade_tick, trade_qty: The trades, appended at
+            ``counts[N_TRADES]`` (capacity for the batch's worst case).
+        events: Event rows written from row 0 when ``record`` (else may be empty).
+        record: Whether to write events.
+        ids: Output: each order's id.
+
+    Returns:
+        The number of event rows written.
+    """
+    seq = counts[N_IDS]
+    nb = counts[N_BIDS]
+    na = counts[N_ASKS]
+    nt = counts[N_TRADES]
+    volume = counts[VOLUME]
+    ne = 0
+    for k in range(len(traders)):
+        trader = traders[k]
+        side = sides[k]
+        qty = quantities[k]
+        pt = ticks[k]
+        is_market = market[k]
+        owner[seq] = trader
+        remaining[seq] = 0
+        ids[k] = seq
+        if record:
+            events[ne, 0] = EV_MARKET if is_market else EV_LIMIT
+            events[ne, 1] = seq
+            events[ne, 2] = trader
+            events[ne, 3] = side
+            events[ne, 4] = qty
+            events[ne, 5] = pt
+            ne += 1
+        if side > 0:
+            while qty > 0 and na > 0:
+                key = asks[0]
+                ask_t = key >> SEQ_BITS
+                if ask_t > pt:
+                    break
+                s = key & SEQ_MASK
+                r = remaining[s]
+                if r == 0:  # lazily deleted
+                    na = heap_pop(asks, na)
+                    continue
+                seller = owner[s]
+                if seller == trader:  # self-trade prevention: cancel the resting order
+                    remaining[s] = 0
+                    na = heap_pop(asks, na)
+                    if record:
+                        events[ne, 0] = EV_CANCEL
+                        events[ne, 1] = s
+                        ne += 1
+                    continue
+                if r > qty:
+                    fill = qty
+                    remaining[s] = r - qty
+                else:
+                    fill = r
+                    remaining[s] = 0
+                    na = heap_pop(asks, na)
+                qty -= fill
+                volume += fill
+                trade_buyer[nt] = trader
+                trade_seller[nt] = seller
+                trade_tick[nt] = ask_t
+                trade_qty[nt] = fill
+                nt += 1
+                if record:
+                    events[ne, 0] = EV_TRADE
+                    events[ne, 1] = trader
+                    events[ne, 2] = seller
+                    events[ne, 3] = ask_t
+                    events[ne, 4] = fill
+                    ne += 1
+            if qty > 0 and not is_market:
+                remaining[seq] = qty
+                nb = heap_push(bids, nb, ((BID_BASE - pt) << SEQ_BITS) | seq)
+        else:
+            while qty > 0 and nb > 0:
+                key = bids[0]
+                bid_t = BID_BASE - (key >> SEQ_BITS)
+                if bid_t < pt:
+                    break
+                s = key & SEQ_MASK
+                r = remaining[s]
+                if r == 0:
+                    nb = heap_pop(bids, nb)
+                    continue
+                buyer = owner[s]
+                if buyer == trader:
+                    remaining[s] = 0
+                    nb = heap_pop(bids, nb)
+                    if record:
+                        events[ne, 0] = EV_CANCEL
+                        events[ne, 1] = s
+                        ne += 1
+                    continue
+                if r > qty:
+                    fill = qty
+                    remaining[s] = r - qty
+                else:
+                    fill = r
+                    remaining[s] = 0
+                    nb = heap_pop(bids, nb)
+                qty -= fill
+                volume += fill
+                trade_buyer[nt] = buyer
+                trade_seller[nt] = trader
+                trade_tick[nt] = bid_t
+                trade_qty[nt] = fill
+                nt += 1
+                if record:
+                    events[ne, 0] = EV_TRADE
+                    events[ne, 1] = buyer
+                    events[ne, 2] = trader
+                    events[ne, 3] = bid_t
+                    events[ne, 4] = fill
+                    ne += 1
+            if qty > 0 and not is_market:
+                remaining[seq] = qty
+                na = heap_push(asks, na, (pt << SEQ_BITS) | seq)
+        seq += 1
+    counts[N_IDS] = seq
+    counts[N_BIDS] = nb
+    counts[N_ASKS] = na
+    counts[N_TRADES] = nt
+    counts[VOLUME] = volume
+    return ne
+
+
+@njit(cache=True)
+def submit_batch(traders, sides, quantities, prices, tick, lo, hi, owner, remaining, bids,
+                 asks, counts, trade_buyer, trade_seller, trade_tick, trade_qty, events,
+                 record, ids):  # pragma: no cover (compiled)
+    """Check, price and match a batch as ``OrderBook.submit_many`` does (day orders).
+
+    Sides must be +/-1 and quantities >= 1 (else nothing happens); a limit price goes to
+    the less aggressive tick (buys down, sells up) and is rejected (id -1) outside the
+    band ``lo..hi`` (ticks); NaN is a market order, priced at the band's far end.
+
+    Returns:
+        ``(events written, orders rejected)``, or ``(-1, 0)`` for a bad side and
+        ``(-2, 0)`` for a bad quantity.
+    """
+    n = len(traders)
+    for k in range(n):
+        if sides[k] != 1 and sides[k] != -1:
+            return -1, 0
+    for k in range(n):
+        if quantities[k] < 1:
+            return -2, 0
+    accepted = np.empty(n, dtype=np.int64)
+    ticks = np.empty(n, dtype=np.int64)
+    market = np.zeros(n, dtype=np.bool_)
+    m = 0
+    for k in range(n):
+        price = prices[k]
+        ids[k] = -1
+        if np.isnan(price):
+            market[m] = True
+            ticks[m] = hi if sides[k] > 0 else lo
+        else:
+            scaled = price / tick
+            if sides[k] > 0:
+                t = np.floor(scaled + EPS)
+            else:
+                t = np.ceil(scaled - EPS)
+            if not (t >= lo and t <= hi):  # +/-inf too
+                continue
+            ticks[m] = np.int64(t)
+        accepted[m] = k
+        m += 1
+    picked = accepted[:m]
+    got = np.empty(m, dtype=np.int64)
+    written = match_batch(traders[picked], sides[picked], quantities[picked], ticks[:m],
+                          market[:m], owner, remaining, bids, asks, counts, trade_buyer,
+                          trade_seller, trade_tick, trade_qty, events, record, got)
+    for j in range(m):
+        ids[picked[j]] = got[j]
+    return written, n - m
+
+
+@njit(cache=True)
+def transfer_many(holdings, sellers, buyers, quantities):  # pragma: no cover (compiled)
+    """Deliver trades one after the other, as ``Registry.transfer`` does: each moves
+    its tonnes from the seller's oldest vintages first.
+
+    Returns:
+        -1, or the index of the first trade whose seller holds too little (that trade
+        and the ones after it are not delivered).
+    """
+    n_vintages = holdings.shape[1]
+    for k in range(len(quantities)):
+        seller = sellers[k]
+        buyer = buyers[k]
+        left = quantities[k]
+        held = 0
+        for col in range(n_vintages):
+            held += holdings[seller, col]
+        if held < left:
+            return k
+        for col in range(n_vintages):
+            if left == 0:
+                break
+            have = holdings[seller, col]
+            use = have if have < left else left
+            if use != 0:
+                holdings[seller, col] = have - use
+                holdings[buyer, col] += use
+                left -= use
+    return -1
+
+
+@njit(cache=True)
+def pay_firms(buyers, sellers, quantities, prices, n_firms, cash, net_sales, bought,
+              sold):  # pragma: no cover (compiled)
+    """Book a session's trades for the firms among buyers and sellers, in the order of
+    the reference's ``np.add.at`` calls (the same float sums): cash paid, then cash
+    received, tonnes bought, tonnes sold; then the firm-year ``bought`` and ``sold``."""
+    n = len(quantities)
+    for k in range(n):
+        if buyers[k] < n_firms:
+            cash[buyers[k]] += -(prices[k] * quantities[k])
+    for k in range(n):
+        if sellers[k] < n_firms:
+            cash[sellers[k]] += prices[k] * quantities[k]
+    for k in range(n):
+        if buyers[k] < n_firms:
+            net_sales[buyers[k]] += -quantities[k]
+    for k in range(n):
+        if sellers[k] < n_firms:
+            net_sales[sellers[k]] += quantities[k]
+    for k in range(n):
+        if buyers[k] < n_firms:
+            bought[buyers[k]] += quantities[k]
+    for k in range(n):
+        if sellers[k] < n_firms:
+            sold[sellers[k]] += quantities[k]
+
+
+def warm_up() -> None:
+    """Compile (or load from the cache) every kernel on tiny inputs."""
+    z = np.zeros(4, dtype=np.int64)
+    one = np.ones(1, dtype=np.int64)
+    match_batch(one, one, one, one, np.zeros(1, dtype=np.bool_), z.copy(), z.copy(),
+                z.copy(), z.copy(), np.zeros(5, dtype=np.int64), z.copy(), z.copy(), z.copy(),
+                z.copy(), np.zeros((0, 6), dtype=np.int64), False, z.copy())
+    submit_batch(one, one, one, np.ones(1), 0.01, 1, 2, z.copy(), z.copy(), z.copy(),
+                 z.copy(), np.zeros(5, dtype=np.int64), z.copy(), z.copy(), z.copy(), z.copy(),
+                 np.zeros((0, 6), dtype=np.int64), False, z.copy())
+    clean_top(z.copy(), 0, z)
+    transfer_many(np.ones((2, 2), dtype=np.int64), np.zeros(1, dtype=np.int64), one, one)

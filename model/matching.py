@@ -1,0 +1,363 @@
+"""The matching engine: the compiled order book, and which engine a run uses.
+
+:class:`CompiledOrderBook` is ``model.exchange.OrderBook`` with its state in flat numpy
+arrays and its matching loop compiled with numba (``model._kernels``). Its interface
+and results are the reference's, fill for fill: the same ids, trades, cancels, event
+log, ladder, GTC carry and expiry. The pure-Python :class:`~etsim.model.exchange.
+OrderBook` stays the reference: the Market page's teaching replay uses it, and the
+tests run both on random books, hand-built books and recorded days.
+
+Which engine a run's trading sessions use (:func:`order_book`, and the registry's
+settlement of a day's trades, ``Registry.transfer_many``):
+
+* ``"compiled"`` (the default): numba kernels, compiled once per machine and cached on
+  disk (``model._numba``);
+* ``"python"``: the pure-Python reference.
+
+Choose it with the environment variable ``ETSIM_ENGINE`` (read at import; another
+value gives a warning and the default) or
+:func:`set_engine` (for the process, e.g. in a test or a notebook). Both engines give
+identical tables; the choice changes only the speed. If numba cannot be imported, the
+compiled engine falls back to the Python one with a warning.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any
+
+import numpy as np
+
+from etsim.model.exchange import OrderBook
+
+ENGINES: tuple[str, ...] = ("compiled", "python")
+"""The matching engines: numba-compiled kernels, or the pure-Python reference."""
+
+_engine = "compiled"
+_kernels: Any = None
+
+
+def set_engine(engine: str) -> None:
+    """Choose the matching engine of every book made from now on in this process.
+
+    Args:
+        engine: ``"compiled"`` or ``"python"``.
+
+    Raises:
+        ValueError: An unknown engine.
+    """
+    global _engine
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    _engine = engine
+
+
+def engine() -> str:
+    """The engine in use: ``"compiled"``, or ``"python"`` (chosen, or numba missing)."""
+    return "compiled" if _engine == "compiled" and kernels() is not None else "python"
+
+
+def kernels() -> Any:
+    """The compiled kernels module (imported, and numba with it, on first use), or None
+    when numba cannot be imported."""
+    global _kernels
+    if _kernels is None:
+        try:
+            from etsim.model import _kernels as compiled
+        except ImportError as error:  # pragma: no cover (numba is a dependency)
+            warnings.warn(f"numba unavailable ({error}); using the Python matching engine",
+                          RuntimeWarning, stacklevel=2)
+            _kernels = False
+        else:
+            _kernels = compiled
+    return _kernels or None
+
+
+def order_book(*args: Any, **kwargs: Any) -> OrderBook:
+    """A new order book of the engine in use; arguments as for ``OrderBook``."""
+    if engine() == "compiled":
+        return CompiledOrderBook(*args, **kwargs)
+    return OrderBook(*args, **kwargs)
+
+
+def _grow(array: np.ndarray, needed: int) -> np.ndarray:
+    """``array`` with room for at least ``needed`` entries (doubling, zero-filled)."""
+    if needed <= len(array):
+        return array
+    bigger = np.zeros(max(needed, 2 * len(array)), dtype=array.dtype)
+    bigger[: len(array)] = array
+    return bigger
+
+
+class CompiledOrderBook(OrderBook):
+    """An order book with the reference's rules and results, matched by compiled code.
+
+    Arguments, attributes and methods are those of ``model.exchange.OrderBook``; the
+    trade attributes (``trade_buyer``, ``trade_seller``, ``trade_tick``, ``trade_qty``)
+    are int64 arrays instead of lists.
+    """
+
+    def _init_state(self) -> None:
+        k = kernels()
+        if k is None:  # pragma: no cover (numba is a dependency)
+            raise RuntimeError("the compiled order book needs numba")
+        if self._hi >= k.BID_BASE:
+            raise ValueError(f"price limit {self.limit_up} is too high for tick {self.tick}")
+        self._k = k
+        cap = 64
+        self._trader = np.zeros(cap, dtype=np.int64)
+        self._remaining = np.zeros(cap, dtype=np.int64)
+        self._bid_heap = np.zeros(cap, dtype=np.int64)
+        self._ask_heap = np.zeros(cap, dtype=np.int64)
+        self._counts = np.zeros(5, dtype=np.int64)
+        self._trades = [np.zeros(cap, dtype=np.int64) for _ in range(4)]
+        self.n_orders = 0
+        self.n_rejected = 0
+        self.events: list[tuple[Any, ...]] = []
+        self._gtc: dict[int, tuple[int, int, int, int, int]] = {}
+        self.n_carried = 0
+        self._expired: list[tuple[int, int, int, int, int, float, int, int]] = []
+
+    # ------------------------------------------------------------------ state views
+
+    def _order_count(self) -> int:
+        return int(self._counts[self._k.N_IDS])
+
+    @property
+    def volume(self) -> int:  # type: ignore[override]
+        """Total tonnes traded in the session."""
+        return int(self._counts[self._k.VOLUME])
+
+    def _trade_column(self, index: int) -> np.ndarray:
+        return self._trades[index][: self._counts[self._k.N_TRADES]]
+
+    @property
+    def trade_buyer(self) -> np.ndarray:  # type: ignore[override]
+        """Buyer of each trade."""
+        return self._trade_column(0)
+
+    @property
+    def trade_seller(self) -> np.ndarray:  # type: ignore[override]
+        """Seller of each trade."""
+        return self._trade_column(1)
+
+    @property
+    def trade_tick(self) -> np.ndarray:  # type: ignore[override]
+        """Price of each trade in ticks."""
+        return self._trade_column(2)
+
+    @property
+    def trade_qty(self) -> np.ndarray:  # type: ignore[override]
+        """Tonnes of each trade."""
+        return self._trade_column(3)
+
+    # ------------------------------------------------------------------ matching
+
+    def _reserve(self, n_orders: int) -> None:
+        """Room for ``n_orders`` more orders, their resting and the trades they can make."""
+        k, counts = self._k, self._counts
+        ids = counts[k.N_IDS] + n_orders
+        self._trader = _grow(self._trader, ids)
+        self._remaining = _grow(self._remaining, ids)
+        self._bid_heap = _grow(self._bid_heap, counts[k.N_BIDS] + n_orders)
+        self._ask_heap = _grow(self._ask_heap, counts[k.N_ASKS] + n_orders)
+        # each trade fills a resting order (at most every heap entry, old or new) or
+        # ends an incoming order
+        most = counts[k.N_TRADES] + counts[k.N_BIDS] + counts[k.N_ASKS] + 2 * n_orders
+        self._trades = [_grow(column, most) for column in self._trades]
+
+    def _match_batch(self, traders: np.ndarray, sides: np.ndarray, quantities: np.ndarray,
+                     ticks: np.ndarray, market: np.ndarray) -> np.ndarray:
+        n = len(traders)
+        ids = np.empty(n, dtype=np.int64)
+        if n == 0:
+            return ids
+        k, counts = self._k, self._counts
+        resting = int(counts[k.N_BIDS] + counts[k.N_ASKS])
+        self._reserve(n)
+        # orders, trades and cancels: bounded as the trades are, plus one row per order
+        events = np.zeros((4 * n + 2 * resting if self.record else 0, 6), dtype=np.int64)
+        buyer, seller, tick, qty = self._trades
+        written = k.match_batch(
+            np.ascontiguousarray(traders, dtype=np.int64),
+            np.ascontiguousarray(sides, dtype=np.int64),
+            np.ascontiguousarray(quantities, dtype=np.int64),
+            np.ascontiguousarray(ticks, dtype=np.int64),
+            np.ascontiguousarray(market, dtype=np.bool_),
+            self._trader, self._remaining, self._bid_heap, self._ask_heap, counts,
+            buyer, seller, tick, qty, events, self.record, ids)
+        self.n_orders += n
+        if self.record:
+            self._log_events(events[:written])
+        return ids
+
+    def submit_many(
+        self,
+        traders: np.ndarray,
+        sides: np.ndarray,
+        quantities: np.ndarray,
+        limit_prices: np.ndarray,
+        gtc: bool | np.ndarray = False,
+        max_age: int | None = None,
+    ) -> np.ndarray:
+        """As ``OrderBook.submit_many``; a batch of day orders with integer sides and
+        quantities is checked, priced and matched in one compiled call."""
+        columns = [np.asarray(values).ravel() for values in (traders, sides, quantities)]
+        prices = np.asarray(limit_prices, dtype=np.float64).ravel()
+        n = len(prices)
+        if (gtc is not False or n == 0 or any(len(c) != n for c in columns)
+                or any(c.dtype.kind not in "iu" for c in columns)):
+            return super().submit_many(traders, sides, quantities, limit_prices, gtc, max_age)
+        k, counts = self._k, self._counts
+        resting = int(counts[k.N_BIDS] + counts[k.N_ASKS])
+        self._reserve(n)
+        events = np.zeros((4 * n + 2 * resting if self.record else 0, 6), dtype=np.int64)
+        ids = np.empty(n, dtype=np.int64)
+        buyer, seller, tick, qty = self._trades
+        written, rejected = k.submit_batch(
+            *(c.astype(np.int64, copy=False) for c in columns), prices, self.tick,
+            self._lo, self._hi, self._trader, self._remaining, self._bid_heap,
+            self._ask_heap, counts, buyer, seller, tick, qty, events, self.record, ids)
+        if written == -1:
+            raise ValueError("sides must contain only +1 (buy) and -1 (sell)")
+        if written == -2:
+            raise ValueError("quantities must be integers >= 1")
+        self.n_rejected += rejected
+        self.n_orders += n - rejected
+        if self.record:
+            self._log_events(events[:written])
+        return ids
+
+    def _log_events(self, rows: np.ndarray) -> None:
+        """Append the kernel's event rows to :attr:`events` as the reference logs them."""
+        k, log, tick = self._k, self.events, self.tick
+        for code, a, b, c, d, e in rows.tolist():
+            if code == k.EV_TRADE:
+                log.append(("trade", a, b, round(c * tick, 2), d))
+            elif code == k.EV_CANCEL:
+                log.append(("cancel", a))
+            else:
+                log.append(("order", a, b, c, d,
+                            None if code == k.EV_MARKET else round(e * tick, 2)))
+
+    def _submit(self, trader: int, side: int, qty: int, pt: int, market: bool) -> int:
+        one = np.ones(1, dtype=np.int64)
+        ids = self._match_batch(one * trader, one * side, one * qty, one * pt,
+                                np.array([market]))
+        return int(ids[0])
+
+    # ------------------------------------------------------------------ expiry
+
+    def _carry(self, trader: int, side: int, qty: int, pt: int, first_id: int, age: int,
+               max_age: int) -> int:
+        k, counts = self._k, self._counts
+        self._reserve(1)
+        seq = int(counts[k.N_IDS])
+        self._trader[seq] = trader
+        self._remaining[seq] = qty
+        self._gtc[seq] = (first_id, age, max_age, side, pt)
+        if side > 0:
+            counts[k.N_BIDS] = k.heap_push(self._bid_heap, counts[k.N_BIDS],
+                                           ((k.BID_BASE - pt) << k.SEQ_BITS) | seq)
+        else:
+            counts[k.N_ASKS] = k.heap_push(self._ask_heap, counts[k.N_ASKS],
+                                           (pt << k.SEQ_BITS) | seq)
+        counts[k.N_IDS] = seq + 1
+        self.n_carried += 1
+        if self.record:
+            self.events.append(("carry", seq, trader, side, qty, round(pt * self.tick, 2),
+                                first_id, age))
+        return seq
+
+    def _expire(self, seq: int, reason: str) -> None:
+        first_id, age, max_age, side, pt = self._gtc.pop(seq)
+        self._expired.append((seq, first_id, int(self._trader[seq]), side,
+                              int(self._remaining[seq]), round(pt * self.tick, 2), age,
+                              max_age))
+        self._remaining[seq] = 0
+        if self.record:
+            self.events.append(("expire", seq, reason))
+
+    def _load_carried(self, trader: np.ndarray, left: np.ndarray, ticks: np.ndarray,
+                      buys: np.ndarray, sells: np.ndarray) -> None:
+        k, counts = self._k, self._counts
+        m = len(trader)
+        self._reserve(m)
+        self._trader[:m] = trader
+        self._remaining[:m] = left
+        seqs = np.arange(m, dtype=np.int64)
+        # a sorted array is a valid heap
+        bid_keys = np.sort(((k.BID_BASE - ticks[buys]) << k.SEQ_BITS) | seqs[buys])
+        ask_keys = np.sort((ticks[sells] << k.SEQ_BITS) | seqs[sells])
+        self._bid_heap[: len(bid_keys)] = bid_keys
+        self._ask_heap[: len(ask_keys)] = ask_keys
+        counts[k.N_IDS], counts[k.N_BIDS], counts[k.N_ASKS] = m, len(bid_keys), len(ask_keys)
+
+    # ------------------------------------------------------------------ cancels, queries
+
+    def cancel(self, order_id: int) -> bool:
+        if not 0 <= order_id < self._order_count() or self._remaining[order_id] == 0:
+            return False
+        self._remaining[order_id] = 0  # heap entry is dropped lazily
+        if self.record:
+            self.events.append(("cancel", order_id))
+        return True
+
+    def remaining(self, order_id: int) -> int:
+        if 0 <= order_id < self._order_count():
+            return int(self._remaining[order_id])
+        return 0
+
+    def remaining_many(self, order_ids: np.ndarray) -> np.ndarray:
+        ids = np.asarray(order_ids, dtype=np.int64)
+        known = (ids >= 0) & (ids < self._order_count())
+        return np.where(known, self._remaining[np.where(known, ids, 0)], 0)
+
+    def _top(self, heap: np.ndarray, count: int) -> int | None:
+        """The top price key of a side after dropping dead entries, or None."""
+        k, counts = self._k, self._counts
+        counts[count] = k.clean_top(heap, counts[count], self._remaining)
+        return int(heap[0] >> k.SEQ_BITS) if counts[count] else None
+
+    def best_bid(self) -> float | None:
+        key = self._top(self._bid_heap, self._k.N_BIDS)
+        return None if key is None else round((self._k.BID_BASE - key) * self.tick, 2)
+
+    def best_ask(self) -> float | None:
+        key = self._top(self._ask_heap, self._k.N_ASKS)
+        return None if key is None else round(key * self.tick, 2)
+
+    def depth(self) -> tuple[list[tuple[float, int]], list[tuple[float, int]]]:
+        k, counts = self._k, self._counts
+        ladders = []
+        for heap, count, bid in ((self._bid_heap, k.N_BIDS, True),
+                                 (self._ask_heap, k.N_ASKS, False)):
+            keys = heap[: counts[count]]
+            left = self._remaining[keys & k.SEQ_MASK]
+            live = left > 0
+            ticks = keys[live] >> k.SEQ_BITS
+            if bid:
+                ticks = k.BID_BASE - ticks
+            levels, at = np.unique(ticks, return_inverse=True)
+            tonnes = np.bincount(at, weights=left[live], minlength=len(levels))
+            rows = [(round(t * self.tick, 2), int(q)) for t, q in zip(
+                levels.tolist(), tonnes.astype(np.int64).tolist(), strict=True)]
+            ladders.append(rows[::-1] if bid else rows)
+        return ladders[0], ladders[1]
+
+    def trades(self) -> dict[str, np.ndarray]:
+        return {
+            "buyer": self.trade_buyer.copy(),
+            "seller": self.trade_seller.copy(),
+            "price": np.round(self.trade_tick.astype(np.float64) * self.tick, 2),
+            "quantity": self.trade_qty.copy(),
+        }
+
+
+_chosen = os.environ.get("ETSIM_ENGINE", "compiled") or "compiled"
+if _chosen in ENGINES:
+    _engine = _chosen
+else:  # a run must not fail for a speed setting: say so, and use the default
+    warnings.warn(f"ETSIM_ENGINE must be one of {', '.join(ENGINES)}, got {_chosen!r}; "
+                  "using compiled", RuntimeWarning, stacklevel=1)

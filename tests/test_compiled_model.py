@@ -1,0 +1,158 @@
+"""The compiled engine in a whole run: the same tables as the Python engine, the
+registry's batched settlement, a recorded day replayed on the reference book, and the
+kernels' cache folder."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from etsim import CarbonMarketModel
+from etsim.model import _numba, matching
+from etsim.model.exchange import OrderBook
+from etsim.model.matching import CompiledOrderBook
+from etsim.model.registry import Registry
+
+
+def run_tables(engine: str, overrides: dict) -> dict[str, pd.DataFrame]:
+    before = matching.engine()
+    matching.set_engine(engine)
+    try:
+        model = CarbonMarketModel(scenario="classroom", seed=5, overrides=overrides)
+        model.run()
+        return model.results()
+    finally:
+        matching.set_engine(before)
+
+
+@pytest.mark.parametrize("overrides", [
+    {},
+    # GTC orders carried overnight, block trades and financial accounts trading
+    {"market.order_expiry": "gtc", "market.gtc_max_age_days": 5,
+     "market.block_min_t": 20_000, "financial.speculators": 3,
+     "financial.market_makers": 1},
+], ids=["day-orders", "gtc-block-financial"])
+def test_compiled_and_python_engines_give_identical_tables(overrides: dict) -> None:
+    python = run_tables("python", overrides)
+    compiled = run_tables("compiled", overrides)
+    assert python.keys() == compiled.keys()
+    for name, table in python.items():
+        if isinstance(table, pd.DataFrame):
+            pd.testing.assert_frame_equal(table, compiled[name], check_exact=True, obj=name)
+    assert python["market_daily"]["trades"].sum() > 100
+    assert len(python["book_events"]) > 0
+
+
+def test_a_recorded_day_of_the_compiled_engine_replays_on_the_reference() -> None:
+    """The listed book of a recorded day, from a compiled run, rebuilt from its event
+    log by the pure-Python book: the same events, trades and closing ladder."""
+    before = matching.engine()
+    matching.set_engine("compiled")
+    try:
+        model = CarbonMarketModel(scenario="classroom", seed=3)  # default recorded days
+        kept: list[OrderBook] = []
+        session_trade = model.session.trade
+
+        def trade(day, year, orders, book):  # keep the recorded days' books
+            books = session_trade(day, year, orders, book)
+            if day in model.book_days:
+                kept.append(books.listed)
+            return books
+
+        model.session.trade = trade
+        model.run()
+    finally:
+        matching.set_engine(before)
+    assert len(kept) >= 2 and all(isinstance(b, CompiledOrderBook) for b in kept)
+    for book in kept:
+        replayed = OrderBook.replay(book.events, book.limit_down, book.limit_up)
+        assert replayed.events == book.events
+        assert replayed.depth() == book.depth()
+        for column in ("buyer", "seller", "price", "quantity"):
+            assert replayed.trades()[column].tolist() == book.trades()[column].tolist()
+    assert sum(len(book.trade_qty) for book in kept) > 0  # the replay covers trades
+
+
+def chained_trades(rng: np.random.Generator, n_accounts: int, n: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    sellers = rng.integers(0, n_accounts, n)
+    buyers = (sellers + rng.integers(1, n_accounts, n)) % n_accounts
+    return sellers, buyers, rng.integers(1, 40, n)
+
+
+def test_batched_transfers_match_one_by_one() -> None:
+    """Trades delivered in order, oldest vintages first, a seller selling on what it
+    bought earlier the same day: the compiled batch and the reference loop agree."""
+    rng = np.random.default_rng(11)
+    reference = Registry(6, 2020, 2024)
+    reference.holdings[:] = rng.integers(0, 60, reference.holdings.shape)
+    batched = Registry(6, 2020, 2024)
+    batched.holdings[:] = reference.holdings
+    total = int(reference.holdings.sum())
+    sellers, buyers, quantities = chained_trades(rng, 6, 400)
+    done = 0
+    for s, b, q in zip(sellers.tolist(), buyers.tolist(), quantities.tolist(), strict=True):
+        if int(reference.holdings[s].sum()) < q:
+            break
+        reference.transfer(s, b, q)
+        done += 1
+    assert 20 < done < 400  # some delivered, then one seller came up short
+    with pytest.raises(ValueError, match=f"account {sellers[done]} cannot deliver"):
+        batched.transfer_many(sellers, buyers, quantities)
+    assert np.array_equal(batched.holdings, reference.holdings)
+    assert int(batched.holdings.sum()) == total  # no quota created or lost
+
+
+def test_batched_transfers_check_accounts() -> None:
+    registry = Registry(3, 2020, 2021)
+    registry.holdings[:] = 10
+    with pytest.raises(IndexError):
+        registry.transfer_many(np.array([0]), np.array([3]), np.array([1]))
+    registry.transfer_many(np.array([0, 1]), np.array([1, 2]), np.array([10, 20]))
+    # 20 t each (10 t of two vintages): 0 sells 10 to 1, then 1 sells 20 of its 30 to 2
+    assert registry.holdings.sum(axis=1).tolist() == [10, 10, 40]
+
+
+def test_kernel_cache_goes_to_the_user_cache_when_the_package_is_read_only(
+        monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(_numba, "_package_dir_writable", lambda: False)
+    _numba._choose_cache_dir()
+    assert os.environ["NUMBA_CACHE_DIR"] == str(tmp_path / "etsim" / "numba")
+    assert (tmp_path / "etsim" / "numba").is_dir()
+    # a folder the user chose is kept
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "mine"))
+    _numba._choose_cache_dir()
+    assert os.environ["NUMBA_CACHE_DIR"] == str(tmp_path / "mine")
+
+
+def test_holdings_sums_by_vintage() -> None:
+    """total() and usable() (summed column by column) against numpy's sums."""
+    rng = np.random.default_rng(2)
+    registry = Registry(50, 2020, 2030, n_firms=40)
+    registry.holdings[:] = rng.integers(0, 100, registry.holdings.shape)
+    for vintage in (2010, 2019, 2020, 2024, 2030, 2031):
+        want = registry.holdings[:40, : registry.column(vintage) + 1].sum(axis=1)
+        assert registry.usable(vintage).tolist() == want.tolist()
+    assert registry.total().tolist() == registry.holdings[:40].sum(axis=1).tolist()
+
+
+@pytest.mark.parametrize(("value", "engine", "warned"), [
+    ("python", "python", False), ("compiled", "compiled", False), ("", "compiled", False),
+    ("fortran", "compiled", True)])
+def test_engine_from_the_environment(value: str, engine: str, warned: bool) -> None:
+    """ETSIM_ENGINE picks the engine at import; a wrong value warns and keeps the default."""
+    code = "from etsim.model import matching; print(matching.engine())"
+    env = dict(os.environ, ETSIM_ENGINE=value,
+               PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, check=True, cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.strip() == engine
+    assert ("ETSIM_ENGINE must be one of compiled, python, got 'fortran'" in out.stderr) == warned
