@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
-SCENARIOS = ["classroom", "china-2024", "absolute-cap-2027", "paid-allocation", "reserve-pool"]
+SCENARIOS = ["classroom", "china-2024", "absolute-cap-2027", "paid-allocation", "reserve-pool",
+             "china-history"]
 SEEDS = [1, 2]
 
 

@@ -26,7 +26,7 @@ rm -rf "$VENV"
     -c "$CONSTRAINTS"
 echo "== installed (direct dependencies):"
 "$VENV/bin/python" -m pip list --disable-pip-version-check 2>/dev/null \
-    | grep -i -E '^(mesa|numpy|networkx|pandas|pyarrow|pydantic|plotly|dash|dask|distributed|salib|tqdm|pytest|pytest-xdist|hypothesis|ruff|playwright) '
+    | grep -i -E '^(mesa|numpy|numba|llvmlite|networkx|pandas|pyarrow|pydantic|plotly|dash|dask|distributed|salib|tqdm|pytest|pytest-xdist|hypothesis|ruff|playwright) '
 echo "== pip check:"
 "$VENV/bin/python" -m pip check --disable-pip-version-check
 echo "== ruff (the floor's ruff on this checkout):"
