@@ -350,6 +350,7 @@ class JobQueue:
 
     def tick(self) -> None:
         """One round of scheduling: read progress, enforce limits, start jobs, reap."""
+        self._reap()  # processes that have exited free their slots first
         now = time.monotonic()
         with self._lock:
             for job in [j for j in self._jobs.values() if j.state == "running"]:
@@ -365,7 +366,10 @@ class JobQueue:
                         f"{minutes(self.queue_timeout)} ({ahead} runs were ahead of it and "
                         f"{self.workers} run at a time). Press Run to try again."))
             to_start = []
-            free = self.workers - sum(1 for j in self._jobs.values() if j.state == "running")
+            # a finished job's process still exiting holds its slot until it is joined, so
+            # there are never more job processes than workers
+            free = (self.workers - len(self._stopping)
+                    - sum(1 for j in self._jobs.values() if j.state == "running"))
             while free > 0 and self._waiting and not self._closed:
                 job = self._jobs[self._waiting.popleft()]
                 job.state, job.started = "running", now

@@ -9,6 +9,7 @@ may finish; waits are bounded generously (a busy machine is slow, not wrong).
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,6 +35,14 @@ def wait_for_gate(report: Any, gate: str, log: str, name: str) -> str:
         time.sleep(0.01)
     report(10, 10, name)
     return f"result of {name}"
+
+
+def linger_after_result(report: Any, seconds: float) -> str:
+    """Return at once, but keep the process alive for ``seconds`` after the result is sent
+    (a non-daemon thread: the process exits only when it ends), as a run's process does
+    while it tears down a large model."""
+    threading.Thread(target=time.sleep, args=(seconds,)).start()
+    return "lingered"
 
 
 def raise_value_error(report: Any) -> None:
@@ -158,6 +167,23 @@ def test_no_more_than_workers_processes_run_at_once(make_queue, gate):
         state_of(queue, job_id, "done")
     counts = queue.counts()
     assert counts["peak_running"] == 2 and counts["started"] == 6 and counts["done"] == 6
+    wait_until(lambda: queue.counts()["processes"] == 0, "the processes to be joined")
+    assert job_processes() == [] and zombies() == []
+
+
+def test_a_finished_jobs_exiting_process_holds_its_slot(make_queue):
+    """A job whose result is in but whose process is still exiting counts against the
+    workers: the next job starts only when that process is gone."""
+    queue = make_queue(workers=1)
+    ids = [queue.submit(linger_after_result, 1.5) for _ in range(3)]
+    busiest = 0
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline and not all(
+            (queue.status(i) or {}).get("state") == "done" for i in ids):
+        busiest = max(busiest, len(job_processes()))
+        time.sleep(0.02)
+    assert [queue.status(i)["state"] for i in ids] == ["done"] * 3
+    assert busiest == 1
     wait_until(lambda: queue.counts()["processes"] == 0, "the processes to be joined")
     assert job_processes() == [] and zombies() == []
 
