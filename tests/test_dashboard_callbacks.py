@@ -308,7 +308,7 @@ def test_explore_render_before_and_after_a_run(pages, classroom):
     figs = out[:len(pages.explore.GRAPHS)]
     assert all(isinstance(fig, go.Figure) for fig in figs)
     price = figs[0]
-    assert len(next(t for t in price.data if t.name == "close").y) == 720
+    assert len(next(t for t in price.data if t.name == "market close").y) == 720
     cards = out[len(pages.explore.GRAPHS):-1]
     assert float(cards[0].replace(",", "")) > 0  # mean price
     assert out[-1].startswith("classroom (steel, cement, aluminium), 20 firms, seed 1")
