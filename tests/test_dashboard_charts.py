@@ -184,3 +184,18 @@ def test_csv_download_has_the_chart_data():
     assert lines[0] == "series,x,y"
     assert lines[1:] == ["obligation surrendered,2025,50.0", "firms with no shortfall,2025,25.0"]
     assert components.csv_download(None, "x") is None
+
+
+def test_compare_who_pays_puts_runs_side_by_side(firm_years, trades):
+    from etsim.dashboard.figures import compare as compare_figures
+
+    runs = {"A": {"firm_years": firm_years, "trades": trades},
+            "B": {"firm_years": firm_years, "trades": trades.iloc[0:0]}}
+    fig = compare_figures.compare_who_pays(runs)
+    a, b = fig.data
+    assert list(a.x) == ["cement", "steel", "all sectors"]
+    # B has no trades: abatement and penalties only; cement 1,000 / 200 t
+    assert b.y[0] == pytest.approx(5.0)
+    assert a.y[0] == pytest.approx((1000 + 600 + 2700 + 350) / 200.0)
+    auctions = compare_figures.compare_auctions(runs)
+    assert len(auctions.data) == 1 and list(auctions.data[0].y) == [45.0]

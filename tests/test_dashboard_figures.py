@@ -324,8 +324,8 @@ def test_compare_builders_draw_one_colour_per_run(daily, years):
             "B": {"market_daily": daily.assign(close=daily["close"] * 2),
                   "market_years": years}}
     price = compare_figures.compare_price(runs)
-    assert [t.name for t in price.data] == ["A close", "A equilibrium", "B close",
-                                            "B equilibrium"]
+    assert [t.name for t in price.data] == ["A market close", "A equilibrium with banking",
+                                            "B market close", "B equilibrium with banking"]
     assert price.data[0].line.color != price.data[2].line.color
     ratio = compare_figures.compare_yearly(runs, "scarcity_ratio", "t", "y")
     assert list(ratio.data[0].y) == pytest.approx([0.98, 1.02])
