@@ -520,3 +520,24 @@ def bank_table(market_years: pd.DataFrame) -> pd.DataFrame:
                          "surplus_banked": surplus.to_numpy(dtype=float),
                          "reserve_holdings": years.get("reserve_holdings", 0 * issued
                                                        ).to_numpy(dtype=float)})
+
+
+def curve_axes(curves: Sequence[dict[str, Any]]) -> tuple[tuple[float, float] | None,
+                                                            float | None]:
+    """Axes that fit every year's supply and demand chart (``quota_curves`` results), so
+    the charts of different years can be read against each other.
+
+    Returns:
+        ((x low, x high) in Mt, y top in CNY/t), or (None, None) when no year has a curve.
+    """
+    drawn = [c for c in curves if not c["curve"].empty and c["unabated"]]
+    if not drawn:
+        return None, None
+    tops = [v for c in drawn for v in (c["price"], c["mean_price"], c["model_price"])
+            if v is not None and np.isfinite(v)]
+    y_max = max([100.0] + [v * 1.6 for v in tops])
+    low = min(min(float(c["curve"].loc[c["curve"]["price"] <= y_max, "quota_demanded"].min()),
+                  c["available"]) for c in drawn) / 1e6
+    high = max(c["unabated"] for c in drawn) / 1e6
+    span = max(high - low, high * 0.01)
+    return (low - span * 0.15, high + span * 0.1), y_max

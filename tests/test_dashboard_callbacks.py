@@ -371,7 +371,7 @@ def test_market_curves_cross_at_the_models_equilibrium(pages, classroom):
         assert curves["price"] == pytest.approx(curves["model_price"], nan_ok=True)
     fig, note = pages.market.render_curves(2026, classroom)
     assert [t.name for t in fig.data][:2] == ["demand for quota", "supply of quota"]
-    assert "the curves cross at" in note and "the model's equilibrium price" in note
+    assert "the curves cross at" in note and "the model's one-year equilibrium" in note
 
 
 def test_compare_runs_both_and_tabulates_differences(pages):

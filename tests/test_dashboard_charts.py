@@ -199,3 +199,31 @@ def test_compare_who_pays_puts_runs_side_by_side(firm_years, trades):
     assert a.y[0] == pytest.approx((1000 + 600 + 2700 + 350) / 200.0)
     auctions = compare_figures.compare_auctions(runs)
     assert len(auctions.data) == 1 and list(auctions.data[0].y) == [45.0]
+
+
+def test_next_trade_skips_orders_that_only_rest():
+    from etsim.dashboard import book
+
+    events = pd.DataFrame({"event": ["order", "order", "order", "trade", "trade", "order",
+                                     "order", "trade"]})
+    assert book.next_trade_step(events, 0) == 5  # after the sweep of the third order
+    assert book.next_trade_step(events, 5) == 8
+    assert book.next_trade_step(events, 8) == 8  # the end of the day
+
+
+def test_supply_and_demand_axes_stay_fixed_across_years():
+    def curves(available: float, price: float) -> dict:
+        curve = pd.DataFrame({"price": [0.0, 50.0, 100.0],
+                              "quota_demanded": [1_000e6, 900e6, 800e6]})
+        return {"curve": curve, "unabated": 1_000e6, "available": available,
+                "price": price, "mean_price": np.nan, "model_price": price}
+
+    loose, tight = curves(950e6, 50.0), curves(850e6, 100.0)
+    x_range, y_max = analysis.curve_axes([loose, tight])
+    assert y_max == pytest.approx(160.0)
+    figs = [figures.quota_supply_demand(c, 2026, x_range=x_range, y_max=y_max)
+            for c in (loose, tight)]
+    assert figs[0].layout.xaxis.range == figs[1].layout.xaxis.range
+    assert figs[0].layout.yaxis.range == figs[1].layout.yaxis.range
+    supply = [next(t for t in f.data if t.name == "supply of quota").x[0] for f in figs]
+    assert supply[1] < supply[0]  # tightening moves supply left on the same axes

@@ -571,12 +571,17 @@ def compliance_chart(market_years: pd.DataFrame) -> go.Figure:
     return _layout(fig, title, "", "%")
 
 
-def quota_supply_demand(curves: dict[str, Any], year: int | None = None) -> go.Figure:
-    """The year's demand for and supply of quota, crossing at the equilibrium price.
+def quota_supply_demand(curves: dict[str, Any], year: int | None = None,
+                        x_range: tuple[float, float] | None = None,
+                        y_max: float | None = None) -> go.Figure:
+    """The year's demand for and supply of quota, crossing at the one-year equilibrium.
 
     Args:
         curves: The result of ``dashboard.analysis.quota_curves``.
         year: The compliance year (for the title).
+        x_range: Fixed x axis (Mt), e.g. ``analysis.curve_axes`` over every year, so
+            that tightening visibly moves supply; None fits this year.
+        y_max: Fixed top of the price axis (CNY/t); None fits this year.
 
     Returns:
         The demand curve (quota firms need at each price, falling as abatement pays),
@@ -590,7 +595,7 @@ def quota_supply_demand(curves: dict[str, Any], year: int | None = None) -> go.F
     available = curves["available"] / 1e6
     top_candidates = [v for v in (price, mean_price, curves.get("model_price"))
                       if v is not None and np.isfinite(v)]
-    y_max = max([100.0] + [v * 1.6 for v in top_candidates])
+    y_max = y_max or max([100.0] + [v * 1.6 for v in top_candidates])
     demanded = curve["quota_demanded"] / 1e6
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=demanded, y=curve["price"], name="demand for quota",
@@ -617,7 +622,8 @@ def quota_supply_demand(curves: dict[str, Any], year: int | None = None) -> go.F
     unabated = curves["unabated"] / 1e6
     low = min(at_top, available)
     span = max(unabated - low, unabated * 0.01)
-    fig.update_xaxes(range=[low - span * 0.15, unabated + span * 0.1])
+    fig.update_xaxes(range=list(x_range) if x_range else
+                     [low - span * 0.15, unabated + span * 0.1])
     fig.update_yaxes(range=[0, y_max])
     fig = _layout(fig, title, "Mt CO2 of quota", "price (CNY/t)")
     fig.update_layout(hovermode="closest")
