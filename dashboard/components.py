@@ -12,7 +12,18 @@ from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
-from dash import Input, Output, State, callback, ctx, dash_table, dcc, html, no_update
+from dash import (
+    Input,
+    Output,
+    State,
+    callback,
+    clientside_callback,
+    ctx,
+    dash_table,
+    dcc,
+    html,
+    no_update,
+)
 
 from etsim import ScenarioError, shipped_scenarios
 from etsim.agents.sectors import SECTOR_LIBRARY
@@ -141,6 +152,25 @@ def register_csv_downloads(graph_ids: list[str]) -> None:
         def download(_: int | None, figure: dict[str, Any] | None,
                      graph_id: str = graph_id) -> Any:
             return csv_download(figure, graph_id) or no_update
+
+
+def projector_toggle() -> dcc.Checklist:
+    """The "Projector" switch: large type and one chart per row (class ``et-projector``
+    on the page's body; the browser remembers the choice)."""
+    return dcc.Checklist(id="app-projector", options=[{"label": "Projector", "value": "on"}],
+                         value=[], persistence=True, persistence_type="local",
+                         className="et-projector-toggle", inline=True)
+
+
+# On the body, so that it holds on every page; plotly redraws charts at their new size.
+clientside_callback(
+    """function(value) {
+        const on = Array.isArray(value) && value.includes("on");
+        document.body.classList.toggle("et-projector", on);
+        window.dispatchEvent(new Event("resize"));
+        return on ? "on" : "off";
+    }""",
+    Output("app-projector", "title"), Input("app-projector", "value"))
 
 
 def data_table(table_id: str, page_size: int = 12, **kwargs: Any) -> dash_table.DataTable:
