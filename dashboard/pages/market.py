@@ -12,11 +12,12 @@ from dash import Input, Output, State, callback, ctx, dcc, html, no_update, set_
 
 from etsim.dashboard import analysis, book, runs
 from etsim.dashboard.components import (
+    chart_card,
     data_table,
     error_text,
     explain,
-    graph,
     message_box,
+    register_csv_downloads,
     table_payload,
 )
 from etsim.dashboard.figures import run as figures
@@ -97,9 +98,9 @@ def layout(**_: Any) -> html.Div:
         dcc.Interval(id="market-interval", interval=DEFAULT_SPEED_MS, disabled=True),
         html.Div(id="market-event", className="et-event"),
         html.Div(id="market-status", className="et-run-label"),
-        html.Div([html.Div(graph("market-ladder", 420), className="et-chart"),
+        html.Div([html.Div(chart_card("market-ladder", 420), className="et-chart"),
                   html.Div(explain(LADDER_TEXT), className="et-side")], className="et-teach"),
-        html.Div([html.Div(graph("market-depth", 360), className="et-chart"),
+        html.Div([html.Div(chart_card("market-depth", 360), className="et-chart"),
                   html.Div(explain(DEPTH_TEXT), className="et-side")], className="et-teach"),
         html.Div([html.Div(data_table("market-tape", page_size=8), className="et-chart"),
                   html.Div(explain(TAPE_TEXT), className="et-side")], className="et-teach"),
@@ -107,7 +108,7 @@ def layout(**_: Any) -> html.Div:
         html.Div([html.Div([html.Label("Compliance year"), dcc.Dropdown(
             id="market-year", clearable=False, style={"width": "140px"})],
             className="et-field")], className="et-controls"),
-        html.Div([html.Div(graph("market-curves", 440), className="et-chart"),
+        html.Div([html.Div(chart_card("market-curves", 440), className="et-chart"),
                   html.Div([explain(CURVE_TEXT), html.Div(id="market-curve-note",
                                                           className="et-explain")],
                            className="et-side")], className="et-teach"),
@@ -352,3 +353,6 @@ def curve_note(curves: dict[str, Any], year: int, excluded: list[str]) -> str:
         parts.append(f"Left out: {', '.join(excluded)}, whose quota equals verified "
                      "emissions this year.")
     return " ".join(parts)
+
+
+register_csv_downloads(["market-ladder", "market-depth", "market-curves"])
