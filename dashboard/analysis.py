@@ -63,7 +63,7 @@ def headline(tables: dict[str, pd.DataFrame]) -> dict[str, float]:
         "Mean price (CNY/t)": float(daily["close"].mean()) if len(daily) else np.nan,
         "Final-year mean price (CNY/t)": float(last["mean_price"]) if last is not None
         else np.nan,
-        "Mean equilibrium price (CNY/t)": float(comp["equilibrium_price"].mean())
+        "Mean equilibrium with banking (CNY/t)": float(comp["equilibrium_price"].mean())
         if len(comp) else np.nan,
         "Volume traded (Mt)": float(daily["volume"].sum()) / 1e6 if len(daily) else 0.0,
         "Verified emissions (Mt)": float(comp["verified_emissions"].sum()) / 1e6,
@@ -78,6 +78,10 @@ def headline(tables: dict[str, pd.DataFrame]) -> dict[str, float]:
     }
     if firm_years is not None:
         out["Firms"] = float(firm_years["firm_id"].nunique())
+        if "trades" in tables:  # who pays: what compliance cost all firms per tonne
+            pays = who_pays(firm_years, tables["trades"])
+            out["Cost per tonne emitted (CNY/t)"] = float(
+                pays["total_cost_per_t"].iloc[-1]) if len(pays) else np.nan
     return out
 
 

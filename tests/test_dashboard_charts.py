@@ -227,3 +227,21 @@ def test_supply_and_demand_axes_stay_fixed_across_years():
     assert figs[0].layout.yaxis.range == figs[1].layout.yaxis.range
     supply = [next(t for t in f.data if t.name == "supply of quota").x[0] for f in figs]
     assert supply[1] < supply[0]  # tightening moves supply left on the same axes
+
+
+def test_headline_has_the_cost_per_tonne_when_trades_are_given(firm_years, trades):
+    daily = _daily([50.0, np.nan])
+    years = pd.DataFrame({"year": [2026], "free_allocation": [520], "auctioned": [100],
+                          "verified_emissions": [600.0], "bank_total": [20],
+                          "mean_price": [50.0], "equilibrium_price": [40.0],
+                          "abatement": [0.0], "abatement_cost": [1500.0],
+                          "compliance_rate": [1.0], "penalties": [200.0]})
+    head = analysis.headline({"market_daily": daily, "market_years": years,
+                              "firm_years": firm_years, "trades": trades})
+    assert head["Mean price (CNY/t)"] == 50.0  # over days with a close only
+    # all sectors: abatement 1,500 + penalties 200 + auctions 4,500 + reserve 350 + net
+    # quota spend (1,600 bought - 1,655 sold: firm 1 also sold 55 to a financial trader)
+    assert head["Cost per tonne emitted (CNY/t)"] == pytest.approx(
+        (1500 + 200 + 4500 + 350 - 55) / 600)
+    assert "Cost per tonne emitted (CNY/t)" not in analysis.headline(
+        {"market_daily": daily, "market_years": years, "firm_years": firm_years})

@@ -38,7 +38,7 @@ dash.register_page(__name__, path="/", name="Explore", title="etsim: Explore", o
 CARDS = [
     ("mean-price", "Mean price (CNY/t)", "{:,.1f}"),
     ("final-price", "Final-year mean price (CNY/t)", "{:,.1f}"),
-    ("equilibrium", "Mean equilibrium price (CNY/t)", "{:,.1f}"),
+    ("equilibrium", "Mean equilibrium with banking (CNY/t)", "{:,.1f}"),
     ("abatement", "Abatement (Mt)", "{:,.1f}"),
     ("abatement-cost", "Abatement cost (bn CNY)", "{:,.2f}"),
     ("volume", "Volume traded (Mt)", "{:,.1f}"),
