@@ -41,6 +41,7 @@ CARDS = [
     ("equilibrium", "Mean equilibrium with banking (CNY/t)", "{:,.1f}"),
     ("abatement", "Abatement (Mt)", "{:,.1f}"),
     ("abatement-cost", "Abatement cost (bn CNY)", "{:,.2f}"),
+    ("cost-per-t", "Cost per tonne emitted (CNY/t)", "{:,.2f}"),
     ("volume", "Volume traded (Mt)", "{:,.1f}"),
     ("compliance", "Compliance rate (%)", "{:,.2f}"),
     ("bank", "Bank at end (Mt)", "{:,.1f}"),
