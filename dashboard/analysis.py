@@ -63,7 +63,7 @@ def headline(tables: dict[str, pd.DataFrame]) -> dict[str, float]:
         "Mean price (CNY/t)": float(daily["close"].mean()) if len(daily) else np.nan,
         "Final-year mean price (CNY/t)": float(last["mean_price"]) if last is not None
         else np.nan,
-        "Mean equilibrium price (CNY/t)": float(comp["equilibrium_price"].mean())
+        "Mean equilibrium with banking (CNY/t)": float(comp["equilibrium_price"].mean())
         if len(comp) else np.nan,
         "Volume traded (Mt)": float(daily["volume"].sum()) / 1e6 if len(daily) else 0.0,
         "Verified emissions (Mt)": float(comp["verified_emissions"].sum()) / 1e6,
@@ -78,6 +78,10 @@ def headline(tables: dict[str, pd.DataFrame]) -> dict[str, float]:
     }
     if firm_years is not None:
         out["Firms"] = float(firm_years["firm_id"].nunique())
+        if "trades" in tables:  # who pays: what compliance cost all firms per tonne
+            pays = who_pays(firm_years, tables["trades"])
+            out["Cost per tonne emitted (CNY/t)"] = float(
+                pays["total_cost_per_t"].iloc[-1]) if len(pays) else np.nan
     return out
 
 
@@ -124,7 +128,9 @@ def scarcity_table(market_years: pd.DataFrame) -> pd.DataFrame:
 
 
 def sector_balance(firm_years: pd.DataFrame) -> pd.DataFrame:
-    """Surplus and deficit of quota by sector and year (free allocation - verified).
+    """Surplus and deficit of quota by sector and year: quota received (free allocation
+    plus quota bought at auction) - verified emissions. Without the auction purchases
+    every sector under paid allocation would look short.
 
     Returns:
         Columns sector, year, surplus (sum over firms in surplus, >= 0), deficit (sum
@@ -132,7 +138,8 @@ def sector_balance(firm_years: pd.DataFrame) -> pd.DataFrame:
     """
     if firm_years.empty:
         return pd.DataFrame(columns=["sector", "year", "surplus", "deficit", "net"])
-    gap = firm_years["free_allocation"] - firm_years["verified_emissions"]
+    received = firm_years["free_allocation"] + firm_years.get("auction_purchased", 0)
+    gap = received - firm_years["verified_emissions"]
     frame = pd.DataFrame({"sector": firm_years["sector"].astype(str),
                           "year": firm_years["year"],
                           "surplus": gap.clip(lower=0), "deficit": gap.clip(upper=0),
@@ -351,3 +358,190 @@ def compliance_years(market_years: pd.DataFrame) -> list[int]:
 def year_options(years: Sequence[int]) -> list[dict[str, Any]]:
     """Dropdown options for a list of years."""
     return [{"label": str(y), "value": int(y)} for y in years]
+
+
+# --- who pays, auctions, reserve, bank ------------------------------------------------------
+
+# One name and one definition for each price, used by every chart, table and tooltip.
+PRICE_DEFINITIONS: dict[str, tuple[str, str]] = {
+    "close": ("market close",
+              "Price of the day's last listed trade on the exchange; a day without a listed "
+              "trade has no close."),
+    "equilibrium_price": ("equilibrium with banking",
+                          "Least-cost price path over all compliance years with banking "
+                          "and discounting: what a market with perfect foresight pays."),
+    "static_equilibrium_price": ("one-year equilibrium",
+                                 "Price at which abatement alone closes this year's gap "
+                                 "between quota and emissions, without banking."),
+    "fundamental_price": ("fundamental price",
+                          "Firms' expectation anchor: the price with banking as firms "
+                          "estimate it from what they know on that day."),
+}
+
+WHO_PAYS_COLUMNS = ("sector", "verified_emissions", "abatement_cost", "quota_bought",
+                    "quota_sold", "net_quota_spend", "auction_payments", "reserve_payments",
+                    "penalties", "total_cost")
+
+
+def price_name(column: str) -> str:
+    """The shown name of a price column (``equilibrium_price`` -> "equilibrium with
+    banking")."""
+    return PRICE_DEFINITIONS[column][0]
+
+
+def price_definition(column: str) -> str:
+    """The one-line definition of a price column, for tooltips and legends."""
+    return PRICE_DEFINITIONS[column][1]
+
+
+def _money_by_firm(trades: pd.DataFrame, kinds: Sequence[str], side: str) -> pd.Series:
+    part = trades[trades["kind"].astype(str).isin(list(kinds))]
+    value = part["price"].to_numpy(dtype=float) * part["quantity"].to_numpy(dtype=float)
+    return pd.Series(value, index=part[f"{side}_id"].to_numpy()).groupby(level=0).sum()
+
+
+def who_pays(firm_years: pd.DataFrame, trades: pd.DataFrame | None) -> pd.DataFrame:
+    """What each sector pays for compliance over the run, in CNY and per tonne emitted.
+
+    Trades between firms count at their trade prices (listed and block): buying is a
+    cost, selling a revenue, so ``net_quota_spend`` is negative for a net seller.
+    Auction payments are what firms paid the auctioneer; reserve payments what they paid
+    the reserve pool for releases, less what the pool paid them for buy-backs.
+
+    Args:
+        firm_years: ``firm_years`` (firm_id, sector, verified_emissions, abatement_cost,
+            penalty).
+        trades: ``trades`` (buyer_id, seller_id, price, quantity, kind); None counts no
+            trades.
+
+    Returns:
+        One row per sector and a last row ``all sectors``: the columns of
+        WHO_PAYS_COLUMNS (CNY; verified_emissions in t), and the same money columns per
+        tonne of verified emissions with the suffix ``_per_t`` (CNY/t).
+    """
+    money = list(WHO_PAYS_COLUMNS[2:])
+    if firm_years.empty:
+        return pd.DataFrame(columns=list(WHO_PAYS_COLUMNS) + [f"{c}_per_t" for c in money])
+    sector_of = firm_years.drop_duplicates("firm_id").set_index("firm_id")["sector"].astype(
+        str)
+    frame = pd.DataFrame({"sector": sector_of.index.map(sector_of)}, index=sector_of.index)
+    if trades is not None and len(trades):
+        for column, kinds, side in (("quota_bought", LISTED, "buyer"),
+                                    ("quota_sold", LISTED, "seller"),
+                                    ("auction_payments", ("auction",), "buyer"),
+                                    ("reserve_paid", ("reserve",), "buyer"),
+                                    ("reserve_received", ("reserve",), "seller")):
+            frame[column] = _money_by_firm(trades, kinds, side).reindex(frame.index).fillna(0.0)
+    else:
+        for column in ("quota_bought", "quota_sold", "auction_payments", "reserve_paid",
+                       "reserve_received"):
+            frame[column] = 0.0
+    frame["reserve_payments"] = frame.pop("reserve_paid") - frame.pop("reserve_received")
+    totals = firm_years.groupby("firm_id")[["verified_emissions", "abatement_cost",
+                                            "penalty"]].sum()
+    frame = frame.join(totals).rename(columns={"penalty": "penalties"})
+    frame["net_quota_spend"] = frame["quota_bought"] - frame["quota_sold"]
+    frame["total_cost"] = frame[["abatement_cost", "net_quota_spend", "auction_payments",
+                                 "reserve_payments", "penalties"]].sum(axis=1)
+    out = frame.groupby("sector", as_index=False)[list(WHO_PAYS_COLUMNS[1:])].sum()
+    everything = out[list(WHO_PAYS_COLUMNS[1:])].sum().to_frame().T
+    everything.insert(0, "sector", "all sectors")
+    out = pd.concat([out, everything], ignore_index=True)
+    emitted = out["verified_emissions"].to_numpy(dtype=float)
+    for column in money:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[f"{column}_per_t"] = np.where(emitted > 0, out[column] / emitted, np.nan)
+    return out
+
+
+def auction_results(trades: pd.DataFrame | None) -> pd.DataFrame:
+    """Auctions by year: tonnes sold, revenue and the clearing price.
+
+    Returns:
+        Columns year, auctions (auction days), volume (t), revenue (CNY), clearing_price
+        (revenue / volume, CNY/t; each auction clears at one price, so this is the
+        volume-weighted mean of the year's clearing prices).
+    """
+    columns = ["year", "auctions", "volume", "revenue", "clearing_price"]
+    if trades is None or trades.empty:
+        return pd.DataFrame(columns=columns)
+    sold = trades[trades["kind"].astype(str) == "auction"]
+    if sold.empty:
+        return pd.DataFrame(columns=columns)
+    date = pd.to_datetime(sold["date"])
+    frame = pd.DataFrame({"year": date.dt.year.to_numpy(), "date": date.to_numpy(),
+                          "volume": sold["quantity"].to_numpy(dtype=float),
+                          "revenue": (sold["price"] * sold["quantity"]).to_numpy(dtype=float)})
+    out = frame.groupby("year").agg(auctions=("date", "nunique"), volume=("volume", "sum"),
+                                    revenue=("revenue", "sum")).reset_index()
+    out["clearing_price"] = out["revenue"] / out["volume"]
+    return out[columns]
+
+
+def reserve_releases(trades: pd.DataFrame | None) -> pd.DataFrame:
+    """The reserve pool's releases (sales to firms) by day.
+
+    Returns:
+        Columns date, volume (t), price (volume-weighted, CNY/t).
+    """
+    columns = ["date", "volume", "price"]
+    if trades is None or trades.empty:
+        return pd.DataFrame(columns=columns)
+    part = trades[(trades["kind"].astype(str) == "reserve") & (trades["seller_id"] == -2)]
+    if part.empty:
+        return pd.DataFrame(columns=columns)
+    frame = pd.DataFrame({"date": pd.to_datetime(part["date"]),
+                          "volume": part["quantity"].astype(float),
+                          "value": part["price"] * part["quantity"]})
+    out = frame.groupby("date", as_index=False).sum()
+    out["price"] = out.pop("value") / out["volume"]
+    return out[columns]
+
+
+def bank_table(market_years: pd.DataFrame) -> pd.DataFrame:
+    """The bank at each year end, two ways.
+
+    ``holdings`` is the quota in firms' accounts (``bank_total``). It includes quota
+    issued for an obligation not yet surrendered: quota under an absolute cap is issued
+    in its own year and surrendered the next, quota under an intensity benchmark after
+    verification, so holdings jump by about a year's cap when sectors move to caps.
+    ``surplus_banked`` is what is left over once every compliance year so far is
+    covered: the cumulative quota issued (free, auctioned, released by the reserve pool)
+    less the cumulative verified emissions.
+
+    Returns:
+        Columns year, holdings, surplus_banked, reserve_holdings (t); surplus_banked is
+        NaN in a year without verified emissions.
+    """
+    years = market_years.sort_values("year")
+    comp = years["verified_emissions"].notna()
+    issued = (years["free_allocation"] + years["auctioned"]
+              + years.get("reserve_out", 0)).astype(float)
+    yearly = (issued - years["verified_emissions"].fillna(0.0)).where(comp, 0.0)
+    surplus = yearly.cumsum().where(comp)
+    return pd.DataFrame({"year": years["year"].to_numpy(),
+                         "holdings": years["bank_total"].to_numpy(dtype=float),
+                         "surplus_banked": surplus.to_numpy(dtype=float),
+                         "reserve_holdings": years.get("reserve_holdings", 0 * issued
+                                                       ).to_numpy(dtype=float)})
+
+
+def curve_axes(curves: Sequence[dict[str, Any]]) -> tuple[tuple[float, float] | None,
+                                                            float | None]:
+    """Axes that fit every year's supply and demand chart (``quota_curves`` results), so
+    the charts of different years can be read against each other.
+
+    Returns:
+        ((x low, x high) in Mt, y top in CNY/t), or (None, None) when no year has a curve.
+    """
+    drawn = [c for c in curves if not c["curve"].empty and c["unabated"]]
+    if not drawn:
+        return None, None
+    tops = [v for c in drawn for v in (c["price"], c["mean_price"], c["model_price"])
+            if v is not None and np.isfinite(v)]
+    y_max = max([100.0] + [v * 1.6 for v in tops])
+    low = min(min(float(c["curve"].loc[c["curve"]["price"] <= y_max, "quota_demanded"].min()),
+                  c["available"]) for c in drawn) / 1e6
+    high = max(c["unabated"] for c in drawn) / 1e6
+    span = max(high - low, high * 0.01)
+    return (low - span * 0.15, high + span * 0.1), y_max

@@ -20,6 +20,8 @@ from pathlib import Path
 import dash
 from dash import Dash, DiskcacheManager, dcc, html
 
+from etsim.dashboard.components import projector_toggle
+
 PAGES_FOLDER = Path(__file__).resolve().parent / "pages"
 JOBS_ENV = "ETSIM_DASHBOARD_JOBS"
 
@@ -44,7 +46,8 @@ def _header() -> html.Header:
     return html.Header([
         html.Div([html.Span("etsim", className="et-brand"),
                   html.Span("China carbon market simulator", className="et-tagline")]),
-        html.Nav(links, className="et-nav"),
+        html.Div([html.Nav(links, className="et-nav"), projector_toggle()],
+                 className="et-inline"),
     ], className="et-header")
 
 

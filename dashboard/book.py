@@ -261,3 +261,18 @@ def next_order_step(events: pd.DataFrame, step: int) -> int:
     while k < n and kinds[k] in ("trade", "cancel"):
         k += 1
     return k
+
+
+def next_trade_step(events: pd.DataFrame, step: int) -> int:
+    """The step just after the order that makes the next trade has finished matching
+    (the end of the day if no trade follows): "skip to the next trade"."""
+    kinds = events["event"].tolist()
+    n = len(kinds)
+    k = step
+    while k < n and kinds[k] != "trade":
+        k += 1
+    if k >= n:
+        return n
+    while k < n and kinds[k] in ("trade", "cancel"):  # the rest of that order's sweep
+        k += 1
+    return k

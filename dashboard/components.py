@@ -12,7 +12,18 @@ from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
-from dash import Input, Output, State, callback, ctx, dash_table, dcc, html, no_update
+from dash import (
+    Input,
+    Output,
+    State,
+    callback,
+    clientside_callback,
+    ctx,
+    dash_table,
+    dcc,
+    html,
+    no_update,
+)
 
 from etsim import ScenarioError, shipped_scenarios
 from etsim.agents.sectors import SECTOR_LIBRARY
@@ -85,14 +96,81 @@ def values_from_levers(levers: dict[str, Any]) -> list[Any]:
     return values
 
 
+GRAPH_CONFIG: dict[str, Any] = {
+    "displaylogo": False,
+    "showSendToCloud": False,
+    "showEditInChartStudio": False,
+    "modeBarButtonsToRemove": ["sendDataToCloud"],
+}
+
+
+def graph_config(graph_id: str) -> dict[str, Any]:
+    """Plotly's toolbar for a chart: a PNG download named after it, no cloud upload."""
+    return {**GRAPH_CONFIG, "toImageButtonOptions": {
+        "format": "png", "filename": f"etsim-{graph_id}", "scale": 2}}
+
+
 def graph(graph_id: str, height: int = 380, figure: go.Figure | None = None) -> dcc.Graph:
     """A chart with plotly's toolbar, whose camera button downloads a PNG."""
     return dcc.Graph(
         id=graph_id, figure=figure if figure is not None else go.Figure(),
-        style={"height": f"{height}px"},
-        config={"displaylogo": False, "toImageButtonOptions": {
-            "format": "png", "filename": graph_id, "scale": 2}},
-    )
+        style={"height": f"{height}px"}, config=graph_config(graph_id))
+
+
+def chart_card(graph_id: str, height: int = 380, note: str = "") -> html.Div:
+    """A chart with a "CSV" button that downloads its data, and a short explanation.
+
+    The page registers the download once with :func:`register_csv_downloads`.
+    """
+    children: list[Any] = [graph(graph_id, height),
+                           html.Div([html.Button("CSV", id=f"{graph_id}-csv",
+                                                 className="et-secondary et-csv",
+                                                 title="Download this chart's data as CSV"),
+                                     dcc.Download(id=f"{graph_id}-csv-download")],
+                                    className="et-chart-tools")]
+    if note:
+        children.append(explain(note))
+    return html.Div(children, className="et-chart-card")
+
+
+def csv_download(figure: dict[str, Any] | None, graph_id: str) -> dict[str, Any] | None:
+    """What a chart's CSV button downloads: its traces' points (series, x, y)."""
+    from etsim.dashboard.figures.run import figure_csv
+
+    if not figure:
+        return None
+    return dcc.send_data_frame(figure_csv(figure).to_csv, f"etsim-{graph_id}.csv",
+                               index=False)
+
+
+def register_csv_downloads(graph_ids: list[str]) -> None:
+    """One CSV download callback per chart card (called once, when a page is imported)."""
+    for graph_id in graph_ids:
+        @callback(Output(f"{graph_id}-csv-download", "data"),
+                  Input(f"{graph_id}-csv", "n_clicks"), State(graph_id, "figure"),
+                  prevent_initial_call=True)
+        def download(_: int | None, figure: dict[str, Any] | None,
+                     graph_id: str = graph_id) -> Any:
+            return csv_download(figure, graph_id) or no_update
+
+
+def projector_toggle() -> dcc.Checklist:
+    """The "Projector" switch: large type and one chart per row (class ``et-projector``
+    on the page's body; the browser remembers the choice)."""
+    return dcc.Checklist(id="app-projector", options=[{"label": "Projector", "value": "on"}],
+                         value=[], persistence=True, persistence_type="local",
+                         className="et-projector-toggle", inline=True)
+
+
+# On the body, so that it holds on every page; plotly redraws charts at their new size.
+clientside_callback(
+    """function(value) {
+        const on = Array.isArray(value) && value.includes("on");
+        document.body.classList.toggle("et-projector", on);
+        window.dispatchEvent(new Event("resize"));
+        return on ? "on" : "off";
+    }""",
+    Output("app-projector", "title"), Input("app-projector", "value"))
 
 
 def data_table(table_id: str, page_size: int = 12, **kwargs: Any) -> dash_table.DataTable:

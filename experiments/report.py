@@ -19,6 +19,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from etsim.dashboard import analysis
 from etsim.dashboard.figures import run as run_figures
 from etsim.dashboard.figures import sweep as sweep_figures
 from etsim.dashboard.runs import deadline_dates
@@ -142,8 +143,9 @@ def run_charts(tables: dict[str, pd.DataFrame],
     """The dashboard's main charts of one run that its tables allow, with element ids.
 
     Price (daily close in its limit band, with the equilibrium and fundamental prices),
-    scarcity (quota issued against verified emissions), bank, monthly volume, and the
-    incentive (surplus ratio against intensity); deadlines are marked when ``record``
+    scarcity (quota issued against verified emissions), bank, monthly volume, the
+    incentive (surplus ratio against intensity), who pays per tonne by sector, auctions
+    and the reserve pool; deadlines are marked when ``record``
     (``run.json``) gives the scenario.
     """
     deadlines = _deadlines(record or {}, tables)
@@ -159,7 +161,51 @@ def run_charts(tables: dict[str, pd.DataFrame],
         charts.append((run_figures.volume_chart(daily, deadlines=deadlines), "run-volume"))
     if "firm_years" in tables:
         charts.append((run_figures.incentive_chart(tables["firm_years"]), "run-incentive"))
+        charts.append((run_figures.who_pays_chart(
+            analysis.who_pays(tables["firm_years"], tables.get("trades"))), "run-who-pays"))
+    auctions = analysis.auction_results(tables.get("trades"))
+    if len(auctions):  # a run without auctions or reserve activity has no such chart
+        charts.append((run_figures.auction_chart(auctions), "run-auctions"))
+    if years is not None and "reserve_in" in years and (
+            years["reserve_in"].any() or years["reserve_out"].any()):
+        charts.append((run_figures.reserve_chart(years), "run-reserve"))
     return charts
+
+
+WHO_PAYS_SHOWN = (("sector", "sector"), ("verified_emissions", "verified emissions (Mt)"),
+                  ("abatement_cost", "abatement"), ("net_quota_spend", "quota bought - sold"),
+                  ("auction_payments", "auctions"), ("reserve_payments", "reserve pool"),
+                  ("penalties", "penalties"), ("total_cost", "total"))
+
+
+def who_pays_section(tables: dict[str, pd.DataFrame]) -> str:
+    """The report's "Who pays" section: each sector's payments in million CNY and per
+    tonne of verified emissions (``dashboard.analysis.who_pays``); "" without firm_years.
+    """
+    if "firm_years" not in tables:
+        return ""
+    table = analysis.who_pays(tables["firm_years"], tables.get("trades"))
+    if table.empty:
+        return ""
+    shown = pd.DataFrame({"sector": table["sector"],
+                          "verified emissions (Mt)": table["verified_emissions"] / 1e6})
+    for column, label in WHO_PAYS_SHOWN[2:]:
+        shown[f"{label} (m CNY)"] = table[column] / 1e6
+    for column, label in WHO_PAYS_SHOWN[2:]:
+        shown[f"{label} (CNY/t)"] = table[f"{column}_per_t"]
+    auctions = analysis.auction_results(tables.get("trades"))
+    parts = ["<h2>Who pays</h2>", _table(shown.round(3)),
+             '<p class="note">Over the whole run. Quota bought and sold between firms at '
+             "their trade prices (listed and block); a net seller's is negative. Per "
+             "tonne: divided by the sector's verified emissions.</p>"]
+    if len(auctions):
+        parts += ["<h3>Auctions</h3>", _table(auctions.round(3))]
+    years = tables.get("market_years")
+    if years is not None and {"reserve_in", "reserve_out"} <= set(years.columns) and (
+            years["reserve_in"].any() or years["reserve_out"].any()):
+        parts += ["<h3>Reserve pool</h3>",
+                  _table(years[["year", "reserve_in", "reserve_out", "reserve_holdings"]])]
+    return "".join(parts)
 
 
 def _run_page(folder: Path) -> _Page:
@@ -191,6 +237,7 @@ def _run_page(folder: Path) -> _Page:
                   + '<p class="note">mean_price: mean close over the days with listed '
                   "trades (a day without has no close); - where no day of the year "
                   "had one.</p>")
+    page.text(who_pays_section(tables))
     page.text("<h2>Charts</h2>")
     page.grid(run_charts(tables, record))
     return page

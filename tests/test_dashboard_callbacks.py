@@ -308,7 +308,7 @@ def test_explore_render_before_and_after_a_run(pages, classroom):
     figs = out[:len(pages.explore.GRAPHS)]
     assert all(isinstance(fig, go.Figure) for fig in figs)
     price = figs[0]
-    assert len(next(t for t in price.data if t.name == "close").y) == 720
+    assert len(next(t for t in price.data if t.name == "market close").y) == 720
     cards = out[len(pages.explore.GRAPHS):-1]
     assert float(cards[0].replace(",", "")) > 0  # mean price
     assert out[-1].startswith("classroom (steel, cement, aluminium), 20 firms, seed 1")
@@ -371,7 +371,7 @@ def test_market_curves_cross_at_the_models_equilibrium(pages, classroom):
         assert curves["price"] == pytest.approx(curves["model_price"], nan_ok=True)
     fig, note = pages.market.render_curves(2026, classroom)
     assert [t.name for t in fig.data][:2] == ["demand for quota", "supply of quota"]
-    assert "the curves cross at" in note and "the model's equilibrium price" in note
+    assert "the curves cross at" in note and "the model's one-year equilibrium" in note
 
 
 def test_compare_runs_both_and_tabulates_differences(pages):
@@ -386,7 +386,10 @@ def test_compare_runs_both_and_tabulates_differences(pages):
     assert record["b"]["levers"]["tightening_pct"] == 8.0
     out = pages.compare.render(record)
     figs, rows = out[:len(pages.compare.GRAPHS)], out[len(pages.compare.GRAPHS)]
-    assert all(has_data(fig) for fig in figs)
+    drawn = dict(zip(pages.compare.GRAPHS, figs, strict=True))
+    auctions = drawn.pop("compare-auctions")  # the classroom sells no quota at auction
+    assert all(has_data(fig) for fig in drawn.values())
+    assert "Neither run auctioned" in auctions.layout.annotations[0].text
     table = pd.DataFrame(rows).set_index("figure")
     assert table.loc["Mean price (CNY/t)", "B"] > table.loc["Mean price (CNY/t)", "A"]
     bad = dict(CLASSROOM, paid_share="lots")

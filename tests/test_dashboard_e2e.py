@@ -186,7 +186,7 @@ def test_default_run_draws_the_price_chart(tab: Page) -> None:
     page.wait_for_selector("#explore-run")
     _run_explore(tab)
     points = page.evaluate("""() => document.querySelector('#explore-price .js-plotly-plot')
-                               ._fullData.find(t => t.name === 'close').y.length""")
+                               ._fullData.find(t => t.name === 'market close').y.length""")
     assert points > 1000  # 1,920 trading days 2024-2031
     for graph_id in ("explore-annual", "explore-scarcity", "explore-bank", "explore-sector-balance",
                      "explore-abatement", "explore-volume", "explore-compliance",

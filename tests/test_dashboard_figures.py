@@ -116,12 +116,12 @@ def test_price_chart_draws_close_band_equilibrium_observed_and_deadlines(daily, 
                              "close": [80.0, 81.0]})
     fig = figures.price_chart(daily, years, observed, ["2025-12-31", "2026-12-31"])
     names = [t.name for t in fig.data]
-    for name in ("close", "price limits", "fundamental price", "equilibrium price (year)",
+    for name in ("market close", "price limits", "fundamental price", "equilibrium with banking",
                  "observed CEA close"):
         assert name in names
-    assert list(_trace(fig, "close").y) == pytest.approx(daily["close"].tolist())
+    assert list(_trace(fig, "market close").y) == pytest.approx(daily["close"].tolist())
     assert list(_trace(fig, "price limits").y) == pytest.approx(daily["limit_down"].tolist())
-    equilibrium = [v for v in _trace(fig, "equilibrium price (year)").y if v is not None]
+    equilibrium = [v for v in _trace(fig, "equilibrium with banking").y if v is not None]
     assert equilibrium == [0.0, 0.0, 60.0, 60.0]  # one flat segment per compliance year
     assert len(fig.layout.shapes) == 2  # the deadlines
     assert any("ICAP via World Carbon Pricing Database" in text for text in _annotations(fig))
@@ -163,9 +163,8 @@ def test_empty_input_gives_an_empty_state_message(builder):
 
 def test_annual_price_chart_has_market_equilibrium_and_fundamental(years):
     fig = figures.annual_price_chart(years)
-    assert [t.name for t in fig.data] == ["market (mean close)",
-                                          "equilibrium (banking, discounted)",
-                                          "fundamental (with banking)"]
+    assert [t.name for t in fig.data] == ["mean market close", "equilibrium with banking",
+                                          "one-year equilibrium", "fundamental price"]
     assert list(fig.data[1].x) == [2025, 2026, 2027]
 
 
@@ -177,10 +176,12 @@ def test_scarcity_chart_ratio_is_emissions_over_quota_issued(years):
     assert ratio.yaxis == "y2"
 
 
-def test_bank_chart_shows_bank_and_reserve_pool(years):
+def test_bank_chart_shows_surplus_holdings_and_reserve_pool(years):
     fig = figures.bank_chart(years)
-    assert list(fig.data[0].y) == pytest.approx([0.02, 0.005, 0.0])  # Mt
-    assert fig.data[1].name == "reserve pool"
+    # surplus banked: 1,000,000 - 980,000 = 20,000 t; then + 1,000,000 - 1,020,000 = 0
+    assert list(fig.data[0].y[:2]) == pytest.approx([0.02, 0.0])  # Mt
+    assert list(fig.data[1].y) == pytest.approx([0.02, 0.005, 0.0])  # held in accounts
+    assert fig.data[2].name == "reserve pool"
 
 
 def test_sector_balance_splits_surplus_and_deficit(firm_years):
@@ -256,7 +257,8 @@ def test_quota_curves_cross_at_the_marginal_option(firm_years, firms, options, y
     demanded = curves["curve"]["quota_demanded"].tolist()
     assert demanded[0] == pytest.approx(1240.0) and demanded == sorted(demanded, reverse=True)
     fig = figures.quota_supply_demand(curves, 2026)
-    assert [t.name for t in fig.data] == ["demand for quota", "supply of quota", "equilibrium"]
+    assert [t.name for t in fig.data] == ["demand for quota", "supply of quota",
+                                          "one-year equilibrium"]
     assert fig.data[2].y[0] == pytest.approx(60.0)
 
 
@@ -322,8 +324,8 @@ def test_compare_builders_draw_one_colour_per_run(daily, years):
             "B": {"market_daily": daily.assign(close=daily["close"] * 2),
                   "market_years": years}}
     price = compare_figures.compare_price(runs)
-    assert [t.name for t in price.data] == ["A close", "A equilibrium", "B close",
-                                            "B equilibrium"]
+    assert [t.name for t in price.data] == ["A market close", "A equilibrium with banking",
+                                            "B market close", "B equilibrium with banking"]
     assert price.data[0].line.color != price.data[2].line.color
     ratio = compare_figures.compare_yearly(runs, "scarcity_ratio", "t", "y")
     assert list(ratio.data[0].y) == pytest.approx([0.98, 1.02])

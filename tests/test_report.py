@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
@@ -78,9 +79,63 @@ def test_report_of_a_sweep_still_running_reads_only_whole_runs(sweep_dir: Path,
 def test_single_run_report_has_the_main_charts(run_dir: Path) -> None:
     text = write_report(run_dir).read_text(encoding="utf-8")
     _self_contained(text)
-    assert _chart_ids(text) == ["run-price", "run-scarcity", "run-bank", "run-volume",
-                                "run-incentive"]
+    assert _chart_ids(text)[:6] == ["run-price", "run-scarcity", "run-bank", "run-volume",
+                                    "run-incentive", "run-who-pays"]
     assert "classroom" in text
+
+
+class _Cells(HTMLParser):
+    """The cells of an HTML table, row by row (no lxml needed)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self.cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self.cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self.cell is not None:
+            self.rows[-1].append("".join(self.cell).strip())
+            self.cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+def _first_table(markup: str) -> pd.DataFrame:
+    parser = _Cells()
+    parser.feed(markup[:markup.index("</table>")])
+    header, *rows = parser.rows
+    frame = pd.DataFrame(rows, columns=header)
+    return frame.apply(lambda c: pd.to_numeric(c) if c.name != "sector" else c)
+
+
+def test_single_run_report_says_who_pays(run_dir: Path) -> None:
+    text = write_report(run_dir).read_text(encoding="utf-8")
+    assert "<h2>Who pays</h2>" in text
+    section = text[text.index("<h2>Who pays</h2>"):text.index("<h2>Charts</h2>")]
+    table = _first_table(section).set_index("sector")
+    firm_years = pd.read_parquet(run_dir / "firm_years.parquet")
+    trades = pd.read_parquet(run_dir / "trades.parquet")
+    assert list(table.index) == sorted(firm_years["sector"].unique()) + ["all sectors"]
+    everything = table.loc["all sectors"]
+    # the totals read straight from the tables: abatement, penalties, auction payments
+    assert everything["abatement (m CNY)"] == pytest.approx(
+        firm_years["abatement_cost"].sum() / 1e6, rel=1e-3, abs=1e-3)
+    assert everything["penalties (m CNY)"] == pytest.approx(
+        firm_years["penalty"].sum() / 1e6, rel=1e-3, abs=1e-3)
+    auction = trades[trades["kind"] == "auction"]
+    assert everything["auctions (m CNY)"] == pytest.approx(
+        (auction["price"] * auction["quantity"]).sum() / 1e6, rel=1e-3, abs=1e-3)
+    # per tonne: the total divided by the verified emissions
+    assert everything["total (CNY/t)"] == pytest.approx(
+        everything["total (m CNY)"] / everything["verified emissions (Mt)"], rel=1e-2)
 
 
 def test_a_sweep_runs_tables_folder_is_a_run_report(sweep_dir: Path) -> None:

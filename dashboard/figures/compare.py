@@ -29,14 +29,15 @@ def compare_price(runs: Runs) -> go.Figure:
     Returns:
         One line per run (CNY/t) and dotted equilibrium steps in the same colour.
     """
-    title = "Price: daily close and equilibrium"
+    title = "Price: market close and equilibrium with banking"
     if not runs or all(t["market_daily"].empty for t in runs.values()):
         return empty_figure("Run both scenarios to compare them", title)
     fig = go.Figure()
     for index, (label, tables) in enumerate(runs.items()):
         daily = tables["market_daily"].sort_values("date")
         # a day without listed trades has no close: a gap, not a carried price
-        fig.add_trace(go.Scatter(x=daily["date"], y=daily["close"], name=f"{label} close",
+        close = analysis.price_name("close")
+        fig.add_trace(go.Scatter(x=daily["date"], y=daily["close"], name=f"{label} {close}",
                                  line={"color": _colour(index), "width": 1.5},
                                  connectgaps=False))
         years = tables["market_years"]
@@ -47,7 +48,8 @@ def compare_price(runs: Runs) -> go.Figure:
                 xs += [f"{int(year)}-01-01", f"{int(year)}-12-31", None]
                 ys += [float(value), float(value), None]
         if xs:
-            fig.add_trace(go.Scatter(x=xs, y=ys, name=f"{label} equilibrium", mode="lines",
+            name = f"{label} {analysis.price_name('equilibrium_price')}"
+            fig.add_trace(go.Scatter(x=xs, y=ys, name=name, mode="lines",
                                      line={"color": _colour(index), "width": 3, "dash": "dot"}))
     fig = _layout(fig, title, "date", "CNY/t")
     fig.update_xaxes(title=None)
@@ -113,3 +115,64 @@ def compare_volume(runs: Runs) -> go.Figure:
     fig = _layout(fig, title, "month", "Mt CO2 traded")
     fig.update_xaxes(title=None)
     return fig
+
+
+def compare_who_pays(runs: Runs) -> go.Figure:
+    """Who pays in each run: each sector's total cost per tonne emitted, side by side.
+
+    Args:
+        runs: Label -> tables (firm_years, trades).
+
+    Returns:
+        Grouped bars per sector (and all sectors), CNY per tonne of verified emissions,
+        one colour per run; the hover gives the parts (abatement, net quota purchases,
+        auctions, reserve, penalties).
+    """
+    title = "Who pays: total cost per tonne emitted, by sector"
+    if not runs:
+        return empty_figure("Run both scenarios to compare them", title)
+    fig = go.Figure()
+    for index, (label, tables) in enumerate(runs.items()):
+        table = analysis.who_pays(tables["firm_years"], tables.get("trades"))
+        if table.empty:
+            continue
+        parts = table[[f"{c}_per_t" for c in ("abatement_cost", "net_quota_spend",
+                                                "auction_payments", "reserve_payments",
+                                                "penalties")]].to_numpy()
+        fig.add_trace(go.Bar(
+            x=table["sector"], y=table["total_cost_per_t"], name=label,
+            marker={"color": _colour(index)}, customdata=parts,
+            hovertemplate="%{y:.2f} CNY/t: abatement %{customdata[0]:.2f}, quota "
+                          "%{customdata[1]:.2f}, auctions %{customdata[2]:.2f}, reserve "
+                          "%{customdata[3]:.2f}, penalties %{customdata[4]:.2f}"
+                          f"<extra>{label}</extra>"))
+    if not fig.data:
+        return empty_figure("No firm years in these runs", title)
+    fig.update_layout(barmode="group")
+    fig.add_hline(y=0, line={"color": "black", "width": 1})
+    return _layout(fig, title, "", "CNY per tonne of verified emissions")
+
+
+def compare_auctions(runs: Runs) -> go.Figure:
+    """Auction clearing prices by year in each run (volume-weighted), as lines.
+
+    Args:
+        runs: Label -> tables (trades).
+    """
+    title = "Auctions: clearing price"
+    if not runs:
+        return empty_figure("Run both scenarios to compare them", title)
+    fig = go.Figure()
+    for index, (label, tables) in enumerate(runs.items()):
+        auctions = analysis.auction_results(tables.get("trades"))
+        if auctions.empty:
+            continue
+        fig.add_trace(go.Scatter(x=auctions["year"], y=auctions["clearing_price"], name=label,
+                                 mode="lines+markers", line={"color": _colour(index)},
+                                 customdata=auctions["volume"] / 1e6,
+                                 hovertemplate="%{y:.2f} CNY/t, %{customdata:.2f} Mt sold"))
+    if not fig.data:
+        return empty_figure("Neither run auctioned quota", title)
+    fig.update_xaxes(dtick=1)
+    fig.update_yaxes(rangemode="tozero")
+    return _layout(fig, title, "", "CNY/t")

@@ -7,6 +7,7 @@ HTML report (``experiments/report.py``) both use them.
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import numpy as np
@@ -213,40 +214,81 @@ def _year_steps(market_years: pd.DataFrame, column: str) -> tuple[list, list]:
     return xs, ys
 
 
+def _ghost(fig: go.Figure, x: Any, y: Any, name: str = "baseline") -> None:
+    """The baseline run as a grey ghost line behind the chart's own traces."""
+    fig.add_trace(go.Scatter(x=x, y=y, name=name, mode="lines", connectgaps=False,
+                             line={"color": "rgba(134,142,150,0.55)", "width": 2.5},
+                             hoverinfo="skip"))
+
+
+def _price_trace(column: str, x: Any, y: Any, **kwargs: Any) -> go.Scatter:
+    # every price has one name and one definition (analysis.PRICE_DEFINITIONS)
+    name = kwargs.pop("name", analysis.price_name(column))
+    return go.Scatter(x=x, y=y, name=name,
+                      hovertemplate="%{y:.2f} CNY/t<extra>" + name + "</extra>",
+                      meta=analysis.price_definition(column), **kwargs)
+
+
 def price_chart(market_daily: pd.DataFrame, market_years: pd.DataFrame | None = None,
                 observed: pd.DataFrame | None = None,
                 deadlines: list[str] | tuple[str, ...] = (),
-                attribution: str = "Data: ICAP via World Carbon Pricing Database"
-                ) -> go.Figure:
-    """The price: daily close in its limit band, the equilibrium and fundamental prices,
-    compliance deadlines and the observed CEA closes where the years overlap.
+                attribution: str = "Data: ICAP via World Carbon Pricing Database",
+                baseline: pd.DataFrame | None = None,
+                reserve: dict[str, Any] | None = None,
+                releases: pd.DataFrame | None = None) -> go.Figure:
+    """The price: market close in its limit band, the equilibrium with banking and the
+    fundamental price, deadlines, the reserve's triggers and releases, observed closes.
 
     Args:
         market_daily: ``market_daily`` (date, close, limit_down, limit_up,
-            fundamental_price).
+            fundamental_price). A day without a listed trade has no close: a gap.
         market_years: ``market_years`` (year, equilibrium_price); None leaves it out.
         observed: Observed closes (date, close) already cut to the run's years.
         deadlines: Compliance deadline dates ("YYYY-MM-DD").
         attribution: Source line shown when observed closes are drawn.
+        baseline: The baseline run's ``market_daily``: its close as a grey ghost line.
+        reserve: The reserve pool's policy (policy, release_price, absorb_price): under
+            ``price_trigger`` both prices are drawn as horizontal lines.
+        releases: The pool's releases (``analysis.reserve_releases``), marked on the
+            chart at their prices.
 
     Returns:
         A line chart in CNY/t over dates.
     """
-    title = "Price: daily close, limits, equilibrium"
+    title = "Price: market close, equilibrium with banking, fundamental"
     if _is_empty(market_daily):
         return empty_figure("Run a scenario to see its prices", title)
     fig = daily_close(market_daily)
+    fig.data[-1].update(name=analysis.price_name("close"),
+                        meta=analysis.price_definition("close"))
     daily = market_daily.sort_values("date")
+    if baseline is not None and len(baseline):
+        base = baseline.sort_values("date")
+        _ghost(fig, base["date"], base["close"], "baseline: market close")
     if "fundamental_price" in daily:
-        fig.add_trace(go.Scatter(x=daily["date"], y=daily["fundamental_price"],
-                                 name="fundamental price", line={"color": "#e8590c",
-                                                                 "dash": "dash", "width": 1.2}))
+        fig.add_trace(_price_trace("fundamental_price", daily["date"],
+                                   daily["fundamental_price"],
+                                   line={"color": "#e8590c", "dash": "dash", "width": 1.2}))
     if market_years is not None and len(market_years):
         xs, ys = _year_steps(market_years, "equilibrium_price")
         if xs:
-            fig.add_trace(go.Scatter(x=xs, y=ys, name="equilibrium price (year)",
-                                     mode="lines", line={"color": "#2b8a3e", "width": 3},
-                                     opacity=0.8))
+            fig.add_trace(_price_trace("equilibrium_price", xs, ys, mode="lines",
+                                       line={"color": "#2b8a3e", "width": 3}, opacity=0.8))
+    if reserve and reserve.get("policy", reserve.get("reserve_policy")) == "price_trigger":
+        for key, label, colour in (("release_price", "reserve releases above", "#ae3ec9"),
+                                   ("absorb_price", "reserve buys back below", "#1098ad")):
+            value = reserve.get(key)
+            if value is not None and np.isfinite(float(value)):
+                fig.add_trace(go.Scatter(
+                    x=[daily["date"].iloc[0], daily["date"].iloc[-1]],
+                    y=[float(value)] * 2, mode="lines", name=f"{label} {float(value):g}",
+                    line={"color": colour, "dash": "dashdot", "width": 1.2}))
+    if releases is not None and len(releases):
+        fig.add_trace(go.Scatter(
+            x=releases["date"], y=releases["price"], mode="markers", name="reserve release",
+            marker={"symbol": "triangle-down", "size": 11, "color": "#ae3ec9"},
+            customdata=releases["volume"] / 1e6,
+            hovertemplate="released %{customdata:.2f} Mt at %{y:.2f} CNY/t<extra></extra>"))
     if observed is not None and len(observed):
         fig.add_trace(go.Scatter(x=observed["date"], y=observed["close"],
                                  name="observed CEA close", line={"color": "#495057",
@@ -261,29 +303,36 @@ def price_chart(market_daily: pd.DataFrame, market_years: pd.DataFrame | None = 
     return fig
 
 
-def annual_price_chart(market_years: pd.DataFrame) -> go.Figure:
-    """Each year's mean market price beside the equilibrium and fundamental prices.
+def annual_price_chart(market_years: pd.DataFrame,
+                       baseline: pd.DataFrame | None = None) -> go.Figure:
+    """Each year's mean market close beside the equilibrium and fundamental prices.
 
     Args:
         market_years: ``market_years`` (year, mean_price, equilibrium_price,
-            fundamental_price).
+            static_equilibrium_price, fundamental_price).
+        baseline: The baseline run's ``market_years``: its mean close as a ghost line.
 
     Returns:
         Lines with markers per year, CNY/t; the market's mean is over days with a
         close, and a year without any listed trade is a gap.
     """
-    title = "Annual prices: market, equilibrium, fundamental"
+    title = "Annual prices: market close, equilibria, fundamental"
     if _is_empty(market_years):
         return empty_figure("Run a scenario to see its annual prices", title)
     fig = go.Figure()
-    series = [("mean_price", "market (mean close)", LINE_COLOUR),
-              ("equilibrium_price", "equilibrium (banking, discounted)", "#2b8a3e"),
-              ("fundamental_price", "fundamental (with banking)", "#e8590c")]
-    for column, name, colour in series:
+    if baseline is not None and len(baseline):
+        _ghost(fig, baseline["year"], baseline["mean_price"], "baseline: mean market close")
+    series = [("mean_price", "close", "mean market close", LINE_COLOUR, "solid"),
+              ("equilibrium_price", "equilibrium_price", None, "#2b8a3e", "solid"),
+              ("static_equilibrium_price", "static_equilibrium_price", None, "#2b8a3e",
+               "dot"),
+              ("fundamental_price", "fundamental_price", None, "#e8590c", "dash")]
+    for column, kind, name, colour, dash in series:
         if column in market_years:
-            fig.add_trace(go.Scatter(x=market_years["year"], y=market_years[column],
-                                     name=name, mode="lines+markers",
-                                     line={"color": colour}))
+            kwargs = {"name": name} if name else {}
+            fig.add_trace(_price_trace(kind, market_years["year"], market_years[column],
+                                       mode="lines+markers", connectgaps=False,
+                                       line={"color": colour, "dash": dash}, **kwargs))
     fig.update_xaxes(dtick=1)
     return _layout(fig, title, "", "CNY/t")
 
@@ -322,21 +371,41 @@ def scarcity_chart(market_years: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def bank_chart(market_years: pd.DataFrame) -> go.Figure:
-    """The bank (quota in circulation) and the reserve pool's holdings at each year end.
+def bank_chart(market_years: pd.DataFrame, baseline: pd.DataFrame | None = None) -> go.Figure:
+    """The surplus banked, the quota held in accounts and the reserve pool at year ends.
 
     Args:
-        market_years: ``market_years`` (year, bank_total, reserve_holdings).
+        market_years: ``market_years`` (year, free_allocation, auctioned, reserve_out,
+            verified_emissions, bank_total, reserve_holdings).
+        baseline: The baseline run's ``market_years``: its surplus as a grey ghost line.
 
     Returns:
-        The chart of :func:`bank`, or an empty-state figure.
+        Bars of the surplus banked (cumulative quota issued - verified emissions, see
+        ``analysis.bank_table``), the holdings in accounts as a line (they include quota
+        issued for obligations not yet surrendered, which under an absolute cap is about
+        a year's cap), and the reserve pool's holdings.
     """
+    title = "Bank: surplus banked and quota held at year end"
     if _is_empty(market_years):
-        return empty_figure("Run a scenario to see the bank", "Bank at year end")
-    fig = bank(market_years)
-    fig.update_layout(title="Bank (quota in circulation) and reserve pool")
-    fig.update_xaxes(title=None)
-    return fig
+        return empty_figure("Run a scenario to see the bank", title)
+    table = analysis.bank_table(market_years)
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=table["year"], y=table["surplus_banked"] / 1e6,
+                         name="surplus banked (issued - verified, cumulative)",
+                         marker={"color": LINE_COLOUR}))
+    fig.add_trace(go.Scatter(x=table["year"], y=table["holdings"] / 1e6,
+                             name="held in accounts (incl. quota not yet surrendered)",
+                             mode="lines+markers", line={"color": "#868e96", "dash": "dot"}))
+    if table["reserve_holdings"].any():
+        fig.add_trace(go.Scatter(x=table["year"], y=table["reserve_holdings"] / 1e6,
+                                 name="reserve pool", mode="lines+markers",
+                                 line={"color": "#ae3ec9"}))
+    if baseline is not None and len(baseline):
+        ghost = analysis.bank_table(baseline)
+        _ghost(fig, ghost["year"], ghost["surplus_banked"] / 1e6, "baseline: surplus banked")
+    fig.add_hline(y=0, line={"color": "black", "width": 1})
+    fig.update_xaxes(dtick=1)
+    return _layout(fig, title, "", "Mt CO2")
 
 
 def sector_balance_chart(firm_years: pd.DataFrame) -> go.Figure:
@@ -349,7 +418,7 @@ def sector_balance_chart(firm_years: pd.DataFrame) -> go.Figure:
         Relative bars per year: each sector's surplus above zero (solid) and deficit
         below (hatched), in Mt.
     """
-    title = "Surplus and deficit by sector"
+    title = "Surplus and deficit by sector (quota received - verified emissions)"
     balance = analysis.sector_balance(firm_years) if not _is_empty(firm_years) else None
     if balance is None or balance.empty:
         return empty_figure("No firm years in this run", title)
@@ -364,7 +433,7 @@ def sector_balance_chart(firm_years: pd.DataFrame) -> go.Figure:
     fig.update_layout(barmode="relative")
     fig.add_hline(y=0, line={"color": "black", "width": 1})
     fig.update_xaxes(dtick=1)
-    return _layout(fig, title, "", "Mt CO2 (free - verified)")
+    return _layout(fig, title, "", "Mt CO2 (free + auctioned - verified)")
 
 
 def incentive_chart(firm_years: pd.DataFrame, year: int | None = None) -> go.Figure:
@@ -480,7 +549,7 @@ def compliance_chart(market_years: pd.DataFrame) -> go.Figure:
         market_years: ``market_years`` (compliance_rate, firms_compliant_share).
 
     Returns:
-        Grouped bars in percent, the axis zoomed to where the bars differ.
+        Grouped bars in percent on an axis from 0 to 100%.
     """
     title = "Compliance rate"
     comp = market_years[market_years["compliance_rate"].notna()] if not _is_empty(
@@ -495,21 +564,24 @@ def compliance_chart(market_years: pd.DataFrame) -> go.Figure:
         fig.add_trace(go.Bar(x=comp["year"], y=comp["firms_compliant_share"] * 100,
                              name="firms with no shortfall", marker={"color": "#74c0fc"},
                              hovertemplate="%{y:.2f}%"))
-    values = pd.concat([comp["compliance_rate"], comp.get("firms_compliant_share",
-                                                          comp["compliance_rate"])]) * 100
-    low = float(values.min())
-    fig.update_yaxes(range=[max(0.0, min(low - (100 - low) * 0.5 - 0.5, 99.0)), 100.2])
+    # bars start at zero: a zoomed axis makes 97% look like a failure
+    fig.update_yaxes(range=[0, 102], rangemode="tozero")
     fig.update_layout(barmode="group")
     fig.update_xaxes(dtick=1)
     return _layout(fig, title, "", "%")
 
 
-def quota_supply_demand(curves: dict[str, Any], year: int | None = None) -> go.Figure:
-    """The year's demand for and supply of quota, crossing at the equilibrium price.
+def quota_supply_demand(curves: dict[str, Any], year: int | None = None,
+                        x_range: tuple[float, float] | None = None,
+                        y_max: float | None = None) -> go.Figure:
+    """The year's demand for and supply of quota, crossing at the one-year equilibrium.
 
     Args:
         curves: The result of ``dashboard.analysis.quota_curves``.
         year: The compliance year (for the title).
+        x_range: Fixed x axis (Mt), e.g. ``analysis.curve_axes`` over every year, so
+            that tightening visibly moves supply; None fits this year.
+        y_max: Fixed top of the price axis (CNY/t); None fits this year.
 
     Returns:
         The demand curve (quota firms need at each price, falling as abatement pays),
@@ -523,7 +595,7 @@ def quota_supply_demand(curves: dict[str, Any], year: int | None = None) -> go.F
     available = curves["available"] / 1e6
     top_candidates = [v for v in (price, mean_price, curves.get("model_price"))
                       if v is not None and np.isfinite(v)]
-    y_max = max([100.0] + [v * 1.6 for v in top_candidates])
+    y_max = y_max or max([100.0] + [v * 1.6 for v in top_candidates])
     demanded = curve["quota_demanded"] / 1e6
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=demanded, y=curve["price"], name="demand for quota",
@@ -535,7 +607,8 @@ def quota_supply_demand(curves: dict[str, Any], year: int | None = None) -> go.F
                              hovertemplate="%{x:,.1f} Mt available<extra></extra>"))
     if price is not None and np.isfinite(price):
         fig.add_trace(go.Scatter(x=[available], y=[price], mode="markers+text",
-                                 name="equilibrium", marker={"size": 13, "color": "#2b8a3e"},
+                                 name=analysis.price_name("static_equilibrium_price"),
+                                 marker={"size": 13, "color": "#2b8a3e"},
                                  text=[f"  {price:.0f} CNY/t"], textposition="middle right",
                                  textfont={"size": 13}))
     if mean_price is not None and np.isfinite(mean_price):
@@ -549,7 +622,8 @@ def quota_supply_demand(curves: dict[str, Any], year: int | None = None) -> go.F
     unabated = curves["unabated"] / 1e6
     low = min(at_top, available)
     span = max(unabated - low, unabated * 0.01)
-    fig.update_xaxes(range=[low - span * 0.15, unabated + span * 0.1])
+    fig.update_xaxes(range=list(x_range) if x_range else
+                     [low - span * 0.15, unabated + span * 0.1])
     fig.update_yaxes(range=[0, y_max])
     fig = _layout(fig, title, "Mt CO2 of quota", "price (CNY/t)")
     fig.update_layout(hovermode="closest")
@@ -778,3 +852,167 @@ def firm_abatement_chart(firm_years: pd.DataFrame, firm_id: int | None = None) -
     fig = _layout(fig, title, "", "kt CO2 abated")
     fig.update_layout(margin={"l": 60, "r": 60, "t": 50, "b": 40})
     return fig
+
+
+# --- who pays, auctions, reserve; captions and CSV for every chart ------------------------
+
+WHO_PAYS_PARTS = (("abatement_cost", "abatement", "#2b8a3e"),
+                  ("net_quota_spend", "quota bought - sold (trade prices)", "#fab005"),
+                  ("auction_payments", "auction payments", LINE_COLOUR),
+                  ("reserve_payments", "reserve pool purchases", "#ae3ec9"),
+                  ("penalties", "penalties", "#c92a2a"))
+
+
+def who_pays_chart(who_pays: pd.DataFrame, baseline: pd.DataFrame | None = None
+                   ) -> go.Figure:
+    """Who pays: each sector's cost per tonne emitted, by kind of payment.
+
+    Args:
+        who_pays: ``analysis.who_pays`` (the ``*_per_t`` columns).
+        baseline: The baseline run's ``analysis.who_pays``: its total per tonne as grey
+            ghost markers.
+
+    Returns:
+        Relative bars per sector in CNY per tonne of verified emissions: costs above
+        zero, net sales of quota below, and a black marker at the total.
+    """
+    title = "Who pays: cost per tonne emitted, by sector"
+    if _is_empty(who_pays):
+        return empty_figure("Run a scenario to see who pays", title)
+    fig = go.Figure()
+    for column, name, colour in WHO_PAYS_PARTS:
+        values = who_pays[f"{column}_per_t"]
+        if not values.fillna(0).any():
+            continue
+        fig.add_trace(go.Bar(x=who_pays["sector"], y=values, name=name,
+                             marker={"color": colour},
+                             customdata=who_pays[column] / 1e6,
+                             hovertemplate="%{y:.2f} CNY/t (%{customdata:,.1f} m CNY)"
+                                           f"<extra>{name}</extra>"))
+    fig.add_trace(go.Scatter(x=who_pays["sector"], y=who_pays["total_cost_per_t"],
+                             mode="markers", name="total",
+                             marker={"symbol": "diamond", "size": 12, "color": "black"},
+                             hovertemplate="total %{y:.2f} CNY/t<extra></extra>"))
+    if baseline is not None and len(baseline):
+        fig.add_trace(go.Scatter(x=baseline["sector"], y=baseline["total_cost_per_t"],
+                                 mode="markers", name="baseline: total",
+                                 marker={"symbol": "diamond-open", "size": 14,
+                                         "color": "rgba(134,142,150,0.9)"}))
+    fig.update_layout(barmode="relative")
+    fig.add_hline(y=0, line={"color": "black", "width": 1})
+    fig = _layout(fig, title, "", "CNY per tonne of verified emissions")
+    fig.update_layout(hovermode="closest")
+    return fig
+
+
+def auction_chart(auctions: pd.DataFrame) -> go.Figure:
+    """Auctions by year: tonnes sold (bars) and the clearing price (line).
+
+    Args:
+        auctions: ``analysis.auction_results``.
+
+    Returns:
+        Bars of Mt sold from zero and the volume-weighted clearing price on a second
+        axis, CNY/t.
+    """
+    title = "Auctions: volume and clearing price"
+    if _is_empty(auctions):
+        return empty_figure("No quota was auctioned in this run", title)
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=auctions["year"], y=auctions["volume"] / 1e6, name="Mt sold",
+                         marker={"color": "#74c0fc"}, customdata=auctions["revenue"] / 1e6,
+                         hovertemplate="%{y:.2f} Mt for %{customdata:,.1f} m CNY"))
+    fig.add_trace(go.Scatter(x=auctions["year"], y=auctions["clearing_price"], yaxis="y2",
+                             name="clearing price", mode="lines+markers",
+                             line={"color": LINE_COLOUR}))
+    fig.update_layout(yaxis={"rangemode": "tozero"},
+                      yaxis2={"overlaying": "y", "side": "right", "title": "CNY/t",
+                              "showgrid": False, "rangemode": "tozero"})
+    fig.update_xaxes(dtick=1)
+    fig = _layout(fig, title, "", "Mt CO2 sold")
+    fig.update_layout(margin={"l": 60, "r": 60, "t": 50, "b": 40})
+    return fig
+
+
+def reserve_chart(market_years: pd.DataFrame) -> go.Figure:
+    """The reserve pool by year: intake, releases and holdings at year end.
+
+    Args:
+        market_years: ``market_years`` (reserve_in, reserve_out, reserve_holdings).
+
+    Returns:
+        Bars of intake (up) and releases (down) in Mt, holdings as a line.
+    """
+    title = "Reserve pool: intake, releases, holdings"
+    if _is_empty(market_years) or "reserve_in" not in market_years:
+        return empty_figure("No reserve pool in this run", title)
+    years = market_years
+    if not (years["reserve_in"].any() or years["reserve_out"].any()
+            or years["reserve_holdings"].any()):
+        return empty_figure("The reserve pool took in and released nothing", title)
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=years["year"], y=years["reserve_in"] / 1e6, name="intake",
+                         marker={"color": "#1098ad"}))
+    fig.add_trace(go.Bar(x=years["year"], y=-years["reserve_out"] / 1e6, name="releases",
+                         marker={"color": "#ae3ec9"}))
+    fig.add_trace(go.Scatter(x=years["year"], y=years["reserve_holdings"] / 1e6,
+                             name="holdings at year end", mode="lines+markers",
+                             line={"color": "black"}))
+    fig.update_layout(barmode="relative")
+    fig.add_hline(y=0, line={"color": "black", "width": 1})
+    fig.update_xaxes(dtick=1)
+    return _layout(fig, title, "", "Mt CO2")
+
+
+DATA_SOURCE = "etsim simulation"
+
+
+def caption(fig: go.Figure, label: str, source: str = DATA_SOURCE) -> go.Figure:
+    """Stamp a chart with its run and data source, so a downloaded PNG says what it is.
+
+    Args:
+        fig: The chart (its title stays).
+        label: The run's label (scenario, levers, seed).
+        source: Where the data comes from.
+
+    Returns:
+        The same figure with a small caption in its top right corner.
+    """
+    fig.add_annotation(text=f"{label} | Source: {source}", x=1, y=1.0, xref="paper",
+                       yref="paper", xanchor="right", yanchor="bottom", showarrow=False,
+                       font={"size": 9, "color": "#868e96"}, name="caption")
+    return fig
+
+
+def _values(values: Any) -> Any:
+    # plotly sends numeric arrays as base64 typed arrays ({"dtype", "bdata", "shape"})
+    if isinstance(values, dict) and "bdata" in values:
+        array = np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])
+        return array.ravel()
+    return values
+
+
+def figure_csv(figure: dict[str, Any] | go.Figure) -> pd.DataFrame:
+    """The data of a chart as a long table: one row per point of each trace.
+
+    Args:
+        figure: A figure or its JSON (as a ``dcc.Graph`` holds it).
+
+    Returns:
+        Columns series, x, y (and text where a trace has it); gaps stay empty.
+    """
+    traces = (figure.to_plotly_json() if isinstance(figure, go.Figure) else figure).get(
+        "data", [])
+    parts = []
+    for index, trace in enumerate(traces):
+        x = _values(trace.get("x"))
+        y = _values(trace.get("y"))
+        if x is None and y is None:
+            continue
+        part = pd.DataFrame({"x": pd.Series(list(x) if x is not None else [], dtype=object),
+                             "y": pd.Series(list(y) if y is not None else [], dtype=object)})
+        part.insert(0, "series", trace.get("name") or f"trace {index}")
+        parts.append(part[part["x"].notna() | part["y"].notna()])
+    if not parts:
+        return pd.DataFrame(columns=["series", "x", "y"])
+    return pd.concat(parts, ignore_index=True)

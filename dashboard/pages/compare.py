@@ -14,14 +14,15 @@ from dash import Input, Output, callback, ctx, dcc, html, no_update, set_props
 
 from etsim.dashboard import analysis, runs
 from etsim.dashboard.components import (
+    chart_card,
     chart_row,
     data_table,
     error_text,
-    graph,
     lever_panel,
     lever_states,
     levers_from_values,
     message_box,
+    register_csv_downloads,
     register_lever_callbacks,
     table_payload,
 )
@@ -32,8 +33,9 @@ dash.register_page(__name__, path="/compare", name="Compare", title="etsim: Comp
                    order=1)
 
 GRAPHS = ["compare-price", "compare-annual", "compare-scarcity", "compare-bank",
-          "compare-abatement", "compare-volume", "compare-compliance"]
-TABLES = ["market_daily", "market_years", "firm_years"]
+          "compare-abatement", "compare-volume", "compare-compliance", "compare-who-pays",
+          "compare-auctions", "compare-reserve"]
+TABLES = ["market_daily", "market_years", "firm_years", "trades"]
 DEFAULT_B = "absolute-cap-2027"
 POLL_MS = 250  # how often the page asks about its queued or running job
 BOX = {"display": "block", "maxWidth": "400px"}
@@ -64,10 +66,12 @@ def layout(**_: Any) -> html.Div:
         html.Div(id="compare-labels", className="et-run-label"),
         html.H3("Headline figures"),
         data_table("compare-table", page_size=20),
-        chart_row(graph("compare-price", 420)),
-        chart_row(graph("compare-annual"), graph("compare-scarcity")),
-        chart_row(graph("compare-bank"), graph("compare-abatement")),
-        chart_row(graph("compare-volume"), graph("compare-compliance")),
+        chart_row(chart_card("compare-price", 420)),
+        chart_row(chart_card("compare-annual"), chart_card("compare-scarcity")),
+        chart_row(chart_card("compare-who-pays", 420)),
+        chart_row(chart_card("compare-bank"), chart_card("compare-abatement")),
+        chart_row(chart_card("compare-volume"), chart_card("compare-compliance")),
+        chart_row(chart_card("compare-auctions"), chart_card("compare-reserve")),
     ])
 
 
@@ -75,6 +79,7 @@ register_lever_callbacks("compare-a", "compare-runs",
                          lambda data: (data.get("a") or {}).get("levers"))
 register_lever_callbacks("compare-b", "compare-runs",
                          lambda data: (data.get("b") or {}).get("levers"))
+register_csv_downloads(GRAPHS)
 
 
 def start_both(values_a: Any, values_b: Any) -> tuple[dict[str, Any] | None,
@@ -190,7 +195,15 @@ def render(data: dict[str, Any] | None) -> list[Any]:
         compare_figures.compare_volume(both),
         compare_figures.compare_yearly(both, "firms_compliant_share",
                                        "Compliance: firms with no shortfall", "%", 0.01),
+        compare_figures.compare_who_pays(both),
+        compare_figures.compare_auctions(both),
+        compare_figures.compare_yearly(both, "reserve_holdings",
+                                       "Reserve pool holdings at year end", "Mt CO2", 1e6,
+                                       compliance_only=False),
     ]
+    figs[-4].update_yaxes(rangemode="tozero")  # compliance from zero
+    label = f"A: {data['a'].get('label', '')} / B: {data['b'].get('label', '')}"
+    figs = [figures.caption(fig, label) for fig in figs]
     table = analysis.headline_difference(analysis.headline(tables_a),
                                          analysis.headline(tables_b))
     rows, columns = table_payload(table, {"A": ",.2f", "B": ",.2f", "difference": ",.2f",

@@ -20,13 +20,14 @@ from etsim import ScenarioError
 from etsim.dashboard import analysis, runs
 from etsim.dashboard.components import (
     card,
+    chart_card,
     chart_row,
     error_text,
-    graph,
     lever_panel,
     lever_states,
     levers_from_values,
     message_box,
+    register_csv_downloads,
     register_lever_callbacks,
 )
 from etsim.dashboard.figures import run as figures
@@ -37,16 +38,60 @@ dash.register_page(__name__, path="/", name="Explore", title="etsim: Explore", o
 CARDS = [
     ("mean-price", "Mean price (CNY/t)", "{:,.1f}"),
     ("final-price", "Final-year mean price (CNY/t)", "{:,.1f}"),
-    ("equilibrium", "Mean equilibrium price (CNY/t)", "{:,.1f}"),
+    ("equilibrium", "Mean equilibrium with banking (CNY/t)", "{:,.1f}"),
     ("abatement", "Abatement (Mt)", "{:,.1f}"),
     ("abatement-cost", "Abatement cost (bn CNY)", "{:,.2f}"),
+    ("cost-per-t", "Cost per tonne emitted (CNY/t)", "{:,.2f}"),
     ("volume", "Volume traded (Mt)", "{:,.1f}"),
     ("compliance", "Compliance rate (%)", "{:,.2f}"),
     ("bank", "Bank at end (Mt)", "{:,.1f}"),
 ]
 GRAPHS = ["explore-price", "explore-annual", "explore-scarcity", "explore-bank",
-          "explore-sector-balance", "explore-abatement", "explore-volume", "explore-compliance"]
-TABLES = ["market_daily", "market_years", "firm_years", "firms", "abatement_options"]
+          "explore-sector-balance", "explore-abatement", "explore-volume", "explore-compliance",
+          "explore-who-pays", "explore-auctions", "explore-reserve"]
+TABLES = ["market_daily", "market_years", "firm_years", "firms", "abatement_options",
+          "trades"]
+BASELINE_TABLES = ["market_daily", "market_years", "firm_years", "trades"]
+# A short explanation beside each chart, for a class or a first-time reader.
+NOTES = {
+    "explore-price": "The **market close** is the last listed trade of the day; a day "
+                     "without one is a gap, not a carried price. The **equilibrium with "
+                     "banking** is what a market with perfect foresight would pay; the "
+                     "**fundamental price** is firms' own estimate of it. The grey line is "
+                     "the scenario's unchanged run (baseline).",
+    "explore-annual": "The **one-year equilibrium** ignores banking: it is the cost of the "
+                      "last tonne abated to cover this year alone. Banking lets firms save "
+                      "cheap abatement for later years, so the two equilibria differ.",
+    "explore-scarcity": "Above 1, firms emitted more than the quota issued for the year "
+                        "and must draw on the bank, buy from others or abate.",
+    "explore-bank": "The **surplus banked** is all quota issued so far less all verified "
+                    "emissions. Quota **held in accounts** is higher under an absolute "
+                    "cap: a cap's quota is issued in its own year and surrendered the "
+                    "next, a benchmark's after verification.",
+    "explore-sector-balance": "Quota received (free and bought at auction) less verified "
+                              "emissions. Firms cleaner than the benchmark receive more "
+                              "than they emit and sell the surplus.",
+    "explore-incentive": "A benchmark gives each firm quota for its output at the "
+                         "sector's standard intensity: a firm **below** the benchmark "
+                         "(left of the dotted line) earns a surplus to sell, one above "
+                         "it must buy. That is the incentive to clean up.",
+    "explore-abatement": "Firms adopt a technology when it costs less per tonne than "
+                         "the price they expect; the cheapest go first.",
+    "explore-volume": "Trading **bunches before deadlines**: firms learn their exact "
+                      "position only after verification and buy what they lack just "
+                      "before they must surrender it.",
+    "explore-compliance": "Share of the obligation surrendered, and share of firms that "
+                          "surrendered all of theirs; bars start at zero.",
+    "explore-who-pays": "What each sector pays per tonne it emits: abatement, quota "
+                        "bought less quota sold (at trade prices; below zero a net "
+                        "seller earns), auction payments, reserve purchases and "
+                        "penalties. The grey diamonds are the baseline's totals.",
+    "explore-auctions": "Quota sold at auction under a paid share: tonnes and the "
+                        "clearing price.",
+    "explore-reserve": "The reserve pool sets quota aside (intake) and sells it when the "
+                       "price rises above its trigger (releases); the triggers are "
+                       "drawn on the price chart.",
+}
 POLL_MS = 250  # how often a page asks about its queued or running job
 
 
@@ -76,21 +121,30 @@ def layout(**_: Any) -> html.Div:
                 html.Div([card(f"explore-card-{key}", label) for key, label, _ in CARDS],
                          className="et-cards"),
                 html.Div(id="explore-run-label", className="et-run-label"),
-                chart_row(graph("explore-price", 430)),
-                chart_row(graph("explore-annual"), graph("explore-scarcity")),
-                chart_row(graph("explore-bank"), graph("explore-sector-balance")),
+                chart_row(chart_card("explore-price", 430, NOTES["explore-price"])),
+                chart_row(chart_card("explore-annual", note=NOTES["explore-annual"]),
+                          chart_card("explore-scarcity", note=NOTES["explore-scarcity"])),
+                chart_row(chart_card("explore-who-pays", 420, NOTES["explore-who-pays"])),
+                chart_row(chart_card("explore-bank", note=NOTES["explore-bank"]),
+                          chart_card("explore-sector-balance",
+                                     note=NOTES["explore-sector-balance"])),
                 chart_row(html.Div([
                     html.Div([html.Label("Year "), dcc.Dropdown(
                         id="explore-year", clearable=False, style={"width": "120px"})],
                         className="et-inline"),
-                    graph("explore-incentive", 360)]), graph("explore-abatement", 400)),
-                chart_row(graph("explore-volume"), graph("explore-compliance")),
+                    chart_card("explore-incentive", 360, NOTES["explore-incentive"])]),
+                    chart_card("explore-abatement", 400, NOTES["explore-abatement"])),
+                chart_row(chart_card("explore-volume", note=NOTES["explore-volume"]),
+                          chart_card("explore-compliance", note=NOTES["explore-compliance"])),
+                chart_row(chart_card("explore-auctions", note=NOTES["explore-auctions"]),
+                          chart_card("explore-reserve", note=NOTES["explore-reserve"])),
             ], className="et-content"),
         ], className="et-layout"),
     ])
 
 
 register_lever_callbacks("explore", "app-run", lambda data: data.get("levers"))
+register_csv_downloads([*GRAPHS, "explore-incentive"])
 
 
 def execute_run(levers: dict[str, Any], report: runs.Progress | None = None
@@ -226,20 +280,54 @@ def render(run: dict[str, Any] | None) -> list[Any]:
     daily, years = tables["market_daily"], tables["market_years"]
     deadlines = meta.get("deadlines", [])
     observed = analysis.observed_overlap(analysis.observed_prices(), daily)
+    base = baseline_tables(run)
+    levers = run.get("levers") or {}
+    trades = tables.get("trades")
     figs = [
-        figures.price_chart(daily, years, observed, deadlines),
-        figures.annual_price_chart(years),
+        figures.price_chart(daily, years, observed, deadlines, baseline=base.get("market_daily"),
+                            reserve=levers, releases=analysis.reserve_releases(trades)),
+        figures.annual_price_chart(years, baseline=base.get("market_years")),
         figures.scarcity_chart(years),
-        figures.bank_chart(years),
+        figures.bank_chart(years, baseline=base.get("market_years")),
         figures.sector_balance_chart(tables["firm_years"]),
         figures.abatement_chart(tables["firm_years"], tables["firms"],
                                 tables["abatement_options"]),
         figures.volume_chart(daily, deadlines),
         figures.compliance_chart(years),
+        figures.who_pays_chart(analysis.who_pays(tables["firm_years"], trades),
+                               baseline=analysis.who_pays(base["firm_years"],
+                                                          base.get("trades"))
+                               if "firm_years" in base else None),
+        figures.auction_chart(analysis.auction_results(trades)),
+        figures.reserve_chart(years),
     ]
+    figs = [figures.caption(fig, run.get("label", "")) for fig in figs]
     head = analysis.headline(tables)
     cards = [_format(head.get(label, np.nan), fmt) for _, label, fmt in CARDS]
     return figs + cards + [run.get("label", "")]
+
+
+def baseline_tables(run: dict[str, Any]) -> dict[str, Any]:
+    """The tables of the run's scenario unchanged (same sectors, firms and seed), if the
+    cache has them and the run changed a lever; else an empty dict (no ghost line)."""
+    levers = run.get("levers") or {}
+    try:
+        base = runs.scenario_levers(levers.get("scenario") or runs.DEFAULT_SCENARIO,
+                                    levers.get("sectors"))
+    except (ScenarioError, KeyError, IndexError):
+        return {}
+    base.update({"n_firms": levers.get("n_firms", base["n_firms"]),
+                 "seed": levers.get("seed", base["seed"])})
+    if base == levers:
+        return {}
+    try:
+        cached = runs.cached_result(base)
+    except Exception:  # noqa: BLE001 - a ghost line is optional
+        return {}
+    if not cached:
+        return {}
+    return {name: cached["tables"][name] for name in BASELINE_TABLES
+            if name in cached["tables"]}
 
 
 # Apart from render so that both draw at once (Dash runs a callback whose input another
@@ -261,4 +349,5 @@ def render_incentive(run: dict[str, Any] | None, year: int | None) -> tuple[Any,
     years = sorted(int(y) for y in firm_years["year"].unique())
     if year not in years:
         year = years[-1] if years else None
-    return figures.incentive_chart(firm_years, year), analysis.year_options(years), year
+    fig = figures.caption(figures.incentive_chart(firm_years, year), run.get("label", ""))
+    return fig, analysis.year_options(years), year

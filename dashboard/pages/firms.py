@@ -9,7 +9,14 @@ import dash
 from dash import Input, Output, callback, html
 
 from etsim.dashboard import analysis, runs
-from etsim.dashboard.components import chart_row, data_table, explain, graph, table_payload
+from etsim.dashboard.components import (
+    chart_card,
+    chart_row,
+    data_table,
+    explain,
+    register_csv_downloads,
+    table_payload,
+)
 from etsim.dashboard.figures import run as figures
 
 dash.register_page(__name__, path="/firms", name="Firms", title="etsim: Firms", order=4)
@@ -39,8 +46,8 @@ def layout(**_: Any) -> html.Div:
                 "**Trades**: each dot is a trade (green buys, red sells). **Abatement**: "
                 "tonnes cut by the options the firm adopted, and its intensity against "
                 "the benchmark."),
-        chart_row(graph("firms-position"), graph("firms-trades")),
-        chart_row(graph("firms-abatement"), html.Div([
+        chart_row(chart_card("firms-position"), chart_card("firms-trades")),
+        chart_row(chart_card("firms-abatement"), html.Div([
             html.H3("Abatement options"),
             data_table("firms-options", page_size=8),
             html.H3("Trades"),
@@ -105,3 +112,6 @@ def render_firm(active_cell: dict[str, Any] | None, run: dict[str, Any] | None) 
             figures.firm_trades_chart(trades, firm_id),
             figures.firm_abatement_chart(fy, firm_id), option_data, option_cols, trade_data,
             trade_cols]
+
+
+register_csv_downloads(["firms-position", "firms-trades", "firms-abatement"])

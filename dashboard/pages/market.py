@@ -12,11 +12,12 @@ from dash import Input, Output, State, callback, ctx, dcc, html, no_update, set_
 
 from etsim.dashboard import analysis, book, runs
 from etsim.dashboard.components import (
+    chart_card,
     data_table,
     error_text,
     explain,
-    graph,
     message_box,
+    register_csv_downloads,
     table_payload,
 )
 from etsim.dashboard.figures import run as figures
@@ -41,11 +42,21 @@ CURVE_TEXT = """**Why is the price what it is?** Each firm can cut emissions wit
 technologies that cost so many yuan per tonne. At a carbon price *p* every cut cheaper
 than *p* pays off, so firms need less quota: the **demand** for quota falls as the price
 rises (blue). The **supply** of quota is what the state issued for the year (red): it
-does not depend on the price. Where they cross is the **equilibrium price**: the cost of
-the last tonne that must be cut so emissions fit the quota. Tighter benchmarks move the
-red line left, and the price climbs the cost curve. The market's actual price (dotted)
-also reflects banking and expectations about later years: quota saved now for scarcer
-later years raises today's price (the Explore page's equilibrium price counts that)."""
+does not depend on the price. Where they cross is the **one-year equilibrium**: the cost
+of the last tonne that must be cut so this year's emissions fit this year's quota. The
+axes stay the same from year to year: tighter benchmarks move the red line left, and the
+price climbs the cost curve. The market's actual price (dotted) also reflects banking and
+expectations about later years: quota saved now for scarcer later years raises today's
+price (the **equilibrium with banking** on the Explore page counts that)."""
+
+
+# Play's speed: milliseconds between orders (a 512-order day takes 6 minutes at 0.7 s,
+# 25 s at 0.05 s)
+SPEEDS = [{"label": "0.05 s per order", "value": 50},
+          {"label": "0.2 s per order", "value": 200},
+          {"label": "0.7 s per order", "value": 700},
+          {"label": "2 s per order", "value": 2000}]
+DEFAULT_SPEED_MS = 200
 
 
 def layout(**_: Any) -> html.Div:
@@ -65,7 +76,12 @@ def layout(**_: Any) -> html.Div:
                       html.Button("< Event", id="market-prev", className="et-secondary"),
                       html.Button("Event >", id="market-next"),
                       html.Button("Next order >>", id="market-next-order"),
-                      html.Button("Play", id="market-play", className="et-secondary")],
+                      html.Button("Next trade >>|", id="market-next-trade",
+                                  title="Skip the orders that only rest in the book"),
+                      html.Button("Play", id="market-play", className="et-secondary"),
+                      html.Label("Speed", htmlFor="market-speed"),
+                      dcc.Dropdown(id="market-speed", options=SPEEDS, value=DEFAULT_SPEED_MS,
+                                   clearable=False, style={"width": "150px"})],
                      className="et-buttons"),
         ], className="et-controls"),
         html.Details([
@@ -79,12 +95,12 @@ def layout(**_: Any) -> html.Div:
         ], className="et-record"),
         dcc.Slider(id="market-step", min=0, max=1, step=1, value=0, marks=None,
                    tooltip={"placement": "bottom", "always_visible": False}),
-        dcc.Interval(id="market-interval", interval=700, disabled=True),
+        dcc.Interval(id="market-interval", interval=DEFAULT_SPEED_MS, disabled=True),
         html.Div(id="market-event", className="et-event"),
         html.Div(id="market-status", className="et-run-label"),
-        html.Div([html.Div(graph("market-ladder", 420), className="et-chart"),
+        html.Div([html.Div(chart_card("market-ladder", 420), className="et-chart"),
                   html.Div(explain(LADDER_TEXT), className="et-side")], className="et-teach"),
-        html.Div([html.Div(graph("market-depth", 360), className="et-chart"),
+        html.Div([html.Div(chart_card("market-depth", 360), className="et-chart"),
                   html.Div(explain(DEPTH_TEXT), className="et-side")], className="et-teach"),
         html.Div([html.Div(data_table("market-tape", page_size=8), className="et-chart"),
                   html.Div(explain(TAPE_TEXT), className="et-side")], className="et-teach"),
@@ -92,7 +108,7 @@ def layout(**_: Any) -> html.Div:
         html.Div([html.Div([html.Label("Compliance year"), dcc.Dropdown(
             id="market-year", clearable=False, style={"width": "140px"})],
             className="et-field")], className="et-controls"),
-        html.Div([html.Div(graph("market-curves", 440), className="et-chart"),
+        html.Div([html.Div(chart_card("market-curves", 440), className="et-chart"),
                   html.Div([explain(CURVE_TEXT), html.Div(id="market-curve-note",
                                                           className="et-explain")],
                            className="et-side")], className="et-teach"),
@@ -213,6 +229,8 @@ def step_after(trigger: str | None, step: int, events: pd.DataFrame | None) -> i
         return max(0, step - 1)
     if trigger == "market-next":
         return min(n, step + 1)
+    if trigger == "market-next-trade":
+        return book.next_trade_step(events, step)
     # "next order" and Play move one whole order (with the trades it makes) at a time
     return book.next_order_step(events, step)
 
@@ -222,7 +240,8 @@ def step_after(trigger: str | None, step: int, events: pd.DataFrame | None) -> i
           Output("market-play", "children", allow_duplicate=True),
           Input("market-session", "value"), Input("market-first", "n_clicks"),
           Input("market-prev", "n_clicks"), Input("market-next", "n_clicks"),
-          Input("market-next-order", "n_clicks"), Input("market-interval", "n_intervals"),
+          Input("market-next-order", "n_clicks"), Input("market-next-trade", "n_clicks"),
+          Input("market-interval", "n_intervals"),
           State("market-step", "value"), State("app-run", "data"),
           prevent_initial_call=True)
 def move(session: str | None, *args: Any) -> tuple[Any, ...]:
@@ -240,10 +259,17 @@ def move(session: str | None, *args: Any) -> tuple[Any, ...]:
           Input("market-play", "n_clicks"), State("market-interval", "disabled"),
           prevent_initial_call=True)
 def toggle_play(n_clicks: int, disabled: bool) -> tuple[bool, str]:
-    """Play moves one order on every 0.7 s; press again to pause."""
+    """Play moves one order on at the chosen speed; press again to pause."""
     if disabled:  # paused: start playing
         return False, "Pause"
     return True, "Play"
+
+
+@callback(Output("market-interval", "interval"), Input("market-speed", "value"))
+def set_speed(milliseconds: int | None) -> int:
+    """Play's speed: the time between two orders."""
+    allowed = {option["value"] for option in SPEEDS}
+    return int(milliseconds) if milliseconds in allowed else DEFAULT_SPEED_MS
 
 
 @callback(Output("market-ladder", "figure"), Output("market-depth", "figure"),
@@ -295,7 +321,14 @@ def render_curves(year: int | None, run: dict[str, Any] | None) -> tuple[Any, An
                                    tables["abatement_options"], tables["market_years"], year,
                                    exclude, bool(meta.get("include_indirect")))
     note = curve_note(curves, year, exclude)
-    return figures.quota_supply_demand(curves, year), note
+    # the same axes every year, so tightening visibly moves the supply line
+    every = [analysis.quota_curves(tables["firm_years"], tables["firms"],
+                                   tables["abatement_options"], tables["market_years"], y,
+                                   (meta.get("verified_rule_sectors") or {}).get(str(y), []),
+                                   bool(meta.get("include_indirect")))
+             for y in analysis.compliance_years(tables["market_years"])]
+    x_range, y_max = analysis.curve_axes(every)
+    return figures.quota_supply_demand(curves, year, x_range=x_range, y_max=y_max), note
 
 
 def curve_note(curves: dict[str, Any], year: int, excluded: list[str]) -> str:
@@ -304,15 +337,15 @@ def curve_note(curves: dict[str, Any], year: int, excluded: list[str]) -> str:
     parts = []
     if curves["shortage"] <= 0:
         parts.append(f"In {year} the quota covers unabated emissions: no cut is needed, "
-                     "so the equilibrium price is 0.")
+                     "so the one-year equilibrium is 0.")
     elif not np.isfinite(price):
         parts.append(f"In {year} all the abatement options together cannot close the gap.")
     else:
         parts.append(f"In {year} firms must cut {curves['shortage'] / 1e6:,.1f} Mt; the "
                      f"curves cross at {price:,.1f} CNY/t")
         if np.isfinite(model_price):
-            parts[-1] += (f" (the model's equilibrium price of this year alone, without "
-                          f"banking: {model_price:,.1f})")
+            parts[-1] += (f" (the model's one-year equilibrium, without banking: "
+                          f"{model_price:,.1f})")
         parts[-1] += "."
     if np.isfinite(mean):
         parts.append(f"The market's mean price that year was {mean:,.1f} CNY/t.")
@@ -320,3 +353,6 @@ def curve_note(curves: dict[str, Any], year: int, excluded: list[str]) -> str:
         parts.append(f"Left out: {', '.join(excluded)}, whose quota equals verified "
                      "emissions this year.")
     return " ".join(parts)
+
+
+register_csv_downloads(["market-ladder", "market-depth", "market-curves"])

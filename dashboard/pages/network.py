@@ -10,7 +10,14 @@ import numpy as np
 from dash import Input, Output, State, callback, dcc, html
 
 from etsim.dashboard import network, runs
-from etsim.dashboard.components import card, data_table, explain, graph, table_payload
+from etsim.dashboard.components import (
+    card,
+    chart_card,
+    data_table,
+    explain,
+    register_csv_downloads,
+    table_payload,
+)
 from etsim.dashboard.figures import run as figures
 
 dash.register_page(__name__, path="/network", name="Network", title="etsim: Network",
@@ -36,7 +43,7 @@ def layout(**_: Any) -> html.Div:
         html.Div([card(f"network-card-{key}", label) for key, label, _ in METRIC_CARDS],
                  className="et-cards"),
         html.Div([
-            html.Div(graph("network-graph", 560), className="et-chart"),
+            html.Div(chart_card("network-graph", 560), className="et-chart"),
             html.Div(explain(
                 "**Concentration.** The Herfindahl-Hirschman index (HHI) adds up the squared "
                 "market shares (in %) of the sellers (or buyers): 10,000 is a single seller, "
@@ -104,3 +111,6 @@ def render(year: int | None, run: dict[str, Any] | None) -> list[Any]:
     fig = figures.trade_network_chart(view["nodes"], view["edges"],
                                       f"Trade network, {year}")
     return [fig] + cards + [data, columns]
+
+
+register_csv_downloads(["network-graph"])
