@@ -3,6 +3,7 @@
     python bench/bench_dashboard.py                 # three repeats, min and median
     python bench/bench_dashboard.py --repeat 5
     python bench/bench_dashboard.py --chromium /path/to/chromium
+    python bench/bench_dashboard.py --sessions 20   # 20 people press Run at once
 
 Each repeat starts the dashboard (``python -m etsim dashboard``) on a free loopback port
 with a fresh, empty results cache and job folder (``$ETSIM_DASHBOARD_CACHE``,
@@ -22,9 +23,16 @@ seconds from the click to:
 - **all charts**: every Explore chart drawn with data.
 
 The difference between the price chart and the model run is the dashboard's share:
-starting the background job and polling it (every 0.1 s), caching the tables, reading
-them back and building and drawing the figures.
+queueing the job and polling it (every 0.25 s), caching the tables, reading them back
+and building and drawing the figures.
 The server is stopped after each repeat. Not part of the test suite (see bench/README.md).
+
+With ``--sessions N``, one server (fresh cache) and N browser contexts (N people) on
+Explore, each with the default levers and its own seed (1 to N), press Run one right
+after the other. Reported: whether every session got its own run's charts, seconds from
+the first click to each session's price chart (first, median, last), the furthest place
+in line a page showed, the most job processes running at once (the server's worker
+count bounds it), and the job processes and zombies left once all is done.
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ import urllib.request
 from pathlib import Path
 
 import dash
+import psutil
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,6 +95,23 @@ ARM = """([charts, before]) => {
 }"""
 DONE = """() => window.__etsimTimes && 'message' in window.__etsimTimes
                 && 'price' in window.__etsimTimes && 'all' in window.__etsimTimes"""
+
+
+# Keeps every text the progress line shows, so a short-lived "Queued: ..." is not missed.
+WATCH = """
+window.__seen = [];
+new MutationObserver(() => {
+  const el = document.getElementById('explore-progress-label');
+  const text = el ? el.innerText : '';
+  if (text && window.__seen[window.__seen.length - 1] !== text) window.__seen.push(text);
+}).observe(document, {subtree: true, childList: true, characterData: true});
+"""
+OWN_RUN = """([seed, before]) => {
+  const label = document.querySelector('#explore-run-label').innerText;
+  const el = document.querySelector('#explore-price .js-plotly-plot');
+  return label !== before && label.includes(`seed ${seed}`) && !!(el && el._fullData
+         && el._fullData.some(t => t.x && t.x.length > 0));
+}"""
 
 
 def free_port() -> int:
@@ -156,10 +182,83 @@ def one_repeat(browser, url: str) -> dict[str, float]:
         context.close()
 
 
+def job_processes(server_pid: int) -> tuple[int, int]:
+    """(job processes running - children of the server's fork server -, zombies among
+    all the server's descendants)."""
+    running = zombies = 0
+    try:
+        descendants = psutil.Process(server_pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return 0, 0
+    for proc in descendants:
+        try:
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                zombies += 1
+            elif proc.ppid() != server_pid:
+                running += 1
+        except psutil.NoSuchProcess:
+            pass
+    return running, zombies
+
+
+def sessions_at_once(browser, url: str, server_pid: int, n: int) -> None:
+    """N sessions press Run at about the same moment; print how they fared."""
+    contexts, pages = [], []
+    for seed in range(1, n + 1):
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        context.add_init_script(WATCH)
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(url + "/")
+        page.wait_for_selector("#explore-run")
+        page.wait_for_function("() => document.querySelector('#explore-run-label')"
+                               " && document.querySelector('#explore-run-label').innerText")
+        page.evaluate("() => document.querySelectorAll('#explore-levers details')"
+                      ".forEach(d => { d.open = true; })")
+        page.fill("#explore-seed", str(seed))
+        page.press("#explore-seed", "Tab")
+        contexts.append(context)
+        pages.append((seed, page, page.inner_text("#explore-run-label")))
+    try:
+        started = time.monotonic()
+        for _, page, _ in pages:
+            page.click("#explore-run")
+        drawn: dict[int, float] = {}
+        busiest = 0
+        deadline = started + 1800  # a bound on the wait
+        while len(drawn) < n and time.monotonic() < deadline:
+            busiest = max(busiest, job_processes(server_pid)[0])
+            for seed, page, before in pages:
+                if seed not in drawn and page.evaluate(OWN_RUN, [seed, before]):
+                    drawn[seed] = time.monotonic() - started
+            time.sleep(0.2)
+        places = [int(m.group(1)) for _, page, _ in pages
+                  for text in page.evaluate("() => window.__seen")
+                  if (m := re.match(r"Queued: (\d+)", text))]
+        stuck = [(seed, page.inner_text("#explore-progress-label"),
+                  page.inner_text("#explore-message"))
+                 for seed, page, _ in pages if seed not in drawn]
+    finally:
+        for context in contexts:
+            context.close()
+    time.sleep(2)
+    left, zombies = job_processes(server_pid)
+    times = sorted(drawn.values())
+    print(f"{n} sessions: {len(drawn)} got their own run's charts"
+          + (f", {len(stuck)} did not: {stuck}" if stuck else ""))
+    if times:
+        print(f"seconds from the first click to a session's price chart: first "
+              f"{times[0]:.1f}, median {statistics.median(times):.1f}, last {times[-1]:.1f}")
+    print(f"furthest place in line shown: {max(places) if places else '-'}; job processes "
+          f"at once at most: {busiest}; left afterwards: {left}, zombies: {zombies}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3,
                         help="repeats, each with a fresh server and cache (default 3)")
+    parser.add_argument("--sessions", type=int, default=0,
+                        help="instead: N sessions press Run at once on one server")
     parser.add_argument("--chromium", default=CHROMIUM,
                         help=f"Chromium executable (default {CHROMIUM})")
     args = parser.parse_args()
@@ -173,6 +272,14 @@ def main() -> None:
         browser = playwright.chromium.launch(executable_path=args.chromium,
                                              args=CHROMIUM_ARGS, headless=True)
         try:
+            if args.sessions:
+                with tempfile.TemporaryDirectory(prefix="etsim-bench-dashboard-") as tmp:
+                    proc, url = start_server(Path(tmp))
+                    try:
+                        sessions_at_once(browser, url, proc.pid, args.sessions)
+                    finally:
+                        stop_server(proc)
+                return
             for i in range(args.repeat):
                 with tempfile.TemporaryDirectory(prefix="etsim-bench-dashboard-") as tmp:
                     proc, url = start_server(Path(tmp))

@@ -3,12 +3,17 @@
 Pages live in ``dashboard/pages`` (one module per page, ids prefixed by the page name).
 A session's current run is a small record in the browser's session storage
 (``app-run``); the results themselves sit in a disk cache keyed by the scenario's
-digest and seed (``dashboard.runs``), so the server holds no per-user state.
+digest and seed (``dashboard.runs``). Runs started with Run wait in the server's job
+queue (``dashboard.jobs``): a fixed number of worker processes, each job reached only
+through the random id its session keeps.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import signal
+import sys
 import tempfile
 from pathlib import Path
 
@@ -24,7 +29,8 @@ def _uid() -> int:
 
 
 def _jobs_folder() -> str:
-    # Background callbacks' job results: short-lived, so a temporary folder will do.
+    # Dash background callbacks' results (the Market page's "record a day"): short-lived,
+    # so a temporary folder will do. Explore's and Compare's runs use dashboard.jobs.
     folder = os.environ.get(JOBS_ENV) or os.path.join(tempfile.gettempdir(),
                                                       f"etsim-dashboard-jobs-{_uid()}")
     os.makedirs(folder, exist_ok=True)
@@ -85,8 +91,23 @@ def run(host: str = "127.0.0.1", port: int = 8050, debug: bool = False) -> None:
         port: TCP port.
         debug: Dash debug mode (reloader and dev tools).
     """
+    from etsim.dashboard import jobs
+
+    try:  # a bad $ETSIM_DASHBOARD_* value stops here, with its message and status 2
+        jobs.check_settings()
+    except ValueError as err:
+        print(f"etsim dashboard: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
     app = create_app()
+    # No run outlives the server: stop the job queue's processes at exit, and make
+    # SIGTERM (what service managers and test harnesses send) an orderly exit too.
+    atexit.register(jobs.shutdown_queue)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     app.run(host=host, port=port, debug=debug)
+
+
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 if __name__ == "__main__":

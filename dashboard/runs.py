@@ -23,6 +23,8 @@ from typing import Any
 import pandas as pd
 
 from etsim import CarbonMarketModel, ScenarioError, load_scenario
+from etsim.dashboard import jobs
+from etsim.dashboard.jobs import JobError
 from etsim.model.scenario import Scenario, schedule_value
 
 DEFAULT_SCENARIO = "china-2024"
@@ -536,6 +538,112 @@ def run_tables(levers: dict[str, Any], progress: Progress | None = None,
     meta["overrides"] = {k: v for k, v in overrides.items()}
     _store(key, tables, meta)
     return {"key": key, "meta": meta, "tables": tables, "cached": False, "overrides": overrides}
+
+
+def cached_result(levers: dict[str, Any], book_days: Sequence[str] = ()
+                  ) -> dict[str, Any] | None:
+    """The levers' run if the cache has it (as :func:`run_tables` returns it), else None.
+
+    Raises:
+        LeverError, ScenarioError: Invalid levers.
+    """
+    scenario, seed, overrides = resolve(levers)
+    key = run_key(scenario, seed, tuple(book_days))
+    tables = cached_tables(key)
+    if tables is None:
+        return None
+    return {"key": key, "meta": cached_meta(key) or {}, "tables": tables, "cached": True,
+            "overrides": overrides}
+
+
+def run_job(report: Callable[..., None], batch: Sequence[tuple[str, dict[str, Any]]],
+            cache: str | None = None) -> dict[str, Any]:
+    """A dashboard job (run in a worker of :mod:`etsim.dashboard.jobs`): run each levers
+    set in turn, the tables going to the results cache.
+
+    Args:
+        report: ``report(done, total, note)``: trading days done in the current run.
+        batch: ``(name, levers)`` pairs; ``name`` ("Scenario A") prefixes progress and
+            error messages when there is more than one run.
+        cache: The results cache folder to use (the server's, passed along as the job's
+            process may have started with another environment).
+
+    Returns:
+        ``{"records": [session record per run], "cached": [bool per run]}``.
+
+    Raises:
+        JobError: A lever or scenario is invalid, or a run failed (its message names
+            the run).
+    """
+    if cache:
+        os.environ[CACHE_ENV] = cache
+    records, cached = [], []
+    for index, (name, levers) in enumerate(batch):
+        prefix = f"{name}: " if len(batch) > 1 else ""
+        note = f"{name} ({index + 1} of {len(batch)})" if len(batch) > 1 else ""
+
+        def progress(done: int, total: int, note: str = note) -> None:
+            report(done, total, note)
+
+        try:
+            result = run_tables(levers, progress=progress)
+        except Exception as err:  # noqa: BLE001 - the message goes to the page
+            raise JobError(prefix + lever_error_message(err)) from None
+        records.append(session_run(levers, result))
+        cached.append(bool(result["cached"]))
+    return {"records": records, "cached": cached}
+
+
+def queue_runs(batch: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """A page's Run: check every levers set, take the runs from the cache if it has them
+    all, else queue them as one job (:func:`run_job`) in the server's job queue.
+
+    Args:
+        batch: ``(name, levers)`` pairs; the name prefixes messages when there are several.
+
+    Returns:
+        ``{"job", "records", "cached", "error"}``: the job to follow (``{"id": token}``)
+        or None; the session records and cache flags when every run was in the cache;
+        the one-line error for bad levers or a full queue, else None.
+    """
+    out: dict[str, Any] = {"job": None, "records": None, "cached": None, "error": None}
+    for name, levers in batch:
+        try:
+            resolve(levers)
+        except Exception as err:  # noqa: BLE001 - a message on the page
+            out["error"] = (f"{name}: " if len(batch) > 1 else "") + lever_error_message(err)
+            return out
+    records = []
+    for _, levers in batch:
+        result = cached_result(levers)
+        if result is None:
+            break
+        records.append(session_run(levers, result))
+    else:
+        return dict(out, records=records, cached=[True] * len(records))
+    try:
+        out["job"] = {"id": jobs.job_queue().submit(run_job, list(batch),
+                                                       str(cache_dir()))}
+    except jobs.QueueFull as err:
+        out["error"] = str(err)
+    return out
+
+
+def follow_runs(job: dict[str, Any], cancel: bool = False) -> dict[str, Any]:
+    """Where a page's queued job stands (after cancelling it if asked).
+
+    Returns:
+        :func:`jobs.progress_view`'s ``{"active", "value", "max", "label", "error"}`` and
+        ``job`` (the job while it is queued or running, else None), ``records`` and
+        ``cached`` (the finished runs, else None).
+    """
+    queue = jobs.job_queue()
+    status = queue.cancel(job.get("id")) if cancel else queue.status(job.get("id"))
+    out = dict(jobs.progress_view(status), records=None, cached=None)
+    out["job"] = job if out["active"] else None
+    if status is not None and status["state"] == "done":
+        out.update(records=status["result"]["records"], cached=status["result"]["cached"])
+    return out
 
 
 LEVER_NAMES = {

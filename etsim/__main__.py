@@ -4,4 +4,7 @@ import sys
 
 from etsim.experiments.cli import main
 
-sys.exit(main())
+# Guarded: the dashboard's job processes (multiprocessing "forkserver") import the main
+# module again, and must not run the command a second time.
+if __name__ == "__main__":
+    sys.exit(main())

@@ -30,6 +30,7 @@ registry); each firm is a ``mesa.Agent`` that reads its row.
 from __future__ import annotations
 
 import numbers
+import sys
 import time
 from collections.abc import Callable
 from functools import partial
@@ -72,7 +73,12 @@ class CarbonMarketModel(mesa.Model):
 
     Args:
         scenario: A shipped scenario name, a path to a TOML file, or a Scenario.
-        seed: Random seed; None (and no ``rng``) takes the scenario's ``seed``.
+        seed: Random seed; None (and no ``rng``) takes the scenario's ``seed``, so
+            ``CarbonMarketModel()`` and ``etsim run`` reproduce a run, except in
+            ``mesa.batch_run``, where each run without ``seed`` or ``rng`` draws a fresh
+            seed from the OS's entropy (as any Mesa model given no seed), so that
+            ``iterations`` are independent replications; the seed a run used is
+            ``seed_value`` and the ``seed`` column of batch_run's rows.
         overrides: Dotted-key overrides of scenario values,
             e.g. ``{"penalty.multiple": 7}``.
         book_days: Dates (``"YYYY-MM-DD"``) whose order books are recorded event by
@@ -85,9 +91,9 @@ class CarbonMarketModel(mesa.Model):
         **flat_overrides: The same overrides as keywords with ``__`` for dots
             (``penalty__multiple=7``), so ``mesa.batch_run`` can vary them.
 
-    ``mesa.batch_run`` (Mesa 3.3) passes the model only its ``parameters``: runs of
-    different seeds vary ``seed`` (or ``rng``) there, as ``iterations`` repeat the same
-    arguments and so the same seed.
+    ``mesa.batch_run`` (Mesa 3.3) passes the model only its ``parameters``: with ``seed``
+    (or ``rng``) among them every run is reproducible; without, ``iterations=N`` gives N
+    runs of different seeds (each row's ``seed`` reproduces it).
 
     Raises:
         ValueError: Both ``seed`` and ``rng`` given.
@@ -112,6 +118,15 @@ class CarbonMarketModel(mesa.Model):
             seed = int(rng)
         elif rng is not None:  # an int seed, so that run.json's seed reproduces the run
             seed = int(np.random.default_rng(rng).integers(np.iinfo(np.int32).max))
+        elif seed is None:
+            # Made by mesa.batch_run (Mesa's batch runner among the callers)? Then each
+            # iteration gets its own seed from the OS's entropy, as any Mesa model given
+            # no seed; its rows report it ("seed").
+            frame = sys._getframe(1)
+            while frame is not None and frame.f_globals.get("__name__") != "mesa.batchrunner":
+                frame = frame.f_back
+            if frame is not None:
+                seed = int(np.random.default_rng().integers(np.iinfo(np.int32).max))
         seed = sc.seed if seed is None else seed
         super().__init__(seed=seed)
         self.seed_value = seed
@@ -197,6 +212,7 @@ class CarbonMarketModel(mesa.Model):
         self.external: Any = None
         # Daily model-level series for mesa.batch_run; attribute names pickle cleanly.
         self.datacollector = mesa.DataCollector(model_reporters={
+            "seed": "seed_value",  # the seed that reproduces the run
             "close": "prev_close",
             "fundamental_price": "fundamental_price",
             "bank_total": "bank_total",

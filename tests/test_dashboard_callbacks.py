@@ -44,23 +44,6 @@ def pages(cache: Any) -> SimpleNamespace:
                            network=network, firms=firms)
 
 
-class Published:
-    """Stands in for dash.set_props: records what a callback publishes."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-
-    def __call__(self, component_id: str, props: dict[str, Any]) -> None:
-        self.calls.append((component_id, props))
-
-
-@pytest.fixture()
-def published(pages: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> Published:
-    recorder = Published()
-    monkeypatch.setattr(pages.explore, "set_props", recorder)
-    return recorder
-
-
 @pytest.fixture(scope="module")
 def classroom(pages: SimpleNamespace) -> dict[str, Any]:
     record, message = pages.explore.execute_run(CLASSROOM)
@@ -232,53 +215,80 @@ def test_sync_levers_follows_scenario_sectors_and_the_sessions_run():
 # --- running ---------------------------------------------------------------------------
 
 
-def test_run_button_reports_progress_and_publishes_the_run(pages, published):
+def follow(page_follow: Any, job: dict[str, Any]) -> tuple[list[dict[str, Any]], Any, Any]:
+    """Poll a page's job as its dcc.Interval would, until it finishes.
+
+    Returns:
+        (every progress view seen, the finished record or None, the final message).
+    """
+    views = []
+    deadline = time.monotonic() + 300  # a bound on the wait, not a budget
+    while time.monotonic() < deadline:
+        kept, view, record, message = page_follow(job)
+        views.append(view)
+        if kept is None:
+            return views, record, message
+        time.sleep(0.05)
+    raise AssertionError("the job did not finish")
+
+
+def test_run_button_queues_the_run_reports_progress_and_publishes_it(pages):
     levers = dict(CLASSROOM, seed=11)
-    reports: list[tuple[str, str, str]] = []
-    message = pages.explore.run_scenario(reports.append, 1, *values(levers))
+    job, record, message = pages.explore.start_run(levers)
+    assert record is None and message == "" and len(job["id"]) >= 20
+    views, record, message = follow(pages.explore.follow_job, job)
     assert "Ran in" in str(message)
-    assert [cid for cid, _ in published.calls] == ["app-run"]
-    record = published.calls[0][1]["data"]
     assert record["levers"] == levers and record["key"].endswith("-11")
-    done = [int(r[0]) for r in reports]
-    assert done == sorted(done) and done[-1] == int(reports[-1][1]) == 720  # trading days
-    assert 10 <= len(reports) <= 40  # a bounded number of progress writes
+    assert "seed 11" in record["label"]
+    labels = [v["label"] for v in views if v["active"]]
+    assert labels and all(text.startswith(("Queued:", "Running:")) for text in labels)
+    running = [v for v in views if v["label"].startswith("Running:") and int(v["max"]) > 1]
+    done = [int(v["value"]) for v in running]
+    assert done == sorted(done) and all(int(v["max"]) == 720 for v in running)  # days
+    assert not views[-1]["active"]
 
 
-def test_second_run_is_a_cache_hit(pages, published):
+def test_second_run_is_a_cache_hit(pages):
     levers = dict(CLASSROOM, seed=12)
-    first = pages.explore.run_scenario(lambda _: None, 1, *values(levers))
-    started = time.perf_counter()
-    second = pages.explore.run_scenario(lambda _: None, 2, *values(levers))
-    assert time.perf_counter() - started < 1.0
-    assert "Ran in" in str(first) and "Taken from the cache." in str(second)
-    keys = [props["data"]["key"] for _, props in published.calls]
-    assert len(keys) == 2 and keys[0] == keys[1]
+    job, _, _ = pages.explore.start_run(levers)
+    _, first, message = follow(pages.explore.follow_job, job)
+    assert "Ran in" in str(message)
+    job, second, message = pages.explore.start_run(levers)  # no job: straight from the cache
+    assert job is None and "Taken from the cache." in str(message)
+    assert second["key"] == first["key"]
     result = runs.run_tables(levers)
     assert result["cached"] and set(result["tables"]) == set(TABLES)
 
 
-def test_bad_levers_give_a_message_and_no_run(pages, published):
+def test_bad_levers_give_a_message_and_no_run(pages):
     levers = dict(CLASSROOM, reserve_policy="price_trigger", absorb_price=500)
-    message = pages.explore.run_scenario(lambda _: None, 1, *values(levers))
+    job, record, message = pages.explore.start_run(levers)
+    assert job is None and record is None
     assert "must be below release_price" in str(message)
     assert "et-message-error" in str(message)
-    assert published.calls == []
 
 
-def test_a_failing_run_gives_a_message(pages, published, monkeypatch):
-    def boom(*_: Any, **__: Any) -> None:
-        raise RuntimeError("boom")
+def test_a_failing_run_gives_a_message(pages):
+    # a job whose run fails in its process (levers the page would have refused at once)
+    from etsim.dashboard import jobs
 
-    monkeypatch.setattr(runs, "run_tables", boom)
-    message = pages.explore.run_scenario(lambda _: None, 1, *values(CLASSROOM))
-    assert "The run failed: RuntimeError: boom" in str(message)
-    assert published.calls == []
+    bad = [("Scenario B", dict(CLASSROOM, seed=14)), ("Scenario B", dict(CLASSROOM, seed=-1))]
+    job = {"id": jobs.job_queue().submit(runs.run_job, bad, str(runs.cache_dir()))}
+    _, record, message = follow(pages.explore.follow_job, job)
+    assert record is None and "et-message-error" in str(message)
+    assert "Scenario B: Seed: must be 0 or more (got -1)" in str(message)
 
 
-def test_no_click_no_run(pages, published):
-    assert pages.explore.run_scenario(lambda _: None, 0, *values(CLASSROOM)) is no_update
-    assert published.calls == []
+def test_cancel_says_cancelled(pages):
+    job, _, _ = pages.explore.start_run(dict(CLASSROOM, seed=13, n_firms=60))
+    kept, view, record, message = pages.explore.follow_job(job, cancel=True)
+    assert kept is None and record is None and not view["active"]
+    assert str(message).count("Cancelled: the run was stopped at your request") == 1
+    assert "et-message-info" in str(message)
+    # the id now leads to a finished job; an unknown id says so
+    assert not pages.explore.follow_job(job)[1]["active"]
+    _, view, _, message = pages.explore.follow_job({"id": "not-a-job"})
+    assert "no longer known to the server" in str(message) and view["error"]
 
 
 def test_a_run_lost_from_the_cache_is_run_again(classroom):
@@ -366,18 +376,22 @@ def test_market_curves_cross_at_the_models_equilibrium(pages, classroom):
 
 def test_compare_runs_both_and_tabulates_differences(pages):
     tighter = dict(CLASSROOM, tightening_pct=8.0)
-    record, message = pages.compare.run_both(lambda _: None, 1, *values(CLASSROOM),
-                                             *values(tighter))
+    job, record, message = pages.compare.start_both(values(CLASSROOM), values(tighter))
+    if job is not None:  # A may be cached already; B is new
+        views, record, message = follow(pages.compare.follow_both, job)
+        notes = {v["label"].split(":")[1].strip() for v in views
+                 if v["label"].startswith("Running:") and int(v["max"]) > 1}
+        assert notes <= {"Scenario A (1 of 2)", "Scenario B (2 of 2)"} and notes
     assert message == "" and set(record) == {"a", "b"}
+    assert record["b"]["levers"]["tightening_pct"] == 8.0
     out = pages.compare.render(record)
     figs, rows = out[:len(pages.compare.GRAPHS)], out[len(pages.compare.GRAPHS)]
     assert all(has_data(fig) for fig in figs)
     table = pd.DataFrame(rows).set_index("figure")
     assert table.loc["Mean price (CNY/t)", "B"] > table.loc["Mean price (CNY/t)", "A"]
     bad = dict(CLASSROOM, paid_share="lots")
-    record, message = pages.compare.run_both(lambda _: None, 1, *values(CLASSROOM),
-                                             *values(bad))
-    assert record is no_update and "Scenario B: Paid share" in str(message)
+    job, record, message = pages.compare.start_both(values(CLASSROOM), values(bad))
+    assert job is None and record is None and "Scenario B: Paid share" in str(message)
     empty = pages.compare.render(None)
     assert empty[-1] == "No comparison yet."
 

@@ -109,13 +109,22 @@ def test_batch_run_runs_of_different_seeds_give_different_rows_to_the_last_day()
     pd.testing.assert_frame_equal(by_rng[columns], by_seed[columns])
 
 
-def test_batch_run_iterations_repeat_the_scenario_seed() -> None:
-    """``iterations`` repeat the same arguments: without a seed each is the scenario's
-    seed, so the rows are identical (replications vary ``seed`` instead)."""
+def test_batch_run_iterations_without_a_seed_are_different_reproducible_runs() -> None:
+    """Without ``seed`` or ``rng``, each batch_run iteration draws its own seed (as any
+    Mesa model given no seed), reported in the row, and that seed reproduces the row;
+    outside batch_run no seed still means the scenario's seed."""
+    _KeptModel.made.clear()
     rows = _batch({"scenario": "classroom"}, iterations=2)
     assert rows["iteration"].tolist() == [0, 1]
+    seeds = [int(seed) for seed in rows["seed"]]
+    assert seeds[0] != seeds[1]  # two draws from 2**31 seeds
+    assert [m.seed_value for m in _KeptModel.made] == seeds
     columns = ["close", "fundamental_price", "bank_total", "reserve_holdings"]
-    assert rows[columns].iloc[0].equals(rows[columns].iloc[1])
+    assert not rows[columns].iloc[0].equals(rows[columns].iloc[1])
+    again = _batch({"scenario": "classroom", "seed": seeds[1]})
+    assert again[columns].iloc[0].equals(rows[columns].iloc[1])
+    assert CarbonMarketModel(scenario="classroom").seed_value == \
+        load_scenario("classroom").seed
 
 
 def test_documented_max_steps_covers_every_shipped_scenario() -> None:

@@ -1,14 +1,17 @@
 """Compare: two scenarios side by side on the same charts, with a table of the
-differences in the headline figures."""
+differences in the headline figures.
+
+Run both queues the two runs as one job (:mod:`etsim.dashboard.jobs`), followed as on
+Explore: the job's id in the session store ``compare-job``, polled by ``compare-poll``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import dash
-from dash import Input, Output, callback, dcc, html, no_update
+from dash import Input, Output, callback, ctx, dcc, html, no_update, set_props
 
-from etsim import ScenarioError
 from etsim.dashboard import analysis, runs
 from etsim.dashboard.components import (
     chart_row,
@@ -32,12 +35,18 @@ GRAPHS = ["compare-price", "compare-annual", "compare-scarcity", "compare-bank",
           "compare-abatement", "compare-volume", "compare-compliance"]
 TABLES = ["market_daily", "market_years", "firm_years"]
 DEFAULT_B = "absolute-cap-2027"
+POLL_MS = 250  # how often the page asks about its queued or running job
+BOX = {"display": "block", "maxWidth": "400px"}
 
 
 def layout(**_: Any) -> html.Div:
     """The Compare page."""
     return html.Div([
         dcc.Store(id="compare-runs", storage_type="session"),
+        # The session's queued or running job ({"id": token}): survives a reload.
+        dcc.Store(id="compare-job", storage_type="session"),
+        dcc.Interval(id="compare-poll", interval=POLL_MS, disabled=True,
+                     max_intervals=0),
         html.H2("Compare two scenarios"),
         html.P("Set up scenario A and scenario B, press Run both, and read the charts and "
                "the table of differences. By default B moves steel, cement and aluminium "
@@ -68,51 +77,87 @@ register_lever_callbacks("compare-b", "compare-runs",
                          lambda data: (data.get("b") or {}).get("levers"))
 
 
-@callback(
-    Output("compare-runs", "data"),
-    Output("compare-message", "children"),
-    Input("compare-run", "n_clicks"),
-    *lever_states("compare-a"),
-    *lever_states("compare-b"),
-    background=True,
-    running=[(Output("compare-run", "disabled"), True, False),
-             (Output("compare-cancel", "disabled"), False, True),
-             (Output("compare-progress-box", "style"), {"display": "block",
-                                                        "maxWidth": "400px"},
-              {"display": "none"})],
-    progress=[Output("compare-progress", "value"), Output("compare-progress", "max"),
-              Output("compare-progress-label", "children")],
-    cancel=[Input("compare-cancel", "n_clicks")],
-    interval=100,  # ms between polls: the charts follow the run closely
-    prevent_initial_call=True,
-)
-def run_both(set_progress: Any, n_clicks: int, *values: Any) -> tuple[Any, Any]:
-    """Run scenarios A and B (each from the cache when it can).
+def start_both(values_a: Any, values_b: Any) -> tuple[dict[str, Any] | None,
+                                                     dict[str, Any] | None, Any]:
+    """Run both: runs the cache has are shown at once; otherwise both are queued.
 
     Returns:
-        The session's compare record ``{"a": run, "b": run}`` and a message; on bad levers
-        no new record and the error's text, naming the scenario at fault.
+        (the job to follow or None, the session's compare record ``{"a": run, "b": run}``
+        or None, the message: a bad lever's text naming the scenario at fault, or "").
     """
-    if not n_clicks:
-        return no_update, no_update
-    half = len(values) // 2
-    records = {}
-    for index, (name, part) in enumerate((("a", values[:half]), ("b", values[half:]))):
-        levers = levers_from_values(part)
+    out = runs.queue_runs([("Scenario A", levers_from_values(values_a)),
+                           ("Scenario B", levers_from_values(values_b))])
+    if out["error"]:
+        return None, None, error_text(out["error"])
+    if out["records"]:
+        return None, dict(zip("ab", out["records"], strict=True)), \
+            html.Div("Taken from the cache.", className="et-message-info")
+    return out["job"], None, ""
 
-        def report(done: int, total: int, index: int = index, name: str = name) -> None:
-            set_progress((str(index * total + done), str(2 * total),
-                          f"Scenario {name.upper()}: {done:,} of {total:,} trading days"))
 
-        try:
-            result = runs.run_tables(levers, progress=report)
-        except (runs.LeverError, ScenarioError) as err:
-            return no_update, error_text(f"Scenario {name.upper()}: {err}")
-        except Exception as err:  # a failed run must leave a message, not a dead page
-            return no_update, error_text(f"Scenario {name.upper()}: "
-                                         f"{runs.lever_error_message(err)}")
-        records[name] = runs.session_run(levers, result)
-    return records, ""
+def follow_both(job: dict[str, Any], cancel: bool = False
+                ) -> tuple[dict[str, Any] | None, dict[str, Any], dict[str, Any] | None, Any]:
+    """Where the session's job stands (after cancelling it if asked).
+
+    Returns:
+        (the job while queued or running, else None; the progress view; the compare
+        record when done, else None; the message).
+    """
+    view = runs.follow_runs(job, cancel)
+    if view["active"]:
+        return view["job"], view, None, ""
+    if view["records"]:
+        return None, view, dict(zip("ab", view["records"], strict=True)), ""
+    text = view["label"]
+    return None, view, None, (error_text(text) if view["error"] else
+                              html.Div(text, className="et-message-info"))
+
+
+def _controls(job: Any, view: dict[str, Any] | None, message: Any, polls: int | None
+              ) -> tuple[Any, ...]:
+    active = bool(view and view["active"])
+    # One poll at a time: the next is allowed only once this answer is in (max_intervals
+    # one above the polls so far). A fixed-rate poll would, on a busy server, supersede
+    # each slow answer with the next request, and the page would never update.
+    return (job, not active, (polls or 0) + 1 if active else no_update, active, not active,
+            BOX if active else {"display": "none"},
+            view["value"] if view else "0", view["max"] if view else "1",
+            view["label"] if active and view else "", message)
+
+
+@callback(
+    Output("compare-job", "data"), Output("compare-poll", "disabled"),
+    Output("compare-poll", "max_intervals"),
+    Output("compare-run", "disabled"), Output("compare-cancel", "disabled"),
+    Output("compare-progress-box", "style"), Output("compare-progress", "value"),
+    Output("compare-progress", "max"), Output("compare-progress-label", "children"),
+    Output("compare-message", "children"),
+    Input("compare-run", "n_clicks"), Input("compare-cancel", "n_clicks"),
+    Input("compare-poll", "n_intervals"), Input("compare-job", "data"),
+    *lever_states("compare-a"),
+    *lever_states("compare-b"),
+)
+def run_both(n_clicks: int | None, _cancels: int | None, polls: int | None,
+             job: dict[str, Any] | None, *values: Any) -> tuple[Any, ...]:
+    """Run both, Cancel and the page's polls: queue A and B, follow them, publish them
+    (the session's compare record) when done."""
+    trigger = ctx.triggered_id
+    known = bool(job and job.get("id"))
+    if trigger == "compare-run" and n_clicks and not known:
+        half = len(values) // 2
+        job, record, message = start_both(values[:half], values[half:])
+        if record is not None:
+            set_props("compare-runs", {"data": record})
+        if job is None:
+            return _controls(no_update, None, message, polls)
+    elif not known:  # nothing to follow; the store is left alone (it may be loading)
+        return _controls(no_update, None, no_update, polls)
+    assert job is not None
+    kept, view, record, message = follow_both(job, cancel=trigger == "compare-cancel")
+    if record is not None:
+        set_props("compare-runs", {"data": record})
+    unchanged = kept is not None and trigger != "compare-run"
+    return _controls(no_update if unchanged else kept, view, message, polls)
 
 
 @callback(

@@ -1,9 +1,11 @@
 """Explore: run one scenario with chosen levers and see prices, scarcity, firms' surplus,
 abatement, volume and compliance.
 
-The run is a background callback (the page stays responsive, with a progress bar); its
-record goes into the session store ``app-run`` and every chart is drawn from the cached
-tables by :func:`render`.
+Run puts the run in the server's queue (:mod:`etsim.dashboard.jobs`); the page keeps
+the job's id in the session store ``explore-job`` and polls it (``explore-poll``) for its
+place in line or progress, so a reload picks the run up again. The finished run's record
+goes into the session store ``app-run`` and every chart is drawn from the cached tables
+by :func:`render`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 
 import dash
 import numpy as np
-from dash import Input, Output, callback, dcc, html, no_update, set_props
+from dash import Input, Output, callback, ctx, dcc, html, no_update, set_props
 
 from etsim import ScenarioError
 from etsim.dashboard import analysis, runs
@@ -45,11 +47,16 @@ CARDS = [
 GRAPHS = ["explore-price", "explore-annual", "explore-scarcity", "explore-bank",
           "explore-sector-balance", "explore-abatement", "explore-volume", "explore-compliance"]
 TABLES = ["market_daily", "market_years", "firm_years", "firms", "abatement_options"]
+POLL_MS = 250  # how often a page asks about its queued or running job
 
 
 def layout(**_: Any) -> html.Div:
     """The Explore page."""
     return html.Div([
+        # The session's queued or running job ({"id": token}): survives a reload.
+        dcc.Store(id="explore-job", storage_type="session"),
+        dcc.Interval(id="explore-poll", interval=POLL_MS, disabled=True,
+                     max_intervals=0),
         html.H2("Explore a scenario"),
         html.P("Pick a scenario, change the policy levers and press Run. The default is "
                "China's market for the three sectors that join in 2024 (steel, cement, "
@@ -88,7 +95,8 @@ register_lever_callbacks("explore", "app-run", lambda data: data.get("levers"))
 
 def execute_run(levers: dict[str, Any], report: runs.Progress | None = None
                 ) -> tuple[dict[str, Any] | None, Any]:
-    """Run the scenario the levers describe (or take it from the cache).
+    """Run the scenario the levers describe here, in this process (or take it from the
+    cache); the page itself goes through the queue (:func:`start_run`).
 
     Returns:
         The session's new run record (None on bad levers or a failed run) and the
@@ -100,42 +108,99 @@ def execute_run(levers: dict[str, Any], report: runs.Progress | None = None
         return None, error_text(str(err))
     except Exception as err:  # a failed run must leave a message, not a dead page
         return None, error_text(runs.lever_error_message(err))
-    meta = result["meta"]
-    note = "Taken from the cache." if result["cached"] else \
+    return runs.session_run(levers, result), _ran_text(result["meta"], result["cached"])
+
+
+def _ran_text(meta: dict[str, Any], cached: bool) -> html.Div:
+    note = "Taken from the cache." if cached else \
         f"Ran in {meta.get('wall_time_s', 0):.1f} s."
-    return runs.session_run(levers, result), html.Div(note, className="et-message-info")
+    return html.Div(note, className="et-message-info")
+
+
+def start_run(levers: dict[str, Any]) -> tuple[dict[str, Any] | None,
+                                               dict[str, Any] | None, Any]:
+    """Run button: a run the cache has is shown at once; any other is queued.
+
+    Returns:
+        (the job to follow or None, the session's new run record or None, the message:
+        a bad lever's text, "Taken from the cache." or "" for a queued run).
+    """
+    out = runs.queue_runs([("Run", levers)])
+    if out["error"]:
+        return None, None, error_text(out["error"])
+    if out["records"]:
+        record = out["records"][0]
+        return None, record, _ran_text(record["meta"], True)
+    return out["job"], None, ""
+
+
+def follow_job(job: dict[str, Any], cancel: bool = False
+               ) -> tuple[dict[str, Any] | None, dict[str, Any], dict[str, Any] | None, Any]:
+    """Where the session's job stands (after cancelling it if asked).
+
+    Returns:
+        (the job while it is queued or running, else None; the progress view of
+        :func:`runs.follow_runs`; the finished run's record or None; the message).
+    """
+    view = runs.follow_runs(job, cancel)
+    if view["active"]:
+        return view["job"], view, None, ""
+    if view["records"]:
+        record = view["records"][0]
+        return None, view, record, _ran_text(record.get("meta", {}), view["cached"][0])
+    text = view["label"]
+    return None, view, None, (error_text(text) if view["error"] else
+                              html.Div(text, className="et-message-info"))
+
+
+def _controls(job: Any, view: dict[str, Any] | None, message: Any, polls: int | None
+              ) -> tuple[Any, ...]:
+    """The Run controls' outputs; ``job`` is what the job store gets (no_update: as is)."""
+    active = bool(view and view["active"])
+    # One poll at a time: the next is allowed only once this answer is in (max_intervals
+    # one above the polls so far). A fixed-rate poll would, on a busy server, supersede
+    # each slow answer with the next request, and the page would never update.
+    return (job, not active, (polls or 0) + 1 if active else no_update, active, not active,
+            {"display": "block"} if active else {"display": "none"},
+            view["value"] if view else "0", view["max"] if view else "1",
+            view["label"] if active and view else "", message)
 
 
 # The session's run goes to the app-wide store with set_props, not as an Output: the
 # store outlives the page, and an Output there would fire this callback whenever the
 # page is opened (Dash ignores prevent_initial_call when only the input is new).
+# One callback for Run, Cancel and the polls (no two callbacks write the same outputs);
+# it also runs when the page opens, to pick up the session's job after a reload.
 @callback(
+    Output("explore-job", "data"), Output("explore-poll", "disabled"),
+    Output("explore-poll", "max_intervals"),
+    Output("explore-run", "disabled"), Output("explore-cancel", "disabled"),
+    Output("explore-progress-box", "style"), Output("explore-progress", "value"),
+    Output("explore-progress", "max"), Output("explore-progress-label", "children"),
     Output("explore-message", "children"),
-    Input("explore-run", "n_clicks"),
+    Input("explore-run", "n_clicks"), Input("explore-cancel", "n_clicks"),
+    Input("explore-poll", "n_intervals"), Input("explore-job", "data"),
     *lever_states("explore"),
-    background=True,
-    running=[(Output("explore-run", "disabled"), True, False),
-             (Output("explore-cancel", "disabled"), False, True),
-             (Output("explore-progress-box", "style"), {"display": "block"},
-              {"display": "none"})],
-    progress=[Output("explore-progress", "value"), Output("explore-progress", "max"),
-              Output("explore-progress-label", "children")],
-    cancel=[Input("explore-cancel", "n_clicks")],
-    interval=100,  # ms between polls: the charts follow the run closely
-    prevent_initial_call=True,
 )
-def run_scenario(set_progress: Any, n_clicks: int | None, *values: Any) -> Any:
-    """Run button: run the levers' scenario and make it the session's run."""
-    if not n_clicks:
-        return no_update
-
-    def report(done: int, total: int) -> None:
-        set_progress((str(done), str(total), f"{done:,} of {total:,} trading days"))
-
-    record, message = execute_run(levers_from_values(values), report)
+def run_scenario(n_clicks: int | None, _cancels: int | None, polls: int | None,
+                 job: dict[str, Any] | None, *values: Any) -> tuple[Any, ...]:
+    """Run, Cancel and the page's polls: queue the run, follow it, publish it when done."""
+    trigger = ctx.triggered_id
+    known = bool(job and job.get("id"))
+    if trigger == "explore-run" and n_clicks and not known:
+        job, record, message = start_run(levers_from_values(values))
+        if record is not None:
+            set_props("app-run", {"data": record})
+        if job is None:
+            return _controls(no_update, None, message, polls)
+    elif not known:  # nothing to follow; the store is left alone (it may be loading)
+        return _controls(no_update, None, no_update, polls)
+    assert job is not None
+    kept, view, record, message = follow_job(job, cancel=trigger == "explore-cancel")
     if record is not None:
         set_props("app-run", {"data": record})
-    return message
+    unchanged = kept is not None and trigger != "explore-run"
+    return _controls(no_update if unchanged else kept, view, message, polls)
 
 
 def _format(value: float, fmt: str) -> str:
