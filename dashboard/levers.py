@@ -406,15 +406,22 @@ def register_lever_callbacks(prefix: str, store_id: str | None = None,
 
     # Also called when the page opens: the session's run's levers come back, unless the
     # levers came from the URL.
-    @callback(*lever_outputs(prefix), *inputs, State(f"{prefix}-from-url", "data"))
+    # On the first call the current values are sent back rather than no_update: a
+    # callback that sends nothing keeps the lever check (which reads these values) from
+    # making its first call, and the page would open without its message and URL.
+    @callback(*lever_outputs(prefix), *inputs, State(f"{prefix}-from-url", "data"),
+              *lever_states(prefix))
     def on_levers(scenario: str, sectors: list[str], *rest: Any) -> list[Any]:
-        data, from_url = (rest[0], rest[1]) if store_id else (None, rest[0])
+        data = rest[0] if store_id else None
+        rest = rest[1:] if store_id else rest
+        from_url, current = rest[0], list(rest[1:])
         trigger = ctx.triggered_id
         if trigger is None or (store_id and trigger == store_id):
-            if trigger is None and from_url:
-                return [no_update] * len(LEVER_KEYS)
-            saved = pick(data) if (data and pick) else None
-            return sync_levers(None, prefix, scenario, sectors, saved)
+            saved = pick(data) if (data and pick and not (trigger is None and from_url)) \
+                else None
+            if saved:
+                return sync_levers(None, prefix, scenario, sectors, saved)
+            return current if trigger is None else [no_update] * len(LEVER_KEYS)
         return sync_levers(trigger, prefix, scenario, sectors, None)
 
     @callback(Output(f"{prefix}-sector-pick", "options"), Output(f"{prefix}-sector-pick",
