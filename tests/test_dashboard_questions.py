@@ -129,6 +129,15 @@ def _lever_message(page: Any) -> str:
     return page.inner_text("#explore-lever-message")
 
 
+MESSAGE_HAS = """(text) => { const el = document.querySelector('#explore-lever-message');
+                            return !!el && el.innerText.includes(text); }"""
+
+
+def _wait_message(page: Any, text: str, present: bool = True) -> None:
+    check = MESSAGE_HAS if present else MESSAGE_HAS.replace("!!el && el", "!!el && !el")
+    page.wait_for_function(check, arg=text)
+
+
 def _baseline(tab: Page) -> dict[str, Any]:
     page = tab.goto("/")
     page.wait_for_selector("#explore-run")
@@ -212,13 +221,11 @@ def test_reserve_pool_releases_above_120(tab: Page, server: SimpleNamespace) -> 
     page = tab.goto("/?reserve_policy=price_trigger")
     page.wait_for_selector("#explore-run")
     page.click("#explore-levers summary:has-text('Reserve pool')")
-    page.wait_for_function("() => document.querySelector('#explore-lever-message')"
-                           ".innerText.includes('holds nothing')")
+    _wait_message(page, "holds nothing")
     assert "above 120 CNY/t" in _lever_message(page)
     _fill(page, "#explore-release-price", "120")
     _fill(page, "#explore-set-aside-pct", "2")
-    page.wait_for_function("() => !document.querySelector('#explore-lever-message')"
-                           ".innerText.includes('holds nothing')")
+    _wait_message(page, "holds nothing", present=False)
     record = _run(tab)
     years = _tables(server, record)["market_years"].set_index("year")
     assert years["reserve_in"].sum() > 0
@@ -237,8 +244,7 @@ def test_set_aside_without_a_policy_is_refused_in_view(browser: Any,  # noqa: F8
     page.set_default_timeout(TIMEOUT_MS)
     try:
         page.goto(server.url + "/?banking_limit_t=-5")
-        page.wait_for_function("() => document.querySelector('#explore-lever-message')"
-                               ".innerText.includes('Banking limit')")
+        _wait_message(page, "Banking limit")
         text = page.inner_text("#explore-lever-message")
         assert text == ("Banking limit: must be a number of at least 0 t per firm, or empty "
                         "for no limit (got -5)")
@@ -249,8 +255,7 @@ def test_set_aside_without_a_policy_is_refused_in_view(browser: Any,  # noqa: F8
         assert "Banking limit" in page.inner_text("#explore-message")
         assert page.inner_text("#explore-run-label") == "No run yet."
         page.goto(server.url + "/?set_aside_pct=2")
-        page.wait_for_function("() => document.querySelector('#explore-lever-message')"
-                               ".innerText.includes('policy is none')")
+        _wait_message(page, "policy is none")
     finally:
         context.close()
 
