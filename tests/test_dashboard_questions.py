@@ -283,3 +283,24 @@ def test_url_reopens_the_levers_and_history_switches_runs(tab: Page,
     page.wait_for_function("() => document.querySelector('#explore-cement-tightening-pct')"
                            ".value === '2'")
     assert tab.errors == []
+
+
+def test_compare_warns_when_b_adds_power_and_aligns(tab: Page) -> None:
+    """Choosing china-2024 for B brings its own sectors (power too): Compare says so
+    before the run and Align gives B A's sectors."""
+    page = tab.goto("/compare")
+    page.wait_for_selector("#compare-run")
+    assert not page.is_visible("#compare-coverage")
+    page.click("#compare-b-scenario")
+    page.get_by_role("option", name="china-2024", exact=True).click()
+    page.wait_for_selector("#compare-coverage", state="visible")
+    text = page.inner_text("#compare-coverage-text")
+    assert text.startswith("A and B cover different markets: A steel, cement, aluminium "
+                           "(1,440 firms), B power, steel, cement, aluminium (3,640 firms)")
+    assert "power, steel, cement, aluminium (3,640 firms)" in page.inner_text(
+        "#compare-b-includes")
+    tab.shot("compare-coverage-warning")
+    page.click("#compare-align")
+    page.wait_for_selector("#compare-coverage", state="hidden")
+    assert not page.is_checked("#compare-b-sectors input[value=power]")
+    assert tab.errors == []
