@@ -338,11 +338,12 @@ def check_levers(levers: dict[str, Any]) -> tuple[list[str], list[str]]:
     return [], runs.lever_warnings(levers)
 
 
-def check_view(levers: dict[str, Any]) -> list[html.Div]:
-    """The lever check as the message box's children."""
+def check_view(levers: dict[str, Any], name: str = "") -> list[html.Div]:
+    """The lever check as the message box's children (``name`` prefixes each line)."""
     errors, warnings = check_levers(levers)
-    return ([html.Div(e, className="et-message-error") for e in errors]
-            + [html.Div(w, className="et-message-warning") for w in warnings])
+    lead = f"{name}: " if name else ""
+    return ([html.Div(lead + e, className="et-message-error") for e in errors]
+            + [html.Div(lead + w, className="et-message-warning") for w in warnings])
 
 
 def sync_levers(triggered: str | None, prefix: str, scenario: str | None,
@@ -389,7 +390,7 @@ def firm_count_for(name: str, sectors: list[str] | None) -> Any:
 
 def register_lever_callbacks(prefix: str, store_id: str | None = None,
                              pick: Callable[[Any], dict[str, Any] | None] | None = None,
-                             message_id: str | None = None) -> None:
+                             message_id: str | None = None, name: str = "") -> None:
     """Register the callbacks that keep a lever panel consistent and checked.
 
     Args:
@@ -398,6 +399,7 @@ def register_lever_callbacks(prefix: str, store_id: str | None = None,
             history) sets the panel's levers; None: no such store.
         pick: Gets the panel's levers out of that store's data.
         message_id: Where the lever check (range errors, warnings) goes.
+        name: Prefix of the check's messages ("Scenario A") when a page has two panels.
     """
     inputs = [Input(lever_id(prefix, "scenario"), "value"),
               Input(lever_id(prefix, "sectors"), "value")]
@@ -449,4 +451,4 @@ def register_lever_callbacks(prefix: str, store_id: str | None = None,
                   Output(f"{prefix}-query", "data"), *lever_inputs(prefix))
         def on_check(*values: Any) -> tuple[Any, str, str]:
             levers = levers_from_values(values)
-            return check_view(levers), coverage_text(levers), levers_query(levers)
+            return check_view(levers, name), coverage_text(levers), levers_query(levers)

@@ -43,6 +43,11 @@ BOX = {"display": "block", "maxWidth": "400px"}
 
 
 def layout(**_: Any) -> html.Div:
+    progress_and_message = html.Div([
+        html.Div([html.Progress(id="compare-progress", value="0", max="1"),
+                  html.Div(id="compare-progress-label", className="et-progress-label")],
+                 id="compare-progress-box", style={"display": "none", "maxWidth": "400px"}),
+        message_box("compare-message")])
     """The Compare page."""
     return html.Div([
         dcc.Store(id="compare-runs", storage_type="session"),
@@ -62,16 +67,13 @@ def layout(**_: Any) -> html.Div:
                               className="et-secondary")],
                  id="compare-coverage", className="et-message-warning",
                  style={"display": "none"}),
-        html.Div([html.Div([lever_panel("compare-a", runs.default_levers(), "Scenario A"),
-                            message_box("compare-a-lever-message")]),
-                  html.Div([lever_panel("compare-b", runs.default_levers(DEFAULT_B),
-                                        "Scenario B"),
-                            message_box("compare-b-lever-message")])],
+        # the lever checks and the run's messages above the panels: in view at 1366x768
+        message_box("compare-a-lever-message"),
+        message_box("compare-b-lever-message"),
+        progress_and_message,
+        html.Div([lever_panel("compare-a", runs.default_levers(), "Scenario A"),
+                  lever_panel("compare-b", runs.default_levers(DEFAULT_B), "Scenario B")],
                  className="et-compare-panels"),
-        html.Div([html.Progress(id="compare-progress", value="0", max="1"),
-                  html.Div(id="compare-progress-label", className="et-progress-label")],
-                 id="compare-progress-box", style={"display": "none", "maxWidth": "400px"}),
-        message_box("compare-message"),
         html.Div(id="compare-labels", className="et-run-label"),
         html.H3("Headline figures"),
         data_table("compare-table", page_size=20),
@@ -84,10 +86,10 @@ def layout(**_: Any) -> html.Div:
 
 register_lever_callbacks("compare-a", "compare-runs",
                          lambda data: (data.get("a") or {}).get("levers"),
-                         message_id="compare-a-lever-message")
+                         message_id="compare-a-lever-message", name="Scenario A")
 register_lever_callbacks("compare-b", "compare-runs",
                          lambda data: (data.get("b") or {}).get("levers"),
-                         message_id="compare-b-lever-message")
+                         message_id="compare-b-lever-message", name="Scenario B")
 
 
 def coverage_warning(sectors_a: list[str] | None, firms_a: Any, sectors_b: list[str] | None,
