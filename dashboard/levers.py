@@ -38,9 +38,16 @@ LEVER_KEYS: tuple[str, ...] = GLOBAL_KEYS + tuple(
     f"{sector}.{field}" for sector in SECTORS for field in runs.SECTOR_FIELDS)
 
 
+# Ids the global levers had before the per-sector panel (bench and tests use them).
+ID_SUFFIX = {"set_aside_pct": "set-aside", "initial_reserve_pct": "initial-reserve",
+             "banking_limit_t": "banking-limit", "penalty_multiple": "penalty",
+             "price_limit_pct": "price-limit", "n_firms": "firms"}
+
+
 def lever_id(prefix: str, key: str) -> str:
-    """Component id of a lever on a page (``explore-steel-tightening-pct``)."""
-    return f"{prefix}-" + key.replace(".", "-").replace("_", "-")
+    """Component id of a lever on a page (``explore-steel-tightening-pct``,
+    ``explore-firms``)."""
+    return f"{prefix}-" + ID_SUFFIX.get(key, key.replace(".", "-").replace("_", "-"))
 
 
 def lever_states(prefix: str) -> list[State]:

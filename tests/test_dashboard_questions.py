@@ -224,7 +224,7 @@ def test_reserve_pool_releases_above_120(tab: Page, server: SimpleNamespace) -> 
     _wait_message(page, "holds nothing")
     assert "above 120 CNY/t" in _lever_message(page)
     _fill(page, "#explore-release-price", "120")
-    _fill(page, "#explore-set-aside-pct", "2")
+    _fill(page, "#explore-set-aside", "2")
     _wait_message(page, "holds nothing", present=False)
     record = _run(tab)
     years = _tables(server, record)["market_years"].set_index("year")
