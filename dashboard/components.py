@@ -1,13 +1,10 @@
-"""Layout pieces shared by the pages: charts with PNG download, CSV tables, lever panels.
+"""Layout pieces shared by the pages: charts with PNG and CSV download, tables, cards.
 
-The lever panel is built for an id prefix (``explore``, ``compare-a``, ...), so the
-Explore and Compare pages share one set of controls and one mapping between the
-controls' values and the levers dict of ``dashboard.runs``.
+The lever panel shared by Explore and Compare is in ``dashboard/levers.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -18,84 +15,13 @@ from dash import (
     State,
     callback,
     clientside_callback,
-    ctx,
     dash_table,
     dcc,
     html,
     no_update,
 )
 
-from etsim import ScenarioError, shipped_scenarios
-from etsim.agents.sectors import SECTOR_LIBRARY
-from etsim.dashboard import runs
-
-# (lever key, id suffix, component property); the order of the callbacks' arguments
-LEVER_CONTROLS: tuple[tuple[str, str, str], ...] = (
-    ("scenario", "scenario", "value"),
-    ("sectors", "sectors", "value"),
-    ("tightening_pct", "tightening", "value"),
-    ("absolute_cap", "cap", "value"),
-    ("cap_year", "cap-year", "value"),
-    ("paid_share", "paid-share", "value"),
-    ("reserve_policy", "reserve-policy", "value"),
-    ("release_price", "release-price", "value"),
-    ("absorb_price", "absorb-price", "value"),
-    ("set_aside_pct", "set-aside", "value"),
-    ("initial_reserve_pct", "initial-reserve", "value"),
-    ("banking", "banking", "value"),
-    ("banking_limit_t", "banking-limit", "value"),
-    ("penalty_multiple", "penalty", "value"),
-    ("price_limit_pct", "price-limit", "value"),
-    ("n_firms", "firms", "value"),
-    ("seed", "seed", "value"),
-)
-CHECKBOX_LEVERS = frozenset({"absolute_cap", "banking"})  # booleans shown as one-item checklists
-RESERVE_POLICIES = (
-    ("none", "none"),
-    ("price trigger", "price_trigger"),
-    ("bank based (like the EU MSR)", "bank_based"),
-)
-
-
-def lever_id(prefix: str, key: str) -> str:
-    """Component id of a lever on a page (``explore-tightening``)."""
-    for lever, suffix, _ in LEVER_CONTROLS:
-        if lever == key:
-            return f"{prefix}-{suffix}"
-    raise KeyError(key)
-
-
-def lever_states(prefix: str) -> list[State]:
-    """The States of every lever control of a panel, in LEVER_CONTROLS order."""
-    return [State(f"{prefix}-{suffix}", prop) for _, suffix, prop in LEVER_CONTROLS]
-
-
-def lever_outputs(prefix: str) -> list[Output]:
-    """The Outputs of every lever control of a panel, in LEVER_CONTROLS order."""
-    return [Output(f"{prefix}-{suffix}", prop) for _, suffix, prop in LEVER_CONTROLS]
-
-
-def levers_from_values(values: list[Any] | tuple[Any, ...]) -> dict[str, Any]:
-    """The levers dict from the controls' values (LEVER_CONTROLS order)."""
-    levers = {}
-    for (key, _, _), value in zip(LEVER_CONTROLS, values, strict=True):
-        if key in CHECKBOX_LEVERS:
-            value = bool(value)
-        levers[key] = value
-    return levers
-
-
-def values_from_levers(levers: dict[str, Any]) -> list[Any]:
-    """The controls' values for a levers dict (LEVER_CONTROLS order)."""
-    values = []
-    for key, _, _ in LEVER_CONTROLS:
-        value = levers.get(key)
-        if key in CHECKBOX_LEVERS:
-            value = ["on"] if value else []
-        values.append(value)
-    return values
-
-
+# Plotly's toolbar on every chart: no logo and no cloud upload.
 GRAPH_CONFIG: dict[str, Any] = {
     "displaylogo": False,
     "showSendToCloud": False,
@@ -238,155 +164,3 @@ def chart_row(*children: Any) -> html.Div:
     """Charts side by side (wrapping on narrow screens)."""
     return html.Div([html.Div(child, className="et-cell") for child in children],
                     className="et-row")
-
-
-def _number_input(input_id: str, value: Any, step: float | str = "any", minimum: float | None
-                  = None, maximum: float | None = None, placeholder: str = "") -> dcc.Input:
-    return dcc.Input(id=input_id, type="number", value=value, step=step, min=minimum,
-                     max=maximum, placeholder=placeholder, debounce=True, className="et-num")
-
-
-def _field(label: str, control: Any, hint: str = "") -> html.Div:
-    return html.Div([html.Label(label, title=hint), control], className="et-field", title=hint)
-
-
-def lever_panel(prefix: str, levers: dict[str, Any] | None = None,
-                title: str = "Scenario and levers") -> html.Div:
-    """The controls of every lever, with ids ``{prefix}-...``.
-
-    Args:
-        prefix: Id prefix (``explore``, ``compare-a``).
-        levers: Initial values (None: the default Explore run).
-        title: Heading of the panel.
-    """
-    lv = levers or runs.default_levers()
-    values = dict(zip([k for k, _, _ in LEVER_CONTROLS], values_from_levers(lv), strict=True))
-
-    def lid(key: str) -> str:
-        return lever_id(prefix, key)
-
-    sectors = [{"label": name, "value": name} for name in SECTOR_LIBRARY]
-    return html.Div([
-        html.H3(title),
-        _field("Scenario", dcc.Dropdown(
-            id=lid("scenario"), options=shipped_scenarios(), value=values["scenario"],
-            clearable=False), "A shipped scenario; the levers below start from its values"),
-        _field("Sectors", dcc.Checklist(id=lid("sectors"), options=sectors,
-                                        value=values["sectors"], inline=True,
-                                        className="et-checks")),
-        html.Details([
-            html.Summary("Allocation"),
-            _field("Benchmark tightening (% a year)", _number_input(
-                lid("tightening_pct"), values["tightening_pct"], 0.5, 0, 50),
-                "Yearly cut of the intensity benchmark of the industrial sectors"),
-            _field("Absolute cap", html.Div([
-                dcc.Checklist(id=lid("absolute_cap"), options=[{"label": " from year",
-                                                                "value": "on"}],
-                              value=values["absolute_cap"], inline=True),
-                _number_input(lid("cap_year"), values["cap_year"], 1)], className="et-inline"),
-                "Switch the industrial sectors from intensity benchmarks to absolute caps"),
-            _field("Paid share (%)", dcc.Input(
-                id=lid("paid_share"), type="text", value=values["paid_share"], debounce=True,
-                placeholder="e.g. 2026: 5, 2030: 20"),
-                "Share of quota sold at auction: one percentage, or years and percentages"),
-        ], open=True),
-        html.Details([
-            html.Summary("Reserve pool, banking, penalty"),
-            _field("Reserve pool", dcc.Dropdown(id=lid("reserve_policy"),
-                                                options=[{"label": label, "value": value}
-                                                         for label, value in RESERVE_POLICIES],
-                                                value=values["reserve_policy"],
-                                                clearable=False)),
-            _field("Release above (CNY/t)", _number_input(lid("release_price"),
-                                                          values["release_price"], 1, 0)),
-            _field("Buy back below (CNY/t)", _number_input(lid("absorb_price"),
-                                                           values["absorb_price"], 1, 0)),
-            _field("Set aside each year (%)", _number_input(lid("set_aside_pct"),
-                                                            values["set_aside_pct"], 0.5, 0,
-                                                            99)),
-            _field("Initial holdings (%)", _number_input(lid("initial_reserve_pct"),
-                                                         values["initial_reserve_pct"], 0.5,
-                                                         0, 100)),
-            _field("Banking", dcc.Checklist(id=lid("banking"),
-                                            options=[{"label": " allowed", "value": "on"}],
-                                            value=values["banking"])),
-            _field("Banking limit (t per firm)", _number_input(
-                lid("banking_limit_t"), values["banking_limit_t"], 1000, 0,
-                placeholder="unlimited")),
-            _field("Penalty (x mean price)", _number_input(lid("penalty_multiple"),
-                                                            values["penalty_multiple"], 0.5,
-                                                            0)),
-        ], open=False),
-        html.Details([
-            html.Summary("Market and run"),
-            _field("Daily price limit (%)", _number_input(lid("price_limit_pct"),
-                                                          values["price_limit_pct"], 1, 1,
-                                                          100)),
-            _field("Number of firms", _number_input(lid("n_firms"), values["n_firms"], 1, 1),
-                   "Scales every chosen sector's firm count"),
-            _field("Seed", _number_input(lid("seed"), values["seed"], 1, 0)),
-        ], open=False),
-        message_box(f"{prefix}-lever-message"),
-    ], className="et-levers", id=f"{prefix}-levers")
-
-
-def sync_levers(triggered: str | None, prefix: str, scenario: str | None,
-                sectors: list[str] | None, saved: dict[str, Any] | None) -> list[Any]:
-    """New values for a panel's controls (and its message) after a change.
-
-    Args:
-        triggered: Id of the control that changed; None on the page's first load.
-        prefix: The panel's id prefix.
-        scenario: The scenario control's value.
-        sectors: The sectors control's value.
-        saved: Levers of the session's run for this panel, if any.
-
-    Returns:
-        One value per LEVER_CONTROLS entry (``no_update`` where nothing changes), then
-        the message: a new scenario resets every lever to its values; new sectors reset
-        the firm count to the scenario's count for them; a page load restores the levers
-        of the session's run.
-    """
-    keep = [no_update] * len(LEVER_CONTROLS)
-    if triggered == lever_id(prefix, "scenario"):
-        try:
-            values = values_from_levers(runs.scenario_levers(scenario or runs.DEFAULT_SCENARIO))
-        except ScenarioError as err:
-            return keep + [error_text(str(err))]
-        values[0] = no_update  # the scenario control itself keeps the user's choice
-        return values + [""]
-    if triggered == lever_id(prefix, "sectors"):
-        out = list(keep)
-        out[[k for k, _, _ in LEVER_CONTROLS].index("n_firms")] = firm_count_for(
-            scenario or runs.DEFAULT_SCENARIO, sectors)
-        return out + [no_update]
-    if saved:
-        return values_from_levers(saved) + [no_update]
-    return keep + [no_update]
-
-
-def register_lever_callbacks(prefix: str, store_id: str,
-                             pick: Callable[[Any], dict[str, Any] | None]) -> None:
-    """Register the callback that keeps a lever panel consistent (see :func:`sync_levers`).
-
-    Args:
-        prefix: The panel's id prefix.
-        store_id: The session store holding the panel's last run.
-        pick: Gets the panel's levers out of that store's data.
-    """
-
-    @callback(*lever_outputs(prefix), Output(f"{prefix}-lever-message", "children"),
-              Input(lever_id(prefix, "scenario"), "value"),
-              Input(lever_id(prefix, "sectors"), "value"),
-              Input(store_id, "data"))
-    def on_levers(scenario: str, sectors: list[str], data: Any) -> list[Any]:
-        triggered = ctx.triggered_id if ctx.triggered_id != store_id else None
-        return sync_levers(triggered, prefix, scenario, sectors, pick(data) if data else None)
-
-
-def firm_count_for(name: str, sectors: list[str] | None) -> Any:
-    """The scenario's firm count for the chosen sectors (no change if it cannot load)."""
-    try:
-        return runs.natural_firm_count(runs.load_scenario(name), sectors or [])
-    except ScenarioError:
-        return no_update

@@ -44,14 +44,92 @@ class LeverError(ValueError):
 
 # --- levers -----------------------------------------------------------------------------
 
+# Per-sector levers: the levers dict holds them under "SECTOR.FIELD" keys (the URL's too).
+SECTOR_FIELDS = ("tightening_pct", "cap_year", "cap_mt", "cap_decline_pct", "paid_share",
+                 "pre_allocation_pct")
+# Year-table levers: a percentage, or "YEAR: PERCENT, ..." (see parse_schedule).
+SCHEDULE_FIELDS = frozenset({"tightening_pct", "paid_share"})
 
-def _lever_sectors(sectors: Sequence[str]) -> list[str]:
-    """Sectors the tightening and absolute-cap levers act on: the industrial ones.
 
-    Power keeps its own benchmark path unless it is the only sector chosen.
+class Range:
+    """The allowed values of a numeric lever: its label, unit and bounds, for messages.
+
+    Args:
+        label: The lever's name on the page.
+        unit: Its unit as shown ("CNY/t", "% a year").
+        low: Smallest allowed value.
+        high: Largest allowed value.
+        integer: Whole numbers only.
+        optional: Empty is allowed (means "unset", e.g. no banking limit).
+        high_open: ``high`` itself is not allowed (shares below 100%).
+        empty: What an empty field means, for the page (optional levers).
     """
-    industrial = [s for s in sectors if s != "power"]
-    return industrial or list(sectors)
+
+    def __init__(self, label: str, unit: str, low: float, high: float, *,
+                 integer: bool = False, optional: bool = False, high_open: bool = False,
+                 empty: str = "") -> None:
+        self.label, self.unit, self.low, self.high = label, unit, low, high
+        self.integer, self.optional, self.high_open, self.empty = (integer, optional,
+                                                                   high_open, empty)
+
+    def text(self) -> str:
+        """The allowed range as words: ``0 to below 100 %``."""
+        unit = f" {self.unit}" if self.unit else ""
+        unit = unit.replace(" %", "%")
+        fmt = "{:.0f}" if self.integer else "{:,g}"  # years read 2024, not 2,024
+        top = f"below {fmt.format(self.high)}" if self.high_open else fmt.format(self.high)
+        kind = "a whole number" if self.integer else ""
+        extra = f", or empty for {self.empty}" if self.optional and self.empty else ""
+        if self.high == float("inf"):
+            return f"{kind or 'a number'} of at least {self.low:,g}{unit}{extra}"
+        return f"{kind} from {fmt.format(self.low)} to {top}{unit}{extra}".strip()
+
+    def check(self, value: Any) -> float | int | None:
+        """The value as a number, or LeverError with the range (one message)."""
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if self.optional:
+                return None
+            raise LeverError(f"{self.label}: enter a value {self.text()}")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise LeverError(f"{self.label}: must be {self.text()} (got {value!r})") from None
+        inside = self.low <= number and (number < self.high if self.high_open
+                                         else number <= self.high)
+        if not inside or (self.integer and number != int(number)):
+            raise LeverError(f"{self.label}: must be {self.text()} (got {value!r})")
+        return int(number) if self.integer else number
+
+
+GLOBAL_RANGES: dict[str, Range] = {
+    "release_price": Range("Reserve: release above", "CNY/t", 1, 10_000),
+    "absorb_price": Range("Reserve: buy back below", "CNY/t", 0, 10_000),
+    "set_aside_pct": Range("Reserve: set aside each year", "% of quota", 0, 99),
+    "initial_reserve_pct": Range("Reserve: initial holdings", "% of the first year's quota",
+                                 0, 100),
+    "banking_limit_t": Range("Banking limit", "t per firm", 0, float("inf"), optional=True,
+                             empty="no limit"),
+    "penalty_multiple": Range("Penalty", "x the mean price", 0, 100),
+    "price_limit_pct": Range("Daily price limit", "%", 1, 100),
+    "seed": Range("Seed", "", 0, 2**31 - 1, integer=True),
+}
+
+
+def sector_range(sector: str, field: str, scenario: Scenario | None = None) -> Range:
+    """The allowed values of a sector lever (the cap year's bounds are the scenario's)."""
+    start, end = (scenario.start_year, scenario.end_year) if scenario else (1990, 2100)
+    return {
+        "tightening_pct": Range(f"{sector}: benchmark tightening", "% a year", 0, 50),
+        "cap_year": Range(f"{sector}: absolute cap from year", "", start, end, integer=True,
+                          optional=True, empty="no absolute cap"),
+        "cap_mt": Range(f"{sector}: cap in its first year", "Mt CO2 at full scale", 0.001,
+                        100_000, optional=True,
+                        empty="the sector's verified emissions of the year before"),
+        "cap_decline_pct": Range(f"{sector}: cap decline", "% a year", 0, 50),
+        "paid_share": Range(f"{sector}: paid share (auction)", "% of quota", 0, 100,
+                            high_open=True),
+        "pre_allocation_pct": Range(f"{sector}: pre-allocation", "% of the basis", 0, 100),
+    }[field]
 
 
 def _rule_table(rule: Any) -> dict[int, str]:
@@ -80,19 +158,23 @@ def _cap_rule(rule: Any, cap_year: int | None, start_year: int) -> str | dict[st
             return before
         if start_year < min(later):  # the every-year rule holds until the first listed year
             rules[start_year] = before
-    if len(set(rules.values())) == 1:
+    if len(set(rules.values())) == 1 and min(rules) <= start_year:
         return next(iter(rules.values()))
+    if min(rules) > start_year:  # a cap from a later year: the years before keep intensity
+        rules[start_year] = "intensity"
     return {str(y): r for y, r in sorted(rules.items())}
 
 
-def _schedule_last(schedule: Any) -> float:
-    if isinstance(schedule, dict):
-        return float(schedule[max(schedule, key=int)])
-    return float(schedule)
+def rule_text(rule: Any) -> str:
+    """A rule schedule in words: ``verified_emissions 2024, intensity from 2025``."""
+    table = _rule_table(rule)
+    if list(table) == [0]:
+        return table[0].replace("_", " ")
+    return ", ".join(f"{r.replace('_', ' ')} from {y}" for y, r in table.items())
 
 
-def format_paid_share(schedule: Any) -> str:
-    """A paid-share schedule as the text of its lever, in percent.
+def format_schedule(schedule: Any) -> str:
+    """A share schedule as the text of its lever, in percent.
 
     Args:
         schedule: A share (0.1) or a year table ({"2026": 0.05, "2030": 0.2}).
@@ -101,7 +183,7 @@ def format_paid_share(schedule: Any) -> str:
         ``"10"`` or ``"2026: 5, 2030: 20"``.
     """
     def pct(value: Any) -> str:
-        return f"{float(value) * 100:g}"
+        return f"{round(float(value) * 100, 9):g}"
 
     if isinstance(schedule, dict):
         return ", ".join(f"{int(y)}: {pct(v)}" for y, v in sorted(schedule.items(),
@@ -109,33 +191,39 @@ def format_paid_share(schedule: Any) -> str:
     return pct(schedule)
 
 
-def parse_paid_share(text: str | float | None) -> float | dict[str, float]:
-    """Read the paid-share lever: a percentage, or years with percentages.
+format_paid_share = format_schedule
+
+
+def parse_schedule(text: str | float | None, limits: Range,
+                   start_year: int | None = None) -> float | dict[str, float]:
+    """Read a year-table lever: a percentage, or years with percentages.
+
+    A table is honoured as written: ``2028: 20`` is 20% from 2028 and 0% before it (the
+    scenario's own rule would otherwise carry the first listed value back to the first
+    year).
 
     Args:
         text: ``"10"`` (10% every year) or ``"2026: 5, 2028: 10, 2030: 20"``; empty is 0.
+        limits: The lever's range (label, unit, bounds) for messages.
+        start_year: The scenario's first year; a table starting later gets 0 before.
 
     Returns:
         A share (0.1) or a year table of shares ({"2026": 0.05, ...}).
 
     Raises:
-        LeverError: The text is neither form, or a share is outside 0-100%.
+        LeverError: The text is neither form, or a value is outside the lever's range.
     """
-    hint = ("Paid share path: write a percentage such as 10, or years and percentages "
-            "such as 2026: 5, 2028: 10, 2030: 20")
+    hint = (f"{limits.label}: write a percentage such as 10, or years and percentages such "
+            f"as 2026: 5, 2028: 10; each {limits.text()}")
     if text is None or (isinstance(text, str) and not text.strip()):
         return 0.0
     if isinstance(text, int | float):
         text = str(text)
     cleaned = text.strip().strip("{}")
     if ":" not in cleaned and "=" not in cleaned:
-        try:
-            value = float(cleaned.rstrip("%"))
-        except ValueError:
-            raise LeverError(f"{hint} (got {text!r})") from None
-        _check_pct(value, hint)
+        value = _schedule_number(cleaned, limits, hint, text)
         return value / 100
-    table: dict[str, float] = {}
+    table: dict[int, float] = {}
     for part in re.split(r"[,;]", cleaned):
         if not part.strip():
             continue
@@ -143,19 +231,35 @@ def parse_paid_share(text: str | float | None) -> float | dict[str, float]:
         if len(pieces) != 2:
             raise LeverError(f"{hint} (got {text!r})")
         try:
-            year, value = int(pieces[0].strip()), float(pieces[1].strip().rstrip("%"))
+            year = int(pieces[0].strip())
         except ValueError:
             raise LeverError(f"{hint} (got {text!r})") from None
-        _check_pct(value, hint)
-        table[str(year)] = value / 100
+        if not 1990 <= year <= 2100:
+            raise LeverError(f"{hint}; years from 1990 to 2100 (got {year})")
+        table[year] = _schedule_number(pieces[1], limits, hint, text) / 100
     if not table:
         raise LeverError(f"{hint} (got {text!r})")
-    return dict(sorted(table.items()))
+    if start_year is not None and min(table) > start_year:
+        table[start_year] = 0.0
+    return {str(y): v for y, v in sorted(table.items())}
 
 
-def _check_pct(value: float, hint: str) -> None:
-    if not 0 <= value < 100:
-        raise LeverError(f"{hint}; each share must be at least 0 and below 100% (got {value:g})")
+def _schedule_number(piece: str, limits: Range, hint: str, text: str) -> float:
+    try:
+        value = float(piece.strip().rstrip("%"))
+    except ValueError:
+        raise LeverError(f"{hint} (got {text!r})") from None
+    inside = limits.low <= value and (value < limits.high if limits.high_open
+                                      else value <= limits.high)
+    if not inside:
+        raise LeverError(f"{limits.label}: each value must be {limits.text()} "
+                         f"(got {value:g})")
+    return value
+
+
+def parse_paid_share(text: str | float | None) -> float | dict[str, float]:
+    """Read a paid-share lever (see :func:`parse_schedule`), without a scenario's years."""
+    return parse_schedule(text, sector_range("Paid share", "paid_share"))
 
 
 def _same_share(a: Any, b: Any) -> bool:
@@ -181,6 +285,21 @@ def natural_firm_count(scenario: Scenario, sectors: Iterable[str]) -> int:
     return sum(scenario.model_copy(update={"sectors": switched}).firm_counts().values())
 
 
+def _sector_levers(sc: Scenario, sector: str) -> dict[str, Any]:
+    allocation = sc.sectors[sector].allocation
+    rules = _rule_table(allocation.rule)
+    cap_years = [year for year, rule in rules.items() if rule == "absolute_cap"]
+    return {
+        f"{sector}.tightening_pct": format_schedule(allocation.tightening),
+        f"{sector}.cap_year": max(min(cap_years), sc.start_year) if cap_years else None,
+        f"{sector}.cap_mt": (None if allocation.cap_base_t is None
+                             else round(allocation.cap_base_t / 1e6, 6)),
+        f"{sector}.cap_decline_pct": round(allocation.cap_decline * 100, 6),
+        f"{sector}.paid_share": format_schedule(allocation.paid_share),
+        f"{sector}.pre_allocation_pct": round(allocation.pre_allocation_share * 100, 6),
+    }
+
+
 def scenario_levers(scenario: str | Scenario, sectors: Sequence[str] | None = None
                     ) -> dict[str, Any]:
     """The lever values that describe a scenario as it stands.
@@ -190,28 +309,22 @@ def scenario_levers(scenario: str | Scenario, sectors: Sequence[str] | None = No
         sectors: Sectors to switch on instead of the scenario's own (None: its own).
 
     Returns:
-        The levers dict (JSON-friendly): scenario, sectors, tightening_pct,
-        absolute_cap, cap_year, paid_share, reserve_policy, release_price, absorb_price,
+        The levers dict (JSON-friendly): scenario, sectors, per sector of the scenario
+        ``SECTOR.tightening_pct`` (text, %), ``SECTOR.cap_year`` (None: no absolute cap),
+        ``SECTOR.cap_mt`` (None: the year before's verified emissions),
+        ``SECTOR.cap_decline_pct``, ``SECTOR.paid_share`` (text, %),
+        ``SECTOR.pre_allocation_pct``; then reserve_policy, release_price, absorb_price,
         set_aside_pct, initial_reserve_pct, banking, banking_limit_t, penalty_multiple,
         price_limit_pct, n_firms, seed.
     """
     sc = load_scenario(scenario) if not isinstance(scenario, Scenario) else scenario
     name = scenario if isinstance(scenario, str) else sc.name
     chosen = list(sectors) if sectors is not None else sc.simulated_sectors()
-    lever_sectors = _lever_sectors(chosen) or sc.simulated_sectors()
-    first = sc.sectors[lever_sectors[0]].allocation
-    rules = _rule_table(first.rule)
-    cap_years = [year for year, rule in rules.items() if rule == "absolute_cap"]
-    paid_sector = sc.sectors[chosen[0] if chosen else lever_sectors[0]].allocation
     pool = sc.reserve_pool
-    return {
-        "scenario": name,
-        "sectors": chosen,
-        "tightening_pct": round(_schedule_last(first.tightening) * 100, 6),
-        "absolute_cap": bool(cap_years),
-        "cap_year": max(min(cap_years), sc.start_year) if cap_years else
-        min(max(2027, sc.start_year), sc.end_year),
-        "paid_share": format_paid_share(paid_sector.paid_share),
+    out: dict[str, Any] = {"scenario": name, "sectors": chosen}
+    for sector in sc.sectors:
+        out.update(_sector_levers(sc, sector))
+    out.update({
         "reserve_policy": pool.policy,
         "release_price": pool.release_price,
         "absorb_price": pool.absorb_price,
@@ -223,7 +336,8 @@ def scenario_levers(scenario: str | Scenario, sectors: Sequence[str] | None = No
         "price_limit_pct": round(sc.market.price_limit * 100, 6),
         "n_firms": natural_firm_count(sc, chosen),
         "seed": sc.seed,
-    }
+    })
+    return out
 
 
 def default_levers(scenario: str = DEFAULT_SCENARIO) -> dict[str, Any]:
@@ -237,29 +351,44 @@ def default_levers(scenario: str = DEFAULT_SCENARIO) -> dict[str, Any]:
     return scenario_levers(sc if not isinstance(scenario, str) else scenario, chosen)
 
 
-def _number(levers: dict[str, Any], key: str, label: str, *, integer: bool = False,
-            optional: bool = False) -> float | int | None:
-    value = levers.get(key)
-    if value is None or value == "":
-        if optional:
-            return None
-        raise LeverError(f"{label}: a number is needed")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise LeverError(f"{label}: a number is needed (got {value!r})") from None
-    if integer:
-        if number != int(number):
-            raise LeverError(f"{label}: a whole number is needed (got {value!r})")
-        return int(number)
-    return number
+def _sector_overrides(levers: dict[str, Any], own: dict[str, Any], base: Scenario,
+                      sector: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    prefix = f"sectors.{sector}.allocation"
+
+    def lever(field: str) -> Any:
+        key = f"{sector}.{field}"
+        return levers[key] if key in levers else own[key]
+
+    for field, dotted in (("tightening_pct", "tightening"), ("paid_share", "paid_share")):
+        limits = sector_range(sector, field, base)
+        value = parse_schedule(lever(field), limits, base.start_year)
+        if not _same_share(value, parse_schedule(own[f"{sector}.{field}"], limits,
+                                                 base.start_year)):
+            out[f"{prefix}.{dotted}"] = value
+    cap_year = sector_range(sector, "cap_year", base).check(lever("cap_year"))
+    if cap_year != own[f"{sector}.cap_year"]:
+        out[f"{prefix}.rule"] = _cap_rule(base.sectors[sector].allocation.rule, cap_year,
+                                          base.start_year)
+    cap_mt = sector_range(sector, "cap_mt", base).check(lever("cap_mt"))
+    if cap_mt != own[f"{sector}.cap_mt"] and not (
+            cap_mt is not None and own[f"{sector}.cap_mt"] is not None
+            and abs(cap_mt - own[f"{sector}.cap_mt"]) < 1e-9):
+        out[f"{prefix}.cap_base_t"] = None if cap_mt is None else cap_mt * 1e6
+    for field, dotted in (("cap_decline_pct", "cap_decline"),
+                          ("pre_allocation_pct", "pre_allocation_share")):
+        value = sector_range(sector, field, base).check(lever(field))
+        if abs(float(value) - float(own[f"{sector}.{field}"])) > 1e-9:
+            out[f"{prefix}.{dotted}"] = float(value) / 100
+    return out
 
 
 def lever_overrides(levers: dict[str, Any]) -> dict[str, Any]:
     """The scenario overrides (dotted keys) that the levers ask for.
 
     Only levers that differ from the scenario's own values produce overrides, so the
-    scenario's schedules (paid share paths, rule tables) survive untouched levers.
+    scenario's schedules (paid share paths, rule tables) survive untouched levers. A
+    sector's levers act on that sector only; those of sectors not chosen are ignored.
 
     Args:
         levers: The levers dict of :func:`scenario_levers`.
@@ -269,8 +398,9 @@ def lever_overrides(levers: dict[str, Any]) -> dict[str, Any]:
         ``{"sectors.power.enabled": False, "sectors.steel.allocation.tightening": 0.03}``.
 
     Raises:
-        LeverError: A lever value is missing, not a number, or the combination makes no
-            sense (no sector chosen, a firm count the sectors cannot have).
+        LeverError: A lever value is missing or outside its range (the message gives the
+            range and unit), or the combination makes no sense (no sector chosen, a
+            set-aside with no reserve policy, a firm count the sectors cannot have).
         ScenarioError: The scenario itself cannot be loaded.
     """
     name = levers.get("scenario") or DEFAULT_SCENARIO
@@ -284,73 +414,76 @@ def lever_overrides(levers: dict[str, Any]) -> dict[str, Any]:
     for sector in sorted(set(sectors) | enabled):
         if (sector in sectors) != (sector in enabled):
             out[f"sectors.{sector}.enabled"] = sector in sectors
-
-    lever_sectors = _lever_sectors(sectors)
-    tightening = _number(levers, "tightening_pct", "Benchmark tightening (% a year)")
-    assert tightening is not None
-    if not 0 <= tightening < 100:
-        raise LeverError(f"Benchmark tightening: must be at least 0 and below 100% a year "
-                         f"(got {tightening:g})")
-    if abs(tightening - own["tightening_pct"]) > 1e-9:
-        for sector in lever_sectors:
-            out[f"sectors.{sector}.allocation.tightening"] = tightening / 100
-
-    cap_on = bool(levers.get("absolute_cap"))
-    cap_year = _number(levers, "cap_year", "Absolute cap year", integer=True)
-    assert cap_year is not None
-    if cap_on and not base.start_year <= cap_year <= base.end_year:
-        raise LeverError(f"Absolute cap year: must lie in the scenario's compliance years, "
-                         f"{base.start_year}-{base.end_year} (got {cap_year})")
-    if cap_on != own["absolute_cap"] or (cap_on and cap_year != own["cap_year"]):
-        for sector in lever_sectors:
-            out[f"sectors.{sector}.allocation.rule"] = _cap_rule(
-                base.sectors[sector].allocation.rule, cap_year if cap_on else None,
-                base.start_year)
-
-    paid = parse_paid_share(levers.get("paid_share"))
-    if not _same_share(paid, parse_paid_share(own["paid_share"])):
-        for sector in sectors:
-            out[f"sectors.{sector}.allocation.paid_share"] = paid
+    for sector in sectors:
+        out.update(_sector_overrides(levers, own, base, sector))
 
     policy = levers.get("reserve_policy") or "none"
     if policy != own["reserve_policy"]:
         out["reserve_pool.policy"] = policy
-    for key, dotted, label, scale in (
-        ("release_price", "reserve_pool.release_price", "Reserve release price", 1.0),
-        ("absorb_price", "reserve_pool.absorb_price", "Reserve absorb price", 1.0),
-        ("set_aside_pct", "reserve_pool.set_aside_share", "Reserve set-aside (%)", 100.0),
-        ("initial_reserve_pct", "reserve_pool.initial_holdings_share",
-         "Reserve initial holdings (%)", 100.0),
-        ("penalty_multiple", "penalty.multiple", "Penalty multiple", 1.0),
-        ("price_limit_pct", "market.price_limit", "Daily price limit (%)", 100.0),
+    values = {}
+    for key, dotted, scale in (
+        ("release_price", "reserve_pool.release_price", 1.0),
+        ("absorb_price", "reserve_pool.absorb_price", 1.0),
+        ("set_aside_pct", "reserve_pool.set_aside_share", 100.0),
+        ("initial_reserve_pct", "reserve_pool.initial_holdings_share", 100.0),
+        ("penalty_multiple", "penalty.multiple", 1.0),
+        ("price_limit_pct", "market.price_limit", 100.0),
     ):
-        value = _number(levers, key, label)
+        value = GLOBAL_RANGES[key].check(levers.get(key))
         assert value is not None
+        values[key] = value
         if abs(value - float(own[key])) > 1e-9:
             out[dotted] = value / scale
+    if policy == "none" and (values["set_aside_pct"] > 0 or values["initial_reserve_pct"] > 0):
+        raise LeverError("Reserve pool: the policy is none, so a set-aside or initial "
+                         "holdings would be taken from firms and never released; choose a "
+                         "policy or set both to 0%")
+    if policy == "price_trigger" and values["absorb_price"] >= values["release_price"]:
+        raise LeverError(f"Reserve: buy back below ({values['absorb_price']:g} CNY/t) must "
+                         f"be below release above ({values['release_price']:g} CNY/t)")
 
     banking = bool(levers.get("banking"))
     if banking != own["banking"]:
         out["compliance.banking"] = banking
-    limit = _number(levers, "banking_limit_t", "Banking limit (t)", optional=True)
+    limit = GLOBAL_RANGES["banking_limit_t"].check(levers.get("banking_limit_t"))
     if limit != own["banking_limit_t"]:
-        if limit is not None and limit < 0:
-            raise LeverError(f"Banking limit: must be 0 t or more (got {limit:g})")
         out["compliance.banking_limit_t"] = limit
 
-    n_firms = _number(levers, "n_firms", "Number of firms", integer=True)
-    assert n_firms is not None
+    n_firms = levers.get("n_firms")
     natural = own["n_firms"]
-    if n_firms != natural:
-        if n_firms < len(sectors):
-            raise LeverError(f"Number of firms: at least one per chosen sector, so at least "
-                             f"{len(sectors)} (got {n_firms})")
-        scale = base.scale * n_firms / natural
-        if scale > 10:
-            raise LeverError(f"Number of firms: at most 10 times the scenario's "
-                             f"{natural:,} for these sectors, {10 * natural:,} (got {n_firms:,})")
-        out["scale"] = scale
+    firms = Range("Number of firms", "firms", len(sectors), 10 * natural,
+                  integer=True).check(n_firms)
+    if firms != natural:
+        out["scale"] = base.scale * firms / natural
     return out
+
+
+def lever_warnings(levers: dict[str, Any]) -> list[str]:
+    """What the levers ask for that will not act, said before the run (the run may go).
+
+    A price-triggered reserve with nothing to release (no initial holdings, no
+    set-aside) can release only what it first buys back below its buy-back price.
+    """
+    notes = []
+    policy = levers.get("reserve_policy")
+    try:
+        held = float(levers.get("initial_reserve_pct") or 0) + float(
+            levers.get("set_aside_pct") or 0)
+        release = f"{float(levers.get('release_price')):g}"
+        absorb = f"{float(levers.get('absorb_price')):g}"
+    except (TypeError, ValueError):
+        return notes  # a bad number has its own message
+    if policy in ("price_trigger", "bank_based") and held <= 0:
+        if policy == "price_trigger":
+            notes.append(
+                f"Reserve pool: it holds nothing (initial holdings 0%, set-aside 0%), so "
+                f"above {release} CNY/t it can release only what it has "
+                f"bought back below {absorb} CNY/t; set a set-aside or "
+                f"initial holdings for releases.")
+        else:
+            notes.append("Reserve pool: it holds nothing (initial holdings 0%, set-aside 0%), "
+                         "so it can release only what it has taken in from the bank.")
+    return notes
 
 
 def resolve(levers: dict[str, Any]) -> tuple[Scenario, int, dict[str, Any]]:
@@ -362,10 +495,8 @@ def resolve(levers: dict[str, Any]) -> tuple[Scenario, int, dict[str, Any]]:
             key and the rule).
     """
     overrides = lever_overrides(levers)
-    seed = _number(levers, "seed", "Seed", integer=True)
+    seed = GLOBAL_RANGES["seed"].check(levers.get("seed"))
     assert seed is not None
-    if seed < 0:
-        raise LeverError(f"Seed: must be 0 or more (got {seed})")
     scenario = load_scenario(levers.get("scenario") or DEFAULT_SCENARIO, overrides or None)
     return scenario, seed, overrides
 
@@ -647,8 +778,6 @@ def follow_runs(job: dict[str, Any], cancel: bool = False) -> dict[str, Any]:
 
 
 LEVER_NAMES = {
-    "tightening_pct": ("tightening", "{:g}% a year"),
-    "paid_share": ("paid share", "{}%"),
     "reserve_policy": ("reserve pool", "{}"),
     "release_price": ("release above", "{:g} CNY/t"),
     "absorb_price": ("buy back below", "{:g} CNY/t"),
@@ -659,30 +788,60 @@ LEVER_NAMES = {
     "penalty_multiple": ("penalty", "{:g} x"),
     "price_limit_pct": ("price limit", "{:g}%"),
 }
+SECTOR_LEVER_NAMES = {
+    "tightening_pct": ("tightening", "{}% a year"),
+    "cap_year": ("absolute cap from", "{}"),
+    "cap_mt": ("cap", "{} Mt"),
+    "cap_decline_pct": ("cap decline", "{:g}% a year"),
+    "paid_share": ("paid share", "{}%"),
+    "pre_allocation_pct": ("pre-allocation", "{:g}%"),
+}
+
+
+def _same(value: Any, before: Any) -> bool:
+    if value == before:
+        return True
+    try:
+        return abs(float(value) - float(before)) < 1e-9
+    except (TypeError, ValueError):
+        return False
 
 
 def lever_changes(levers: dict[str, Any]) -> list[str]:
-    """The levers set away from the scenario's own values, as short phrases."""
+    """The levers set away from the scenario's own values, as short phrases
+    (``steel: absolute cap from 2027``, ``reserve pool price_trigger``)."""
     try:
         base = load_scenario(levers.get("scenario") or DEFAULT_SCENARIO)
         own = scenario_levers(base, levers.get("sectors") or [])
     except ScenarioError:
         return []
     changes = []
-    cap = bool(levers.get("absolute_cap"))
-    if cap != own["absolute_cap"] or (cap and levers.get("cap_year") != own["cap_year"]):
-        changes.append(f"absolute cap from {levers.get('cap_year')}" if cap else
-                       "no absolute cap")
+    for sector in levers.get("sectors") or []:
+        for field, (name, fmt) in SECTOR_LEVER_NAMES.items():
+            key = f"{sector}.{field}"
+            if key not in levers or key not in own:
+                continue
+            value, before = levers[key], own[key]
+            if field in SCHEDULE_FIELDS:
+                try:
+                    limits = sector_range(sector, field, base)
+                    if _same_share(parse_schedule(value, limits, base.start_year),
+                                   parse_schedule(before, limits, base.start_year)):
+                        continue
+                except LeverError:
+                    pass
+            elif _same(value, before) or (value in (None, "") and before in (None, "")):
+                continue
+            if field == "cap_year" and value in (None, ""):
+                changes.append(f"{sector}: no absolute cap")
+                continue
+            try:
+                changes.append(f"{sector}: {name} {fmt.format(value)}")
+            except (ValueError, TypeError):
+                changes.append(f"{sector}: {name} {value}")
     for key, (name, fmt) in LEVER_NAMES.items():
         value, before = levers.get(key), own.get(key)
-        if key == "paid_share":
-            try:
-                if _same_share(parse_paid_share(value), parse_paid_share(before)):
-                    continue
-            except LeverError:
-                pass
-        elif value == before or (isinstance(value, int | float) and isinstance(before, int | float)
-                                 and abs(float(value) - float(before)) < 1e-9):
+        if _same(value, before):
             continue
         try:
             changes.append(f"{name} {fmt.format(value)}")

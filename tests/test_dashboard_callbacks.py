@@ -14,10 +14,8 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
-from dash import no_update
 
-from etsim import ScenarioError, load_scenario, shipped_scenarios
-from etsim.dashboard import analysis, book, components, runs
+from etsim.dashboard import analysis, book, levers, runs
 from etsim.model.results import TABLES
 
 CLASSROOM = runs.default_levers("classroom")
@@ -51,8 +49,8 @@ def classroom(pages: SimpleNamespace) -> dict[str, Any]:
     return record
 
 
-def values(levers: dict[str, Any]) -> list[Any]:
-    return components.values_from_levers(levers)
+def values(levers_dict: dict[str, Any]) -> list[Any]:
+    return levers.values_from_levers(levers_dict)
 
 
 def has_data(fig: go.Figure) -> bool:
@@ -61,155 +59,6 @@ def has_data(fig: go.Figure) -> bool:
 
     return any(size(getattr(trace, "x", None)) or size(getattr(trace, "y", None))
                for trace in fig.data)
-
-
-# --- levers -> overrides ---------------------------------------------------------------
-
-
-def test_default_run_is_china_2024_without_power():
-    levers = runs.default_levers()
-    assert levers["scenario"] == "china-2024"
-    assert levers["sectors"] == ["steel", "cement", "aluminium"]
-    assert runs.lever_overrides(levers) == {"sectors.power.enabled": False}
-    scenario, seed, _ = runs.resolve(levers)
-    expected = load_scenario("china-2024", {"sectors.power.enabled": False})
-    assert scenario.digest() == expected.digest() and seed == 1
-
-
-@pytest.mark.parametrize("name", shipped_scenarios())
-def test_untouched_levers_leave_the_scenario_as_shipped(name):
-    levers = runs.scenario_levers(name)
-    assert runs.lever_overrides(levers) == {}
-    assert runs.resolve(levers)[0].digest() == load_scenario(name).digest()
-
-
-def test_tightening_lever_sets_the_industrial_sectors():
-    levers = dict(runs.scenario_levers("china-2024"), tightening_pct=3.5)
-    overrides = runs.lever_overrides(levers)
-    for sector in ("steel", "cement", "aluminium"):
-        assert overrides[f"sectors.{sector}.allocation.tightening"] == pytest.approx(0.035)
-    assert "sectors.power.allocation.tightening" not in overrides  # power keeps its path
-    only_power = dict(runs.scenario_levers("china-2024", ["power"]), tightening_pct=3.0)
-    assert runs.lever_overrides(only_power)["sectors.power.allocation.tightening"] == 0.03
-
-
-def test_absolute_cap_lever_schedules_the_rule():
-    levers = dict(runs.default_levers(), absolute_cap=True, cap_year=2028)
-    scenario, _, overrides = runs.resolve(levers)
-    assert overrides["sectors.steel.allocation.rule"] == {
-        "2024": "verified_emissions", "2025": "intensity", "2028": "absolute_cap"}
-    assert scenario.sectors["cement"].allocation.rule["2028"] == "absolute_cap"
-    # switching a shipped cap off returns to intensity benchmarks
-    off = dict(runs.default_levers("absolute-cap-2027"), absolute_cap=False)
-    rule = runs.resolve(off)[0].sectors["steel"].allocation.rule
-    assert "absolute_cap" not in rule.values()
-    # a cap from the first year on a scenario with a single rule
-    first = dict(runs.default_levers("classroom"), absolute_cap=True, cap_year=2025)
-    assert runs.lever_overrides(first)["sectors.steel.allocation.rule"] == "absolute_cap"
-
-
-def test_paid_share_lever_reads_percentages_and_year_tables():
-    assert runs.parse_paid_share("10") == pytest.approx(0.1)
-    assert runs.parse_paid_share("") == 0.0
-    assert runs.parse_paid_share("2026: 5, 2030: 20") == {"2026": 0.05, "2030": 0.2}
-    assert runs.parse_paid_share("{2026 = 5; 2028 = 10%}") == {"2026": 0.05, "2028": 0.1}
-    for bad in ("lots", "2026: x", "150", "2026: 5: 6"):
-        with pytest.raises(runs.LeverError, match="Paid share"):
-            runs.parse_paid_share(bad)
-    shipped = runs.default_levers("paid-allocation")
-    assert shipped["paid_share"] == "2024: 0, 2026: 5, 2028: 10, 2030: 20"
-    assert not any("paid_share" in key for key in runs.lever_overrides(shipped))
-    changed = dict(shipped, paid_share="2026: 10")
-    overrides = runs.lever_overrides(changed)
-    assert overrides["sectors.steel.allocation.paid_share"] == {"2026": 0.1}
-
-
-def test_firm_count_lever_scales_the_sectors():
-    levers = dict(runs.default_levers(), n_firms=144)
-    assert runs.lever_overrides(levers)["scale"] == pytest.approx(0.1)
-    assert runs.natural_firm_count(runs.resolve(levers)[0], levers["sectors"]) == 144
-
-
-def test_natural_firm_count_counts_the_chosen_sectors_as_switched_on():
-    classroom = load_scenario("classroom")  # power off; chemicals would enter after 2026
-    assert runs.natural_firm_count(classroom, ["power", "steel"]) == 2200 + 8
-    assert runs.natural_firm_count(classroom, ["steel", "chemicals"]) == 8
-    assert runs.natural_firm_count(classroom, ["cement", "aluminium"]) == 8 + 4
-
-
-def test_pool_banking_penalty_and_limit_levers():
-    levers = dict(runs.default_levers(), reserve_policy="price_trigger", release_price=150,
-                  set_aside_pct=2, banking=False, banking_limit_t=10_000,
-                  penalty_multiple=7, price_limit_pct=20, seed=9)
-    scenario, seed, overrides = runs.resolve(levers)
-    assert seed == 9
-    assert scenario.reserve_pool.policy == "price_trigger"
-    assert scenario.reserve_pool.release_price == 150
-    assert scenario.reserve_pool.set_aside_share == pytest.approx(0.02)
-    assert scenario.compliance.banking is False
-    assert scenario.compliance.banking_limit_t == 10_000
-    assert scenario.penalty.multiple == 7
-    assert scenario.market.price_limit == pytest.approx(0.2)
-    assert "reserve_pool.absorb_price" not in overrides  # untouched
-
-
-@pytest.mark.parametrize(("change", "text"), [
-    ({"reserve_policy": "price_trigger", "absorb_price": 150},
-     "reserve_pool.absorb_price': must be below release_price"),
-    ({"sectors": []}, "Sectors: choose at least one sector"),
-    ({"tightening_pct": None}, "Benchmark tightening (% a year): a number is needed"),
-    ({"tightening_pct": 120}, "must be at least 0 and below 100%"),
-    ({"absolute_cap": True, "cap_year": 2040}, "Absolute cap year: must lie in"),
-    ({"paid_share": "lots"}, "Paid share path"),
-    ({"n_firms": 1}, "at least one per chosen sector"),
-    ({"n_firms": 10**6}, "at most 10 times"),
-    ({"price_limit_pct": 0}, "market.price_limit"),
-    ({"seed": -1}, "Seed: must be 0 or more"),
-    ({"banking_limit_t": -5}, "Banking limit"),
-])
-def test_bad_levers_raise_one_clear_message(change, text):
-    with pytest.raises((runs.LeverError, ScenarioError)) as err:
-        runs.resolve(dict(runs.default_levers(), **change))
-    assert text in runs.lever_error_message(err.value)
-
-
-def test_lever_changes_describe_a_run():
-    levers = dict(runs.default_levers(), tightening_pct=5, absolute_cap=True)
-    label = runs.run_label(levers, {"scenario": "china-2024", "firms": 1440, "seed": 1,
-                                    "sectors": levers["sectors"]})
-    assert label == ("china-2024 (steel, cement, aluminium), 1,440 firms, seed 1; "
-                     "absolute cap from 2027, tightening 5% a year")
-
-
-# --- lever panel callbacks ---------------------------------------------------------------
-
-
-def test_lever_values_round_trip():
-    levers = dict(runs.default_levers(), absolute_cap=True, banking=False)
-    shown = components.values_from_levers(levers)
-    assert shown[[k for k, _, _ in components.LEVER_CONTROLS].index("absolute_cap")] == ["on"]
-    assert components.levers_from_values(shown) == levers
-
-
-def test_sync_levers_follows_scenario_sectors_and_the_sessions_run():
-    keys = [k for k, _, _ in components.LEVER_CONTROLS]
-    # a new scenario: every lever takes its values, the dropdown keeps the choice
-    out = components.sync_levers("explore-scenario", "explore", "paid-allocation",
-                                 ["steel"], None)
-    assert out[0] is no_update
-    assert out[keys.index("paid_share")] == "2024: 0, 2026: 5, 2028: 10, 2030: 20"
-    assert out[keys.index("n_firms")] == 3640 and out[-1] == ""
-    # new sectors: only the firm count follows
-    out = components.sync_levers("explore-sectors", "explore", "china-2024", ["steel"], None)
-    assert out[keys.index("n_firms")] == 680
-    assert all(v is no_update for i, v in enumerate(out[:-1]) if i != keys.index("n_firms"))
-    # opening the page: the levers of the session's run come back
-    saved = dict(runs.default_levers(), tightening_pct=4.0)
-    out = components.sync_levers(None, "explore", "china-2024", [], saved)
-    assert out[keys.index("tightening_pct")] == 4.0
-    # a scenario that cannot load: a message, nothing changed
-    out = components.sync_levers("explore-scenario", "explore", "nope", [], None)
-    assert "not found" in str(out[-1])
 
 
 # --- running ---------------------------------------------------------------------------
@@ -264,7 +113,7 @@ def test_bad_levers_give_a_message_and_no_run(pages):
     levers = dict(CLASSROOM, reserve_policy="price_trigger", absorb_price=500)
     job, record, message = pages.explore.start_run(levers)
     assert job is None and record is None
-    assert "must be below release_price" in str(message)
+    assert "must be below release above (120 CNY/t)" in str(message)
     assert "et-message-error" in str(message)
 
 
@@ -276,7 +125,7 @@ def test_a_failing_run_gives_a_message(pages):
     job = {"id": jobs.job_queue().submit(runs.run_job, bad, str(runs.cache_dir()))}
     _, record, message = follow(pages.explore.follow_job, job)
     assert record is None and "et-message-error" in str(message)
-    assert "Scenario B: Seed: must be 0 or more (got -1)" in str(message)
+    assert "Scenario B: Seed: must be a whole number from 0 to 2147483647 (got -1)" in str(message)
 
 
 def test_cancel_says_cancelled(pages):
@@ -375,7 +224,7 @@ def test_market_curves_cross_at_the_models_equilibrium(pages, classroom):
 
 
 def test_compare_runs_both_and_tabulates_differences(pages):
-    tighter = dict(CLASSROOM, tightening_pct=8.0)
+    tighter = dict(CLASSROOM, **{f"{s}.tightening_pct": "8" for s in CLASSROOM["sectors"]})
     job, record, message = pages.compare.start_both(values(CLASSROOM), values(tighter))
     if job is not None:  # A may be cached already; B is new
         views, record, message = follow(pages.compare.follow_both, job)
@@ -383,7 +232,7 @@ def test_compare_runs_both_and_tabulates_differences(pages):
                  if v["label"].startswith("Running:") and int(v["max"]) > 1}
         assert notes <= {"Scenario A (1 of 2)", "Scenario B (2 of 2)"} and notes
     assert message == "" and set(record) == {"a", "b"}
-    assert record["b"]["levers"]["tightening_pct"] == 8.0
+    assert record["b"]["levers"]["steel.tightening_pct"] == "8"
     out = pages.compare.render(record)
     figs, rows = out[:len(pages.compare.GRAPHS)], out[len(pages.compare.GRAPHS)]
     drawn = dict(zip(pages.compare.GRAPHS, figs, strict=True))
@@ -392,9 +241,9 @@ def test_compare_runs_both_and_tabulates_differences(pages):
     assert "Neither run auctioned" in auctions.layout.annotations[0].text
     table = pd.DataFrame(rows).set_index("figure")
     assert table.loc["Mean price (CNY/t)", "B"] > table.loc["Mean price (CNY/t)", "A"]
-    bad = dict(CLASSROOM, paid_share="lots")
+    bad = dict(CLASSROOM, **{"steel.paid_share": "lots"})
     job, record, message = pages.compare.start_both(values(CLASSROOM), values(bad))
-    assert job is None and record is None and "Scenario B: Paid share" in str(message)
+    assert job is None and record is None and "Scenario B: steel: paid share" in str(message)
     empty = pages.compare.render(None)
     assert empty[-1] == "No comparison yet."
 

@@ -205,18 +205,20 @@ def test_raising_tightening_raises_the_mean_price(tab: Page) -> None:
     page.wait_for_selector("#explore-run")
     _run_explore(tab)
     base = _mean_price(page)
-    page.fill("#explore-tightening", "5")
-    page.press("#explore-tightening", "Tab")
+    for sector in ("steel", "cement", "aluminium"):  # one sector's levers shown at a time
+        page.click(f"#explore-sector-pick input[value={sector}]")
+        page.fill(f"#explore-{sector}-tightening-pct", "5")
+        page.press(f"#explore-{sector}-tightening-pct", "Tab")
     _run_explore(tab)
     tighter = _mean_price(page)
     assert tighter > base, (base, tighter)
     tab.shot("explore-tightening-5pct")
     # a bad lever gives a message on the page, not a traceback or a dead page
-    page.fill("#explore-paid-share", "lots")
-    page.press("#explore-paid-share", "Tab")
+    page.fill("#explore-aluminium-paid-share", "lots")
+    page.press("#explore-aluminium-paid-share", "Tab")
     page.click("#explore-run")
     page.wait_for_selector("#explore-message .et-message-error")
-    assert "Paid share" in page.inner_text("#explore-message")
+    assert "aluminium: paid share" in page.inner_text("#explore-message")
     assert _mean_price(page) == tighter  # the last good run stays on screen
     assert tab.errors == []
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import Input, Output, callback, ctx, dcc, html, no_update, set_props
+from dash import Input, Output, State, callback, ctx, dcc, html, no_update, set_props
 
 from etsim.dashboard import analysis, runs
 from etsim.dashboard.components import (
@@ -18,16 +18,19 @@ from etsim.dashboard.components import (
     chart_row,
     data_table,
     error_text,
-    lever_panel,
-    lever_states,
-    levers_from_values,
     message_box,
     register_csv_downloads,
-    register_lever_callbacks,
     table_payload,
 )
 from etsim.dashboard.figures import compare as compare_figures
 from etsim.dashboard.figures import run as figures
+from etsim.dashboard.levers import (
+    lever_id,
+    lever_panel,
+    lever_states,
+    levers_from_values,
+    register_lever_callbacks,
+)
 
 dash.register_page(__name__, path="/compare", name="Compare", title="etsim: Compare",
                    order=1)
@@ -42,6 +45,11 @@ BOX = {"display": "block", "maxWidth": "400px"}
 
 
 def layout(**_: Any) -> html.Div:
+    progress_and_message = html.Div([
+        html.Div([html.Progress(id="compare-progress", value="0", max="1"),
+                  html.Div(id="compare-progress-label", className="et-progress-label")],
+                 id="compare-progress-box", style={"display": "none", "maxWidth": "400px"}),
+        message_box("compare-message")])
     """The Compare page."""
     return html.Div([
         dcc.Store(id="compare-runs", storage_type="session"),
@@ -53,16 +61,21 @@ def layout(**_: Any) -> html.Div:
         html.P("Set up scenario A and scenario B, press Run both, and read the charts and "
                "the table of differences. By default B moves steel, cement and aluminium "
                "to absolute caps from 2027.", className="et-page-intro"),
-        html.Div([lever_panel("compare-a", runs.default_levers(), "Scenario A"),
-                  lever_panel("compare-b", runs.default_levers(DEFAULT_B), "Scenario B")],
-                 className="et-compare-panels"),
         html.Div([html.Button("Run both", id="compare-run", n_clicks=0),
                   html.Button("Cancel", id="compare-cancel", className="et-secondary",
                               disabled=True)], className="et-buttons"),
-        html.Div([html.Progress(id="compare-progress", value="0", max="1"),
-                  html.Div(id="compare-progress-label", className="et-progress-label")],
-                 id="compare-progress-box", style={"display": "none", "maxWidth": "400px"}),
-        message_box("compare-message"),
+        html.Div([html.Div(id="compare-coverage-text"),
+                  html.Button("Align B with A's sectors", id="compare-align",
+                              className="et-secondary")],
+                 id="compare-coverage", className="et-message-warning",
+                 style={"display": "none"}),
+        # the lever checks and the run's messages above the panels: in view at 1366x768
+        message_box("compare-a-lever-message"),
+        message_box("compare-b-lever-message"),
+        progress_and_message,
+        html.Div([lever_panel("compare-a", runs.default_levers(), "Scenario A"),
+                  lever_panel("compare-b", runs.default_levers(DEFAULT_B), "Scenario B")],
+                 className="et-compare-panels"),
         html.Div(id="compare-labels", className="et-run-label"),
         html.H3("Headline figures"),
         data_table("compare-table", page_size=20),
@@ -76,10 +89,54 @@ def layout(**_: Any) -> html.Div:
 
 
 register_lever_callbacks("compare-a", "compare-runs",
-                         lambda data: (data.get("a") or {}).get("levers"))
+                         lambda data: (data.get("a") or {}).get("levers"),
+                         message_id="compare-a-lever-message", name="Scenario A")
 register_lever_callbacks("compare-b", "compare-runs",
-                         lambda data: (data.get("b") or {}).get("levers"))
+                         lambda data: (data.get("b") or {}).get("levers"),
+                         message_id="compare-b-lever-message", name="Scenario B")
 register_csv_downloads(GRAPHS)
+
+
+def coverage_warning(sectors_a: list[str] | None, firms_a: Any, sectors_b: list[str] | None,
+                     firms_b: Any) -> str:
+    """The warning when A and B cover different sectors or firm counts ("" when alike):
+    their difference would then mix coverage with policy."""
+    same_sectors = sorted(sectors_a or []) == sorted(sectors_b or [])
+    if same_sectors and firms_a == firms_b:
+        return ""
+
+    def cover(sectors: list[str] | None, firms: Any) -> str:
+        shown = f"{int(firms):,}" if isinstance(firms, int | float) else "?"
+        return f"{', '.join(sectors or []) or 'no sector'} ({shown} firms)"
+
+    return (f"A and B cover different markets: A {cover(sectors_a, firms_a)}, B "
+            f"{cover(sectors_b, firms_b)}. Their differences would mix coverage with policy.")
+
+
+@callback(Output("compare-coverage", "style"), Output("compare-coverage-text", "children"),
+          Input(lever_id("compare-a", "sectors"), "value"),
+          Input(lever_id("compare-a", "n_firms"), "value"),
+          Input(lever_id("compare-b", "sectors"), "value"),
+          Input(lever_id("compare-b", "n_firms"), "value"))
+def on_coverage(sectors_a: list[str] | None, firms_a: Any, sectors_b: list[str] | None,
+                firms_b: Any) -> tuple[dict[str, str], str]:
+    """Warn (with an Align button) while A and B differ in coverage."""
+    text = coverage_warning(sectors_a, firms_a, sectors_b, firms_b)
+    return ({"display": "block"} if text else {"display": "none"}), text
+
+
+@callback(Output(lever_id("compare-b", "sectors"), "value", allow_duplicate=True),
+          Input("compare-align", "n_clicks"),
+          State(lever_id("compare-a", "sectors"), "value"),
+          State(lever_id("compare-b", "scenario"), "value"),
+          prevent_initial_call=True)
+def align(_clicks: int | None, sectors_a: list[str] | None, scenario_b: str | None) -> Any:
+    """B takes A's sectors (those B's scenario has); its firm count follows them."""
+    try:
+        known = set(runs.load_scenario(scenario_b or runs.DEFAULT_SCENARIO).sectors)
+    except Exception:  # noqa: BLE001 - a bad scenario is reported by the lever check
+        return no_update
+    return [s for s in (sectors_a or []) if s in known]
 
 
 def start_both(values_a: Any, values_b: Any) -> tuple[dict[str, Any] | None,

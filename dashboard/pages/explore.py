@@ -14,7 +14,18 @@ from typing import Any
 
 import dash
 import numpy as np
-from dash import Input, Output, callback, ctx, dcc, html, no_update, set_props
+from dash import (
+    Input,
+    Output,
+    State,
+    callback,
+    clientside_callback,
+    ctx,
+    dcc,
+    html,
+    no_update,
+    set_props,
+)
 
 from etsim import ScenarioError
 from etsim.dashboard import analysis, runs
@@ -23,14 +34,17 @@ from etsim.dashboard.components import (
     chart_card,
     chart_row,
     error_text,
-    lever_panel,
-    lever_states,
-    levers_from_values,
     message_box,
     register_csv_downloads,
-    register_lever_callbacks,
 )
 from etsim.dashboard.figures import run as figures
+from etsim.dashboard.levers import (
+    lever_panel,
+    lever_states,
+    levers_from_query,
+    levers_from_values,
+    register_lever_callbacks,
+)
 
 dash.register_page(__name__, path="/", name="Explore", title="etsim: Explore", order=0)
 
@@ -93,11 +107,18 @@ NOTES = {
                        "drawn on the price chart.",
 }
 POLL_MS = 250  # how often a page asks about its queued or running job
+HISTORY_SIZE = 20  # runs kept in the session's run history
 
 
-def layout(**_: Any) -> html.Div:
-    """The Explore page."""
+def layout(**query: Any) -> html.Div:
+    """The Explore page; a URL query string (``?scenario=...&steel.tightening_pct=3``)
+    sets the levers, so a run can be shared and reopened."""
+    query = {k: v for k, v in query.items() if not k.startswith("_")}
+    levers = levers_from_query(query, runs.default_levers()) if query else None
     return html.Div([
+        # The session's runs, newest first (records as in app-run).
+        dcc.Store(id="explore-history", storage_type="session"),
+        dcc.Store(id="explore-url-done"),
         # The session's queued or running job ({"id": token}): survives a reload.
         dcc.Store(id="explore-job", storage_type="session"),
         dcc.Interval(id="explore-poll", interval=POLL_MS, disabled=True,
@@ -108,14 +129,19 @@ def layout(**_: Any) -> html.Div:
                "aluminium), 2024-2030.", className="et-page-intro"),
         html.Div([
             html.Aside([
-                lever_panel("explore"),
+                # Run and the messages first: in view at 1366x768 whatever the levers' length.
                 html.Div([html.Button("Run", id="explore-run", n_clicks=0),
                           html.Button("Cancel", id="explore-cancel", className="et-secondary",
                                       disabled=True)], className="et-buttons"),
                 html.Div([html.Progress(id="explore-progress", value="0", max="1"),
                           html.Div(id="explore-progress-label", className="et-progress-label")],
                          id="explore-progress-box", style={"display": "none"}),
+                message_box("explore-lever-message"),
                 message_box("explore-message"),
+                html.Div([html.Label("Run history"), dcc.Dropdown(
+                    id="explore-history-pick", options=[], placeholder="this session's runs",
+                    clearable=False, optionHeight=60)], className="et-field"),
+                lever_panel("explore", levers, from_url=bool(query)),
             ], className="et-sidebar"),
             html.Div([
                 html.Div([card(f"explore-card-{key}", label) for key, label, _ in CARDS],
@@ -143,8 +169,52 @@ def layout(**_: Any) -> html.Div:
     ])
 
 
-register_lever_callbacks("explore", "app-run", lambda data: data.get("levers"))
+register_lever_callbacks("explore", "app-run", lambda data: data.get("levers"),
+                         message_id="explore-lever-message")
 register_csv_downloads([*GRAPHS, "explore-incentive"])
+
+# The levers go into the address bar without a page load (replaceState), so the URL can
+# be copied and reopened; Dash's own Location would re-render the page.
+clientside_callback(
+    """function(query) {
+        if (query && window.location.search !== query) {
+            window.history.replaceState(window.history.state, '',
+                                        window.location.pathname + query);
+        }
+        return query || '';
+    }""",
+    Output("explore-url-done", "data"), Input("explore-query", "data"))
+
+
+def add_to_history(history: list[dict[str, Any]] | None, run: dict[str, Any]
+                   ) -> list[dict[str, Any]]:
+    """The session's run history with ``run`` first (once), at most HISTORY_SIZE runs."""
+    kept = [r for r in (history or []) if r.get("key") != run.get("key")]
+    return [run] + kept[:HISTORY_SIZE - 1]
+
+
+@callback(Output("explore-history", "data"), Output("explore-history-pick", "options"),
+          Output("explore-history-pick", "value"), Input("app-run", "data"),
+          State("explore-history", "data"))
+def on_new_run(run: dict[str, Any] | None, history: list[dict[str, Any]] | None
+               ) -> tuple[Any, Any, Any]:
+    """Every run shown on Explore goes into the session's run history."""
+    history = add_to_history(history, run) if run and run.get("key") else (history or [])
+    options = [{"label": r.get("label", r["key"]), "value": r["key"]} for r in history]
+    return history, options, run.get("key") if run else None
+
+
+@callback(Input("explore-history-pick", "value"), State("explore-history", "data"),
+          State("app-run", "data"), prevent_initial_call=True)
+def on_history_pick(key: str | None, history: list[dict[str, Any]] | None,
+                    run: dict[str, Any] | None) -> None:
+    """Switch to a run of the history: its charts and its levers."""
+    if not key or (run and run.get("key") == key):
+        return
+    for record in history or []:
+        if record.get("key") == key:
+            set_props("app-run", {"data": record})
+            return
 
 
 def execute_run(levers: dict[str, Any], report: runs.Progress | None = None
