@@ -26,9 +26,10 @@ def _small_run(tab: Page, tightening: str | None = None) -> Any:
                   ".forEach(d => { d.open = true; })")
     page.fill("#explore-firms", FIRMS)
     page.press("#explore-firms", "Tab")
-    if tightening is not None:
-        page.fill("#explore-tightening", tightening)
-        page.press("#explore-tightening", "Tab")
+    if tightening is not None:  # steel's tightening, set through the sector selector
+        page.click("#explore-sector-pick input[value=steel]")
+        page.fill("#explore-steel-tightening-pct", tightening)
+        page.press("#explore-steel-tightening-pct", "Tab")
     _run_explore(tab)
     return page
 
