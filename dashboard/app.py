@@ -3,40 +3,25 @@
 Pages live in ``dashboard/pages`` (one module per page, ids prefixed by the page name).
 A session's current run is a small record in the browser's session storage
 (``app-run``); the results themselves sit in a disk cache keyed by the scenario's
-digest and seed (``dashboard.runs``). Runs started with Run wait in the server's job
-queue (``dashboard.jobs``): a fixed number of worker processes, each job reached only
-through the random id its session keeps.
+digest and seed (``dashboard.runs``). Runs started with Run (and the Market page's
+"record a day") wait in the server's job queue (``dashboard.jobs``): a fixed number of
+worker processes, each job reached only through the random id its session keeps. No
+callback is a Dash background callback (those fork the threaded web server).
 """
 
 from __future__ import annotations
 
 import atexit
-import os
 import signal
 import sys
-import tempfile
 from pathlib import Path
 
 import dash
-from dash import Dash, DiskcacheManager, dcc, html
+from dash import Dash, dcc, html
 
 from etsim.dashboard.components import projector_toggle
 
 PAGES_FOLDER = Path(__file__).resolve().parent / "pages"
-JOBS_ENV = "ETSIM_DASHBOARD_JOBS"
-
-
-def _uid() -> int:
-    return getattr(os, "getuid", lambda: 0)()
-
-
-def _jobs_folder() -> str:
-    # Dash background callbacks' results (the Market page's "record a day"): short-lived,
-    # so a temporary folder will do. Explore's and Compare's runs use dashboard.jobs.
-    folder = os.environ.get(JOBS_ENV) or os.path.join(tempfile.gettempdir(),
-                                                      f"etsim-dashboard-jobs-{_uid()}")
-    os.makedirs(folder, exist_ok=True)
-    return folder
 
 
 def _header() -> html.Header:
@@ -52,23 +37,19 @@ def _header() -> html.Header:
 
 
 def create_app() -> Dash:
-    """Build the Dash app with its pages and background callback manager.
+    """Build the Dash app with its pages.
 
     Returns:
         The app; ``app.server`` is the Flask server.
     """
-    import diskcache
-
     import etsim.dashboard.pages  # noqa: F401 - the parent package of the page modules Dash loads
 
-    manager = DiskcacheManager(diskcache.Cache(_jobs_folder()), expire=3600)
     app = Dash(
         # The package's name (not __name__) makes Dash import the pages under their own
         # module names (etsim.dashboard.pages.explore), so tests and the app share one module.
         __package__ or "etsim.dashboard",
         use_pages=True,
         pages_folder=str(PAGES_FOLDER),
-        background_callback_manager=manager,
         suppress_callback_exceptions=True,  # page callbacks refer to other pages' ids
         title="etsim dashboard",
     )

@@ -5,6 +5,7 @@ The lever panel shared by Explore and Compare is in ``dashboard/levers.py``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -19,6 +20,7 @@ from dash import (
     dcc,
     html,
     no_update,
+    set_props,
 )
 
 # Plotly's toolbar on every chart: no logo and no cloud upload.
@@ -137,6 +139,93 @@ def table_payload(frame: pd.DataFrame, formats: dict[str, str] | None = None
             clean[name] = clean[name].dt.strftime("%Y-%m-%d")
     clean = clean.astype(object).where(pd.notna(clean), None)
     return clean.to_dict("records"), columns
+
+
+JOB_POLL_MS = 250  # how often a page asks about its queued or running job
+
+
+def job_stores(prefix: str) -> list[Any]:
+    """A page's queued run: its job (``{"id": token}``) in the session store
+    ``{prefix}-job``, so a reload picks it up again, and the poll ``{prefix}-poll``."""
+    return [dcc.Store(id=f"{prefix}-job", storage_type="session"),
+            dcc.Interval(id=f"{prefix}-poll", interval=JOB_POLL_MS, disabled=True,
+                         max_intervals=0)]
+
+
+def job_progress(prefix: str) -> html.Div:
+    """The queued run's progress bar and line (place in line, then progress)."""
+    return html.Div([html.Progress(id=f"{prefix}-progress", value="0", max="1"),
+                     html.Div(id=f"{prefix}-progress-label", className="et-progress-label")],
+                    id=f"{prefix}-progress-box", style={"display": "none"})
+
+
+def job_callback_io(prefix: str, run_id: str) -> list[Any]:
+    """The outputs and inputs of a page's one callback for Run, Cancel and the polls, in
+    the order :func:`job_controls` returns them and :func:`job_step` takes them: outputs
+    job store, poll (disabled, max_intervals), Run and ``{prefix}-cancel`` disabled,
+    progress box, bar and line, ``{prefix}-message``; inputs Run, Cancel, poll, job."""
+    return [Output(f"{prefix}-job", "data"), Output(f"{prefix}-poll", "disabled"),
+            Output(f"{prefix}-poll", "max_intervals"),
+            Output(run_id, "disabled"), Output(f"{prefix}-cancel", "disabled"),
+            Output(f"{prefix}-progress-box", "style"), Output(f"{prefix}-progress", "value"),
+            Output(f"{prefix}-progress", "max"), Output(f"{prefix}-progress-label", "children"),
+            Output(f"{prefix}-message", "children"),
+            Input(run_id, "n_clicks"), Input(f"{prefix}-cancel", "n_clicks"),
+            Input(f"{prefix}-poll", "n_intervals"), Input(f"{prefix}-job", "data")]
+
+
+def job_controls(job: Any, view: dict[str, Any] | None, message: Any, polls: int | None
+                 ) -> tuple[Any, ...]:
+    """The outputs of :func:`job_callback_io`; ``job`` is what the job store gets
+    (no_update: as is), ``view`` is :func:`runs.follow_runs`'s progress view."""
+    active = bool(view and view["active"])
+    # One poll at a time: the next is allowed only once this answer is in (max_intervals
+    # one above the polls so far). A fixed-rate poll would, on a busy server, supersede
+    # each slow answer with the next request, and the page would never update.
+    return (job, not active, (polls or 0) + 1 if active else no_update, active, not active,
+            {"display": "block"} if active else {"display": "none"},
+            view["value"] if view else "0", view["max"] if view else "1",
+            view["label"] if active and view else "", message)
+
+
+Start = Callable[[], tuple[dict[str, Any] | None, dict[str, Any] | None, Any]]
+Follow = Callable[[dict[str, Any], bool],
+                  tuple[dict[str, Any] | None, dict[str, Any], dict[str, Any] | None, Any]]
+
+
+def job_step(run_pressed: bool, cancel_pressed: bool, polls: int | None,
+             job: dict[str, Any] | None, start: Start, follow: Follow) -> tuple[Any, ...]:
+    """One turn of a page's Run/Cancel/poll callback (also run when the page opens, to
+    pick up the session's job after a reload); the finished run goes to ``app-run``.
+
+    Args:
+        run_pressed: Run was clicked. cancel_pressed: Cancel was clicked.
+        polls: The poll's n_intervals. job: The job store's content.
+        start: Run: () -> (job to follow or None, run record ready at once or None,
+            message).
+        follow: (job, cancel) -> (job while active else None, progress view, finished
+            run record or None, message).
+
+    Returns:
+        The outputs of :func:`job_callback_io`.
+    """
+    known = bool(job and job.get("id"))
+    if run_pressed and not known:
+        job, record, message = start()
+        if record is not None:
+            # set_props, not an Output: an Output on the app-wide store would fire this
+            # callback whenever the page opens.
+            set_props("app-run", {"data": record})
+        if job is None:
+            return job_controls(no_update, None, message, polls)
+    elif not known:  # nothing to follow; the store is left alone (it may be loading)
+        return job_controls(no_update, None, no_update, polls)
+    assert job is not None
+    kept, view, record, message = follow(job, cancel_pressed)
+    if record is not None:
+        set_props("app-run", {"data": record})
+    unchanged = kept is not None and not run_pressed
+    return job_controls(no_update if unchanged else kept, view, message, polls)
 
 
 def message_box(box_id: str) -> html.Div:

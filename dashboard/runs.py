@@ -694,8 +694,9 @@ def run_job(report: Callable[..., None], batch: Sequence[tuple[str, dict[str, An
 
     Args:
         report: ``report(done, total, note)``: trading days done in the current run.
-        batch: ``(name, levers)`` pairs; ``name`` ("Scenario A") prefixes progress and
-            error messages when there is more than one run.
+        batch: ``(name, levers)`` pairs, or ``(name, levers, book_days)`` to record those
+            days' order books; ``name`` ("Scenario A") prefixes progress and error
+            messages when there is more than one run.
         cache: The results cache folder to use (the server's, passed along as the job's
             process may have started with another environment).
 
@@ -709,7 +710,8 @@ def run_job(report: Callable[..., None], batch: Sequence[tuple[str, dict[str, An
     if cache:
         os.environ[CACHE_ENV] = cache
     records, cached = [], []
-    for index, (name, levers) in enumerate(batch):
+    for index, (name, levers, *days) in enumerate(batch):
+        book_days = tuple(days[0]) if days else ()
         prefix = f"{name}: " if len(batch) > 1 else ""
         note = f"{name} ({index + 1} of {len(batch)})" if len(batch) > 1 else ""
 
@@ -717,10 +719,10 @@ def run_job(report: Callable[..., None], batch: Sequence[tuple[str, dict[str, An
             report(done, total, note)
 
         try:
-            result = run_tables(levers, progress=progress)
+            result = run_tables(levers, progress=progress, book_days=book_days)
         except Exception as err:  # noqa: BLE001 - the message goes to the page
             raise JobError(prefix + lever_error_message(err)) from None
-        records.append(session_run(levers, result))
+        records.append(session_run(levers, result, book_days))
         cached.append(bool(result["cached"]))
     return {"records": records, "cached": cached}
 
@@ -730,7 +732,8 @@ def queue_runs(batch: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     all, else queue them as one job (:func:`run_job`) in the server's job queue.
 
     Args:
-        batch: ``(name, levers)`` pairs; the name prefixes messages when there are several.
+        batch: ``(name, levers)`` or ``(name, levers, book_days)``, as :func:`run_job`
+            takes them; the name prefixes messages when there are several.
 
     Returns:
         ``{"job", "records", "cached", "error"}``: the job to follow (``{"id": token}``)
@@ -738,18 +741,19 @@ def queue_runs(batch: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
         the one-line error for bad levers or a full queue, else None.
     """
     out: dict[str, Any] = {"job": None, "records": None, "cached": None, "error": None}
-    for name, levers in batch:
+    for name, levers, *_ in batch:
         try:
             resolve(levers)
         except Exception as err:  # noqa: BLE001 - a message on the page
             out["error"] = (f"{name}: " if len(batch) > 1 else "") + lever_error_message(err)
             return out
     records = []
-    for _, levers in batch:
-        result = cached_result(levers)
+    for _, levers, *days in batch:
+        book_days = tuple(days[0]) if days else ()
+        result = cached_result(levers, book_days)
         if result is None:
             break
-        records.append(session_run(levers, result))
+        records.append(session_run(levers, result, book_days))
     else:
         return dict(out, records=records, cached=[True] * len(records))
     try:

@@ -249,16 +249,73 @@ def test_compare_runs_both_and_tabulates_differences(pages):
 
 
 def test_market_records_another_day(pages, classroom):
-    record, message = pages.market.record_day(classroom, "2026-12-07T00:00:00")
+    # Record queues the run like Explore's Run; the poll follows it to the new record
+    job, record, message = pages.market.start_record(classroom, "2026-12-07T00:00:00")
+    assert record is None and message == "" and len(job["id"]) >= 20
+    assert job["day"] == "2026-12-07"
+    views, record, message = follow(pages.market.follow_record, job)
     assert record is not None, message
+    assert "Recorded 2026-12-07" in str(message)
+    labels = [v["label"] for v in views if v["active"]]
+    assert labels and all(text.startswith(("Queued:", "Running:")) for text in labels)
     assert "2026-12-07" in record["book_days"] and record["book_focus"] == "2026-12-07"
     assert record["key"] != classroom["key"]
     sessions, session, *_ = pages.market.choices(record)
     assert len(sessions) > len(pages.market.choices(classroom)[0])
     assert session >= "2026-12-07" and session.endswith("|continuous")
+    # the days already recorded stay recorded
+    before = {o["value"].split("|")[0] for o in pages.market.choices(classroom)[0]}
+    assert before <= {o["value"].split("|")[0] for o in sessions}
+    # the same day again is the same run, straight from the cache: no job
+    again_job, again, message = pages.market.start_record(classroom, "2026-12-07")
+    assert again_job is None and again["key"] == record["key"]
+    assert again["book_focus"] == "2026-12-07" and "Recorded 2026-12-07" in str(message)
     # the record survives the cache losing it: the re-run records the same days
     tables, _ = runs.load_session_tables(dict(record, key="lost"), ["book_events"])
     assert len(book.recorded_sessions(tables["book_events"])) == len(sessions)
-    late, message = pages.market.record_day(classroom, "2040-01-01")
-    assert late is None and "after the last trading day" in str(message)
-    assert "Pick a day" in str(pages.market.record_day(classroom, None)[1])
+
+
+def test_market_record_refuses_bad_days_at_once(pages, classroom):
+    daily = runs.load_session_tables(classroom, ["market_daily"])[0]["market_daily"]
+    last = f"{pd.to_datetime(daily['date']).max():%Y-%m-%d}"
+    for date, text in [("2040-01-01", f"2040-01-01 is after the last trading day ({last})"),
+                       (None, "Pick a day"), ("soon", "'soon' is not a date YYYY-MM-DD")]:
+        job, record, message = pages.market.start_record(classroom, date)
+        assert job is None and record is None
+        assert text in str(message) and "et-message-error" in str(message)
+
+
+def test_market_record_cancel_says_cancelled(pages, classroom):
+    job, _, _ = pages.market.start_record(dict(classroom, levers=dict(CLASSROOM, seed=21)),
+                                          "2026-06-01")
+    assert job is not None
+    kept, view, record, message = pages.market.follow_record(job, cancel=True)
+    assert kept is None and record is None and not view["active"]
+    assert "Cancelled: the run was stopped at your request" in str(message)
+
+
+def test_market_record_callback_polls_one_request_at_a_time(pages, classroom):
+    # the page's one callback for Record, Cancel and polls: while the job is active the
+    # poll runs, Record is disabled and Cancel enabled; a page with no job changes nothing
+    from dash._callback_context import context_value
+    from dash._utils import AttributeDict
+
+    def call(trigger: str, n_clicks: int, polls: int, job: Any) -> tuple[Any, ...]:
+        token = context_value.set(AttributeDict(
+            triggered_inputs=[{"prop_id": f"{trigger}.n_clicks", "value": 1}],
+            updated_props={}))
+        try:
+            return pages.market.on_record(n_clicks, None, polls, job,
+                                                      "2026-09-01", classroom)
+        finally:
+            context_value.reset(token)
+
+    idle = call("market-record-poll", 0, 0, None)
+    assert idle[0] is no_update and idle[1] is True and idle[4] is True
+    out = call("market-record", 1, 0, None)
+    job = out[0]
+    assert job and job["id"] and job["day"] == "2026-09-01"
+    assert out[1] is False and out[2] == 1 and out[3] is True and out[4] is False
+    out = call("market-record-cancel", 1, 1, job)
+    assert out[0] is None and out[1] is True and out[3] is False
+    assert "Cancelled" in str(out[-1])

@@ -53,8 +53,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The dashboard on a free port, with its own empty results cache."""
     folder = tmp_path_factory.mktemp("dashboard")
     port = _free_port()
-    env = dict(os.environ, ETSIM_DASHBOARD_CACHE=str(folder / "cache"),
-               ETSIM_DASHBOARD_JOBS=str(folder / "jobs"), PYTHONUNBUFFERED="1")
+    env = dict(os.environ, ETSIM_DASHBOARD_CACHE=str(folder / "cache"), PYTHONUNBUFFERED="1")
     log = open(folder / "server.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [sys.executable, "-m", "etsim", "dashboard", "--port", str(port)],
@@ -274,3 +273,29 @@ def test_market_page_steps_through_the_book(tab: Page) -> None:
         arg=before)
     tab.shot("market")
     assert tab.errors == []
+
+
+def test_market_records_a_day_through_the_queue(tab: Page) -> None:
+    page = tab.goto("/market")
+    page.wait_for_function(  # the session's (default) run is loaded
+        "() => document.querySelector('#market-status') && "
+        "document.querySelector('#market-status').innerText.startsWith('Step 0')")
+    page.click("details.et-record summary")
+    page.fill("#market-record-date", "2027-06-15")
+    page.keyboard.press("Enter")
+    page.click("#market-record")
+    # the run waits in the job queue like Explore's: its line, Record off, Cancel on
+    page.wait_for_function(
+        "() => /^(Queued|Running):/.test("
+        "document.querySelector('#market-record-progress-label').innerText)")
+    assert page.is_disabled("#market-record") and page.is_enabled("#market-record-cancel")
+    page.wait_for_function(
+        "() => document.querySelector('#market-record-message').innerText"
+        ".includes('Recorded 2027-06-15')", timeout=4 * TIMEOUT_MS)
+    page.wait_for_function(  # the page moves to the recorded day (or the next trading day)
+        "() => { const t = document.querySelector('#market-session').innerText.slice(0, 10);"
+        " return t >= '2027-06-15' && t <= '2027-06-22'; }")
+    assert page.is_enabled("#market-record") and page.is_disabled("#market-record-cancel")
+    assert not page.is_visible("#market-record-progress-box")
+    assert tab.errors == []
+

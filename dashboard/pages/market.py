@@ -8,7 +8,7 @@ from typing import Any
 import dash
 import numpy as np
 import pandas as pd
-from dash import Input, Output, State, callback, ctx, dcc, html, no_update, set_props
+from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
 from etsim.dashboard import analysis, book, runs
 from etsim.dashboard.components import (
@@ -16,6 +16,10 @@ from etsim.dashboard.components import (
     data_table,
     error_text,
     explain,
+    job_callback_io,
+    job_progress,
+    job_step,
+    job_stores,
     message_box,
     register_csv_downloads,
     table_payload,
@@ -90,7 +94,12 @@ def layout(**_: Any) -> html.Div:
                 dcc.DatePickerSingle(id="market-record-date", display_format="YYYY-MM-DD",
                                      placeholder="a trading day"),
                 html.Button("Record this day", id="market-record", n_clicks=0),
+                html.Button("Cancel", id="market-record-cancel", className="et-secondary",
+                            disabled=True),
             ], className="et-buttons"),
+            # The recording run waits in the server's queue like Explore's runs.
+            *job_stores("market-record"),
+            job_progress("market-record"),
             message_box("market-record-message"),
         ], className="et-record"),
         dcc.Slider(id="market-step", min=0, max=1, step=1, value=0, marks=None,
@@ -172,46 +181,88 @@ def choices(run: dict[str, Any] | None) -> tuple[Any, ...]:
             analysis.year_options(years), year, label, first, last, first)
 
 
-def record_day(run: dict[str, Any] | None, date: str | None) -> tuple[dict[str, Any] | None,
-                                                                       Any]:
-    """Run the session's scenario again, recording one more day's order book.
+def start_record(run: dict[str, Any] | None, date: str | None
+                 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, Any]:
+    """Record button: the session's scenario run again recording one more day's order
+    book, queued in the server's job queue (straight from the cache if it has that run).
 
     Returns:
-        The new run record (None if nothing was run) and a message.
+        (the job to follow, ``{"id", "day"}``, or None; the new run record or None; the
+        message: what is wrong, "Recorded ..." or "" for a queued run).
     """
     if not date:
-        return None, error_text("Pick a day to record.")
-    day = str(date)[:10]
+        return None, None, error_text("Pick a day to record.")
     try:
-        tables, _ = runs.load_session_tables(run, ["book_events"])
+        day = f"{pd.Timestamp(str(date)[:10]):%Y-%m-%d}"
+    except ValueError:
+        return None, None, error_text(f"Record: '{str(date)[:40]}' is not a date YYYY-MM-DD.")
+    levers = (run or {}).get("levers") or runs.default_levers()
+    try:
+        key = (run or {}).get("key") or runs.run_key(*runs.resolve(levers)[:2])
+    except Exception as err:  # noqa: BLE001 - a bad lever's message
+        return None, None, error_text(runs.lever_error_message(err))
+    # The run's tables from the cache only: nothing is run in the web server (if the
+    # cache lost them, the record's own days are kept).
+    tables = runs.cached_tables(key, ["book_events", "market_daily"])
+    recorded = list((run or {}).get("book_days") or [])
+    if tables is not None:
+        last = pd.to_datetime(tables["market_daily"]["date"]).max()
+        if pd.notna(last) and pd.Timestamp(day) > last:
+            return None, None, error_text(f"Record: {day} is after the last trading day "
+                                          f"({last:%Y-%m-%d}).")
         events = tables.get("book_events")
-        recorded = sorted({f"{d:%Y-%m-%d}" for d in pd.to_datetime(events["date"])}) \
-            if events is not None and len(events) else []
-        levers = (run or {}).get("levers") or runs.default_levers()
-        days = sorted(set(recorded) | {day})
-        result = runs.run_tables(levers, book_days=days)
-    except (runs.LeverError, runs.ScenarioError, ValueError) as err:
-        return None, error_text(str(err))
-    except Exception as err:  # a failed run must leave a message, not a dead page
-        return None, error_text(runs.lever_error_message(err))
-    record = runs.session_run(levers, result, days)
-    record["book_focus"] = day
-    return record, html.Div(f"Recorded {day} (the next trading day if it was none).",
-                            className="et-message-info")
+        if events is not None and len(events):
+            recorded = [f"{d:%Y-%m-%d}" for d in pd.to_datetime(events["date"])]
+    days = sorted(set(recorded) | {day})
+    out = runs.queue_runs([("Record", levers, days)])
+    if out["error"]:
+        return None, None, error_text(out["error"])
+    if out["records"]:
+        return None, _focus(out["records"][0], day), _recorded_text(day)
+    return dict(out["job"], day=day), None, ""
 
 
-@callback(Output("market-record-message", "children"), Input("market-record", "n_clicks"),
-          State("market-record-date", "date"), State("app-run", "data"),
-          background=True, running=[(Output("market-record", "disabled"), True, False)],
-          prevent_initial_call=True)
-def on_record(n_clicks: int | None, date: str | None, run: dict[str, Any] | None) -> Any:
-    """Record button: re-run with that day's book recorded, and make it the session's run."""
-    if not n_clicks:
-        return no_update
-    record, message = record_day(run, date)
-    if record is not None:
-        set_props("app-run", {"data": record})
-    return message
+def _focus(record: dict[str, Any], day: str) -> dict[str, Any]:
+    return dict(record, book_focus=day)
+
+
+def _recorded_text(day: str) -> html.Div:
+    return html.Div(f"Recorded {day} (the next trading day if it was none).",
+                    className="et-message-info")
+
+
+def follow_record(job: dict[str, Any], cancel: bool = False
+                  ) -> tuple[dict[str, Any] | None, dict[str, Any], dict[str, Any] | None, Any]:
+    """Where the session's recording job stands (after cancelling it if asked).
+
+    Returns:
+        (the job while queued or running, else None; the progress view of
+        :func:`runs.follow_runs`; the new run record, on the recorded day, or None; the
+        message).
+    """
+    view = runs.follow_runs(job, cancel)
+    if view["active"]:
+        return view["job"], view, None, ""
+    if view["records"]:
+        day = str(job.get("day") or "")
+        return None, view, _focus(view["records"][0], day), _recorded_text(day)
+    text = view["label"]
+    return None, view, None, (error_text(text) if view["error"] else
+                              html.Div(text, className="et-message-info"))
+
+
+@callback(*job_callback_io("market-record", "market-record"),
+          State("market-record-date", "date"), State("app-run", "data"))
+def on_record(n_clicks: int | None, _cancels: int | None, polls: int | None,
+              job: dict[str, Any] | None, date: str | None,
+              run: dict[str, Any] | None) -> tuple[Any, ...]:
+    """Record, Cancel and the polls: queue the recording run, follow it, and make it the
+    session's run when done (also run when the page opens, to pick up a job after a
+    reload)."""
+    trigger = ctx.triggered_id
+    return job_step(trigger == "market-record" and bool(n_clicks),
+                    trigger == "market-record-cancel", polls, job,
+                    lambda: start_record(run, date), follow_record)
 
 
 def step_after(trigger: str | None, step: int, events: pd.DataFrame | None) -> int:
