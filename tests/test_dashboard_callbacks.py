@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
+from dash import no_update
 
 from etsim.dashboard import analysis, book, levers, runs
 from etsim.model.results import TABLES
