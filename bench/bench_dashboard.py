@@ -6,8 +6,8 @@
     python bench/bench_dashboard.py --sessions 20   # 20 people press Run at once
 
 Each repeat starts the dashboard (``python -m etsim dashboard``) on a free loopback port
-with a fresh, empty results cache and job folder (``$ETSIM_DASHBOARD_CACHE``,
-``$ETSIM_DASHBOARD_JOBS``), so the run is made, not read from the cache. Debian's
+with a fresh, empty results cache (``$ETSIM_DASHBOARD_CACHE``), so the run is made,
+not read from the cache. Debian's
 Chromium, driven by Playwright, opens Explore, waits for the page's first callbacks and
 presses Run with the default levers (china-2024's steel, cement and aluminium). Reported:
 
@@ -124,7 +124,7 @@ def start_server(folder: Path) -> tuple[subprocess.Popen, str]:
     """The dashboard on a free loopback port with an empty cache in ``folder``."""
     port = free_port()
     env = dict(os.environ, ETSIM_DASHBOARD_CACHE=str(folder / "cache"),
-               ETSIM_DASHBOARD_JOBS=str(folder / "jobs"), PYTHONUNBUFFERED="1")
+               PYTHONUNBUFFERED="1")
     log = open(folder / "server.log", "w")  # noqa: SIM115 - the child keeps it open
     proc = subprocess.Popen([sys.executable, "-m", "etsim", "dashboard", "--port", str(port)],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

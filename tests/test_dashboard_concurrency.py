@@ -56,7 +56,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int,
     folder = tmp_path_factory.mktemp("dashboard-concurrency")
     port = _free_port()
     env = dict(os.environ, ETSIM_DASHBOARD_CACHE=str(folder / "cache"),
-               ETSIM_DASHBOARD_JOBS=str(folder / "jobs"), ETSIM_DASHBOARD_WORKERS=str(WORKERS),
+               ETSIM_DASHBOARD_WORKERS=str(WORKERS),
                ETSIM_DASHBOARD_ABANDON_AFTER=str(ABANDON_S), PYTHONUNBUFFERED="1")
     log = open(folder / "server.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(

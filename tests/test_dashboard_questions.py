@@ -46,7 +46,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace
     port = _free_port()
     cache = folder / "cache"
     env = dict(os.environ, ETSIM_DASHBOARD_CACHE=str(cache),
-               ETSIM_DASHBOARD_JOBS=str(folder / "jobs"), PYTHONUNBUFFERED="1")
+               PYTHONUNBUFFERED="1")
     log = open(folder / "server.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen([sys.executable, "-m", "etsim", "dashboard", "--port", str(port)],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
