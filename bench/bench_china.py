@@ -137,7 +137,8 @@ def one_run(scenario: str, seed: int, traced: bool = False) -> dict:
         "volume_t": int(daily["volume"].sum()),
         "trades_by_kind": trades["kind"].value_counts().to_dict(),
         "ledger_ok": bool(model.invariants and model.invariants["ok"]),
-        "last_close": float(daily["close"].iloc[-1]),
+        # the last close there was (a day without a listed trade has none)
+        "last_close": float(daily["close"].dropna().iloc[-1]),
     }
     del tables, daily, trades, model
     gc.collect()
