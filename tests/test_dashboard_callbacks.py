@@ -172,6 +172,12 @@ def test_explore_incentive_defaults_to_the_last_compliance_year(pages, classroom
     assert year == 2025
 
 
+def captioned(fig: go.Figure, run: dict[str, Any]) -> bool:
+    """The chart carries its run's label and the data source (for a downloaded PNG)."""
+    return any(a.name == "caption" and run["label"] in a.text and "Source: " in a.text
+               for a in fig.layout.annotations)
+
+
 def test_firms_table_and_drill_down(pages, classroom):
     data, columns, label, active = pages.firms.render_table(classroom)
     assert len(data) == 20 and "id" not in [c["id"] for c in columns]
@@ -180,6 +186,7 @@ def test_firms_table_and_drill_down(pages, classroom):
     assert out[0].startswith(f"Firm {data[0]['firm_id']}: ")
     assert all(isinstance(fig, go.Figure) for fig in out[1:4])
     assert has_data(out[1]) and has_data(out[3])
+    assert all(captioned(fig, classroom) for fig in out[1:4])
     assert len(out[4]) >= 1  # the firm's abatement options
     assert pages.firms.render_firm(None, classroom)[0] == "Pick a firm"
 
@@ -189,7 +196,7 @@ def test_network_page(pages, classroom):
     assert year in [o["value"] for o in options]
     out = pages.network.render(year, classroom)
     fig, cards, table = out[0], out[1:7], out[7]
-    assert has_data(fig)
+    assert has_data(fig) and captioned(fig, classroom)
     assert int(cards[0].replace(",", "")) > 1  # traders
     assert len(table) >= 1 and "betweenness" in table[0]
 
@@ -207,6 +214,7 @@ def test_market_page_replays_a_recorded_day(pages, classroom):
     ladder, depth, tape, _, event, status = pages.market.render_book(len(events), session,
                                                                      classroom)
     assert isinstance(ladder, go.Figure) and isinstance(depth, go.Figure)
+    assert captioned(ladder, classroom) and captioned(depth, classroom)
     assert status.startswith(f"Step {len(events)} of {len(events)}")
     assert len(tape) == int((events["event"] == "trade").sum())
     assert event  # a sentence about the last event
@@ -221,6 +229,7 @@ def test_market_curves_cross_at_the_models_equilibrium(pages, classroom):
         assert curves["price"] == pytest.approx(curves["model_price"], nan_ok=True)
     fig, note = pages.market.render_curves(2026, classroom)
     assert [t.name for t in fig.data][:2] == ["demand for quota", "supply of quota"]
+    assert captioned(fig, classroom)
     assert "the curves cross at" in note and "the model's one-year equilibrium" in note
 
 

@@ -108,10 +108,11 @@ def render_firm(active_cell: dict[str, Any] | None, run: dict[str, Any] | None) 
                  "adopted_year", "effective_year"]],
         {"intensity_reduction": ".3f", "cost_per_t": ",.1f"})
     trade_data, trade_cols = table_payload(trades, TRADE_FORMATS)
-    return [title, figures.firm_position_chart(fy, firm_id),
-            figures.firm_trades_chart(trades, firm_id),
-            figures.firm_abatement_chart(fy, firm_id), option_data, option_cols, trade_data,
-            trade_cols]
+    label = (run or {}).get("label", "")
+    charts = [figures.caption(fig, label) for fig in (
+        figures.firm_position_chart(fy, firm_id), figures.firm_trades_chart(trades, firm_id),
+        figures.firm_abatement_chart(fy, firm_id))]
+    return [title, *charts, option_data, option_cols, trade_data, trade_cols]
 
 
 register_csv_downloads(["firms-position", "firms-trades", "firms-abatement"])

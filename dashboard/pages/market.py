@@ -344,6 +344,8 @@ def render_book(step: int | None, session: str | None, run: dict[str, Any] | Non
     ladder = figures.order_ladder(state.bids, state.asks, state.limit_down, state.limit_up,
                                   state.incoming)
     depth = figures.depth_chart(state.bids, state.asks, state.limit_down, state.limit_up)
+    label = f"{(run or {}).get('label', '')}, {session}"
+    ladder, depth = figures.caption(ladder, label), figures.caption(depth, label)
     tape = state.tape.iloc[::-1].rename(columns={"buyer_id": "buyer", "seller_id": "seller"})
     data, columns = table_payload(tape, {"price": ".2f", "quantity": ",.0f"})
     spread = (f"best bid {state.best_bid:.2f}" if state.best_bid is not None else "no bid") + \
@@ -379,7 +381,8 @@ def render_curves(year: int | None, run: dict[str, Any] | None) -> tuple[Any, An
                                    bool(meta.get("include_indirect")))
              for y in analysis.compliance_years(tables["market_years"])]
     x_range, y_max = analysis.curve_axes(every)
-    return figures.quota_supply_demand(curves, year, x_range=x_range, y_max=y_max), note
+    fig = figures.quota_supply_demand(curves, year, x_range=x_range, y_max=y_max)
+    return figures.caption(fig, (run or {}).get("label", "")), note
 
 
 def curve_note(curves: dict[str, Any], year: int, excluded: list[str]) -> str:

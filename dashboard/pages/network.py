@@ -108,8 +108,9 @@ def render(year: int | None, run: dict[str, Any] | None) -> list[Any]:
     data, columns = table_payload(view["central"], {
         "bought_t": ",.0f", "sold_t": ",.0f", "volume_t": ",.0f",
         "degree_centrality": ".3f", "betweenness": ".4f"})
-    fig = figures.trade_network_chart(view["nodes"], view["edges"],
-                                      f"Trade network, {year}")
+    fig = figures.caption(figures.trade_network_chart(view["nodes"], view["edges"],
+                                                      f"Trade network, {year}"),
+                          (run or {}).get("label", ""))
     return [fig] + cards + [data, columns]
 
 
