@@ -17,19 +17,20 @@ Debian's chromium unless $ETSIM_REQUIRE_BROWSER is set).
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
-from test_dashboard_e2e import HAS_DATA, ROOT, TIMEOUT_MS, _free_port, browser  # noqa: F401
+from test_dashboard_e2e import (  # noqa: F401 - browser is a fixture used by the tests
+    HAS_DATA,
+    TIMEOUT_MS,
+    browser,
+    running_dashboard,
+)
 
 SESSIONS = 8
 WORKERS = 2
@@ -54,36 +55,9 @@ ACTIVE = re.compile(r"^(Queued: \d+(st|nd|rd|th) in line, \d+ runs? ahead|Runnin
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int, Path]]:
     """The dashboard on a free port with two workers and its own empty results cache."""
     folder = tmp_path_factory.mktemp("dashboard-concurrency")
-    port = _free_port()
-    env = dict(os.environ, ETSIM_DASHBOARD_CACHE=str(folder / "cache"),
-               ETSIM_DASHBOARD_WORKERS=str(WORKERS),
-               ETSIM_DASHBOARD_ABANDON_AFTER=str(ABANDON_S), PYTHONUNBUFFERED="1")
-    log = open(folder / "server.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "etsim", "dashboard", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120  # a bound on a wait, not a budget
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            log.close()
-            pytest.fail("the dashboard server did not start:\n"
-                        + (folder / "server.log").read_text()[-3000:])
-        time.sleep(0.2)
-    yield url, proc.pid, folder / "server.log"
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with running_dashboard(folder, stop_wait=30, ETSIM_DASHBOARD_WORKERS=str(WORKERS),
+                           ETSIM_DASHBOARD_ABANDON_AFTER=str(ABANDON_S)) as proc:
+        yield proc.url, proc.pid, folder / "server.log"
 
 
 class Session:

@@ -7,6 +7,7 @@ for a person to look at: a chart that renders empty passes no review.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -48,38 +49,50 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The dashboard on a free port, with its own empty results cache."""
-    folder = tmp_path_factory.mktemp("dashboard")
+@contextlib.contextmanager
+def running_dashboard(folder: Path, stop_wait: float = 10, **env: str
+                      ) -> Iterator[subprocess.Popen]:
+    """``etsim dashboard`` on a free loopback port with its own results cache in
+    ``folder``, once it answers; stopped on exit. Yields the process, whose ``url``
+    attribute is the server's address; ``env`` adds environment variables."""
     port = _free_port()
-    env = dict(os.environ, ETSIM_DASHBOARD_CACHE=str(folder / "cache"), PYTHONUNBUFFERED="1")
-    log = open(folder / "server.log", "w")  # noqa: SIM115 - closed below
+    env = dict(os.environ, ETSIM_DASHBOARD_CACHE=str(folder / "cache"),
+               PYTHONUNBUFFERED="1", **env)
+    log_path = folder / "server.log"
+    log = open(log_path, "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [sys.executable, "-m", "etsim", "dashboard", "--port", str(port)],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120  # a bound on a wait, not a budget: busy machines
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            log.close()
-            pytest.fail("the dashboard server did not start:\n"
-                        + (folder / "server.log").read_text()[-3000:])
-        time.sleep(0.2)
-    yield url
-    proc.terminate()
+    proc.url = f"http://127.0.0.1:{port}"
     try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        deadline = time.monotonic() + 120  # a bound on the wait for start-up, not a budget
+        while True:
+            try:
+                with urllib.request.urlopen(proc.url + "/", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("the dashboard server did not start:\n"
+                            + log_path.read_text()[-3000:])
+            time.sleep(0.2)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=stop_wait)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The dashboard on a free port, with its own empty results cache."""
+    with running_dashboard(tmp_path_factory.mktemp("dashboard")) as proc:
+        yield proc.url
 
 
 def _no_browser(reason: str) -> None:

@@ -14,10 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -26,11 +22,10 @@ from urllib.parse import parse_qsl, urlsplit
 import pandas as pd
 import pytest
 from test_dashboard_e2e import (  # noqa: F401 - browser is a fixture used by the tests
-    ROOT,
     TIMEOUT_MS,
     Page,
-    _free_port,
     browser,
+    running_dashboard,
 )
 
 INDUSTRY = ("steel", "cement", "aluminium")
@@ -43,35 +38,8 @@ RUN_TIMEOUT_MS = 900_000
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
     """The dashboard on a free port with its own results cache (read by the tests)."""
     folder = tmp_path_factory.mktemp("questions")
-    port = _free_port()
-    cache = folder / "cache"
-    env = dict(os.environ, ETSIM_DASHBOARD_CACHE=str(cache),
-               PYTHONUNBUFFERED="1")
-    log = open(folder / "server.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([sys.executable, "-m", "etsim", "dashboard", "--port", str(port)],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120  # a bound on a wait, not a budget
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            log.close()
-            pytest.fail("the dashboard server did not start:\n"
-                        + (folder / "server.log").read_text()[-3000:])
-        time.sleep(0.2)
-    yield SimpleNamespace(url=url, cache=cache)
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with running_dashboard(folder) as proc:
+        yield SimpleNamespace(url=proc.url, cache=folder / "cache")
 
 
 @pytest.fixture()
