@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from etsim.agents.abatement import option_tonnes
+from etsim.model._blas import single_threaded
 
 if TYPE_CHECKING:  # annotations only
     from etsim.model.allocation import AllocationPolicy
@@ -89,6 +90,7 @@ class PricePath(NamedTuple):
     """Quota held at the end of the year, after its obligation (t)."""
 
 
+@single_threaded()
 def banking_equilibrium(
     unabated: np.ndarray, available: np.ndarray, costs: np.ndarray, tonnes: np.ndarray,
     bank: float = 0.0, rate: float = 0.0, banking: bool = True,
@@ -304,6 +306,7 @@ def static_equilibrium(model: MarketState, year: int) -> tuple[float, float]:
                           float(market.unabated.sum() - market.available))
 
 
+@single_threaded()
 def market_equilibrium(model: MarketState,
                        tail_years: int | None = None) -> tuple[np.ndarray, PricePath]:
     """The intertemporal equilibrium of a finished run, ex post.
@@ -371,6 +374,7 @@ def market_equilibrium(model: MarketState,
     return years, path
 
 
+@single_threaded()
 def horizon_path(model: MarketState, year: int, bank: float,
                  allocation: AllocationPolicy | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The fundamental price path over the years of foresight from ``year``.

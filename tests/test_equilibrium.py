@@ -343,3 +343,34 @@ def test_frictionless_price_lies_near_the_equilibrium(seed: int) -> None:
     np.testing.assert_array_equal(years["equilibrium_price"], path.price)
     gap = years["mean_price"] / years["equilibrium_price"] - 1
     assert (gap.abs() < 0.15).all(), gap.round(3).tolist()
+
+
+def test_the_equilibrium_runs_on_one_blas_thread_and_restores_the_count() -> None:
+    """The solver's dot products run on one OpenBLAS thread (spinning worker threads took
+    the shared cores); the process's count is back afterwards, also after an error."""
+    from etsim.model import _blas
+
+    controls = _blas._controls()
+    if controls is None:
+        pytest.skip("numpy is not linked to OpenBLAS here")
+    get, set_ = controls
+    before = get()
+    set_(2)
+    try:
+        with _blas.single_threaded():
+            assert get() == 1
+        assert get() == 2
+        with pytest.raises(ValueError), _blas.single_threaded():
+            raise ValueError("inside")
+        assert get() == 2
+        seen = []
+        original = _blas.single_threaded
+
+        @original()
+        def inside() -> None:
+            seen.append(get())
+
+        inside()
+        assert seen == [1] and get() == 2
+    finally:
+        set_(before)
