@@ -331,6 +331,197 @@ def pay_firms(buyers, sellers, quantities, prices, n_firms, cash, net_sales, bou
             sold[sellers[k]] += quantities[k]
 
 
+# --- the banking equilibrium's price path (model.equilibrium.banking_equilibrium) -------
+
+
+@njit(cache=True)
+def _count_below(row, at, inclusive):  # pragma: no cover (compiled)
+    """Entries of the ascending ``row`` below ``at`` (``<=`` if inclusive): numpy's
+    searchsorted, side "left" (or "right")."""
+    low, high = 0, len(row)
+    while low < high:
+        mid = (low + high) // 2
+        if row[mid] < at or (inclusive and row[mid] == at):
+            low = mid + 1
+        else:
+            high = mid
+    return low
+
+
+@njit(cache=True)
+def _supply_upto(value, supply, start, end, at):  # pragma: no cover (compiled)
+    """Tonnes of all steps of years start..end with present value <= ``at``, summed in
+    year order (``equilibrium._supply_at``)."""
+    total = 0.0
+    for year in range(start, end + 1):
+        total += supply[year, _count_below(value[year], at, True)]
+    return total
+
+
+@njit(cache=True)
+def _phase_values(value, supply, start, need):  # pragma: no cover (compiled)
+    """Per end year, the least present value among the steps of the phase's years at
+    which the steps of start..end close ``need`` (NaN when none does): the least of
+    each year's cheapest closing step, as ``equilibrium._phase_values`` finds it; a
+    year's steps are searched only below the best value found so far."""
+    n_ends = len(need)
+    present = np.empty(n_ends)
+    for e in range(n_ends):
+        end, target, best = start + e, need[e], np.inf
+        # v is found in a year up to end (the supply of start..end steps only at the
+        # values of those years' steps); a later year's cheapest closing step is no less
+        for year in range(end, start - 1, -1):
+            row = value[year]
+            high = _count_below(row, best, False)  # only cheaper steps can improve
+            if high == 0 or not (
+                    _supply_upto(value, supply, start, end, row[high - 1]) >= target):
+                continue
+            low = 0
+            high -= 1
+            while low < high:
+                mid = (low + high) // 2
+                if _supply_upto(value, supply, start, end, row[mid]) >= target:
+                    high = mid
+                else:
+                    low = mid + 1
+            best = row[low]
+        present[e] = best if np.isfinite(best) else np.nan
+    return present
+
+
+@njit(cache=True)
+def _allocate(value, supply, start, stop, at, need, abated):  # pragma: no cover (compiled)
+    """Abatement per year of a phase whose steps up to present value ``at`` close
+    ``need``: every cheaper step, then the steps at ``at``, earlier years first
+    (``equilibrium._allocate`` without the costs)."""
+    rest = need
+    below = np.empty(stop - start, dtype=np.int64)
+    for year in range(start, stop):
+        n = _count_below(value[year], at, False)
+        below[year - start] = n
+        abated[year] = supply[year, n]
+        rest -= abated[year]
+    for year in range(start, stop):
+        tied = _count_below(value[year], at, True)
+        left = rest if not (0.0 > rest) else 0.0  # Python's max(rest, 0.0)
+        room = supply[year, tied] - supply[year, below[year - start]]
+        take = room if room < left else left  # Python's min(left, room)
+        if take > 0:
+            abated[year] += take
+            rest -= take
+
+
+@njit(cache=True)
+def banking_prices(gap, costs, tonnes, growth, bank, banking):  # pragma: no cover (compiled)
+    """The price path of ``equilibrium.banking_equilibrium`` for one ascending curve of
+    step costs (``costs``) and each year's tonnes of its steps (years x steps), with
+    the same floating-point operations in the same order, so the same prices.
+
+    Args:
+        gap: Unabated emissions minus quota available, per year (t).
+        costs: Cost of each step (CNY/t), ascending.
+        tonnes: Tonnes each step abates in each year (years x steps).
+        growth: (1 + rate) ** year of the horizon.
+        bank: Quota held before the first year (t).
+        banking: Whether quota is carried from one year to the next.
+    """
+    n_years, n_steps = tonnes.shape
+    finite = True
+    dearest_cost = -np.inf
+    for n in range(n_steps):
+        if np.isfinite(costs[n]):
+            if costs[n] > dearest_cost:
+                dearest_cost = costs[n]
+        else:
+            finite = False
+    value = np.empty((n_years, n_steps))
+    supply = np.zeros((n_years, n_steps + 1))
+    dearest = np.empty(n_years)
+    for t in range(n_years):
+        dearest[t] = dearest_cost / growth[t]
+        total = 0.0
+        for n in range(n_steps):
+            value[t, n] = costs[n] / growth[t]
+            amount = tonnes[t, n] if finite or np.isfinite(costs[n]) else 0.0
+            total = amount if n == 0 else total + amount
+            supply[t, n + 1] = total
+    price = np.zeros(n_years)
+    abated = np.zeros(n_years)
+    banked = np.zeros(n_years)
+    start, held = 0, bank
+    while start < n_years:
+        last = n_years if banking else start + 1
+        size = last - start
+        need = np.empty(size)
+        total = 0.0
+        for i in range(size):
+            total = gap[start] if i == 0 else total + gap[start + i]
+            need[i] = total - held
+        present = _phase_values(value, supply, start, need)
+        first = np.empty(size)
+        backstop = -np.inf
+        pick, highest = 0, 0.0
+        for i in range(size):
+            d = dearest[start + i]
+            if i == 0 or np.isnan(d) or d > backstop:
+                backstop = d
+            if need[i] <= 0:
+                f = 0.0
+            elif np.isnan(present[i]):
+                f = backstop
+            else:
+                f = present[i]
+            f = f * growth[start] if np.isfinite(f) else np.nan
+            first[i] = f
+            key = np.inf if np.isnan(f) else f
+            if i == 0 or key > highest:  # the bank constraint binds at the highest
+                pick, highest = i, key
+        end = start + pick
+        gap_left = need[pick]
+        for t in range(start, end + 1):
+            price[t] = first[pick] * growth[t] / growth[start]
+        if gap_left <= 0:
+            pass
+        elif np.isnan(present[pick]):
+            _allocate(value, supply, start, end + 1, np.inf, np.inf, abated)
+        else:
+            _allocate(value, supply, start, end + 1, present[pick], gap_left, abated)
+        total = 0.0
+        for t in range(start, end + 1):
+            step = abated[t] - gap[t]
+            total = step if t == start else total + step
+            held_t = held + total
+            banked[t] = held_t if (held_t >= 0.0 or np.isnan(held_t)) else 0.0
+        if gap_left > 0 and not np.isnan(present[pick]):
+            banked[end] = 0.0
+        held = banked[end]
+        if not banking:
+            for t in range(start, end + 1):
+                banked[t] = 0.0
+            held = 0.0
+        start = end + 1
+    return price
+
+
+@njit(cache=True)
+def horizon_tonnes(per_year, firm, weight, effective, horizon, at, offsets,
+                   in_time):  # pragma: no cover (compiled)
+    """Tonnes of each step in each year of the horizon (years x steps + 1): each option's
+    tonnes times its firm's output in the year (``weight``, firms x years), times 0
+    before the year it can take effect when ``in_time``, and the offsets' step inserted
+    at column ``at`` (as ``equilibrium.horizon_path`` builds them with numpy)."""
+    n_years, n_options = len(horizon), len(per_year)
+    tonnes = np.empty((n_years, n_options + 1))
+    for t in range(n_years):
+        for n in range(n_options):
+            amount = per_year[n] * weight[firm[n], t]
+            if in_time:
+                amount = amount * (1.0 if effective[n] <= horizon[t] else 0.0)
+            tonnes[t, n if n < at else n + 1] = amount
+        tonnes[t, at] = offsets[t]
+    return tonnes
+
+
 def warm_up() -> None:
     """Compile (or load from the cache) every kernel on tiny inputs."""
     z = np.zeros(4, dtype=np.int64)
@@ -343,3 +534,7 @@ def warm_up() -> None:
                  np.zeros((0, 6), dtype=np.int64), False, z.copy())
     clean_top(z.copy(), 0, z)
     transfer_many(np.ones((2, 2), dtype=np.int64), np.zeros(1, dtype=np.int64), one, one)
+    steps = np.array([1.0, 2.0])
+    banking_prices(np.ones(2), steps, np.ones((2, 2)), np.ones(2), 0.0, True)
+    horizon_tonnes(steps, np.zeros(2, dtype=np.int64), np.ones((1, 2)), z[:2],
+                   z[:2], 1, np.ones(2), True)

@@ -374,3 +374,43 @@ def test_the_equilibrium_runs_on_one_blas_thread_and_restores_the_count() -> Non
         assert seen == [1] and get() == 2
     finally:
         set_(before)
+
+
+def _compiled_prices(gap, costs, tonnes, bank, rate, banking):
+    from etsim.model import _kernels
+
+    growth = (1.0 + rate) ** np.arange(len(gap))
+    return _kernels.banking_prices(np.asarray(gap, dtype=float), np.asarray(costs, dtype=float),
+                                   np.ascontiguousarray(tonnes, dtype=float), growth,
+                                   float(bank), banking)
+
+
+@pytest.mark.parametrize("banking", [True, False])
+def test_the_compiled_price_path_is_the_reference_one_bit_for_bit(banking: bool) -> None:
+    """The compiled solver the run uses each month gives exactly the prices of
+    ``banking_equilibrium`` (the reference), on random markets: slack and tight years,
+    an initial bank or a debt, gaps no option closes, steps in every year or only some."""
+    rng = np.random.default_rng(7)
+    for case in range(300):
+        n_years, n_steps = int(rng.integers(1, 9)), int(rng.integers(0, 40))
+        costs = np.sort(rng.choice([5.0, 20.0, 50.0, 80.0], n_steps)
+                        if case % 3 == 0 else rng.uniform(1, 200, n_steps))
+        tonnes = rng.uniform(0, 10, (n_years, n_steps)) * (rng.random((n_years, n_steps)) < 0.8)
+        gap = rng.normal(5 * n_steps / 4, 30, n_years)
+        bank = float(rng.choice([0.0, 50.0, -20.0]))
+        rate = float(rng.choice([0.0, 0.05, 0.08]))
+        expected = banking_equilibrium(gap, np.zeros(n_years), costs, tonnes, bank=bank,
+                                       rate=rate, banking=banking).price
+        got = _compiled_prices(gap, costs, tonnes, bank, rate, banking)
+        np.testing.assert_array_equal(got, expected, err_msg=f"case {case}")
+
+
+def test_the_compiled_price_path_by_hand() -> None:
+    """Two years, one step of 10 t at 100 CNY/t a year, no gap then a gap of 15 t, 10% a
+    year: year 2's own step cannot close its gap, so 5 t are abated in year 1 at 100 and
+    banked, and the price rises at the rate (100 then 110); with no steps at all the
+    price is NaN."""
+    prices = _compiled_prices([0.0, 15.0], [100.0], [[10.0], [10.0]], 0.0, 0.1, True)
+    np.testing.assert_allclose(prices, [100.0, 110.0])
+    assert np.isnan(_compiled_prices([5.0], np.zeros(0), np.zeros((1, 0)), 0.0, 0.0,
+                                     True)).all()
