@@ -52,6 +52,7 @@ from etsim.model.market import CarbonMarketModel
 from etsim.model.messages import shown, shown_name
 from etsim.model.results import (
     ResultsError,
+    build_tables,
     cannot_write,
     check_output_folder,
     is_temporary,
@@ -95,6 +96,10 @@ class RunOutcome:
     tables: dict[str, pd.DataFrame] | None = None
     record: dict[str, Any] | None = None
     error: dict[str, str] | None = None
+
+
+HEADLINE_TABLES = ("market_daily", "firm_years", "market_years")
+"""The results tables ``headline_figures`` reads."""
 
 
 def headline_figures(tables: dict[str, pd.DataFrame], end_year: int) -> dict[str, float]:
@@ -188,7 +193,9 @@ def run_one(spec: RunSpec) -> RunOutcome:
         model = CarbonMarketModel(scenario=Scenario.model_validate(spec.scenario),
                                   seed=spec.seed)
         model.run()
-        tables = model.results()
+        # only the tables the headline figures and the experiment's outputs need (the
+        # trades' network and the book's events are most of the rest)
+        tables = build_tables(model, HEADLINE_TABLES + tuple(spec.tables))
         figures = headline_figures(tables, spec.end_year)
         kept = {name: tables[name] for name in spec.tables} or None
         record = run_record(model) if kept else None

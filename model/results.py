@@ -30,7 +30,7 @@ from etsim.model.messages import shown, shown_name
 from etsim.model.scenario import ScenarioError
 
 if TYPE_CHECKING:  # annotations only
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
     from etsim.model.records import MarketState
 
@@ -175,8 +175,50 @@ def _market_years(model: MarketState, firm_years: pd.DataFrame,
     return pd.DataFrame(rows)
 
 
-def build_tables(model: MarketState) -> dict[str, pd.DataFrame]:
-    """All results tables of a finished run."""
+ABATEMENT_COLUMNS = ("firm_id", "option", "intensity_reduction", "cost_per_t", "lead_time_years",
+                     "adopted_year", "capital_cost", "operating_cost", "lifetime_years")
+
+
+def _abatement_options(model: MarketState) -> pd.DataFrame:
+    """One row per firm and option, the firm's options cheapest first (column arrays,
+    not a row per option: 200,000 options at 50,000 firms)."""
+    options = model.firms.options
+    rows, ks = np.nonzero(options.valid)  # a firm's options are its first columns
+    if not len(rows):
+        return pd.DataFrame([], columns=list(ABATEMENT_COLUMNS)).astype({"adopted_year": "Int64"})
+    adopted = options.adopted_year[rows, ks]
+    # cost_per_t: the levelised cost (agents.abatement.levelised_cost, at the hurdle rate)
+    return pd.DataFrame({
+        "firm_id": model.firms.firm_id[rows].astype(np.int64),
+        "option": [name for row in options.names for name in row],
+        "intensity_reduction": options.reduction[rows, ks].astype(float),
+        "cost_per_t": options.cost[rows, ks].astype(float),
+        "lead_time_years": options.lead_time[rows, ks].astype(np.int64),
+        "adopted_year": pd.arrays.IntegerArray(adopted.astype(np.int64), adopted < 0),
+        "capital_cost": options.capital_cost[rows, ks].astype(float),
+        "operating_cost": options.operating_cost[rows, ks].astype(float),
+        "lifetime_years": options.lifetime[rows, ks].astype(np.int64),
+    })
+
+
+def build_tables(model: MarketState,
+                 names: Iterable[str] | None = None) -> dict[str, pd.DataFrame]:
+    """The results tables of a finished run.
+
+    Args:
+        model: The finished run.
+        names: Only these tables (of ``TABLES``, in that order; a sweep keeps its
+            headline tables and skips building the trades' network); default all.
+
+    Raises:
+        ValueError: A name that is no table.
+    """
+    wanted = TABLES if names is None else tuple(t for t in TABLES if t in set(names))
+    unknown = set(names or ()) - set(TABLES)
+    if unknown:
+        raise ValueError(f"no results table {sorted(unknown)[0]!r}; tables: "
+                         f"{', '.join(TABLES)}")
+    tables: dict[str, pd.DataFrame] = {}
     cal = model.calendar
     daily = pd.DataFrame({
         "date": cal.date.astype("datetime64[s]"), "year": cal.year, "month": cal.month,
@@ -185,47 +227,34 @@ def build_tables(model: MarketState) -> dict[str, pd.DataFrame]:
             "best_bid", "best_ask", "limit_down", "limit_up", "block_volume", "orders",
             "fundamental_price", "primary_price")},
     })
-    firms = model.firms
-    names = np.array(model.sector_names)
-    firm_table = pd.DataFrame({
-        "firm_id": firms.firm_id,
-        "sector": names[firms.sector],
-        "entry_year": firms.entry_year,
-        "capacity": firms.base_output,
-        "unit": [model.sector_configs[s].unit for s in firms.sector],
-        "baseline_intensity": firms.baseline_intensity,
-        "indirect_intensity": firms.indirect_intensity,
-        "misreports": firms.misreports,
-        "annual_emissions_estimate": firms.annual_emissions,
-    })
-    options = firms.options
-    option_rows = []
-    for row in range(model.n_firms):
-        for k, name in enumerate(options.names[row]):
-            adopted = int(options.adopted_year[row, k])
-            option_rows.append((int(firms.firm_id[row]), name, float(options.reduction[row, k]),
-                                float(options.cost[row, k]), int(options.lead_time[row, k]),
-                                adopted if adopted >= 0 else None,
-                                float(options.capital_cost[row, k]),
-                                float(options.operating_cost[row, k]),
-                                int(options.lifetime[row, k])))
-    # cost_per_t: the levelised cost (agents.abatement.levelised_cost, at the hurdle rate)
-    abatement = pd.DataFrame(option_rows, columns=[
-        "firm_id", "option", "intensity_reduction", "cost_per_t", "lead_time_years",
-        "adopted_year", "capital_cost", "operating_cost", "lifetime_years"]).astype(
-        {"adopted_year": "Int64"})
-    firm_years = _firm_years(model)
-    trades = _trade_frame(model)
-    return {
-        "market_daily": daily,
-        "firm_years": firm_years,
-        "firms": firm_table,
-        "abatement_options": abatement,
-        "market_years": _market_years(model, firm_years, daily),
-        "trades": trades,
-        "book_events": _book_events(model),
-        "trade_network": yearly_networks(trades, model.years.tolist()),
-    }
+    tables["market_daily"] = daily
+    if {"firm_years", "market_years"} & set(wanted):
+        tables["firm_years"] = _firm_years(model)
+    if "firms" in wanted:
+        firms = model.firms
+        sectors = np.array(model.sector_names)
+        tables["firms"] = pd.DataFrame({
+            "firm_id": firms.firm_id,
+            "sector": sectors[firms.sector],
+            "entry_year": firms.entry_year,
+            "capacity": firms.base_output,
+            "unit": [model.sector_configs[s].unit for s in firms.sector],
+            "baseline_intensity": firms.baseline_intensity,
+            "indirect_intensity": firms.indirect_intensity,
+            "misreports": firms.misreports,
+            "annual_emissions_estimate": firms.annual_emissions,
+        })
+    if "abatement_options" in wanted:
+        tables["abatement_options"] = _abatement_options(model)
+    if "market_years" in wanted:
+        tables["market_years"] = _market_years(model, tables["firm_years"], daily)
+    if {"trades", "trade_network"} & set(wanted):
+        tables["trades"] = _trade_frame(model)
+    if "book_events" in wanted:
+        tables["book_events"] = _book_events(model)
+    if "trade_network" in wanted:
+        tables["trade_network"] = yearly_networks(tables["trades"], model.years.tolist())
+    return {name: tables[name] for name in wanted}
 
 
 def run_record(model: MarketState) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from etsim import CarbonMarketModel
@@ -414,3 +415,18 @@ def test_the_compiled_price_path_by_hand() -> None:
     np.testing.assert_allclose(prices, [100.0, 110.0])
     assert np.isnan(_compiled_prices([5.0], np.zeros(0), np.zeros((1, 0)), 0.0, 0.0,
                                      True)).all()
+
+
+def test_a_subset_of_the_results_tables_is_the_same_as_in_all(classroom_four_years) -> None:
+    """A sweep builds only the tables its figures need: each is the table of the full set;
+    an unknown name is refused with the tables there are."""
+    from etsim.model.results import TABLES, build_tables
+
+    everything = classroom_four_years.results()
+    assert list(everything) == list(TABLES)
+    some = build_tables(classroom_four_years, ["market_years", "market_daily"])
+    assert list(some) == ["market_daily", "market_years"]  # in the order of TABLES
+    for name, frame in some.items():
+        pd.testing.assert_frame_equal(frame, everything[name])
+    with pytest.raises(ValueError, match="no results table 'prices'.*market_daily"):
+        build_tables(classroom_four_years, ["prices"])
