@@ -30,16 +30,18 @@ _found: list[_Controls | None] = []
 
 
 def _loaded_openblas() -> list[str]:
-    """Paths of OpenBLAS libraries in this process (numpy's own first)."""
-    paths = sorted(str(p) for p in (Path(np.__file__).parent.parent / "numpy.libs").glob(
-        "*openblas*"))
+    """Paths of the OpenBLAS libraries this process has loaded (on Linux, from its
+    memory map, so that no second copy is loaded); elsewhere numpy's bundled one."""
     if sys.platform.startswith("linux"):
         try:
             with open("/proc/self/maps") as maps:
-                paths += [line.split()[-1] for line in maps if "openblas" in line.lower()]
+                paths = [line.split()[-1] for line in maps
+                         if "openblas" in line.lower() and "/" in line]
+            return list(dict.fromkeys(paths))
         except OSError:
             pass
-    return list(dict.fromkeys(paths))
+    return sorted(str(p) for p in (Path(np.__file__).parent.parent / "numpy.libs").glob(
+        "*openblas*"))
 
 
 def _controls() -> _Controls | None:
