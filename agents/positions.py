@@ -72,6 +72,9 @@ class Positions:
         self.expected_nearest = np.zeros(n)  # the same for the nearest deadline
         self.next_deadline: int | None = None  # trading day of the nearest deadline
         self.next_compliance_year = scenario.start_year
+        opening = scenario.market.opening_date
+        # the first trading day of the exchange (market.opening_date): no orders before it
+        self.opening_day = 0 if opening is None else calendar.day_of(opening)
 
     def deadline_day(self, compliance_year: int) -> int:
         """The trading day of a compliance year's deadline."""
@@ -149,6 +152,15 @@ class Positions:
         earlier = np.zeros(self.firms.n)
         nearest = None
         self.next_deadline = None
+        opening = self.compliance.opening_owed
+        if opening is not None and opening.any():
+            # the cycle before the run: its quota is held, its obligation known
+            deadline = self.calendar.last_day(*self.compliance.opening.due())
+            if deadline >= day:
+                self.next_deadline, self.next_compliance_year = deadline, sc.start_year - 1
+                nearest = -opening.astype(float)
+                net -= opening
+                earlier -= opening
         for compliance_year in range(sc.start_year, min(year, sc.end_year) + 1):
             deadline = self.deadline_day(compliance_year)
             if deadline < day:
@@ -216,7 +228,7 @@ class Positions:
             discount_rate=firms.discount_rate,
             penalty_price=self.compliance.penalty_price(firms.expected_price),
             budget=budget,
-            can_trade=firms.entry_year <= min(year, sc.end_year),
+            can_trade=(firms.entry_year <= min(year, sc.end_year)) & (day >= self.opening_day),
             limit_down=limit_down,
             limit_up=limit_up,
             # firms expect the market to go on after the scenario's last deadline (see

@@ -1,6 +1,7 @@
 """The trading session: one day on the exchange, and the market's daily record.
 
-A day runs as on the Shanghai Environment and Energy Exchange:
+A day runs as on the Shanghai Environment and Energy Exchange (from
+``market.opening_date``, if set: before it no order is taken):
 
 1. The listed session's band is the previous close -/+ ``market.price_limit``
    (``price_band``); the block session's is -/+ ``market.block_price_limit``. A band
@@ -233,6 +234,9 @@ class TradingSession:
         self.n_firms = n_firms
         self.book_days = book_days
         self.gtc = config.order_expiry == "gtc"
+        # no trading before the exchange opened (market.opening_date)
+        self.opening_day = (0 if config.opening_date is None
+                            else record.calendar.day_of(config.opening_date))
         # GTC orders resting in the listed book since the last close
         self.resting = RestingOrders.empty()
         self.book_log: list[dict[str, Any]] = []
@@ -268,6 +272,9 @@ class TradingSession:
         market = self.config
         record = self.record
         recorded = day in self.book_days
+        if day < self.opening_day:  # the exchange has not opened: no order is taken
+            orders = type(orders)(*(getattr(orders, f)[:0] for f in
+                                    ("trader", "side", "quantity", "limit_price")))
         limit_down, limit_up = self.listed_band()
         # Orders of block size go to the block session first (+/-30%); what they leave
         # unfilled goes on to the listed session in an order below block size.
