@@ -5,7 +5,8 @@ due at it, ``compliance.deadlines``). For every compliance year whose
 deadline has not passed, its expected balance is the free quota still to come (the
 final free quota at its projected output and emissions, less what was issued) plus
 the offsets it counts on, less its obligation (verified emissions once known, else the
-year's reports so far scaled to a year). Its position for the nearest deadline is its
+year's reports so far scaled to a year; before any report, its planned output at its
+current intensity). Its position for the nearest deadline is its
 usable holdings plus that year's balance; quota of later years comes after it, so a
 firm short for it buys even when later years promise a surplus (``short_later`` then
 sets the price at which a surplus is sold).
@@ -108,15 +109,16 @@ class Positions:
         records = self.records
         col = records.col(year)
         firms = self.firms
+        output = self.projected_output(year, day)
         if records.verified_known[col]:
             obligation = (np.nan_to_num(records["verified_emissions"][:, col])
                           + records["owed"][:, col])
         else:
             months = max(self.months_done(year, day), 1)
             so_far = records["reported_emissions"][:, col]
-            projected = firms.base_output * firms.intensity
+            # before any report: the output plan the quota to come is computed from
+            projected = output * firms.intensity
             obligation = np.where(so_far > 0, so_far * 12 / months, projected)
-        output = self.projected_output(year, day)
         to_come = np.zeros(firms.n)
         allocation = self.allocation
         trued_up = self.scenario.compliance.true_up_month <= self.month_of(year + 1, day)

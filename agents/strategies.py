@@ -100,6 +100,14 @@ class BudgetConstrainedStrategy:
     Its listed order stays below block size (as on the exchange); any rest of the day's
     order waits for a later day.
 
+    With ``trading.block_deals`` set, block trading is lumpy instead (:meth:`block_deals`):
+    a firm whose position is at least the minimum block size trades it in the block
+    session only: on a day it is active, with probability ``block_deals`` x the day's
+    order share (below), one order of its remaining position divided by ``block_deals``
+    (at least the minimum), so its position goes in a few large deals whose expected
+    flow has the timing of the sliced orders, rising towards the deadline; firms with
+    smaller positions trade on the listed session.
+
     Other strategies change only how quotes are drawn from the reservation values
     (:meth:`quotes`) and may learn from the day's outcome (:meth:`observe`).
     """
@@ -199,6 +207,27 @@ class BudgetConstrainedStrategy:
         block = np.where(lump, np.minimum(minimum, cap), block)
         return np.where(block >= minimum, block, 0.0)
 
+    def block_deals(self, size: np.ndarray, cap: np.ndarray, state: TradingState
+                    ) -> np.ndarray:
+        """Per firm, the block order of lumpy block trading (``trading.block_deals``).
+
+        Args:
+            size: What the firm has left to trade for its deadline (t).
+            cap: The most it may order today (t).
+            state: What the firms know today.
+
+        Returns:
+            ``max(block_min_t, ceil(size / block_deals))`` within ``cap`` where ``size``
+            is at least the exchange's minimum block size and that order still is; else 0
+            (the firm trades on the listed session).
+        """
+        minimum = state.block_min_t
+        deals = self.config.block_deals
+        if minimum <= 0 or deals <= 0:
+            return np.zeros_like(size)
+        deal = np.minimum(np.maximum(np.ceil(size / deals), minimum), cap)
+        return np.where((size >= minimum) & (deal >= minimum), deal, 0.0)
+
     def observe(self, orders: Orders, filled: np.ndarray, close: float) -> None:
         """Learn from the day: ``filled`` is True for each order that traded at all."""
 
@@ -231,10 +260,26 @@ class BudgetConstrainedStrategy:
         sell_cap = np.minimum(np.floor(state.position), state.sellable)
         sell_qty = np.minimum(np.ceil(share * np.floor(state.position)), state.sellable)
         # large positions: a share of the order goes to the block session as its own order
-        buy_block = self.block_quantities(buy_qty, buy_cap, state)
-        sell_block = self.block_quantities(sell_qty, sell_cap, state)
-        buy_listed = np.maximum(buy_qty - buy_block, 0.0)
-        sell_listed = np.maximum(sell_qty - sell_block, 0.0)
+        if config.block_deals > 0:
+            # lumpy: a large position is traded in a few block deals, no listed slices. A
+            # deal of 1 / block_deals of the position comes with probability share x
+            # block_deals on an active day, so the expected flow keeps the timing of the
+            # sliced orders (share of the position a day), bunched before the deadline.
+            deal_today = rng.random(n) < share * config.block_deals
+            buy_block = self.block_deals(np.ceil(-state.position), buy_cap, state)
+            sell_block = self.block_deals(np.floor(state.position), sell_cap, state)
+            buy_block = np.where(deal_today, buy_block, 0.0)
+            sell_block = np.where(deal_today, sell_block, 0.0)
+            large_buy = np.ceil(-state.position) >= state.block_min_t
+            large_sell = np.floor(state.position) >= state.block_min_t
+            buy_qty = np.where(large_buy, 0.0, buy_qty)
+            sell_qty = np.where(large_sell, 0.0, sell_qty)
+            buy_listed, sell_listed = buy_qty, sell_qty
+        else:
+            buy_block = self.block_quantities(buy_qty, buy_cap, state)
+            sell_block = self.block_quantities(sell_qty, sell_cap, state)
+            buy_listed = np.maximum(buy_qty - buy_block, 0.0)
+            sell_listed = np.maximum(sell_qty - sell_block, 0.0)
         if state.block_min_t > 0:
             # a listed order is below block size (calibration 3): the rest waits
             buy_listed = np.minimum(buy_listed, state.block_min_t - 1)

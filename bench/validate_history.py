@@ -11,8 +11,9 @@ Runs ``china-history`` for each seed (or reads saved run folders, e.g. those of
 the national market's opening (16 July 2021) and prints, per year 2021-2025, the
 observed value beside the mean over seeds: mean close, volume, block share of volume,
 daily volatility and the share of volume in the two months before a year-end deadline
-(November-December). Below the table, issue 11's targets for the shipped defaults, each
-marked met or not met:
+(November-December), and the simulated mean fundamental price (the equilibrium price
+that anchors firms' expectations: where the price level comes from). Below the table,
+issue 11's targets for the shipped defaults, each marked met or not met:
 
 - every annual mean price 2021-2025 within 15% of observed, and their mean absolute
   error below 7.5%;
@@ -41,6 +42,7 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 import pandas as pd  # noqa: E402
 
 from etsim.experiments.moments import observed_targets, yearly_moments  # noqa: E402
+from etsim.experiments.observed import MARKET_OPEN  # noqa: E402
 
 YEARS = range(2021, 2026)
 COLUMNS = ("mean_price", "volume", "block_share", "volatility", "deadline_share")
@@ -68,10 +70,17 @@ def saved_runs(folder: Path) -> list[tuple[pd.DataFrame, float]]:
 
 
 def simulated_table(runs: list[tuple[pd.DataFrame, float]]) -> pd.DataFrame:
-    """Mean over runs of each moment per year (rows year, columns moment)."""
+    """Mean over runs of each moment per year (rows year, columns moment), and the mean
+    fundamental price (the equilibrium anchor of firms' expectations) from the opening."""
     frames = [yearly_moments(daily, scale) for daily, scale in runs]
     moments = pd.concat(frames, ignore_index=True)
-    return moments.groupby(["year", "moment"])["value"].mean().unstack("moment")
+    table = moments.groupby(["year", "moment"])["value"].mean().unstack("moment")
+    fundamentals = []
+    for daily, _ in runs:
+        days = daily[pd.to_datetime(daily["date"]) >= pd.Timestamp(MARKET_OPEN)]
+        fundamentals.append(days.groupby("year")["fundamental_price"].mean())
+    table["fundamental"] = pd.concat(fundamentals, axis=1).mean(axis=1)
+    return table
 
 
 def observed_table() -> pd.DataFrame:
@@ -138,9 +147,9 @@ def report(runs: list[tuple[pd.DataFrame, float]]) -> str:
     sim = simulated_table(runs)
     obs = observed_table()
     head = ("| year | mean close obs / sim (CNY/t) | volume obs / sim (Mt) | block share obs / "
-            "sim | volatility obs / sim | Nov-Dec share obs / sim |")
+            "sim | volatility obs / sim | Nov-Dec share obs / sim | fundamental sim |")
     lines = [f"china-history, {len(runs)} run(s), moments from 16 July 2021", "", head,
-             "|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|"]
     for year in YEARS:
         cells = []
         for moment in COLUMNS:
@@ -148,6 +157,8 @@ def report(runs: list[tuple[pd.DataFrame, float]]) -> str:
             s = sim.loc[year, moment] if (year in sim.index and moment in sim) else None
             o = None if isinstance(o, float) and not math.isfinite(o) else o
             cells.append(f"{_fmt(o, moment)} / {_fmt(s, moment)}")
+        fundamental = sim.loc[year, "fundamental"] if year in sim.index else None
+        cells.append(_fmt(fundamental, "mean_price"))
         lines.append(f"| {year} | " + " | ".join(cells) + " |")
     lines += ["", "| target | met | figures |", "|---|---|---|"]
     for text, met, figures in targets_met(sim, obs):

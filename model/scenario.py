@@ -636,6 +636,18 @@ class TradingConfig(_Section):
             "towards 1), traded in orders of at least market.block_min_t (tCO2)."
         ),
     )
+    block_deals: int = Field(
+        default=0,
+        ge=0,
+        le=20,
+        description=(
+            "Lumpy block trading: a firm whose position is at least market.block_min_t "
+            "trades it in block deals, each day it is active one block order of its "
+            "remaining position / block_deals (at least block_min_t, within what it may "
+            "buy or sell) and no listed order; smaller positions trade on the listed "
+            "session. 0 = each order split by block_threshold_t instead (deals)."
+        ),
+    )
     expectation_smoothing: float = Field(
         default=0.1,
         gt=0,

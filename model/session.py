@@ -185,8 +185,11 @@ class DailyRecord(dict):
 
     def month_ago_close(self, today: int) -> float:
         """The reference price a month of trading days before ``today``: that day's
-        close, or the last close before it when it had none."""
-        day = max(today - self.calendar.days_per_month, 0)
+        close, or the last close before it when it had none; the initial price (the
+        close before the run) when that day is before the run."""
+        day = today - self.calendar.days_per_month
+        if day < 0:  # a month before the run: the close before it
+            return self.initial_price
         for series in ("close", "reference_price"):
             price = float(self[series][day])
             if not np.isnan(price):
