@@ -220,6 +220,10 @@ class Positions:
             urgency = urgency ** sc.trading.urgency_exponent
         year = int(self.calendar.year[day])
         limit_down, limit_up = self.session.listed_band()
+        must_sell = None
+        if sc.compliance.banking and self.next_deadline is not None:
+            # the carry-over limit at the next deadline, with the surplus expected then
+            must_sell = self.compliance.must_sell(self.next_compliance_year, position)
         return TradingState(
             position=position,
             short_later=holdings + self.expected_net < 0,
@@ -243,6 +247,7 @@ class Positions:
             reference_price=self.session.record.last_close,
             annual_need=firms.annual_emissions,
             block_min_t=sc.market.block_min_t,
+            must_sell=must_sell,
         )
 
     def position_all_years(self) -> np.ndarray:

@@ -288,6 +288,32 @@ class Compliance:
         return np.floor(basic + rule.net_sales_multiple
                         * np.maximum(self.net_sales(year, rule.net_sales_years), 0))
 
+    def carry_over_multiple(self, year: int) -> float:
+        """Tonnes a firm may carry past ``year``'s deadline per tonne of net sales (the
+        rule in force, else ``banking_net_sales_multiple``)."""
+        rule = self.carry_over_rule(year)
+        if rule is None:
+            return self.config.banking_net_sales_multiple
+        return rule.net_sales_multiple
+
+    def must_sell(self, year: int, surplus: np.ndarray) -> np.ndarray | None:
+        """Per firm, what it must sell before ``year``'s deadline so as not to have
+        quota cancelled, expecting ``surplus`` (t) of vintages up to ``year`` left after
+        surrendering; None when nothing limits carrying.
+
+        Each tonne sold lowers the surplus by one and raises the carry-over limit by the
+        net-sales multiple m, so a firm whose surplus exceeds its limit L today by E
+        must sell E / (1 + m), rounded up (0 when within it). Without banking it must
+        sell all its surplus.
+        """
+        if not self.config.banking:
+            return np.maximum(surplus, 0.0)
+        limit = self.carry_over_limit(year)
+        if limit is None:
+            return None
+        excess = np.maximum(surplus - limit, 0.0)
+        return np.ceil(excess / (1.0 + self.carry_over_multiple(year)))
+
     def net_sales(self, year: int, years: int) -> np.ndarray:
         """Each firm's tonnes sold minus bought on the exchange: since the market opened
         (``years`` 0), else over the ``years`` calendar years up to the year of
