@@ -5,7 +5,8 @@ due at it, ``compliance.deadlines``). For every compliance year whose
 deadline has not passed, its expected balance is the free quota still to come (the
 final free quota at its projected output and emissions, less what was issued) plus
 the offsets it counts on, less its obligation (verified emissions once known, else the
-year's reports so far scaled to a year). Its position for the nearest deadline is its
+year's reports so far scaled to a year; before any report, its planned output at its
+current intensity). Its position for the nearest deadline is its
 usable holdings plus that year's balance; quota of later years comes after it, so a
 firm short for it buys even when later years promise a surplus (``short_later`` then
 sets the price at which a surplus is sold).
@@ -72,6 +73,9 @@ class Positions:
         self.expected_nearest = np.zeros(n)  # the same for the nearest deadline
         self.next_deadline: int | None = None  # trading day of the nearest deadline
         self.next_compliance_year = scenario.start_year
+        opening = scenario.market.opening_date
+        # the first trading day of the exchange (market.opening_date): no orders before it
+        self.opening_day = 0 if opening is None else calendar.day_of(opening)
 
     def deadline_day(self, compliance_year: int) -> int:
         """The trading day of a compliance year's deadline."""
@@ -105,15 +109,16 @@ class Positions:
         records = self.records
         col = records.col(year)
         firms = self.firms
+        output = self.projected_output(year, day)
         if records.verified_known[col]:
             obligation = (np.nan_to_num(records["verified_emissions"][:, col])
                           + records["owed"][:, col])
         else:
             months = max(self.months_done(year, day), 1)
             so_far = records["reported_emissions"][:, col]
-            projected = firms.base_output * firms.intensity
+            # before any report: the output plan the quota to come is computed from
+            projected = output * firms.intensity
             obligation = np.where(so_far > 0, so_far * 12 / months, projected)
-        output = self.projected_output(year, day)
         to_come = np.zeros(firms.n)
         allocation = self.allocation
         trued_up = self.scenario.compliance.true_up_month <= self.month_of(year + 1, day)
@@ -149,6 +154,15 @@ class Positions:
         earlier = np.zeros(self.firms.n)
         nearest = None
         self.next_deadline = None
+        opening = self.compliance.opening_owed
+        if opening is not None and opening.any():
+            # the cycle before the run: its quota is held, its obligation known
+            deadline = self.calendar.last_day(*self.compliance.opening.due())
+            if deadline >= day:
+                self.next_deadline, self.next_compliance_year = deadline, sc.start_year - 1
+                nearest = -opening.astype(float)
+                net -= opening
+                earlier -= opening
         for compliance_year in range(sc.start_year, min(year, sc.end_year) + 1):
             deadline = self.deadline_day(compliance_year)
             if deadline < day:
@@ -206,6 +220,10 @@ class Positions:
             urgency = urgency ** sc.trading.urgency_exponent
         year = int(self.calendar.year[day])
         limit_down, limit_up = self.session.listed_band()
+        must_sell = None
+        if sc.compliance.banking and self.next_deadline is not None:
+            # the carry-over limit at the next deadline, with the surplus expected then
+            must_sell = self.compliance.must_sell(self.next_compliance_year, position)
         return TradingState(
             position=position,
             short_later=holdings + self.expected_net < 0,
@@ -216,7 +234,7 @@ class Positions:
             discount_rate=firms.discount_rate,
             penalty_price=self.compliance.penalty_price(firms.expected_price),
             budget=budget,
-            can_trade=firms.entry_year <= min(year, sc.end_year),
+            can_trade=(firms.entry_year <= min(year, sc.end_year)) & (day >= self.opening_day),
             limit_down=limit_down,
             limit_up=limit_up,
             # firms expect the market to go on after the scenario's last deadline (see
@@ -229,6 +247,7 @@ class Positions:
             reference_price=self.session.record.last_close,
             annual_need=firms.annual_emissions,
             block_min_t=sc.market.block_min_t,
+            must_sell=must_sell,
         )
 
     def position_all_years(self) -> np.ndarray:

@@ -50,6 +50,9 @@ class TradingState:
     annual_need: np.ndarray | None = None
     # t: the exchange's minimum block order (market.block_min_t); 0 = no block orders
     block_min_t: int = 0
+    # t: what each firm must sell before its next deadline so as not to have quota
+    # cancelled by the carry-over limit (compliance.must_sell); None: no limit
+    must_sell: np.ndarray | None = None
 
 
 @dataclass
@@ -84,7 +87,10 @@ class BudgetConstrainedStrategy:
     (Hotelling): ``expected x (1 + expected growth) / (1 + its discount rate)``, so a
     firm that expects the price to rise faster than its discount rate banks its
     surplus, and one that does not sells it.
-    Purchases are limited by the firm's carbon budget for the year.
+    Purchases are limited by the firm's carbon budget for the year. Where a carry-over
+    limit would cancel part of a firm's surplus after its next deadline
+    (``TradingState.must_sell``), that part cannot be banked: the firm sells it first,
+    at the value without banking (falling with urgency), before it holds the rest.
 
     Patient firms make the book two-sided (:meth:`patient_quotes`): an active firm quotes
     patiently with probability ``patience x (1 - urgency) x (1 - |position| / annual
@@ -99,6 +105,14 @@ class BudgetConstrainedStrategy:
     size, so the block share of a firm's trading rises with the size of its position.
     Its listed order stays below block size (as on the exchange); any rest of the day's
     order waits for a later day.
+
+    With ``trading.block_deals`` set, block trading is lumpy instead (:meth:`block_deals`):
+    a firm whose position is at least the minimum block size trades it in the block
+    session only: on a day it is active, with probability ``block_deals`` x the day's
+    order share (below), one order of its remaining position divided by ``block_deals``
+    (at least the minimum), so its position goes in a few large deals whose expected
+    flow has the timing of the sliced orders, rising towards the deadline; firms with
+    smaller positions trade on the listed session.
 
     Other strategies change only how quotes are drawn from the reservation values
     (:meth:`quotes`) and may learn from the day's outcome (:meth:`observe`).
@@ -130,7 +144,12 @@ class BudgetConstrainedStrategy:
             # its rate holds its surplus unless paid that much now.
             hold_value = state.expected_price * (1.0 + state.expected_growth) / (
                 1.0 + state.discount_rate)
+            falling = sell_value * (1.0 - state.urgency)
             sell_value = np.maximum(sell_value, hold_value)
+            if state.must_sell is not None:
+                # quota the carry-over limit would cancel cannot be banked: it is sold
+                # as without banking, at a value falling towards the deadline
+                sell_value = np.where(state.must_sell >= 1, falling, sell_value)
         else:
             sell_value = sell_value * (1.0 - state.urgency)
         return buy_value, sell_value
@@ -199,6 +218,27 @@ class BudgetConstrainedStrategy:
         block = np.where(lump, np.minimum(minimum, cap), block)
         return np.where(block >= minimum, block, 0.0)
 
+    def block_deals(self, size: np.ndarray, cap: np.ndarray, state: TradingState
+                    ) -> np.ndarray:
+        """Per firm, the block order of lumpy block trading (``trading.block_deals``).
+
+        Args:
+            size: What the firm has left to trade for its deadline (t).
+            cap: The most it may order today (t).
+            state: What the firms know today.
+
+        Returns:
+            ``max(block_min_t, ceil(size / block_deals))`` within ``cap`` where ``size``
+            is at least the exchange's minimum block size and that order still is; else 0
+            (the firm trades on the listed session).
+        """
+        minimum = state.block_min_t
+        deals = self.config.block_deals
+        if minimum <= 0 or deals <= 0:
+            return np.zeros_like(size)
+        deal = np.minimum(np.maximum(np.ceil(size / deals), minimum), cap)
+        return np.where((size >= minimum) & (deal >= minimum), deal, 0.0)
+
     def observe(self, orders: Orders, filled: np.ndarray, close: float) -> None:
         """Learn from the day: ``filled`` is True for each order that traded at all."""
 
@@ -228,13 +268,35 @@ class BudgetConstrainedStrategy:
         affordable = np.floor(np.maximum(state.budget, 0.0) / np.maximum(bid, 0.01))
         buy_cap = np.minimum(np.ceil(-state.position), affordable)
         buy_qty = np.minimum(np.ceil(share * -state.position), affordable)
-        sell_cap = np.minimum(np.floor(state.position), state.sellable)
-        sell_qty = np.minimum(np.ceil(share * np.floor(state.position)), state.sellable)
+        # what a firm sells for its deadline: its surplus, or first what the carry-over
+        # limit would cancel (sold at the value without banking, see reservation_values)
+        surplus = np.floor(state.position)
+        if state.banking and state.must_sell is not None:
+            surplus = np.where(state.must_sell >= 1, np.minimum(surplus, state.must_sell),
+                               surplus)
+        sell_cap = np.minimum(surplus, state.sellable)
+        sell_qty = np.minimum(np.ceil(share * surplus), state.sellable)
         # large positions: a share of the order goes to the block session as its own order
-        buy_block = self.block_quantities(buy_qty, buy_cap, state)
-        sell_block = self.block_quantities(sell_qty, sell_cap, state)
-        buy_listed = np.maximum(buy_qty - buy_block, 0.0)
-        sell_listed = np.maximum(sell_qty - sell_block, 0.0)
+        if config.block_deals > 0:
+            # lumpy: a large position is traded in a few block deals, no listed slices. A
+            # deal of 1 / block_deals of the position comes with probability share x
+            # block_deals on an active day, so the expected flow keeps the timing of the
+            # sliced orders (share of the position a day), bunched before the deadline.
+            deal_today = rng.random(n) < share * config.block_deals
+            buy_block = self.block_deals(np.ceil(-state.position), buy_cap, state)
+            sell_block = self.block_deals(surplus, sell_cap, state)
+            buy_block = np.where(deal_today, buy_block, 0.0)
+            sell_block = np.where(deal_today, sell_block, 0.0)
+            large_buy = np.ceil(-state.position) >= state.block_min_t
+            large_sell = surplus >= state.block_min_t
+            buy_qty = np.where(large_buy, 0.0, buy_qty)
+            sell_qty = np.where(large_sell, 0.0, sell_qty)
+            buy_listed, sell_listed = buy_qty, sell_qty
+        else:
+            buy_block = self.block_quantities(buy_qty, buy_cap, state)
+            sell_block = self.block_quantities(sell_qty, sell_cap, state)
+            buy_listed = np.maximum(buy_qty - buy_block, 0.0)
+            sell_listed = np.maximum(sell_qty - sell_block, 0.0)
         if state.block_min_t > 0:
             # a listed order is below block size (calibration 3): the rest waits
             buy_listed = np.minimum(buy_listed, state.block_min_t - 1)

@@ -70,6 +70,69 @@ class Compliance:
         self.registry = registry
         self.payments = payments
         self.financial = financial
+        # the opening cycle (compliance.opening_cycle): what each firm still owes for it
+        self.opening = scenario.compliance.opening_cycle
+        self.opening_owed: np.ndarray | None = None
+        self.opening_result: dict[str, int] | None = None  # set at its deadline
+        self.opening_benchmark = [self.opening.benchmark.get(name) for name in sector_names]
+        self.sector_benchmark = [scenario.sectors[name].benchmark for name in sector_names]
+
+    def open_cycle(self) -> None:
+        """Start the run inside the opening cycle (``compliance.opening_cycle``): each firm
+        of a sector in it that entered before the first year is issued the cycle's free
+        quota (vintage ``start_year - 1``) and owes its verified emissions at the cycle's
+        deadline. Nothing happens without a cycle."""
+        cycle = self.opening
+        if not cycle.years:
+            return
+        firms = self.firms
+        in_cycle = np.array([b is not None for b in self.opening_benchmark])[firms.sector]
+        in_cycle &= firms.entry_year < self.start_year
+        benchmark = np.array([b or 0.0 for b in self.opening_benchmark])[firms.sector]
+        # a firm's intensity in the cycle stands to the cycle's benchmark as its intensity
+        # at the start stands to the sector's benchmark (the sector in balance at 1.0)
+        relative = firms.baseline_intensity / np.array(self.sector_benchmark)[firms.sector]
+        output = cycle.years * firms.base_output
+        quota = np.where(in_cycle, np.round(output * benchmark), 0).astype(np.int64)
+        owed = np.round(output * benchmark * relative / cycle.quota_ratio)
+        self.opening_owed = np.where(in_cycle, owed, 0).astype(np.int64)
+        self.registry.issue(np.arange(firms.n), quota, self.start_year - 1, "issued_free")
+
+    def opening_due(self, calendar_year: int, month: int) -> bool:
+        """Whether the opening cycle is due at the end of ``month`` of ``calendar_year``."""
+        return self.opening_owed is not None and self.opening.due() == (calendar_year, month)
+
+    def opening_month_before(self) -> tuple[int, int]:
+        """The month before the opening cycle's deadline (its penalty's reference)."""
+        year, month = self.opening.due()
+        return (year - 1, 12) if month == 1 else (year, month - 1)
+
+    def settle_opening(self, reference_price: float) -> dict[str, int]:
+        """Surrender for the opening cycle at its deadline: quota of vintages up to
+        ``start_year - 1`` (no offsets, no borrowing), a penalty and a deduction for a
+        shortfall as at any deadline, then the banking rules for that vintage.
+
+        Args:
+            reference_price: The mean close of the month before the deadline (CNY/t).
+
+        Returns:
+            Tonnes owed, surrendered and short over all firms.
+        """
+        owed = self.opening_owed
+        rows = np.flatnonzero(owed > 0)
+        vintage = self.start_year - 1
+        surrendered = self.registry.take(rows, owed[rows], vintage, "surrendered").sum(axis=1)
+        short = owed[rows] - surrendered
+        penalty = self.penalty_price(reference_price) * short
+        self.firms.cash[rows] -= penalty
+        self.payments["penalties"] += float(penalty.sum())
+        if self.penalty.deduct_shortfall:
+            self.firms.pending_deduction[rows] += short
+        self.opening_owed = np.zeros_like(owed)
+        self.apply_banking_rules(vintage)
+        self.opening_result = {"owed": int(owed.sum()), "surrendered": int(surrendered.sum()),
+                               "short": int(short.sum())}
+        return self.opening_result
 
     def deadline(self, year: int) -> tuple[int, int]:
         """The calendar year and month whose last trading day is ``year``'s deadline
@@ -224,6 +287,32 @@ class Compliance:
                           for name in self.sector_names])[firms.sector]
         return np.floor(basic + rule.net_sales_multiple
                         * np.maximum(self.net_sales(year, rule.net_sales_years), 0))
+
+    def carry_over_multiple(self, year: int) -> float:
+        """Tonnes a firm may carry past ``year``'s deadline per tonne of net sales (the
+        rule in force, else ``banking_net_sales_multiple``)."""
+        rule = self.carry_over_rule(year)
+        if rule is None:
+            return self.config.banking_net_sales_multiple
+        return rule.net_sales_multiple
+
+    def must_sell(self, year: int, surplus: np.ndarray) -> np.ndarray | None:
+        """Per firm, what it must sell before ``year``'s deadline so as not to have
+        quota cancelled, expecting ``surplus`` (t) of vintages up to ``year`` left after
+        surrendering; None when nothing limits carrying.
+
+        Each tonne sold lowers the surplus by one and raises the carry-over limit by the
+        net-sales multiple m, so a firm whose surplus exceeds its limit L today by E
+        must sell E / (1 + m), rounded up (0 when within it). Without banking it must
+        sell all its surplus.
+        """
+        if not self.config.banking:
+            return np.maximum(surplus, 0.0)
+        limit = self.carry_over_limit(year)
+        if limit is None:
+            return None
+        excess = np.maximum(surplus - limit, 0.0)
+        return np.ceil(excess / (1.0 + self.carry_over_multiple(year)))
 
     def net_sales(self, year: int, years: int) -> np.ndarray:
         """Each firm's tonnes sold minus bought on the exchange: since the market opened

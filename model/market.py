@@ -201,6 +201,7 @@ class CarbonMarketModel(mesa.Model):
                                      self.reserve, self.positions, self.daily,
                                      self.trade_log, self.payments)
         self.issuance.endow_initial_bank(self.sector_configs)
+        self.compliance.open_cycle()  # a cycle before the run, due in it (if any)
         firms.refresh_intensity(sc.start_year)
         self.reserve.endow(int(sc.reserve_pool.initial_holdings_share
                                * self.annual_quota_estimate()))
@@ -382,6 +383,9 @@ class CarbonMarketModel(mesa.Model):
         sc = self.scenario
         if year <= sc.end_year:
             self.mrv.report_month(year, self.production.produce_month(year))
+        if self.compliance.opening_due(year, month):  # the cycle before the run
+            self.compliance.settle_opening(self.daily.month_mean_close(
+                *self.compliance.opening_month_before(), self.day))
         due = self.compliance.due(year, month)  # several years for a multi-year period
         if due:
             compliance_year = due[-1]

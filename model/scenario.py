@@ -431,6 +431,20 @@ class SectorConfig(_Section):
         return value
 
 
+def _iso_date(value: Any) -> datetime.date:
+    """A TOML date or a text YYYY-MM-DD as a date (a date-time is refused)."""
+    if isinstance(value, datetime.datetime) or not isinstance(value, datetime.date | str):
+        raise ValueError("must be a date, 2021-07-16 or \"2021-07-16\"")
+    if isinstance(value, str):
+        try:
+            if len(value) == 10:
+                return datetime.date.fromisoformat(value)
+        except ValueError:
+            pass
+        raise ValueError("must be a date written YYYY-MM-DD")
+    return value
+
+
 class MarketConfig(_Section):
     """Exchange rules (``[market]``): listed and block trading, price limits, calendar."""
 
@@ -481,6 +495,19 @@ class MarketConfig(_Section):
             "expires at the open; 0 = no limit (trading days)."
         ),
     )
+    opening_date: datetime.date | None = Field(
+        default=None,
+        description=(
+            "The exchange's first trading day (a TOML date 2021-07-16 or the text "
+            "\"2021-07-16\"): no trading before the first trading day on or after it; "
+            "unset = trading from the first day of the run (date)."
+        ),
+    )
+
+    @field_validator("opening_date", mode="before")
+    @classmethod
+    def _opening_iso_date(cls, value: Any) -> Any:
+        return value if value is None else _iso_date(value)
 
 
 class TradingConfig(_Section):
@@ -607,6 +634,18 @@ class TradingConfig(_Section):
             "Position size from which a firm takes part of it to the block session: the "
             "share is 1 - block_threshold_t / |position| (0 at or below it, rising "
             "towards 1), traded in orders of at least market.block_min_t (tCO2)."
+        ),
+    )
+    block_deals: int = Field(
+        default=0,
+        ge=0,
+        le=20,
+        description=(
+            "Lumpy block trading: a firm whose position is at least market.block_min_t "
+            "trades it in block deals, each day it is active one block order of its "
+            "remaining position / block_deals (at least block_min_t, within what it may "
+            "buy or sell) and no listed order; smaller positions trade on the listed "
+            "session. 0 = each order split by block_threshold_t instead (deals)."
         ),
     )
     expectation_smoothing: float = Field(
@@ -848,6 +887,77 @@ class CarryOverRule(_Section):
         return value
 
 
+class OpeningCycle(_Section):
+    """A compliance cycle that ran before the scenario's first year and is due in it
+    (``[compliance.opening_cycle]``): China's first cycle, 2019-20, due by 31 December
+    2021.
+
+    Firms of the sectors in ``benchmark`` that entered the market before ``start_year``
+    start the run holding the cycle's free quota, ``years`` x their output x the cycle's
+    benchmark (vintage ``start_year - 1``), and owing its verified emissions, ``years``
+    x their output x their intensity in the cycle, surrendered at ``deadline``. Output is
+    each firm's planned output of the first year; a firm's intensity in the cycle stands
+    to the cycle's benchmark as its intensity at the start stands to the sector's
+    benchmark, divided by ``quota_ratio``: at 1.0 the sector as a whole is neither long
+    nor short (each plan's benchmark set at the sector's balance value, as the library
+    assumes of every benchmark), so trading comes from the firms' spread around it. No
+    offsets and no borrowing in the cycle; a shortfall is fined and deducted as at any
+    deadline; the banking rules then apply to vintage ``start_year - 1``.
+    """
+
+    years: int = Field(
+        default=0,
+        ge=0,
+        le=5,
+        description="Years of emissions in the cycle; 0 = no opening cycle (years).",
+    )
+    deadline: str = Field(
+        default="",
+        description=(
+            "Its deadline, \"YYYY-MM\" (the end of that month), in the run's calendar and "
+            "before the first compliance year's (text)."
+        ),
+    )
+    benchmark: dict[str, float] = Field(
+        default_factory=dict,
+        description=(
+            "Per sector in the cycle, its benchmark, e.g. { power = 0.877 } (table of tCO2 "
+            "per unit of output)."
+        ),
+    )
+    quota_ratio: float = Field(
+        default=1.0,
+        gt=0,
+        description=(
+            "The cycle's benchmark over the sector's balance value (the intensity at which "
+            "its quota equals its emissions): above 1 the cycle is long (ratio)."
+        ),
+    )
+
+    @field_validator("benchmark")
+    @classmethod
+    def _positive(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, benchmark in value.items():
+            if not benchmark > 0:
+                raise ValueError(f"{name}: a benchmark must be above 0, got {benchmark}")
+        return value
+
+    @model_validator(mode="after")
+    def _complete(self) -> OpeningCycle:
+        if self.years:
+            try:
+                parse_deadline(self.deadline)
+            except ValueError as err:
+                raise ValueError(f"deadline: {err}") from None
+            if not self.benchmark:
+                raise ValueError("benchmark: name at least one sector, e.g. { power = 0.877 }")
+        return self
+
+    def due(self) -> tuple[int, int] | None:
+        """The deadline as (calendar year, month); None without a cycle."""
+        return parse_deadline(self.deadline) if self.years else None
+
+
 class ComplianceConfig(_Section):
     """The compliance cycle (``[compliance]``): deadlines, verification, pre-allocation and
     true-up, banking, borrowing and CCER offsets. Months are months of the year after
@@ -964,6 +1074,14 @@ class ComplianceConfig(_Section):
         description=(
             "CCER supply per year as a share of total verified emissions (share; 8.84 Mt in 2025 "
             "over about 8 Gt)."
+        ),
+    )
+
+    opening_cycle: OpeningCycle = Field(
+        default_factory=OpeningCycle,
+        description=(
+            "A compliance cycle before start_year, due in the run (China 2019-20, due at "
+            "the end of 2021); default none (table)."
         ),
     )
 
@@ -1500,6 +1618,24 @@ class Scenario(_Section):
                     f"financial.{key}: must be below market.block_min_t ({block} t): "
                     "financial traders trade on the listed session only"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _opening_cycle_fits(self) -> Scenario:
+        cycle = self.compliance.opening_cycle
+        if cycle.years:
+            unknown = sorted(set(cycle.benchmark) - set(self.sectors))
+            if unknown:
+                raise ValueError(
+                    f"compliance.opening_cycle: benchmark names unknown sector "
+                    f"'{unknown[0]}'; sectors: {', '.join(self.sectors)}")
+            due = cycle.due()
+            first = self.compliance.deadline_of(self.start_year)
+            if not (self.start_year, 1) <= due < first:
+                raise ValueError(
+                    f"compliance.opening_cycle: deadline {cycle.deadline} must fall in or "
+                    f"after {self.start_year} and before the first compliance year's "
+                    f"deadline ({first[0]}-{first[1]:02d})")
         return self
 
     def simulated_sectors(self) -> list[str]:

@@ -1,6 +1,7 @@
 """The trading session: one day on the exchange, and the market's daily record.
 
-A day runs as on the Shanghai Environment and Energy Exchange:
+A day runs as on the Shanghai Environment and Energy Exchange (from
+``market.opening_date``, if set: before it no order is taken):
 
 1. The listed session's band is the previous close -/+ ``market.price_limit``
    (``price_band``); the block session's is -/+ ``market.block_price_limit``. A band
@@ -184,8 +185,11 @@ class DailyRecord(dict):
 
     def month_ago_close(self, today: int) -> float:
         """The reference price a month of trading days before ``today``: that day's
-        close, or the last close before it when it had none."""
-        day = max(today - self.calendar.days_per_month, 0)
+        close, or the last close before it when it had none; the initial price (the
+        close before the run) when that day is before the run."""
+        day = today - self.calendar.days_per_month
+        if day < 0:  # a month before the run: the close before it
+            return self.initial_price
         for series in ("close", "reference_price"):
             price = float(self[series][day])
             if not np.isnan(price):
@@ -233,6 +237,9 @@ class TradingSession:
         self.n_firms = n_firms
         self.book_days = book_days
         self.gtc = config.order_expiry == "gtc"
+        # no trading before the exchange opened (market.opening_date)
+        self.opening_day = (0 if config.opening_date is None
+                            else record.calendar.day_of(config.opening_date))
         # GTC orders resting in the listed book since the last close
         self.resting = RestingOrders.empty()
         self.book_log: list[dict[str, Any]] = []
@@ -268,6 +275,9 @@ class TradingSession:
         market = self.config
         record = self.record
         recorded = day in self.book_days
+        if day < self.opening_day:  # the exchange has not opened: no order is taken
+            orders = type(orders)(*(getattr(orders, f)[:0] for f in
+                                    ("trader", "side", "quantity", "limit_price")))
         limit_down, limit_up = self.listed_band()
         # Orders of block size go to the block session first (+/-30%); what they leave
         # unfilled goes on to the listed session in an order below block size.

@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pytest
 from institutions import HandBuiltMarket, hand_built_market, make_firms, scenario
 
 from etsim.agents.expectations import PriceExpectations
@@ -156,11 +155,6 @@ def test_carbon_budget_is_a_year_of_emissions_plus_this_years_carbon_cash() -> N
     np.testing.assert_allclose(market.positions().carbon_budget(), [18500.0, 18000.0])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Positions.expected_balance estimates the obligation before any report as base_output "
-    "x intensity, ignoring the output plan (demand growth, January's output_factor) that "
-    "the free quota to come is computed from, so in January a firm that cuts output "
-    "expects a deficit it will not have"))
 def test_before_any_report_obligation_follows_the_output_plan() -> None:
     """A firm planning half its output expects half the obligation as well as half the quota."""
     market = firms_market([2.0])  # intensity = benchmark: no surplus, no deficit

@@ -150,10 +150,6 @@ def test_mean_prices_leave_out_days_without_a_close() -> None:
     assert record.reference_before(3) == 95.0 and record.reference_before(0) == 95.0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "DailyRecord.month_ago_close clamps today - days_per_month to day 0, so in the first "
-    "month it returns the first day's close (on day 0: today's own close) instead of the "
-    "close before the run, market.initial_price"))
 def test_month_ago_close_in_the_first_month_is_the_initial_price() -> None:
     """A month before a day of the first month, the close was the initial price."""
     record = DailyRecord(TradingCalendar(2025, 2027), initial_price=95.0)
