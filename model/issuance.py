@@ -76,16 +76,27 @@ class Issuance:
         records["deducted"][rows, col] += deducted
 
     def withhold_for_reserve(self, amounts: np.ndarray, year: int) -> np.ndarray:
-        """Take the pool's pending intake (bank-based rule) out of an issuance, pro rata."""
+        """Take the pool's pending intake (bank-based rule) out of an issuance, pro rata.
+
+        The issuance in whole tonnes gives up exactly the pending intake (all of it if
+        less), shared pro rata by largest remainder (ties to the first rows), so no tonne
+        is gained or lost by rounding. Returns what is left to issue (whole tonnes)."""
         pool = self.reserve
-        total = float(amounts.sum())
+        whole = round_quota(amounts)
+        total = int(whole.sum())
         if pool.withhold_pending <= 0 or total <= 0:
             return amounts
-        kept = round_quota(amounts * (1 - min(pool.withhold_pending, total) / total))
-        withheld = int(round_quota(amounts).sum() - kept.sum())
-        pool.withhold_pending = max(0, pool.withhold_pending - withheld)
-        pool.add(year, withheld)
-        return kept.astype(float)
+        tonnes = min(pool.withhold_pending, total)
+        share = whole * (tonnes / total)
+        withheld = np.minimum(np.floor(share).astype(np.int64), whole)
+        short = tonnes - int(withheld.sum())  # the tonnes the rounding down left out
+        if short:
+            room = withheld < whole
+            order = np.argsort(-np.where(room, share - withheld, -np.inf), kind="stable")
+            withheld[order[:short]] += 1
+        pool.withhold_pending -= tonnes
+        pool.add(year, tonnes)
+        return (whole - withheld).astype(float)
 
     def set_aside(self, rule_quota: np.ndarray, year: int) -> None:
         """The reserve pool's set-aside share of a rule quota goes to the pool."""
