@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from institutions import hand_built_market, make_firms
+from institutions import HandBuiltMarket, hand_built_market, ledger_balances, make_firms
 
 from etsim.model.reserve import Intervention
 
@@ -63,3 +63,75 @@ def test_a_policy_decides_in_whole_tonnes(flow: str) -> None:
     with pytest.raises(ValueError, match=f"{flow} must be 0 or more tonnes"):
         Intervention(**{flow: 12.5})
     assert type(getattr(Intervention(**{flow: np.float64(12.0)}), flow)) is int
+
+
+def _reserve_market(overrides: dict | None = None) -> HandBuiltMarket:
+    """Two steel firms: firm 0 short 30 t (it bids for them at 95 CNY/t), firm 1 even;
+    each with a budget for 2,000 t (as in test_primary_market.py)."""
+    market = hand_built_market(make_firms(2, expected_price=95.0, annual_emissions=2000.0),
+                               overrides)
+    market.positions().expected_net = np.array([-30.0, 0.0])
+    return market
+
+
+def test_quota_bought_from_the_reserve_pool_is_a_purchase_in_net_sales() -> None:
+    """A firm that sold 100 t on the exchange and bought 30 t from the pool has net sales
+    of 70 t, in the running count and in the year's records alike; the exchange's
+    ``bought`` and ``sold`` columns stay exchange-only."""
+    market = _reserve_market()
+    market.registry.issue(np.array([0]), np.array([100]), 2025, "issued_free")
+    market.settlement().settle(_trade(buyer=1, seller=0, price=90.0, quantity=100),
+                               "continuous", day=3, year=2025)
+    market.reserve.endow(50)
+    market.primary().release_from_reserve(day=5, year=2025, volume=50, reserve_price=40.0)
+    col = market.records.col(2025)
+    assert market.registry.total().tolist() == [30, 100]  # 30 t bought from the pool
+    np.testing.assert_array_equal(market.firms.net_sales, [100 - 30, -100])
+    np.testing.assert_array_equal(market.records["reserve_bought"][:, col], [30, 0])
+    np.testing.assert_array_equal(market.records["sold"][:, col], [100, 0])
+    np.testing.assert_array_equal(market.records["bought"][:, col], [0, 100])
+    np.testing.assert_array_equal(market.records.net_sales(2025, 2025), [70, -100])
+
+
+def test_quota_sold_to_the_reserve_pool_is_a_sale_in_net_sales() -> None:
+    """A buy-back is a sale: 50 t sold to the pool count in net sales like 50 t sold on
+    the exchange."""
+    market = _reserve_market()
+    market.positions().expected_net = np.array([80.0, 0.0])  # firm 0: 80 t to spare
+    market.registry.issue(np.array([0]), np.array([80]), 2025, "issued_free")
+    market.firms.expected_price[:] = 40.0  # asks 0.95 x 40 = 38 under the ceiling
+    market.primary().buy_back(day=0, year=2025, volume=50, ceiling_price=40.0)
+    col = market.records.col(2025)
+    assert market.registry.total().tolist() == [30, 0]
+    np.testing.assert_array_equal(market.firms.net_sales, [50, 0])
+    np.testing.assert_array_equal(market.records["reserve_sold"][:, col], [50, 0])
+    np.testing.assert_array_equal(market.records["sold"][:, col], [0, 0])
+    np.testing.assert_array_equal(market.records.net_sales(2025, 2025), [50, 0])
+
+
+@pytest.mark.parametrize("rule", [
+    # before any carry-over rule: banking_limit_t + 1.5 x net sales since the opening
+    {"compliance.banking_limit_t": 10.0, "compliance.banking_net_sales_multiple": 1.5},
+    # a carry-over rule counting the deadline's calendar year (2026 for 2025) only
+    {"compliance.carry_over": {"2025": {"basic_t": 10, "net_sales_multiple": 1.5,
+                                        "net_sales_years": 1}}},
+])
+def test_the_carry_over_limit_counts_the_reserve_purchase(rule: dict) -> None:
+    """Sold 100 t on the exchange and bought 30 t from the pool in 2026 (the year of
+    2025's deadline): carry-over 10 + 1.5 x 70 = 115 t, not 10 + 1.5 x 100 = 160 t."""
+    market = _reserve_market(rule)  # firm 0 bids for 30 t once it holds none
+    market.registry.issue(np.array([0]), np.array([100]), 2025, "issued_free")
+    day = market.calendar.first_day(2026)
+    market.settlement().settle(_trade(buyer=1, seller=0, price=90.0, quantity=100),
+                               "continuous", day=day, year=2026)
+    market.reserve.endow(30)
+    market.primary().release_from_reserve(day=day, year=2026, volume=30, reserve_price=40.0)
+    assert market.registry.total().tolist() == [30, 100]
+    assert market.compliance().carry_over_limit(2025)[0] == 10 + 1.5 * 70
+    assert ledger_balances(market.registry)
+
+
+def _trade(buyer: int, seller: int, price: float, quantity: int) -> dict[str, np.ndarray]:
+    """One exchange trade as the order book reports it."""
+    return {"buyer": np.array([buyer]), "seller": np.array([seller]),
+            "price": np.array([price]), "quantity": np.array([quantity])}
