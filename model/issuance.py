@@ -4,7 +4,9 @@
   of the next year (on the previous year's verified data), and the true-up in the
   true-up month, which issues or withdraws the difference to the final free quota
   (``AllocationPolicy.final_free_quota``) computed from verified output and emissions.
-- Absolute caps: the year's quota is issued in full in January.
+- Absolute caps: the year's quota is issued in full in January (``cap_quota``). Its
+  true-up only withdraws what was counted as issued beyond it: the advance of a loan
+  from that vintage (``Compliance.borrow``), paid back as under a benchmark.
 - A firm's pending penalty deduction (a shortfall carried from an earlier deadline)
   is taken from its next issuance; the reserve pool's set-aside share of the rule
   quota goes to the pool, and a bank-based pool's pending intake is withheld.
@@ -139,7 +141,10 @@ class Issuance:
         allocation = self.allocation
         for sector in range(self.n_sectors):
             rows = self.firms.sector_rows(sector, year)
-            if not len(rows) or allocation.rule(sector, year).issued_at_year_start:
+            if not len(rows):
+                continue
+            if allocation.rule(sector, year).issued_at_year_start:
+                self.recover_advance(rows, year)
                 continue
             output = records["output"][rows, col]
             verified = records["verified_emissions"][rows, col]
@@ -153,6 +158,17 @@ class Issuance:
             less = delta < 0
             if less.any():
                 self.withdraw(rows[less], -delta[less], year)
+
+    def recover_advance(self, rows: np.ndarray, year: int) -> None:
+        """The true-up under an absolute cap: the January quota is final, so what was
+        counted as issued beyond it (a loan advanced from vintage ``year`` at an earlier
+        deadline, ``Compliance.borrow``) is withdrawn, and owed where not held, as a
+        benchmark's true-up withdraws it from the final free quota."""
+        col = self.records.col(year)
+        excess = self.records["free_entitled"][rows, col] - self.records["cap_quota"][rows, col]
+        over = excess > 0
+        if over.any():
+            self.withdraw(rows[over], excess[over], year)
 
     def withdraw(self, rows: np.ndarray, amounts: np.ndarray, year: int) -> None:
         """Recover over-issued pre-allocation; what the firm no longer holds is owed.
@@ -192,8 +208,10 @@ class Issuance:
             share_of = dict(zip(members.tolist(), shares, strict=True))
             rule_quota = cap * np.array([share_of[r] for r in rows])
             self.set_aside(rule_quota, year)
-            final = rule_quota * allocation.free_share(sector, year)
-            self.issue_free(rows, self.withhold_for_reserve(final, year), year)
+            final = self.withhold_for_reserve(rule_quota * allocation.free_share(sector, year),
+                                              year)
+            self.issue_free(rows, final, year)
+            self.records["cap_quota"][rows, self.records.col(year)] += round_quota(final)
 
     def fix_cap_basis(self, sector: int, year: int, rows: np.ndarray) -> None:
         """The cap starts at the sector's latest full-year emissions; shares follow

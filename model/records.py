@@ -34,7 +34,7 @@ FIRM_YEAR_FLOAT = (
 FIRM_YEAR_INT = (
     "free_allocation", "free_entitled", "pre_allocated", "auction_purchased", "bought", "sold",
     "surrendered", "offsets_used", "bank_end", "shortfall", "deducted", "owed", "withdrawn",
-    "borrowed", "misreported", "reserve_bought", "reserve_sold",
+    "borrowed", "misreported", "reserve_bought", "reserve_sold", "cap_quota",
 )
 # Money paid to or by the state over the run (CNY), by kind.
 PAYMENT_KINDS = ("auctions", "reserve_sales", "reserve_purchases", "penalties", "fines",

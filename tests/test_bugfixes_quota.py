@@ -135,3 +135,67 @@ def _trade(buyer: int, seller: int, price: float, quantity: int) -> dict[str, np
     """One exchange trade as the order book reports it."""
     return {"buyer": np.array([buyer]), "seller": np.array([seller]),
             "price": np.array([price]), "quantity": np.array([quantity])}
+
+
+CAP_2026_BORROWING = {"sectors.steel.allocation.rule": {"2025": "intensity",
+                                                        "2026": "absolute_cap"},
+                      "compliance.borrowing": True, "compliance.borrowing_threshold": 0.0,
+                      "compliance.offset_share": 0.0}
+
+
+def _loan_under_a_cap(held_2026_at_true_up: int) -> HandBuiltMarket:
+    """Two steel firms; 2026 under an absolute cap (1,000 t each, issued in January 2026:
+    cap = 2025's reported 2,000 t, equal output shares). Firm 0 owes 1,000 t for 2025,
+    holds 600 t of 2025 and has sold its 2026 quota; at the 2025 deadline it borrows
+    floor(0.5 x 400) = 200 t, all advanced (it holds no 2026). Before the true-up of 2026
+    it gets ``held_2026_at_true_up`` t of vintage 2026 back (bought)."""
+    market = hand_built_market(make_firms(2), CAP_2026_BORROWING)
+    records, registry = market.records, market.registry
+    c25 = records.col(2025)
+    records["output"][:, c25] = [500.0, 500.0]
+    records["reported_emissions"][:, c25] = [1000.0, 1000.0]
+    records["verified_emissions"][:, c25] = [1000.0, 0.0]
+    market.issuance().issue_free(np.arange(2), np.array([600.0, 0.0]), 2025)
+    market.issuance().issue_absolute_caps(2026)  # January 2026
+    assert records["cap_quota"][:, records.col(2026)].tolist() == [1000, 1000]
+    v26 = registry.column(2026)
+    registry.holdings[1, v26] += registry.holdings[0, v26]  # firm 0 sold its 2026 quota
+    registry.holdings[0, v26] = 0
+    market.compliance().settle(2025, reference_price=80.0)  # December 2026
+    assert records["borrowed"][0, c25] == 200 and records["shortfall"][0, c25] == 200
+    registry.holdings[1, v26] -= held_2026_at_true_up  # bought back before the true-up
+    registry.holdings[0, v26] += held_2026_at_true_up
+    market.issuance().true_up(2026)  # September 2027, before 2026's deadline
+    return market
+
+
+@pytest.mark.parametrize(("held", "withdrawn", "owed"), [(0, 0, 200), (150, 150, 50),
+                                                         (500, 200, 0)])
+def test_a_loan_from_a_capped_vintage_is_paid_back_at_its_true_up(
+        held: int, withdrawn: int, owed: int) -> None:
+    """The 200 t advanced from vintage 2026 are recovered at 2026's true-up, as under a
+    benchmark: withdrawn from what firm 0 holds, the rest owed at 2026's deadline; its
+    2026 entitlement is the cap's 1,000 t again (it was 1,200 t for good before)."""
+    market = _loan_under_a_cap(held)
+    records, col = market.records, market.records.col(2026)
+    assert records["withdrawn"][:, col].tolist() == [withdrawn, 0]
+    assert records["owed"][:, col].tolist() == [owed, 0]
+    assert records["free_entitled"][:, col].tolist() == [1000, 1000]
+    assert market.registry.total()[0] == held - withdrawn
+    assert ledger_balances(market.registry)
+    # the other firm's cap quota is untouched, and a second true-up changes nothing
+    market.issuance().true_up(2026)
+    assert records["withdrawn"][:, col].tolist() == [withdrawn, 0]
+    assert records["owed"][:, col].tolist() == [owed, 0]
+
+
+def test_the_loan_is_owed_at_the_next_deadline() -> None:
+    """What was not withdrawn is part of 2026's obligation: firm 0 owes its 2026
+    emissions plus the 200 t it borrowed."""
+    market = _loan_under_a_cap(0)
+    records, col = market.records, market.records.col(2026)
+    records["verified_emissions"][:, col] = [900.0, 0.0]
+    market.registry.issue(np.array([0]), np.array([1100]), 2026, "issued_free")  # bought
+    market.compliance().settle(2026, reference_price=80.0)
+    assert records["surrendered"][0, col] == 900 + 200
+    assert records["shortfall"][0, col] == 0
