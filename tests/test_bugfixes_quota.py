@@ -199,3 +199,37 @@ def test_the_loan_is_owed_at_the_next_deadline() -> None:
     market.compliance().settle(2026, reference_price=80.0)
     assert records["surrendered"][0, col] == 900 + 200
     assert records["shortfall"][0, col] == 0
+
+
+# --- checked, no bug: withdrawals take the oldest vintages first ------------------------
+
+
+def test_true_up_withdrawal_takes_the_oldest_vintages_first() -> None:
+    """A true-up withdrawal takes the firm's oldest quota first (the registry's rule for
+    every debit): 80 t from 50 t of 2024 and 100 t of 2025 leave 70 t of 2025."""
+    market = hand_built_market(make_firms(1))
+    registry = market.registry
+    registry.issue(np.array([0]), np.array([50]), 2024, "issued_free")
+    market.issuance().issue_free(np.array([0]), np.array([100.0]), 2025)
+    market.issuance().withdraw(np.array([0]), np.array([80]), 2025)
+    assert registry.holdings[0].tolist() == [0, 70, 0, 0, 0]
+    assert [row["cancelled"] for row in registry.ledger()][:2] == [50, 30]
+    assert ledger_balances(registry)
+
+
+def test_surrender_takes_the_oldest_vintages_first_and_the_deduction_none() -> None:
+    """Surrender takes the oldest vintages first, up to the compliance year; a shortfall's
+    deduction comes out of the next issuance, not out of vintages held: 50 t of 2024 and
+    100 t of 2025 surrendered for 200 t, the 60 t of 2026 kept, 50 t to deduct."""
+    market = hand_built_market(make_firms(1), {"compliance.offset_share": 0.0})
+    registry, records = market.registry, market.records
+    registry.issue(np.array([0]), np.array([50]), 2024, "issued_free")
+    registry.issue(np.array([0]), np.array([100]), 2025, "issued_free")
+    registry.issue(np.array([0]), np.array([60]), 2026, "issued_free")
+    records["verified_emissions"][0, records.col(2025)] = 200.0
+    market.compliance().settle(2025, reference_price=80.0)
+    assert [row["surrendered"] for row in registry.ledger()][:3] == [50, 100, 0]
+    assert registry.holdings[0].tolist() == [0, 0, 60, 0, 0]
+    assert records["shortfall"][0, records.col(2025)] == 50
+    assert market.firms.pending_deduction[0] == 50
+    assert ledger_balances(registry)
