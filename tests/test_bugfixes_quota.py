@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from institutions import HandBuiltMarket, hand_built_market, ledger_balances, make_firms
 
+from etsim import CarbonMarketModel
+from etsim.model.invariants import check_invariants
 from etsim.model.reserve import Intervention
 
 
@@ -233,3 +235,38 @@ def test_surrender_takes_the_oldest_vintages_first_and_the_deduction_none() -> N
     assert records["shortfall"][0, records.col(2025)] == 50
     assert market.firms.pending_deduction[0] == 50
     assert ledger_balances(registry)
+
+
+@pytest.mark.parametrize(("triggers", "firms_buy"), [
+    # a release price of 1 CNY/t: the pool sells to firms every month it holds quota
+    ({"reserve_pool.initial_holdings_share": 0.1, "reserve_pool.release_price": 1.0,
+      "reserve_pool.absorb_price": 0.5}, True),
+    # an absorb price of 500 CNY/t: the pool buys back every month
+    ({"reserve_pool.release_price": 1000.0, "reserve_pool.absorb_price": 500.0,
+      "reserve_pool.absorb_share": 0.01}, False),
+])
+def test_a_run_with_reserve_trades_counts_them_in_net_sales(triggers: dict,
+                                                            firms_buy: bool) -> None:
+    """In a whole run with reserve trades, each firm's running net sales equal its
+    records' (exchange and reserve) sales minus purchases: the end-of-run check says so,
+    and flags a tampered count."""
+    model = CarbonMarketModel(scenario="classroom", seed=3,
+                              overrides={"reserve_pool.policy": "price_trigger", **triggers})
+    model.run()
+    trades = model.results()["trades"]
+    reserve = trades[trades["kind"] == "reserve"]
+    firm_side = reserve["buyer_id"] if firms_buy else reserve["seller_id"]
+    assert len(reserve) > 0 and (firm_side >= 0).all()
+    assert model.invariants["ok"], model.invariants["violations"]
+    # from the trades table: every tonne a firm sold (to a firm or the pool) less every
+    # tonne it bought (from a firm or the pool); auctions of new quota are allocation
+    traded = trades[trades["kind"] != "auction"]
+    sold = traded.groupby("seller_id")["quantity"].sum()
+    bought = traded.groupby("buyer_id")["quantity"].sum()
+    firms = model.account_id[: model.n_firms]  # firm ids, in row order
+    expected = (sold.reindex(firms, fill_value=0) - bought.reindex(firms, fill_value=0))
+    np.testing.assert_array_equal(model.firms.net_sales, expected.to_numpy())
+    counted = model.fy.net_sales(int(model.years[0]), int(model.years[-1]))
+    np.testing.assert_array_equal(model.firms.net_sales, counted)
+    model.firms.net_sales[0] += 1
+    assert "firms' net sales differ" in " ".join(check_invariants(model)["violations"])
