@@ -587,15 +587,17 @@ def memo(key: str, compute: Callable[[], Any]) -> Any:
 
 
 def deadline_dates(scenario: Scenario, market_daily: pd.DataFrame) -> list[str]:
-    """Dates of the compliance deadlines (the last trading day of each deadline month)."""
-    c = scenario.compliance
+    """Dates of the compliance deadlines (the last trading day of each deadline month),
+    oldest first, one per deadline: the model's rule (``compliance.deadline_of``, so a
+    multi-year period listed in ``compliance.deadlines`` has one date)."""
     dates = pd.to_datetime(market_daily["date"])
-    out = []
+    out: list[str] = []
     for year in range(scenario.start_year, scenario.end_year + 1):
-        in_month = dates[(dates.dt.year == year + c.deadline_year_offset)
-                         & (dates.dt.month == c.deadline_month)]
-        if len(in_month):
-            out.append(in_month.max().strftime("%Y-%m-%d"))
+        due_year, month = scenario.compliance.deadline_of(year)
+        in_month = dates[(dates.dt.year == due_year) & (dates.dt.month == month)]
+        last_day = in_month.max().strftime("%Y-%m-%d") if len(in_month) else None
+        if last_day is not None and last_day not in out:  # a period's years share one
+            out.append(last_day)
     return out
 
 

@@ -52,8 +52,35 @@ td, th { border: 1px solid #ddd; padding: 0.25rem 0.5rem; text-align: left; }
 """
 
 
+# The columns the report reads, per results table (a table it does not read, or one a
+# sweep did not keep, may be absent); other columns may be missing or added.
+REPORT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "market_daily": ("date", "year", "month", "close", "volume", "limit_down", "limit_up"),
+    "firm_years": ("firm_id", "sector", "year", "intensity", "verified_emissions",
+                   "benchmark", "penalty", "abatement_cost", "surplus_ratio"),
+    "market_years": ("year", "free_allocation", "auctioned", "reserve_out",
+                     "reserve_holdings", "verified_emissions", "bank_total",
+                     "equilibrium_price"),
+    "trades": ("date", "buyer_id", "seller_id", "price", "quantity", "kind"),
+}
+# A sweep's summary.parquet: the columns of every run's row.
+SUMMARY_COLUMNS = ("run_id", "point", "replicate", "seed", "status")
+
+
 class ReportError(ScenarioError):
     """A folder that cannot be reported on: one line, exit status 2."""
+
+
+def check_columns(table: pd.DataFrame, needed: tuple[str, ...], path: Path) -> None:
+    """Refuse a table without columns the report reads.
+
+    Raises:
+        ReportError: One line naming the file and the missing columns.
+    """
+    missing = [column for column in needed if column not in table.columns]
+    if missing:
+        raise ReportError(f"{shown_name(path)}: missing the column{'s' * (len(missing) > 1)} "
+                          f"{', '.join(missing)}, which the report reads")
 
 
 class _Page:
@@ -210,6 +237,9 @@ def who_pays_section(tables: dict[str, pd.DataFrame]) -> str:
 
 def _run_page(folder: Path) -> _Page:
     tables, record = read_results(folder)
+    for table, needed in REPORT_COLUMNS.items():
+        if table in tables:
+            check_columns(tables[table], needed, folder / f"{table}.parquet")
     scenario = _table_at(record, "scenario")
     name = scenario.get("name", folder.name)
     page = _Page(f"etsim run: {name}")
@@ -308,6 +338,7 @@ def _sweep_page(folder: Path) -> _Page:
         summary = assemble_summary(folder)  # reads only whole files: fine mid-sweep too
     else:
         summary = read_table(folder / SUMMARY_FILE)
+        check_columns(summary, SUMMARY_COLUMNS, folder / SUMMARY_FILE)
     name = meta.get("experiment", folder.name)
     page = _Page(f"etsim sweep: {name}")
     page.text(f"<h1>Sweep: {html.escape(str(name))}</h1>")
@@ -337,8 +368,9 @@ def _sweep_page(folder: Path) -> _Page:
     if not factor_list:
         page.text('<p class="note">No levers or uncertainties: replicates only.</p>')
         columns = headline_columns(summary.columns)
-        page.text("<h2>Headline figures over replicates</h2>"
-                  + _table(ok[columns].describe().reset_index()))
+        if columns:  # a summary of run columns only has nothing to describe
+            page.text("<h2>Headline figures over replicates</h2>"
+                      + _table(ok[columns].describe().reset_index()))
         return page
     page.text("<h2>Levers and uncertainties against headline figures</h2>"
               '<p class="note">Line or marker: mean over the runs with that value; band or '

@@ -315,17 +315,14 @@ class Compliance:
         return np.ceil(excess / (1.0 + self.carry_over_multiple(year)))
 
     def net_sales(self, year: int, years: int) -> np.ndarray:
-        """Each firm's tonnes sold minus bought on the exchange: since the market opened
-        (``years`` 0), else over the ``years`` calendar years up to the year of
-        ``year``'s deadline."""
+        """Each firm's tonnes sold minus bought (exchange and reserve pool): since the
+        market opened (``years`` 0), else over the ``years`` calendar years up to the year
+        of ``year``'s deadline."""
         if years == 0:
             return self.firms.net_sales.astype(float)
-        records = self.records
         until = self.deadline(year)[0]
         first = max(until - years + 1, self.start_year)
-        cols = slice(records.col(first), records.col(until) + 1)
-        return (records["sold"][:, cols].sum(axis=1)
-                - records["bought"][:, cols].sum(axis=1)).astype(float)
+        return self.records.net_sales(first, until).astype(float)
 
     def apply_banking_rules(self, year: int) -> None:
         """After a deadline: cancel quota of vintages up to ``year`` that may not be banked

@@ -5,6 +5,8 @@
   intake (``Registry.ledger``), and the reserve pool's books balance.
 - No holding is negative; financial accounts hold what the registry says, within their
   position limits and cash.
+- Each firm's running net sales (sold minus bought, exchange and reserve pool) equal the
+  sum of its yearly records (both feed the carry-over rule).
 - No trade outside the day's price limits, no price or close of 0 or less; every trade
   has a buyer and a seller who are different accounts, and a positive quantity.
 - Cash balances: every yuan a firm paid went to the state, the pool, the offset
@@ -52,6 +54,10 @@ def check_invariants(model: MarketState) -> dict[str, Any]:
             violations.append("a financial account is over its position limit or overdrawn")
     if model.reserve.balance() != 0 or model.reserve.holdings < 0:
         violations.append(f"reserve pool books off by {model.reserve.balance()} t")
+    # the carry-over rule reads both counts of net sales: they must agree
+    counted = model.fy.net_sales(int(model.years[0]), int(model.years[-1]))
+    if not np.array_equal(model.firms.net_sales, counted):
+        violations.append("firms' net sales differ from their yearly sales and purchases")
     market = model.scenario.market
     closes = model.daily["close"]
     if (closes[: model.day] <= 0).any():

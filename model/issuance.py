@@ -4,7 +4,9 @@
   of the next year (on the previous year's verified data), and the true-up in the
   true-up month, which issues or withdraws the difference to the final free quota
   (``AllocationPolicy.final_free_quota``) computed from verified output and emissions.
-- Absolute caps: the year's quota is issued in full in January.
+- Absolute caps: the year's quota is issued in full in January (``cap_quota``). Its
+  true-up only withdraws what was counted as issued beyond it: the advance of a loan
+  from that vintage (``Compliance.borrow``), paid back as under a benchmark.
 - A firm's pending penalty deduction (a shortfall carried from an earlier deadline)
   is taken from its next issuance; the reserve pool's set-aside share of the rule
   quota goes to the pool, and a bank-based pool's pending intake is withheld.
@@ -76,16 +78,27 @@ class Issuance:
         records["deducted"][rows, col] += deducted
 
     def withhold_for_reserve(self, amounts: np.ndarray, year: int) -> np.ndarray:
-        """Take the pool's pending intake (bank-based rule) out of an issuance, pro rata."""
+        """Take the pool's pending intake (bank-based rule) out of an issuance, pro rata.
+
+        The issuance in whole tonnes gives up exactly the pending intake (all of it if
+        less), shared pro rata by largest remainder (ties to the first rows), so no tonne
+        is gained or lost by rounding. Returns what is left to issue (whole tonnes)."""
         pool = self.reserve
-        total = float(amounts.sum())
+        whole = round_quota(amounts)
+        total = int(whole.sum())
         if pool.withhold_pending <= 0 or total <= 0:
             return amounts
-        kept = round_quota(amounts * (1 - min(pool.withhold_pending, total) / total))
-        withheld = int(round_quota(amounts).sum() - kept.sum())
-        pool.withhold_pending = max(0, pool.withhold_pending - withheld)
-        pool.add(year, withheld)
-        return kept.astype(float)
+        tonnes = min(pool.withhold_pending, total)
+        share = whole * (tonnes / total)
+        withheld = np.minimum(np.floor(share).astype(np.int64), whole)
+        short = tonnes - int(withheld.sum())  # the tonnes the rounding down left out
+        if short:
+            room = withheld < whole
+            order = np.argsort(-np.where(room, share - withheld, -np.inf), kind="stable")
+            withheld[order[:short]] += 1
+        pool.withhold_pending -= tonnes
+        pool.add(year, tonnes)
+        return (whole - withheld).astype(float)
 
     def set_aside(self, rule_quota: np.ndarray, year: int) -> None:
         """The reserve pool's set-aside share of a rule quota goes to the pool."""
@@ -128,7 +141,10 @@ class Issuance:
         allocation = self.allocation
         for sector in range(self.n_sectors):
             rows = self.firms.sector_rows(sector, year)
-            if not len(rows) or allocation.rule(sector, year).issued_at_year_start:
+            if not len(rows):
+                continue
+            if allocation.rule(sector, year).issued_at_year_start:
+                self.recover_advance(rows, year)
                 continue
             output = records["output"][rows, col]
             verified = records["verified_emissions"][rows, col]
@@ -142,6 +158,17 @@ class Issuance:
             less = delta < 0
             if less.any():
                 self.withdraw(rows[less], -delta[less], year)
+
+    def recover_advance(self, rows: np.ndarray, year: int) -> None:
+        """The true-up under an absolute cap: the January quota is final, so what was
+        counted as issued beyond it (a loan advanced from vintage ``year`` at an earlier
+        deadline, ``Compliance.borrow``) is withdrawn, and owed where not held, as a
+        benchmark's true-up withdraws it from the final free quota."""
+        col = self.records.col(year)
+        excess = self.records["free_entitled"][rows, col] - self.records["cap_quota"][rows, col]
+        over = excess > 0
+        if over.any():
+            self.withdraw(rows[over], excess[over], year)
 
     def withdraw(self, rows: np.ndarray, amounts: np.ndarray, year: int) -> None:
         """Recover over-issued pre-allocation; what the firm no longer holds is owed.
@@ -181,8 +208,10 @@ class Issuance:
             share_of = dict(zip(members.tolist(), shares, strict=True))
             rule_quota = cap * np.array([share_of[r] for r in rows])
             self.set_aside(rule_quota, year)
-            final = rule_quota * allocation.free_share(sector, year)
-            self.issue_free(rows, self.withhold_for_reserve(final, year), year)
+            final = self.withhold_for_reserve(rule_quota * allocation.free_share(sector, year),
+                                              year)
+            self.issue_free(rows, final, year)
+            self.records["cap_quota"][rows, self.records.col(year)] += round_quota(final)
 
     def fix_cap_basis(self, sector: int, year: int, rows: np.ndarray) -> None:
         """The cap starts at the sector's latest full-year emissions; shares follow

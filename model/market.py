@@ -212,6 +212,8 @@ class CarbonMarketModel(mesa.Model):
         # orders with its own merged in, and ``traded(day, books)`` after the session.
         self.external: Any = None
         # Daily model-level series for mesa.batch_run; attribute names pickle cleanly.
+        # Collected after each trading day only (not here): batch_run reads entry s as
+        # Step s, so entry s must be the close of day s and the last one the run's end.
         self.datacollector = mesa.DataCollector(model_reporters={
             "seed": "seed_value",  # the seed that reproduces the run
             "close": "prev_close",
@@ -219,7 +221,6 @@ class CarbonMarketModel(mesa.Model):
             "bank_total": "bank_total",
             "reserve_holdings": "reserve_holdings",
         })
-        self.datacollector.collect(self)
 
     # --- what the data collector, policies and views read ---------------------------
 

@@ -112,6 +112,9 @@ class PrimaryMarket:
             self.registry.issue(winners, filled, vintage, flow)
             if flow == "auctioned":
                 self.records["auction_purchased"][winners, self.records.col(vintage)] += filled
+            else:  # bought from the reserve pool: a purchase in the firm's net sales
+                self.records["reserve_bought"][winners, self.records.col(year)] += filled
+                self.firms.net_sales[winners] -= filled
             paid = filled * result.price
             self.firms.cash[winners] -= paid
             self.trade_log.log(day, year, winners, np.full(len(winners), counterparty),
@@ -176,6 +179,8 @@ class PrimaryMarket:
         if not len(rows):
             return
         self.registry.take(rows, filled, self.registry.vintages[-1], "reserve_in")
+        self.records["reserve_sold"][rows, self.records.col(year)] += filled  # a sale in
+        self.firms.net_sales[rows] += filled  # the firm's net sales
         self.firms.cash[rows] += filled * result.price
         self.payments["reserve_purchases"] += float((filled * result.price).sum())
         self.reserve.add_bought_back(year, int(filled.sum()))

@@ -34,7 +34,7 @@ FIRM_YEAR_FLOAT = (
 FIRM_YEAR_INT = (
     "free_allocation", "free_entitled", "pre_allocated", "auction_purchased", "bought", "sold",
     "surrendered", "offsets_used", "bank_end", "shortfall", "deducted", "owed", "withdrawn",
-    "borrowed", "misreported",
+    "borrowed", "misreported", "reserve_bought", "reserve_sold", "cap_quota",
 )
 # Money paid to or by the state over the run (CNY), by kind.
 PAYMENT_KINDS = ("auctions", "reserve_sales", "reserve_purchases", "penalties", "fines",
@@ -63,6 +63,16 @@ class FirmYears(dict):
     def col(self, year: int) -> int:
         """Column of a calendar year."""
         return year - self.start_year
+
+    def net_sales(self, first_year: int, last_year: int) -> np.ndarray:
+        """Each firm's tonnes sold minus bought over calendar years ``first_year`` to
+        ``last_year``: on the exchange (``sold``, ``bought``) and with the reserve pool (a
+        release bought is a purchase, a buy-back a sale), as ``FirmState.net_sales``
+        counts them since the market opened."""
+        cols = slice(self.col(first_year), self.col(last_year) + 1)
+        return (self["sold"][:, cols].sum(axis=1) + self["reserve_sold"][:, cols].sum(axis=1)
+                - self["bought"][:, cols].sum(axis=1)
+                - self["reserve_bought"][:, cols].sum(axis=1))
 
     def verified_total(self, year: int) -> float:
         """Verified emissions of all firms in a compliance year (t)."""

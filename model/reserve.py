@@ -25,14 +25,27 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
+import numpy as np
+
 from etsim.model.plugins import lookup
 from etsim.model.scenario import ReservePoolConfig
 
 
-def _check_tonnes(tonnes: int, flow: str) -> None:
-    # a negative flow would move quota the other way unseen by the pool's yearly records
-    if tonnes < 0:
-        raise ValueError(f"the reserve pool's {flow} must be 0 or more tonnes, not {tonnes}")
+def _check_tonnes(tonnes: int, flow: str) -> int:
+    """``tonnes`` as an int: 0 or more whole tonnes (quota moves in whole tonnes only).
+
+    Raises:
+        ValueError: Negative (it would move quota the other way unseen by the pool's
+            yearly records) or a fraction of a tonne (lost or made up by rounding later).
+    """
+    if isinstance(tonnes, bool) or not isinstance(tonnes, (int, float, np.integer,
+                                                           np.floating)):
+        raise ValueError(f"the reserve pool's {flow} must be 0 or more tonnes, a whole "
+                         f"number, not {tonnes!r}")
+    if tonnes < 0 or not float(tonnes).is_integer():
+        raise ValueError(f"the reserve pool's {flow} must be 0 or more tonnes, a whole "
+                         f"number, not {tonnes}")
+    return int(tonnes)
 
 
 class ReservePool:
@@ -48,24 +61,25 @@ class ReservePool:
 
     def endow(self, tonnes: int) -> None:
         """The pool's initial holdings (never issued, so outside the firms' ledger)."""
-        _check_tonnes(tonnes, "endowment")
+        tonnes = _check_tonnes(tonnes, "endowment")
         self.holdings += tonnes
         self.endowed += tonnes
 
     def add(self, year: int, tonnes: int) -> None:
         """Quota into the pool in ``year`` (set-aside, unsold, withheld)."""
-        _check_tonnes(tonnes, "intake")
+        tonnes = _check_tonnes(tonnes, "intake")
         self.holdings += tonnes
         self.intake[year] += tonnes
 
     def add_bought_back(self, year: int, tonnes: int) -> None:
         """Quota bought back from firms in ``year``."""
+        tonnes = _check_tonnes(tonnes, "buy-back")
         self.add(year, tonnes)
         self.bought_back[year] += tonnes
 
     def release(self, year: int, tonnes: int) -> None:
         """Quota sold out of the pool in ``year``."""
-        _check_tonnes(tonnes, "release")
+        tonnes = _check_tonnes(tonnes, "release")
         if tonnes > self.holdings:
             raise ValueError("the reserve pool cannot release more than it holds")
         self.holdings -= tonnes
@@ -117,6 +131,12 @@ class Intervention:
     buy_back: int = 0
     buy_back_ceiling: float = 0.0
     withhold: int = 0
+
+    def __post_init__(self) -> None:
+        # a policy (a plugin too) decides in whole tonnes: a fraction would be lost or
+        # made up by the rounding of the registry's whole-tonne accounts
+        for flow in ("release", "buy_back", "withhold"):
+            object.__setattr__(self, flow, _check_tonnes(getattr(self, flow), flow))
 
 
 NO_INTERVENTION = Intervention()

@@ -1703,7 +1703,7 @@ def parse_toml(data: bytes, source: str,
                error: type[ScenarioError] = ScenarioError) -> dict[str, Any]:
     """Parse the bytes of a TOML file into a checked table (see :func:`read_toml_file`)."""
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a byte-order mark (Notepad) is not TOML
     except UnicodeDecodeError as err:
         found = "UTF-16 text" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else (
             f"byte 0x{data[err.start]:02x} at offset {err.start}")

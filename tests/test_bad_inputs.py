@@ -165,7 +165,6 @@ ENCODED = {
     "gzip": (gzip.compress(b'name = "x"\n', mtime=0), "not UTF-8 text"),
     "png": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not UTF-8 text"),
     "nul_byte": (b'name = "x"\x00\n', "not valid TOML"),
-    "utf8_bom": (b'\xef\xbb\xbfname = "x"\n', "not valid TOML"),
     "empty_but_control": (b"\x1b[31m\n", "not valid TOML"),
 }
 
