@@ -94,7 +94,7 @@ def layout(**query: Any) -> html.Div:
             html.Div([html.Label("Size of the run"), dcc.Dropdown(
                 id="history-size", options=[{"label": label, "value": value}
                                             for value, label in SIZES],
-                value=DEFAULT_SIZE, clearable=False, style={"width": "220px"})],
+                value=DEFAULT_SIZE, clearable=False, style={"width": "260px"})],
                 className="et-field"),
             html.Div([html.Label("Seed"), dcc.Input(
                 id="history-seed", type="text", value="1", className="et-num",
