@@ -246,3 +246,13 @@ def test_explore_baseline_is_queued_after_a_lever_change(pages: Any) -> None:
     # a cached baseline is ready at once; unchanged levers queue nothing
     assert explore.baseline_step("explore-query", None, changed, 0)[3]["state"] == "ready"
     assert explore.baseline_step("explore-query", None, CLASSROOM, 0) == (no_update,) * 4
+
+
+def test_history_page_knows_when_its_run_is_another_scenario(pages: Any) -> None:
+    """A URL asking for another scenario than the session's last run starts that run."""
+    history = pages.history
+    record = {"levers": history.history_levers("classroom", 1.0, "1")}
+    assert history.shows(record, "classroom", 1.0, "1")
+    assert not history.shows(record, "china-2024", 1.0, "1")
+    assert not history.shows(record, "classroom", 1.0, "2")
+    assert not history.shows(None, "classroom", 1.0, "1")

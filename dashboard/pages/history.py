@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import Input, Output, State, callback, ctx, dcc, html
+from dash import Input, Output, State, callback, clientside_callback, ctx, dcc, html
 
 from etsim import ScenarioError, shipped_scenarios
 from etsim.dashboard import analysis, runs
@@ -80,6 +80,7 @@ def layout(**query: Any) -> html.Div:
         # The page's current run (a session record as in app-run, kept apart so that
         # the history run does not replace the one shown on Explore).
         dcc.Store(id="history-record", storage_type="session"),
+        dcc.Store(id="history-url-done"),
         *job_stores("history"),
         html.H2("China's carbon market: observed and simulated"),
         html.P("The observed price of China's national carbon market since it opened in "
@@ -119,6 +120,17 @@ def layout(**query: Any) -> html.Div:
 
 
 register_csv_downloads(GRAPHS)
+
+# The chosen scenario goes into the address bar (no reload), so the view can be shared.
+clientside_callback(
+    """function(scenario) {
+        const search = scenario && scenario !== 'china-history' ? '?scenario=' + scenario : '';
+        if (window.location.pathname === '/' && window.location.search !== search) {
+            window.history.replaceState(window.history.state, '', '/' + search);
+        }
+        return search;
+    }""",
+    Output("history-url-done", "data"), Input("history-scenario", "value"))
 
 
 def _ran_text(record: dict[str, Any], cached: bool) -> html.Div:
@@ -175,11 +187,25 @@ def run_history(n_clicks: int | None, _cancels: int | None, polls: int | None,
     # yet, so a cancelled run stays cancelled.
     opened = trigger in (None, "history-run", "history-job") and not (n_clicks or _cancels
                                                                       or polls)
-    opened_empty = opened and not record and not (job and job.get("id"))
+    opened_empty = opened and not (job and job.get("id")) and not shows(record, scenario,
+                                                                        size, seed)
     return job_step((trigger == "history-run" and bool(n_clicks)) or opened_empty,
                     trigger == "history-cancel", polls, job,
                     lambda: start_history(scenario, size, seed), follow_history,
                     store_id="history-record")
+
+
+def shows(record: dict[str, Any] | None, scenario: str | None, size: float | None,
+          seed: Any) -> bool:
+    """Whether the page's run is the one its pickers ask for (a URL may ask for another
+    scenario than the session's last run)."""
+    if not record:
+        return False
+    try:
+        return record.get("levers") == history_levers(scenario or HISTORY_SCENARIO, size,
+                                                      seed)
+    except ScenarioError:
+        return True  # nothing to run instead: keep what is shown
 
 
 def _scale(record: dict[str, Any]) -> float:
