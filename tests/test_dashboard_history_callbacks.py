@@ -256,3 +256,7 @@ def test_history_page_knows_when_its_run_is_another_scenario(pages: Any) -> None
     assert not history.shows(record, "china-2024", 1.0, "1")
     assert not history.shows(record, "classroom", 1.0, "2")
     assert not history.shows(None, "classroom", 1.0, "1")
+
+
+def test_explore_levers_that_cannot_run_queue_no_baseline(pages: Any) -> None:
+    assert pages.explore.baseline_levers(dict(CLASSROOM, banking_limit_t=-5)) is None

@@ -376,16 +376,14 @@ def baseline_levers(levers: dict[str, Any] | None) -> dict[str, Any] | None:
         return None
     base.update({"n_firms": levers.get("n_firms", base["n_firms"]),
                  "seed": levers.get("seed", base["seed"])})
-    if base == levers or _same_run(base, levers):
+    if base == levers:
         return None
-    return base
-
-
-def _same_run(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    try:
-        return runs.run_key(*runs.resolve(a)[:2]) == runs.run_key(*runs.resolve(b)[:2])
-    except Exception:  # noqa: BLE001 - bad levers: not the same run
-        return False
+    try:  # levers that cannot run have no baseline to draw beside them
+        changed = runs.run_key(*runs.resolve(levers)[:2])
+        unchanged = runs.run_key(*runs.resolve(base)[:2])
+    except Exception:  # noqa: BLE001 - the lever check gives the message
+        return None
+    return None if changed == unchanged else base
 
 
 def baseline_tables(run: dict[str, Any]) -> dict[str, Any]:
