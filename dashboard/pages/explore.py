@@ -449,11 +449,14 @@ def baseline_step(trigger: str | None, job: dict[str, Any] | None,
 @callback(Output("explore-baseline-job", "data"), Output("explore-baseline-poll", "disabled"),
           Output("explore-baseline-poll", "max_intervals"), Output("explore-baseline", "data"),
           Input("explore-query", "data"), Input("explore-baseline-poll", "n_intervals"),
-          State("explore-baseline-job", "data"), *lever_states("explore"))
+          State("explore-baseline-job", "data"), State("explore-baseline", "data"),
+          *lever_states("explore"))
 def on_baseline(_query: str | None, polls: int | None, job: dict[str, Any] | None,
-                *values: Any) -> tuple[Any, ...]:
-    """Queue and follow the baseline run after a lever change (see :func:`baseline_step`)."""
-    return baseline_step(ctx.triggered_id, job, levers_from_values(values), polls)
+                shown: dict[str, Any] | None, *values: Any) -> tuple[Any, ...]:
+    """Queue and follow the baseline run after a lever change (see :func:`baseline_step`);
+    the charts are redrawn only when the baseline's state changes, not at every poll."""
+    out = baseline_step(ctx.triggered_id, job, levers_from_values(values), polls)
+    return out[:3] + ((no_update,) if out[3] == shown else (out[3],))
 
 
 # Apart from render so that both draw at once (Dash runs a callback whose input another
