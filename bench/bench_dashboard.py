@@ -159,7 +159,7 @@ def one_repeat(browser, url: str) -> dict[str, float]:
     try:
         page = context.new_page()
         page.set_default_timeout(TIMEOUT_MS)
-        page.goto(url + "/")
+        page.goto(url + "/explore")
         page.wait_for_selector("#explore-run")
         # the page's first callbacks have run once the run label says something
         page.wait_for_function("() => document.querySelector('#explore-run-label')"
@@ -209,7 +209,7 @@ def sessions_at_once(browser, url: str, server_pid: int, n: int) -> None:
         context.add_init_script(WATCH)
         page = context.new_page()
         page.set_default_timeout(TIMEOUT_MS)
-        page.goto(url + "/")
+        page.goto(url + "/explore")
         page.wait_for_selector("#explore-run")
         page.wait_for_function("() => document.querySelector('#explore-run-label')"
                                " && document.querySelector('#explore-run-label').innerText")

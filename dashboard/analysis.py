@@ -8,28 +8,28 @@ returns a DataFrame or a dict; none touches a model, a file or the network, exce
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from importlib import resources
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from etsim.experiments import moments
+from etsim.experiments.observed import OBSERVED_ATTRIBUTION, observed_daily
 from etsim.model.equilibrium import clearing_price, marginal_abatement_curve
 
-OBSERVED_ATTRIBUTION = "Data: ICAP via World Carbon Pricing Database"
+__all__ = ["OBSERVED_ATTRIBUTION"]  # re-exported: the attribution plotted with the closes
+
 LISTED = ("continuous", "block")  # trades between firms on the exchange
 
 
 def observed_prices() -> pd.DataFrame:
-    """Observed daily CEA closes 2021-2025 shipped in ``dashboard/data``.
+    """Observed daily CEA closes 2021-2025 shipped in ``dashboard/data``
+    (``experiments.observed``, the file the calibration reads too).
 
     Returns:
         Columns date (datetime64) and close (CNY/t).
     """
-    path = resources.files("dashboard") / "data" / "cea_daily_close.csv"
-    with resources.as_file(path) as file:
-        frame = pd.read_csv(file, parse_dates=["date"])
-    return frame.rename(columns={"close_cny_per_t": "close"})
+    return observed_daily()[["date", "close"]]
 
 
 def observed_overlap(observed: pd.DataFrame, market_daily: pd.DataFrame) -> pd.DataFrame:
@@ -38,6 +38,58 @@ def observed_overlap(observed: pd.DataFrame, market_daily: pd.DataFrame) -> pd.D
         return observed.iloc[0:0]
     years = set(pd.to_datetime(market_daily["date"]).dt.year)
     return observed[observed["date"].dt.year.isin(years)]
+
+
+def history_years(market_daily: pd.DataFrame, scale: float = 1.0) -> pd.DataFrame:
+    """A run's years beside the observed market: annual mean close and volume, observed
+    and simulated, and the simulated one's error.
+
+    The moments are those the calibration fits (``experiments.moments``: the mean of the
+    days with a close, the volume divided by the scenario's scale, both from the
+    market's opening on 16 July 2021), so this table and ``etsim calibrate`` agree.
+
+    Args:
+        market_daily: The run's ``market_daily``.
+        scale: The run's scenario ``scale`` (a run at a tenth of the market has a tenth
+            of its volume).
+
+    Returns:
+        One row per calendar year the run trades in: year, observed_price,
+        simulated_price (CNY/t), price_error_pct, observed_volume_mt,
+        simulated_volume_mt (Mt), volume_error_pct (100 x (simulated - observed) /
+        observed; NaN where either is missing), and projection (no observed price that
+        year: the run projects it).
+    """
+    columns = ["year", "observed_price", "simulated_price", "price_error_pct",
+               "observed_volume_mt", "simulated_volume_mt", "volume_error_pct", "projection"]
+    if market_daily is None or market_daily.empty:
+        return pd.DataFrame(columns=columns)
+    simulated = moments.yearly_moments(market_daily, scale)
+    targets = moments.observed_targets()
+    errors = moments.moment_errors(targets[targets["moment"].isin(["mean_price", "volume"])],
+                                   simulated)
+    years = sorted(int(y) for y in simulated["year"].unique())
+    out = pd.DataFrame({"year": years})
+    for moment, name in (("mean_price", "price"), ("volume", "volume")):
+        sim = simulated[simulated["moment"] == moment].set_index("year")["value"]
+        obs = errors[errors["moment"] == moment].set_index("year")
+        suffix = "_mt" if moment == "volume" else ""
+        out[f"observed_{name}{suffix}"] = out["year"].map(obs["target"]).astype(float)
+        out[f"simulated_{name}{suffix}"] = out["year"].map(sim).astype(float)
+        out[f"{name}_error_pct"] = out["year"].map(obs["error"] * 100).astype(float)
+    out["projection"] = out["observed_price"].isna()
+    return out[columns]
+
+
+def history_errors(years: pd.DataFrame) -> pd.DataFrame:
+    """The error table of :func:`history_years`: the years with an observed price.
+
+    Returns:
+        Columns year, observed_price, simulated_price, price_error_pct,
+        observed_volume_mt, simulated_volume_mt, volume_error_pct.
+    """
+    return years[~years["projection"].astype(bool)].drop(columns="projection").reset_index(
+        drop=True)
 
 
 def _compliance_years(market_years: pd.DataFrame) -> pd.DataFrame:

@@ -194,9 +194,10 @@ Follow = Callable[[dict[str, Any], bool],
 
 
 def job_step(run_pressed: bool, cancel_pressed: bool, polls: int | None,
-             job: dict[str, Any] | None, start: Start, follow: Follow) -> tuple[Any, ...]:
+             job: dict[str, Any] | None, start: Start, follow: Follow,
+             store_id: str = "app-run") -> tuple[Any, ...]:
     """One turn of a page's Run/Cancel/poll callback (also run when the page opens, to
-    pick up the session's job after a reload); the finished run goes to ``app-run``.
+    pick up the session's job after a reload); the finished run goes to ``store_id``.
 
     Args:
         run_pressed: Run was clicked. cancel_pressed: Cancel was clicked.
@@ -205,6 +206,8 @@ def job_step(run_pressed: bool, cancel_pressed: bool, polls: int | None,
             message).
         follow: (job, cancel) -> (job while active else None, progress view, finished
             run record or None, message).
+        store_id: The store that gets the finished run's record (``app-run``, the
+            session's current run; Compare's ``compare-runs``).
 
     Returns:
         The outputs of :func:`job_callback_io`.
@@ -215,7 +218,7 @@ def job_step(run_pressed: bool, cancel_pressed: bool, polls: int | None,
         if record is not None:
             # set_props, not an Output: an Output on the app-wide store would fire this
             # callback whenever the page opens.
-            set_props("app-run", {"data": record})
+            set_props(store_id, {"data": record})
         if job is None:
             return job_controls(no_update, None, message, polls)
     elif not known:  # nothing to follow; the store is left alone (it may be loading)
@@ -223,7 +226,7 @@ def job_step(run_pressed: bool, cancel_pressed: bool, polls: int | None,
     assert job is not None
     kept, view, record, message = follow(job, cancel_pressed)
     if record is not None:
-        set_props("app-run", {"data": record})
+        set_props(store_id, {"data": record})
     unchanged = kept is not None and not run_pressed
     return job_controls(no_update if unchanged else kept, view, message, polls)
 

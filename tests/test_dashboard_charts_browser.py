@@ -35,7 +35,7 @@ def _small_run(tab: Page, tightening: str | None = None) -> Any:
 
 
 def test_chart_csv_download_has_the_charts_data(tab: Page) -> None:
-    page = tab.goto("/")
+    page = tab.goto("/explore")
     page.wait_for_selector("#explore-run")
     _small_run(tab)
     tab.wait_for_data("explore-who-pays")
@@ -58,7 +58,7 @@ def test_chart_csv_download_has_the_charts_data(tab: Page) -> None:
 
 
 def test_baseline_ghost_after_a_change_and_projector_layout(tab: Page) -> None:
-    page = tab.goto("/")
+    page = tab.goto("/explore")
     page.wait_for_selector("#explore-run")
     _small_run(tab)  # the scenario unchanged: the baseline
     names = page.evaluate("() => document.querySelector('#explore-price .js-plotly-plot')"

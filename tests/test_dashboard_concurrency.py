@@ -71,7 +71,7 @@ class Session:
         self.page.set_default_timeout(TIMEOUT_MS)
         self.errors: list[str] = []
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.page.goto(url + "/")
+        self.page.goto(url + "/explore")
         self.page.wait_for_selector("#explore-run")
         self.choose(seed, n_firms)
 

@@ -185,7 +185,7 @@ def _run_explore(tab: Page) -> None:
 
 
 def test_explore_loads_without_console_errors(tab: Page) -> None:
-    page = tab.goto("/")
+    page = tab.goto("/explore")
     page.wait_for_selector("#explore-run")
     page.wait_for_selector("#explore-price .js-plotly-plot")
     page.wait_for_timeout(1000)  # late callback errors show up in the console
@@ -194,7 +194,7 @@ def test_explore_loads_without_console_errors(tab: Page) -> None:
 
 
 def test_default_run_draws_the_price_chart(tab: Page) -> None:
-    page = tab.goto("/")
+    page = tab.goto("/explore")
     page.wait_for_selector("#explore-run")
     _run_explore(tab)
     points = page.evaluate("""() => document.querySelector('#explore-price .js-plotly-plot')
@@ -213,7 +213,7 @@ def test_default_run_draws_the_price_chart(tab: Page) -> None:
 
 
 def test_raising_tightening_raises_the_mean_price(tab: Page) -> None:
-    page = tab.goto("/")
+    page = tab.goto("/explore")
     page.wait_for_selector("#explore-run")
     _run_explore(tab)
     base = _mean_price(page)

@@ -107,7 +107,7 @@ def _wait_message(page: Any, text: str, present: bool = True) -> None:
 
 
 def _baseline(tab: Page) -> dict[str, Any]:
-    page = tab.goto("/")
+    page = tab.goto("/explore")
     page.wait_for_selector("#explore-run")
     return _run(tab)
 
@@ -186,7 +186,7 @@ def test_20pct_sold_at_auction_from_2028(tab: Page, server: SimpleNamespace) -> 
 def test_reserve_pool_releases_above_120(tab: Page, server: SimpleNamespace) -> None:
     """Q4: a price-triggered reserve at 120 CNY/t: said before the run that it holds
     nothing; with a 2% set-aside it takes quota in and releases it above 120."""
-    page = tab.goto("/?reserve_policy=price_trigger")
+    page = tab.goto("/explore?reserve_policy=price_trigger")
     page.wait_for_selector("#explore-run")
     page.click("#explore-levers summary:has-text('Reserve pool')")
     _wait_message(page, "holds nothing")
@@ -211,7 +211,7 @@ def test_set_aside_without_a_policy_is_refused_in_view(browser: Any,  # noqa: F8
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     try:
-        page.goto(server.url + "/?banking_limit_t=-5")
+        page.goto(server.url + "/explore?banking_limit_t=-5")
         _wait_message(page, "Banking limit")
         text = page.inner_text("#explore-lever-message")
         assert text == ("Banking limit: must be a number of at least 0 t per firm, or empty "
@@ -222,7 +222,7 @@ def test_set_aside_without_a_policy_is_refused_in_view(browser: Any,  # noqa: F8
         page.wait_for_selector("#explore-message .et-message-error")
         assert "Banking limit" in page.inner_text("#explore-message")
         assert page.inner_text("#explore-run-label") == "No run yet."
-        page.goto(server.url + "/?set_aside_pct=2")
+        page.goto(server.url + "/explore?set_aside_pct=2")
         _wait_message(page, "policy is none")
     finally:
         context.close()
@@ -232,7 +232,7 @@ def test_url_reopens_the_levers_and_history_switches_runs(tab: Page,
                                                           server: SimpleNamespace) -> None:
     """A shared URL sets the levers; the run history switches back to an earlier run."""
     first = _baseline(tab)
-    page = tab.goto("/?scenario=china-2024&sectors=steel,cement,aluminium"
+    page = tab.goto("/explore?scenario=china-2024&sectors=steel,cement,aluminium"
                     "&cement.tightening_pct=3")
     page.click("#explore-sector-pick input[value=cement]")
     assert page.input_value("#explore-cement-tightening-pct") == "3"

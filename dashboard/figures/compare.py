@@ -20,11 +20,13 @@ def _colour(index: int) -> str:
     return RUN_COLOURS[index % len(RUN_COLOURS)]
 
 
-def compare_price(runs: Runs) -> go.Figure:
+def compare_price(runs: Runs, observed: pd.DataFrame | None = None) -> go.Figure:
     """Daily closes of each run, with each run's annual equilibrium price as steps.
 
     Args:
         runs: Label -> tables (market_daily, market_years).
+        observed: Observed closes (date, close) already cut to the runs' years; drawn
+            in black with their attribution.
 
     Returns:
         One line per run (CNY/t) and dotted equilibrium steps in the same colour.
@@ -51,8 +53,19 @@ def compare_price(runs: Runs) -> go.Figure:
             name = f"{label} {analysis.price_name('equilibrium_price')}"
             fig.add_trace(go.Scatter(x=xs, y=ys, name=name, mode="lines",
                                      line={"color": _colour(index), "width": 3, "dash": "dot"}))
+    if observed is not None and len(observed):
+        fig.add_trace(go.Scatter(x=observed["date"], y=observed["close"],
+                                 name="observed CEA close",
+                                 line={"color": "#212529", "width": 1.2}))
+        fig.add_annotation(text=f"Observed closes: {analysis.OBSERVED_ATTRIBUTION} "
+                           "(CC BY-NC-SA 4.0)", x=0, y=-0.3, xref="paper", yref="paper",
+                           showarrow=False, xanchor="left",
+                           font={"size": 10, "color": "#495057"})
     fig = _layout(fig, title, "date", "CNY/t")
     fig.update_xaxes(title=None)
+    if observed is not None and len(observed):  # room for the attribution under the legend
+        fig.update_layout(legend={"orientation": "h", "y": -0.12},
+                          margin={"l": 60, "r": 20, "t": 50, "b": 90})
     return fig
 
 

@@ -978,8 +978,11 @@ def caption(fig: go.Figure, label: str, source: str = DATA_SOURCE) -> go.Figure:
     Returns:
         The same figure with a small caption in its top right corner.
     """
+    # above the deadline labels, which sit on the plot's top edge too
+    labelled = any(a.text == "deadline" for a in fig.layout.annotations)
     fig.add_annotation(text=f"{label} | Source: {source}", x=1, y=1.0, xref="paper",
                        yref="paper", xanchor="right", yanchor="bottom", showarrow=False,
+                       yshift=14 if labelled else 0,
                        font={"size": 9, "color": "#868e96"}, name="caption")
     return fig
 

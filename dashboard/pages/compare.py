@@ -10,7 +10,18 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import Input, Output, State, callback, ctx, dcc, html, no_update, set_props
+import pandas as pd
+from dash import (
+    Input,
+    Output,
+    State,
+    callback,
+    clientside_callback,
+    ctx,
+    dcc,
+    html,
+    no_update,
+)
 
 from etsim.dashboard import analysis, runs
 from etsim.dashboard.components import (
@@ -18,6 +29,10 @@ from etsim.dashboard.components import (
     chart_row,
     data_table,
     error_text,
+    job_callback_io,
+    job_progress,
+    job_step,
+    job_stores,
     message_box,
     register_csv_downloads,
     table_payload,
@@ -28,35 +43,48 @@ from etsim.dashboard.levers import (
     lever_id,
     lever_panel,
     lever_states,
+    levers_from_query,
     levers_from_values,
     register_lever_callbacks,
 )
 
 dash.register_page(__name__, path="/compare", name="Compare", title="etsim: Compare",
-                   order=1)
+                   order=2)
 
 GRAPHS = ["compare-price", "compare-annual", "compare-scarcity", "compare-bank",
           "compare-abatement", "compare-volume", "compare-compliance", "compare-who-pays",
           "compare-auctions", "compare-reserve"]
 TABLES = ["market_daily", "market_years", "firm_years", "trades"]
 DEFAULT_B = "absolute-cap-2027"
-POLL_MS = 250  # how often the page asks about its queued or running job
-BOX = {"display": "block", "maxWidth": "400px"}
 
 
-def layout(**_: Any) -> html.Div:
+def split_query(query: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A Compare URL's query parameters for panel A and panel B (``a.scenario=...``,
+    ``b.steel.cap_year=2027``), without their ``a.``/``b.`` prefix; other keys ignored."""
+    parts: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
+    for key, value in query.items():
+        side, _, rest = key.partition(".")
+        if side in ("a", "b") and rest:
+            parts[side == "b"][rest] = value
+    return parts
+
+
+def layout(**query: Any) -> html.Div:
+    """The Compare page; a URL query string (``?a.scenario=china-2024&b.scenario=
+    absolute-cap-2027&b.steel.cap_year=2028``) sets both panels, so a comparison can be
+    shared and reopened."""
+    query_a, query_b = split_query(query)
+    from_url = bool(query_a or query_b)
+    levers_a = levers_from_query(query_a, runs.default_levers())
+    levers_b = levers_from_query(query_b, runs.default_levers(DEFAULT_B))
     progress_and_message = html.Div([
-        html.Div([html.Progress(id="compare-progress", value="0", max="1"),
-                  html.Div(id="compare-progress-label", className="et-progress-label")],
-                 id="compare-progress-box", style={"display": "none", "maxWidth": "400px"}),
+        html.Div(job_progress("compare"), style={"maxWidth": "400px"}),
         message_box("compare-message")])
-    """The Compare page."""
     return html.Div([
         dcc.Store(id="compare-runs", storage_type="session"),
-        # The session's queued or running job ({"id": token}): survives a reload.
-        dcc.Store(id="compare-job", storage_type="session"),
-        dcc.Interval(id="compare-poll", interval=POLL_MS, disabled=True,
-                     max_intervals=0),
+        dcc.Store(id="compare-url-done"),
+        # The session's queued or running job ({"id": token}) and its poll.
+        *job_stores("compare"),
         html.H2("Compare two scenarios"),
         html.P("Set up scenario A and scenario B, press Run both, and read the charts and "
                "the table of differences. By default B moves steel, cement and aluminium "
@@ -73,8 +101,8 @@ def layout(**_: Any) -> html.Div:
         message_box("compare-a-lever-message"),
         message_box("compare-b-lever-message"),
         progress_and_message,
-        html.Div([lever_panel("compare-a", runs.default_levers(), "Scenario A"),
-                  lever_panel("compare-b", runs.default_levers(DEFAULT_B), "Scenario B")],
+        html.Div([lever_panel("compare-a", levers_a, "Scenario A", from_url=from_url),
+                  lever_panel("compare-b", levers_b, "Scenario B", from_url=from_url)],
                  className="et-compare-panels"),
         html.Div(id="compare-labels", className="et-run-label"),
         html.H3("Headline figures"),
@@ -95,6 +123,26 @@ register_lever_callbacks("compare-b", "compare-runs",
                          lambda data: (data.get("b") or {}).get("levers"),
                          message_id="compare-b-lever-message", name="Scenario B")
 register_csv_downloads(GRAPHS)
+
+# Both panels' levers go into the address bar (a.KEY and b.KEY) without a page load, so a
+# comparison can be copied and reopened; each panel's own query comes from its lever check.
+clientside_callback(
+    """function(queryA, queryB) {
+        const params = new URLSearchParams();
+        for (const [side, query] of [['a', queryA], ['b', queryB]]) {
+            for (const [key, value] of new URLSearchParams(query || '')) {
+                params.append(side + '.' + key, value);
+            }
+        }
+        const search = '?' + params.toString();
+        if ((queryA || queryB) && window.location.search !== search) {
+            window.history.replaceState(window.history.state, '',
+                                        window.location.pathname + search);
+        }
+        return search;
+    }""",
+    Output("compare-url-done", "data"), Input("compare-a-query", "data"),
+    Input("compare-b-query", "data"))
 
 
 def coverage_warning(sectors_a: list[str] | None, firms_a: Any, sectors_b: list[str] | None,
@@ -175,51 +223,18 @@ def follow_both(job: dict[str, Any], cancel: bool = False
                               html.Div(text, className="et-message-info"))
 
 
-def _controls(job: Any, view: dict[str, Any] | None, message: Any, polls: int | None
-              ) -> tuple[Any, ...]:
-    active = bool(view and view["active"])
-    # One poll at a time: the next is allowed only once this answer is in (max_intervals
-    # one above the polls so far). A fixed-rate poll would, on a busy server, supersede
-    # each slow answer with the next request, and the page would never update.
-    return (job, not active, (polls or 0) + 1 if active else no_update, active, not active,
-            BOX if active else {"display": "none"},
-            view["value"] if view else "0", view["max"] if view else "1",
-            view["label"] if active and view else "", message)
-
-
-@callback(
-    Output("compare-job", "data"), Output("compare-poll", "disabled"),
-    Output("compare-poll", "max_intervals"),
-    Output("compare-run", "disabled"), Output("compare-cancel", "disabled"),
-    Output("compare-progress-box", "style"), Output("compare-progress", "value"),
-    Output("compare-progress", "max"), Output("compare-progress-label", "children"),
-    Output("compare-message", "children"),
-    Input("compare-run", "n_clicks"), Input("compare-cancel", "n_clicks"),
-    Input("compare-poll", "n_intervals"), Input("compare-job", "data"),
-    *lever_states("compare-a"),
-    *lever_states("compare-b"),
-)
+@callback(*job_callback_io("compare", "compare-run"), *lever_states("compare-a"),
+          *lever_states("compare-b"))
 def run_both(n_clicks: int | None, _cancels: int | None, polls: int | None,
              job: dict[str, Any] | None, *values: Any) -> tuple[Any, ...]:
-    """Run both, Cancel and the page's polls: queue A and B, follow them, publish them
-    (the session's compare record) when done."""
+    """Run both, Cancel and the page's polls (components.job_step): queue A and B,
+    follow them, publish them (the session's compare record) when done."""
     trigger = ctx.triggered_id
-    known = bool(job and job.get("id"))
-    if trigger == "compare-run" and n_clicks and not known:
-        half = len(values) // 2
-        job, record, message = start_both(values[:half], values[half:])
-        if record is not None:
-            set_props("compare-runs", {"data": record})
-        if job is None:
-            return _controls(no_update, None, message, polls)
-    elif not known:  # nothing to follow; the store is left alone (it may be loading)
-        return _controls(no_update, None, no_update, polls)
-    assert job is not None
-    kept, view, record, message = follow_both(job, cancel=trigger == "compare-cancel")
-    if record is not None:
-        set_props("compare-runs", {"data": record})
-    unchanged = kept is not None and trigger != "compare-run"
-    return _controls(no_update if unchanged else kept, view, message, polls)
+    half = len(values) // 2
+    return job_step(trigger == "compare-run" and bool(n_clicks),
+                    trigger == "compare-cancel", polls, job,
+                    lambda: start_both(values[:half], values[half:]), follow_both,
+                    store_id="compare-runs")
 
 
 @callback(
@@ -241,7 +256,9 @@ def render(data: dict[str, Any] | None) -> list[Any]:
         return [empty] * len(GRAPHS) + [[], [], runs.lever_error_message(err)]
     both = {"A": tables_a, "B": tables_b}
     figs = [
-        compare_figures.compare_price(both),
+        compare_figures.compare_price(both, analysis.observed_overlap(
+            analysis.observed_prices(),
+            pd.concat([tables_a["market_daily"], tables_b["market_daily"]]))),
         compare_figures.compare_yearly(both, "mean_price", "Annual mean price", "CNY/t"),
         compare_figures.compare_yearly(both, "scarcity_ratio",
                                        "Scarcity ratio (verified emissions / quota issued)",

@@ -30,10 +30,15 @@ from dash import (
 from etsim import ScenarioError
 from etsim.dashboard import analysis, runs
 from etsim.dashboard.components import (
+    JOB_POLL_MS,
     card,
     chart_card,
     chart_row,
     error_text,
+    job_callback_io,
+    job_progress,
+    job_step,
+    job_stores,
     message_box,
     register_csv_downloads,
 )
@@ -46,7 +51,8 @@ from etsim.dashboard.levers import (
     register_lever_callbacks,
 )
 
-dash.register_page(__name__, path="/", name="Explore", title="etsim: Explore", order=0)
+dash.register_page(__name__, path="/explore", name="Explore", title="etsim: Explore",
+                   order=1)
 
 # headline cards: (id suffix, headline key, format)
 CARDS = [
@@ -66,6 +72,8 @@ GRAPHS = ["explore-price", "explore-annual", "explore-scarcity", "explore-bank",
 TABLES = ["market_daily", "market_years", "firm_years", "firms", "abatement_options",
           "trades"]
 BASELINE_TABLES = ["market_daily", "market_years", "firm_years", "trades"]
+# Charts (their place in GRAPHS) that draw the baseline as a ghost.
+GHOSTED = frozenset({0, 1, 3, 8})
 # A short explanation beside each chart, for a class or a first-time reader.
 NOTES = {
     "explore-price": "The **market close** is the last listed trade of the day; a day "
@@ -106,7 +114,6 @@ NOTES = {
                        "price rises above its trigger (releases); the triggers are "
                        "drawn on the price chart.",
 }
-POLL_MS = 250  # how often a page asks about its queued or running job
 HISTORY_SIZE = 20  # runs kept in the session's run history
 
 
@@ -119,10 +126,14 @@ def layout(**query: Any) -> html.Div:
         # The session's runs, newest first (records as in app-run).
         dcc.Store(id="explore-history", storage_type="session"),
         dcc.Store(id="explore-url-done"),
-        # The session's queued or running job ({"id": token}): survives a reload.
-        dcc.Store(id="explore-job", storage_type="session"),
-        dcc.Interval(id="explore-poll", interval=POLL_MS, disabled=True,
+        # The session's queued or running job ({"id": token}) and its poll.
+        *job_stores("explore"),
+        # The baseline (the scenario unchanged) queued after a lever change, for the
+        # ghost line: its job, its poll, and its state for render.
+        dcc.Store(id="explore-baseline-job", storage_type="session"),
+        dcc.Interval(id="explore-baseline-poll", interval=JOB_POLL_MS, disabled=True,
                      max_intervals=0),
+        dcc.Store(id="explore-baseline"),
         html.H2("Explore a scenario"),
         html.P("Pick a scenario, change the policy levers and press Run. The default is "
                "China's market for the three sectors that join in 2024 (steel, cement, "
@@ -133,9 +144,7 @@ def layout(**query: Any) -> html.Div:
                 html.Div([html.Button("Run", id="explore-run", n_clicks=0),
                           html.Button("Cancel", id="explore-cancel", className="et-secondary",
                                       disabled=True)], className="et-buttons"),
-                html.Div([html.Progress(id="explore-progress", value="0", max="1"),
-                          html.Div(id="explore-progress-label", className="et-progress-label")],
-                         id="explore-progress-box", style={"display": "none"}),
+                job_progress("explore"),
                 message_box("explore-lever-message"),
                 message_box("explore-message"),
                 html.Div([html.Label("Run history"), dcc.Dropdown(
@@ -277,54 +286,17 @@ def follow_job(job: dict[str, Any], cancel: bool = False
                               html.Div(text, className="et-message-info"))
 
 
-def _controls(job: Any, view: dict[str, Any] | None, message: Any, polls: int | None
-              ) -> tuple[Any, ...]:
-    """The Run controls' outputs; ``job`` is what the job store gets (no_update: as is)."""
-    active = bool(view and view["active"])
-    # One poll at a time: the next is allowed only once this answer is in (max_intervals
-    # one above the polls so far). A fixed-rate poll would, on a busy server, supersede
-    # each slow answer with the next request, and the page would never update.
-    return (job, not active, (polls or 0) + 1 if active else no_update, active, not active,
-            {"display": "block"} if active else {"display": "none"},
-            view["value"] if view else "0", view["max"] if view else "1",
-            view["label"] if active and view else "", message)
-
-
-# The session's run goes to the app-wide store with set_props, not as an Output: the
-# store outlives the page, and an Output there would fire this callback whenever the
-# page is opened (Dash ignores prevent_initial_call when only the input is new).
-# One callback for Run, Cancel and the polls (no two callbacks write the same outputs);
-# it also runs when the page opens, to pick up the session's job after a reload.
-@callback(
-    Output("explore-job", "data"), Output("explore-poll", "disabled"),
-    Output("explore-poll", "max_intervals"),
-    Output("explore-run", "disabled"), Output("explore-cancel", "disabled"),
-    Output("explore-progress-box", "style"), Output("explore-progress", "value"),
-    Output("explore-progress", "max"), Output("explore-progress-label", "children"),
-    Output("explore-message", "children"),
-    Input("explore-run", "n_clicks"), Input("explore-cancel", "n_clicks"),
-    Input("explore-poll", "n_intervals"), Input("explore-job", "data"),
-    *lever_states("explore"),
-)
+# One callback for Run, Cancel and the polls (components.job_step, as on every page that
+# queues runs); it also runs when the page opens, to pick up the session's job after a
+# reload. The finished run goes to the app-wide store app-run.
+@callback(*job_callback_io("explore", "explore-run"), *lever_states("explore"))
 def run_scenario(n_clicks: int | None, _cancels: int | None, polls: int | None,
                  job: dict[str, Any] | None, *values: Any) -> tuple[Any, ...]:
     """Run, Cancel and the page's polls: queue the run, follow it, publish it when done."""
     trigger = ctx.triggered_id
-    known = bool(job and job.get("id"))
-    if trigger == "explore-run" and n_clicks and not known:
-        job, record, message = start_run(levers_from_values(values))
-        if record is not None:
-            set_props("app-run", {"data": record})
-        if job is None:
-            return _controls(no_update, None, message, polls)
-    elif not known:  # nothing to follow; the store is left alone (it may be loading)
-        return _controls(no_update, None, no_update, polls)
-    assert job is not None
-    kept, view, record, message = follow_job(job, cancel=trigger == "explore-cancel")
-    if record is not None:
-        set_props("app-run", {"data": record})
-    unchanged = kept is not None and trigger != "explore-run"
-    return _controls(no_update if unchanged else kept, view, message, polls)
+    return job_step(trigger == "explore-run" and bool(n_clicks),
+                    trigger == "explore-cancel", polls, job,
+                    lambda: start_run(levers_from_values(values)), follow_job)
 
 
 def _format(value: float, fmt: str) -> str:
@@ -336,8 +308,9 @@ def _format(value: float, fmt: str) -> str:
     *[Output(f"explore-card-{key}", "children") for key, _, _ in CARDS],
     Output("explore-run-label", "children"),
     Input("app-run", "data"),
+    Input("explore-baseline", "data"),
 )
-def render(run: dict[str, Any] | None) -> list[Any]:
+def render(run: dict[str, Any] | None, baseline: dict[str, Any] | None = None) -> list[Any]:
     """Draw every chart and headline of the session's run (empty states before a run)."""
     if not run:
         empty = [figures.empty_figure("Press Run to simulate the scenario")] * len(GRAPHS)
@@ -371,24 +344,53 @@ def render(run: dict[str, Any] | None) -> list[Any]:
         figures.auction_chart(analysis.auction_results(trades)),
         figures.reserve_chart(years),
     ]
-    figs = [figures.caption(fig, run.get("label", "")) for fig in figs]
+    label = run.get("label", "")
+    note = baseline_note(run, base, baseline)
+    figs = [figures.caption(fig, label + (f" | {note}" if note and index in GHOSTED else ""))
+            for index, fig in enumerate(figs)]
     head = analysis.headline(tables)
     cards = [_format(head.get(label, np.nan), fmt) for _, label, fmt in CARDS]
-    return figs + cards + [run.get("label", "")]
+    return figs + cards + [html.Div([html.Div(label), html.Div(note, className="et-baseline-note",
+                                                                id="explore-baseline-note")])
+                           if note else label]
+
+
+def baseline_note(run: dict[str, Any], base: dict[str, Any],
+                  baseline: dict[str, Any] | None) -> str:
+    """What the page says about the ghost line: "" when it is drawn or not needed."""
+    if base or baseline_levers(run.get("levers")) is None:
+        return ""
+    if baseline and baseline.get("state") == "failed":
+        return f"Baseline (grey line) not available: {baseline.get('message', '')}".strip()
+    return "Baseline (grey line): computing the unchanged scenario; it appears when done."
+
+
+def baseline_levers(levers: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The levers of the scenario unchanged (same sectors, firm count and seed) when
+    ``levers`` changed something, else None (no ghost line to draw)."""
+    levers = levers or {}
+    try:
+        base = runs.scenario_levers(levers.get("scenario") or runs.DEFAULT_SCENARIO,
+                                    levers.get("sectors"))
+    except (ScenarioError, KeyError, IndexError):
+        return None
+    base.update({"n_firms": levers.get("n_firms", base["n_firms"]),
+                 "seed": levers.get("seed", base["seed"])})
+    if base == levers:
+        return None
+    try:  # levers that cannot run have no baseline to draw beside them
+        changed = runs.run_key(*runs.resolve(levers)[:2])
+        unchanged = runs.run_key(*runs.resolve(base)[:2])
+    except Exception:  # noqa: BLE001 - the lever check gives the message
+        return None
+    return None if changed == unchanged else base
 
 
 def baseline_tables(run: dict[str, Any]) -> dict[str, Any]:
     """The tables of the run's scenario unchanged (same sectors, firms and seed), if the
     cache has them and the run changed a lever; else an empty dict (no ghost line)."""
-    levers = run.get("levers") or {}
-    try:
-        base = runs.scenario_levers(levers.get("scenario") or runs.DEFAULT_SCENARIO,
-                                    levers.get("sectors"))
-    except (ScenarioError, KeyError, IndexError):
-        return {}
-    base.update({"n_firms": levers.get("n_firms", base["n_firms"]),
-                 "seed": levers.get("seed", base["seed"])})
-    if base == levers:
+    base = baseline_levers(run.get("levers"))
+    if base is None:
         return {}
     try:
         cached = runs.cached_result(base)
@@ -398,6 +400,63 @@ def baseline_tables(run: dict[str, Any]) -> dict[str, Any]:
         return {}
     return {name: cached["tables"][name] for name in BASELINE_TABLES
             if name in cached["tables"]}
+
+
+def baseline_step(trigger: str | None, job: dict[str, Any] | None,
+                  levers: dict[str, Any], polls: int | None) -> tuple[Any, ...]:
+    """One turn of the baseline's queue: after any lever change, the scenario's unchanged
+    run is queued (unless the cache has it or it is already queued) so that the ghost
+    line appears; polls follow it.
+
+    Args:
+        trigger: What fired: ``explore-baseline-poll`` (a poll), else a lever change.
+        job: The baseline job store (``{"id", "levers"}``) or None.
+        levers: The panel's levers.
+        polls: The poll's n_intervals.
+
+    Returns:
+        (job store, poll disabled, poll max_intervals, ``explore-baseline`` data: the
+        state of the baseline, ``{"state": "computing"|"ready"|"failed", ...}``).
+    """
+    def following(kept: dict[str, Any]) -> tuple[Any, ...]:
+        return (kept, False, (polls or 0) + 1, {"state": "computing",
+                                                 "levers": kept["levers"]})
+
+    if trigger == "explore-baseline-poll":
+        if not (job and job.get("id")):
+            return None, True, no_update, no_update
+        view = runs.follow_runs(job)
+        if view["active"]:
+            return following(job)
+        state = "ready" if view["records"] else "failed"
+        return None, True, no_update, {"state": state, "levers": job.get("levers"),
+                                       "message": view["label"]}
+    wanted = baseline_levers(levers)
+    if wanted is None:
+        return no_update, no_update, no_update, no_update
+    if job and job.get("id") and job.get("levers") == wanted:
+        return following(job)  # already queued (also after a reload): keep following
+    if job and job.get("id"):  # another baseline (the sectors or seed changed): drop it
+        runs.follow_runs(job, cancel=True)
+    out = runs.queue_runs([("Baseline", wanted)])
+    if out["records"]:
+        return None, True, no_update, {"state": "ready", "levers": wanted}
+    if out["error"]:  # bad levers: the lever check says why; no ghost line
+        return None, True, no_update, no_update
+    return following({**out["job"], "levers": wanted})
+
+
+@callback(Output("explore-baseline-job", "data"), Output("explore-baseline-poll", "disabled"),
+          Output("explore-baseline-poll", "max_intervals"), Output("explore-baseline", "data"),
+          Input("explore-query", "data"), Input("explore-baseline-poll", "n_intervals"),
+          State("explore-baseline-job", "data"), State("explore-baseline", "data"),
+          *lever_states("explore"))
+def on_baseline(_query: str | None, polls: int | None, job: dict[str, Any] | None,
+                shown: dict[str, Any] | None, *values: Any) -> tuple[Any, ...]:
+    """Queue and follow the baseline run after a lever change (see :func:`baseline_step`);
+    the charts are redrawn only when the baseline's state changes, not at every poll."""
+    out = baseline_step(ctx.triggered_id, job, levers_from_values(values), polls)
+    return out[:3] + ((no_update,) if out[3] == shown else (out[3],))
 
 
 # Apart from render so that both draw at once (Dash runs a callback whose input another
