@@ -417,22 +417,19 @@ class ClassroomSession:
         for order, book_id in entered:
             left_t = order.remaining if book_id < 0 else block.remaining(book_id)
             order.filled += order.remaining - left_t
-            listed = min(left_t, market.block_min_t - 1)
+            order.remaining = 0
             if book_id < 0:
-                low, high = block.limit_down, block.limit_up
-                order.note = (f"outside the block session's band {low:.2f}-{high:.2f}: "
-                              "not entered")
-            elif left_t:
+                self._done(order, "expired", "outside the block session's band "
+                           f"{block.limit_down:.2f}-{block.limit_up:.2f}: not entered")
+            elif left_t == 0:
+                self._done(order, "filled", "filled in the block session")
+            else:  # what is left goes on to the listed session, below block size
+                listed = min(left_t, market.block_min_t - 1)
                 order.note = (f"block session: {order.filled:,} t filled; {listed:,} t go "
                               "on to the listed session"
                               + (f", {left_t - listed:,} t expire" if left_t > listed else ""))
-            order.remaining = 0
-            if listed and book_id >= 0:
                 order.remaining = listed
                 self._enter_listed(order)
-            if order.remaining == 0:
-                self._done(order, "filled" if order.filled and book_id >= 0 else "expired",
-                           order.note or "filled in the block session")
 
     def _feed(self, until: float) -> None:
         """The agents' orders arriving up to ``until`` (a share of the day; 1 = all)."""
@@ -660,10 +657,12 @@ class ClassroomSession:
             if (isinstance(quantity, bool) or not isinstance(quantity, int | float)
                     or not math.isfinite(quantity) or quantity != int(quantity)
                     or not 1 <= quantity <= most):
-                raise ClassroomError(
-                    f"quantity: whole tonnes from 1 to {block_min - 1:,} for the listed "
-                    f"session, or {block_min:,} to {most:,} for the block session, got "
-                    f"{quantity!r}", "quantity")
+                block_text = (f"or {block_min:,} to {most:,} for the block session"
+                              if most >= block_min else f"(a block order of {block_min:,} t "
+                              "or more needs the quota or the budget for it)")
+                raise ClassroomError(f"quantity: whole tonnes from 1 to {block_min - 1:,} "
+                                     f"for the listed session, {block_text}, got "
+                                     f"{quantity!r}", "quantity")
             quantity = int(quantity)
             block = quantity >= block_min
             tick = market.tick
@@ -1153,6 +1152,11 @@ class ClassroomSession:
             } for k in np.flatnonzero(fo.valid[row]).tolist()]
             working = self.working(seat)
             bid_value = sum(o.remaining * o.price for o in working if o.side > 0)
+            held_now, budget_now = self._room(seat)
+            live = self.live
+            bought_today = 0 if live is None else sum(
+                t["quantity"] for t in self.row_trades.get(row, [])[-200:]
+                if t["day"] == live.day and t["buyer"] == row)
             mine = [o.as_dict() for o in self.seat_orders[seat.index][-60:]]
             # the counterparty is shown as a student or an agent, never by name
             trades = [{"day": t["day"], "date": self._date(t["day"]),
@@ -1177,11 +1181,12 @@ class ClassroomSession:
                 "obligation_year": int(obligation),
                 "free_quota": float(fy["free_allocation"][row, ocol]),
                 "free_entitled": float(fy["free_entitled"][row, ocol]),
-                "holdings": int(model.registry.total()[row]),
+                # today's trades count at once (they settle at the close)
+                "holdings": held_now + bought_today,
                 "position": None if shared["position"] is None
                 else float(shared["position"][row]),
                 "cash": float(model.firms.cash[row]),
-                "budget_left": float(shared["budget"][row]) - bid_value,
+                "budget_left": budget_now - bid_value,
                 "capital_budget": self._agent(row).capital_budget(),
                 "penalties": float(fy["penalty"][row].sum()),
                 "next_review": self._next_review_year(),
