@@ -4,8 +4,9 @@ Starts ``python -m etsim classroom`` on a free 127.0.0.1 port with a 40-firm var
 the shipped ``classroom`` scenario (twice its firms per sector, so every student gets a
 firm), a trading day every second. The teacher steps to 2 September 2026 (firms hold
 quota), resumes the clock, and each of ``--students`` threads joins and, every second,
-places a limit order inside the day's band (buy or sell in turn, a few tonnes) and polls
-its page's state, as the student page does. It reports the order acknowledgement
+places a limit order inside the day's band (buy or sell in turn, a few tonnes; it is
+matched on arrival against the book, students' and agents' orders) and polls its page's
+state, as the student page does. It reports the order acknowledgement
 latency (median, p99, max) and checks that none was lost: every order the server
 acknowledged is in its order log, and every order sent got an answer.
 
@@ -141,7 +142,7 @@ def main() -> int:
         _call(base + "/api/teacher/step", "POST", {"days": START_DAY}, teacher)
         _call(base + "/api/teacher/resume", "POST", {}, teacher)
         latencies: list[list[float]] = [[] for _ in tokens]
-        answers = [{"accepted": 0, "refused": 0, "failed": 0} for _ in tokens]
+        answers = [{"accepted": 0, "refused": 0, "failed": 0, "at_once": 0} for _ in tokens]
         stop_at = time.monotonic() + args.duration
 
         def student(i: int, token: str) -> None:
@@ -157,12 +158,13 @@ def main() -> int:
                 price = round(float(rng.uniform(low, high)), 2)
                 began = time.perf_counter()
                 try:
-                    status, _ = client.call("POST", "/api/student/orders",
+                    status, ack = client.call("POST", "/api/student/orders",
                                             {"side": side,
                                              "quantity": int(rng.integers(1, 20)),
                                              "price": price, "keep": False})
                     latencies[i].append(time.perf_counter() - began)
                     answers[i]["accepted" if status == 200 else "refused"] += 1
+                    answers[i]["at_once"] += status == 200 and ack.get("filled", 0) > 0
                 except OSError:
                     answers[i]["failed"] += 1
                 try:
@@ -202,8 +204,10 @@ def main() -> int:
     print(f"{args.students} students, {elapsed:.0f} s, a trading day every {args.pace:g} s; "
           f"days {START_DAY} to {teacher_state['day']}; load average {load_before:.1f} "
           f"before, {load_after:.1f} after ({os.cpu_count()} cores)")
-    print(f"orders sent {len(lat) + failed}: acknowledged {accepted}, refused with a "
-          f"message {refused}, no answer {failed}; in the order log {logged}")
+    at_once = sum(a["at_once"] for a in answers)
+    print(f"orders sent {len(lat) + failed}: acknowledged {accepted} ({at_once} traded at "
+          f"once, on arrival), refused with a message {refused}, no answer {failed}; in the "
+          f"order log {logged}")
     print(f"acknowledgement latency ms: median {np.median(lat):.1f}, p99 "
           f"{np.percentile(lat, 99):.1f}, max {lat.max():.1f}; over 1 s: "
           f"{int((lat > 1000).sum())}")

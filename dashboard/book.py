@@ -209,7 +209,7 @@ def replay(events: pd.DataFrame, step: int) -> BookState:
     if step:
         last = {k: _value(rows[step - 1], k) for k in (
             "event", "order_id", "trader_id", "side", "quantity", "price", "buyer_id",
-            "seller_id")}
+            "seller_id", "trader_label", "buyer_label", "seller_label")}
     return BookState(step=step, n_events=n, bids=ladder(1), asks=ladder(-1),
                      tape=pd.DataFrame(tape, columns=TAPE_COLUMNS), incoming=incoming,
                      last_event=last, limit_down=limit_down, limit_up=limit_up,
@@ -217,7 +217,9 @@ def replay(events: pd.DataFrame, step: int) -> BookState:
 
 
 def describe_event(event: dict[str, Any] | None) -> str:
-    """One sentence for students on what the last event did."""
+    """One sentence for students on what the last event did (naming who acted when the
+    event carries labels: a recorded lesson's ``trader_label``, ``buyer_label`` and
+    ``seller_label``)."""
     if not event:
         return "The session opens with an empty book."
     kind = event.get("event")
@@ -226,12 +228,14 @@ def describe_event(event: dict[str, Any] | None) -> str:
         price = event.get("price")
         how = "at the market (any price inside the limits)" if price is None else \
             f"at {price:.2f} CNY/t or {'less' if side == 'buy' else 'more'}"
-        return (f"Firm {event.get('trader_id')} sends an order to {side} "
-                f"{int(event.get('quantity') or 0):,} t {how}.")
+        who = event.get("trader_label")
+        who = who[0].upper() + who[1:] if who else f"Firm {event.get('trader_id')}"
+        return f"{who} sends an order to {side} {int(event.get('quantity') or 0):,} t {how}."
     if kind == "trade":
-        return (f"Trade: firm {event.get('buyer_id')} buys {int(event.get('quantity') or 0):,} t "
-                f"from firm {event.get('seller_id')} at {event.get('price'):.2f} CNY/t, "
-                f"the resting order's price.")
+        buyer = event.get("buyer_label") or f"firm {event.get('buyer_id')}"
+        seller = event.get("seller_label") or f"firm {event.get('seller_id')}"
+        return (f"Trade: {buyer} buys {int(event.get('quantity') or 0):,} t from {seller} "
+                f"at {event.get('price'):.2f} CNY/t, the resting order's price.")
     if kind == "cancel":
         return (f"Order {event.get('order_id')} is cancelled (an order may not trade with "
                 f"another order of the same firm, or a carried offer is larger than what "

@@ -201,6 +201,17 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_dashboard(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         raise UsageError(f"--port must be from 1 to 65535, got {shown(args.port)}")
+    if args.lesson:
+        from etsim.dashboard.classroom.lessons import LESSONS_ENV, LessonError, check_lesson
+
+        try:
+            folders = [str(check_lesson(folder).resolve()) for folder in args.lesson]
+        except LessonError as err:
+            raise UsageError(str(err)) from None
+        # the Market page (in this process and any worker) reads the lessons from here
+        os.environ[LESSONS_ENV] = os.pathsep.join(folders)
+        print(f"lesson{'s' if len(folders) > 1 else ''} on the Market page: "
+              f"http://{args.host}:{args.port}/market")
     from etsim.dashboard.app import run
 
     run(host=args.host, port=args.port)
@@ -285,6 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard.add_argument("--host", default="127.0.0.1", help="address to bind "
                            "(default 127.0.0.1, this machine only)")
     dashboard.add_argument("--port", type=int, default=8050, help="port (default 8050)")
+    dashboard.add_argument("--lesson", action="append", metavar="DIR", help="a lesson "
+                           "folder 'etsim classroom' exported, to replay on the Market page "
+                           "(its students' orders marked); may be given more than once")
     dashboard.set_defaults(handler=_cmd_dashboard)
     classroom = commands.add_parser("classroom", help="a live session: students trade "
                                     "against the agent firms")

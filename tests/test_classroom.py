@@ -13,12 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from etsim.agents.strategies import Orders
-from etsim.dashboard.classroom.engine import (
-    ClassroomError,
-    ClassroomSession,
-    arrival_merge,
-)
+from etsim.dashboard.classroom.engine import ClassroomError, ClassroomSession, classroom_model
 from etsim.dashboard.classroom.replay import replay_folder
 from etsim.dashboard.classroom.server import create_app
 
@@ -78,7 +73,8 @@ def test_bad_orders_get_a_message_naming_the_field(trading_session) -> None:
         ({"side": "short", "quantity": 1, "price": low}, "side", "'buy' or 'sell'"),
         ({"side": "buy", "quantity": 0, "price": low}, "quantity", "whole tonnes"),
         ({"side": "buy", "quantity": 2.5, "price": low}, "quantity", "whole tonnes"),
-        ({"side": "buy", "quantity": 100_000, "price": low}, "quantity", "99,999"),
+        ({"side": "buy", "quantity": 10**9, "price": low}, "quantity", "1 to 99,999 for "
+         "the listed session, or 100,000 to"),
         ({"side": "buy", "quantity": 1, "price": high + 1}, "price", "today's band"),
         ({"side": "buy", "quantity": 1, "price": low - 0.01}, "price", "today's band"),
         ({"side": "buy", "quantity": 1, "price": low + 0.005}, "price", "tick"),
@@ -236,7 +232,9 @@ def test_a_leaver_is_taken_over_and_gets_the_firm_back(trading_session) -> None:
     session.tick()
     assert seat.control == "agent" and not session.firms[seat.row]
     assert session.student_orders[order["order_id"]].status == "cancelled"
-    # the agent trades for the firm again: its strategy places its orders
+    # the agent trades for the firm again from the next open: its strategy places
+    # its orders, none is the student's
+    session.step()
     day = model.day
     session.step()
     log = session.order_log()
@@ -291,50 +289,150 @@ def test_the_students_abatement_choice_is_adopted_in_january() -> None:
         assert fo.adopted_year[row, cheapest] == -1
 
 
-def test_arrival_merge_keeps_the_agents_order_and_places_students_by_time() -> None:
-    agents = Orders(np.array([5, 6, 7]), np.array([1, -1, 1]), np.array([1, 2, 3]),
-                    np.array([90.0, 91.0, 92.0]))
-    rng = np.random.default_rng(3)
-    times = np.sort(np.random.default_rng(3).random(3))
-    merged, by, which = arrival_merge(agents, np.zeros(3, dtype=int),
-                                      [(0.0, 1, 1, 4, 95.0), (0.999, 2, -1, 5, 96.0)], rng)
-    assert merged.trader.tolist()[0] == 1 and merged.trader.tolist()[-1] == 2
-    assert [t for t in merged.trader.tolist() if t >= 5] == [5, 6, 7]
-    assert which.tolist() == [0, -1, -1, -1, 1] and by.tolist()[0] == -1
-    assert times[-1] < 0.999
+def test_without_students_the_class_trades_as_the_model_does() -> None:
+    """One matching rule: a lesson nobody joins, its days opened and closed by the class
+    (agents' orders arriving over the day, the block session at the open), gives the
+    tables of the model's own run, trade for trade and order-book event for event."""
+    session = ClassroomSession(seats=2, pace=0)
+    session.finish()
+    plain = classroom_model("classroom", None).run().results()
+    for name in ("trades", "market_daily", "book_events", "firm_years"):
+        assert session.tables[name].equals(plain[name]), name
+    assert session.tables["market_daily"]["block_volume"].sum() > 0  # block days too
+
+
+def _resting_agent_asks(session: ClassroomSession) -> list:
+    return session.student_view(session.seats[0].token)["asks"]
+
+
+def test_a_students_crossing_order_fills_on_arrival() -> None:
+    """Continuous trading: the agents' orders arrive as the clock runs; a student's bid
+    at the best ask trades at once, at the resting ask's price, and the student sees the
+    fill in the answer; a student's ask is then hit by another student's bid at once."""
+    clock = Clock()
+    session = ClassroomSession(seats=2, pace=0, clock=clock)
+    tokens = [session.join(session.join_code, f"s{i}")["token"] for i in range(2)]
+    session.step(TRADING_DAY)
+    session.resume()
+    asks: list = []
+    for _ in range(30):  # days until agents rest an ask during the day
+        clock.now += 59  # most of the day's agents' orders have arrived
+        session.tick()
+        asks = _resting_agent_asks(session)
+        if asks:
+            break
+        session.step()
+    assert asks, "no agent ask rested in the book in 30 days"
+    price, tonnes = asks[0]
+    day = session.model.day
+    before = len(session.trades)
+    held = session.student_view(tokens[1])["firm"]["holdings"]
+    ack = session.place_order(tokens[1], "buy", 1, price, keep=False)
+    assert ack["filled"] == 1 and ack["status"] == "filled" and ack["remaining"] == 0
+    trade = session.trades[before]
+    assert (trade["buyer"], trade["price"], trade["quantity"], trade["day"]) == \
+        (session.seats[1].row, price, 1, day)
+    assert trade["seller_by"] == "agent" and trade["buyer_by"] == "student"
+    view = session.student_view(tokens[1])
+    assert view["trades"][-1]["price"] == price and view["open"]
+    assert view["asks"][0] == [price, tonnes - 1] or tonnes == 1
+    # the student's page counts the tonne at once; it settles at the close
+    assert view["firm"]["holdings"] == held + 1
+    session.pause()  # the next day opens with the clock stopped: no agent order yet
+    session.step()
+    assert session.model.registry.total()[session.seats[1].row] == held + 1
+    assert session.model.daily["trades"][day] >= 1
+    # student with student in the empty book: the resting ask's price, at once
+    low, high = session.model.session.listed_band()
+    ask = session.place_order(tokens[0], "sell", 2, low, keep=False)
+    assert ask["status"] == "working" and ask["filled"] == 0
+    bid = session.place_order(tokens[1], "buy", 2, high, keep=False)
+    assert bid["filled"] == 2 and session.trades[-1]["price"] == low
+    assert session.student_orders[ask["order_id"]].status == "filled"
+
+
+def test_block_orders_trade_in_the_block_session_at_the_next_open() -> None:
+    clock = Clock()
+    session = ClassroomSession(seats=3, pace=0, clock=clock)
+    tokens = [session.join(session.join_code, f"s{i}")["token"] for i in range(3)]
+    session.step(TRADING_DAY)
+    model = session.model
+    market = model.scenario.market
+    seller = max(range(3), key=lambda i: model.registry.total()[session.seats[i].row])
+    buyer = (seller + 1) % 3
+    held = int(model.registry.total()[session.seats[seller].row])
+    assert held >= market.block_min_t, "the seller needs a block of quota"
+    last = model.daily.last_close
+    low, high = session.student_view(tokens[0])["block_band"]
+    assert (low, high) == (round(last * 0.7, 2), round(last * 1.3, 2))
+    listed_high = model.session.listed_band()[1]
+    with pytest.raises(ClassroomError, match="block session's band") as err:
+        session.place_order(tokens[seller], "sell", market.block_min_t, high + 0.01)
+    assert err.value.field == "price"
+    with pytest.raises(ClassroomError, match="100,000 to") as err:
+        session.place_order(tokens[seller], "sell", held + 10**9, low)
+    assert err.value.field == "quantity"
+    # a block beyond the listed band but inside the block band is accepted
+    price = round(listed_high + 0.05, 2)
+    assert price <= high
+    sell = session.place_order(tokens[seller], "sell", market.block_min_t, price)
+    assert sell["block"] and sell["status"] == "working" and "block session" in sell["note"]
+    buy = session.place_order(tokens[buyer], "buy", market.block_min_t + 5, high)
+    assert buy["filled"] == 0
+    day = model.day
+    session.step()  # the next open runs the block session first
+    block = [t for t in session.trades if t["session"] == "block" and t["day"] == day + 1]
+    assert block and block[0]["price"] == price
+    assert block[0]["quantity"] == market.block_min_t
+    assert session.student_orders[sell["order_id"]].status == "filled"
+    rest = session.student_orders[buy["order_id"]]
+    assert rest.filled == market.block_min_t
+    assert rest.status == "filled" or rest.remaining <= 5  # 5 t went on to the listed book
+    session.step()
+    assert model.daily["block_volume"][day + 1] >= market.block_min_t
+    assert model.registry.total()[session.seats[buyer].row] >= market.block_min_t
 
 
 def test_a_recorded_session_replays_to_the_same_trades(tmp_path: Path) -> None:
-    """Students trade, one leaves and is taken over, one chooses abatement; the lesson
-    ends and is exported; the order log replayed gives the same trades, day by day."""
+    """Students trade during the day against the agents' flow and each other, cancel,
+    place block orders, one leaves and is taken over, one chooses abatement; the lesson
+    ends and is exported; the order log replayed gives the same trades and log."""
     clock = Clock()
-    session = ClassroomSession(seats=3, pace=0, clock=clock)
+    session = ClassroomSession(seats=3, pace=4, clock=clock)
     tokens = [session.join(session.join_code, f"s{i}")["token"] for i in range(3)]
     options = session.student_view(tokens[2])["options"]
     session.choose_abatement(tokens[2], [options[0]["option"]])
     session.step(TRADING_DAY)
+    session.resume()
     rng = np.random.default_rng(5)
     for day in range(15):
         for i, token in enumerate(tokens):
             clock.now += float(rng.random())
+            session.tick()
             low, high = session.model.session.listed_band()
             price = round(float(rng.uniform(low, high)), 2)
             try:
                 if i == 0 or (i == 1 and day % 2):
-                    session.place_order(token, "sell", int(rng.integers(1, 40)), price,
-                                        keep=bool(day % 3))
+                    ack = session.place_order(token, "sell", int(rng.integers(1, 40)), price,
+                                              keep=bool(day % 3))
                 else:
-                    session.place_order(token, "buy", int(rng.integers(1, 40)), price,
-                                        keep=bool(day % 2))
+                    ack = session.place_order(token, "buy", int(rng.integers(1, 40)), price,
+                                              keep=bool(day % 2))
+                if ack["status"] == "working" and rng.random() < 0.3:
+                    session.cancel(token, ack["order_id"])
+                if day == 3 and i == 0:
+                    session.place_order(token, "sell", 100_000, high)
+                if day == 3 and i == 1:
+                    session.place_order(token, "buy", 100_000, high)
             except ClassroomError:
                 pass  # an order crossing the student's own: refused, as in class
         if day == 7:
             clock.now += 60  # everyone is gone for a minute: agents take over
             session.tick()
             for token in tokens[:2]:
-                session.seat_for(token)  # two come back
-        clock.now += 1
-        session.step()
+                session.seat_for(token)  # two come back, mid-day
+        clock.now += 2
+        session.tick()
     session.finish()
     out = session.export(tmp_path / "lesson")
     assert (out / "order_log.csv").is_file() and (out / "trades.parquet").is_file()
@@ -343,12 +441,16 @@ def test_a_recorded_session_replays_to_the_same_trades(tmp_path: Path) -> None:
     student_trades = log[(log["event"] == "trade") & ((log["buyer_by"] == "student")
                                                       | (log["seller_by"] == "student"))]
     assert len(student_trades) > 0
+    assert (log["session"] == "block").any() and (log["event"] == "cancel").any()
     replayed = replay_folder(out)
     assert replayed.tables["trades"].equals(session.tables["trades"])
     columns = ["day", "buyer_id", "seller_id", "price", "quantity", "buyer_by", "seller_by"]
     trades = [frame.loc[frame["event"] == "trade", columns].reset_index(drop=True)
               for frame in (log, replayed.order_log())]
     assert trades[1].equals(trades[0])
+    entered = [frame.loc[frame["event"] == "enter", ["day", "firm_id", "book_id", "session"]
+                         ].reset_index(drop=True) for frame in (log, replayed.order_log())]
+    assert entered[1].equals(entered[0])
     with pytest.raises(ClassroomError, match="exists already"):
         session.export(out)
 

@@ -138,12 +138,13 @@ def test_a_class_trades_with_each_other_and_with_agents(classroom, browser) -> N
                           f".includes('day {TRADING_DAY + 1} ')")
     low, high = (_number(x) for x in ben.text_content("#st-band").split(" - "))
     # a bad order gets a message naming the field
-    assert "price: must be within today's band" in _order(ben, "buy", 10, high + 5)
-    # Ada offers at the bottom of the band, Ben bids at the top: they meet at the close
-    assert "accepted" in _order(ada, "sell", 99_999, low, keep=False)
-    assert "accepted" in _order(ben, "buy", 99_999, high, keep=False)
-    _step(teacher, 1, TRADING_DAY + 1)
+    assert "must be within today's band" in _order(ben, "buy", 10, high + 5)
+    # Ada offers at the bottom of the band, Ben bids at the top: they trade at once (the
+    # clock is stopped, so no agent order has come yet today)
+    assert "rests in the book" in _order(ada, "sell", 99_999, low, keep=False)
+    assert "99,999 t traded at once" in _order(ben, "buy", 99_999, high, keep=False)
     ben.wait_for_selector("#st-trades td:text-is('student')")
+    _step(teacher, 1, TRADING_DAY + 1)
     # Cai bids at the top of the day's band (it moved with Ada's and Ben's trade) and
     # keeps the bid: agents' offers fill it over the next days
     cai.wait_for_function("() => document.getElementById('st-date').textContent"

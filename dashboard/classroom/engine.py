@@ -5,24 +5,35 @@ firm; while a student holds the seat, the firm's orders come from the student an
 trading strategy stays silent (the model's ``external`` hook), so students and agents
 trade in the same order book by the same rules: price band, tick, price-time priority.
 
-How a trading day runs in class: a day is open for ``pace`` seconds (or until the teacher
-steps). Students' orders placed meanwhile are validated and acknowledged at once and
-wait for the day's session. At the close the model runs the day: the agents' orders get
-arrival times spread at random over the day, each student's order keeps the time it
-was placed, and the exchange matches them all in that arrival order. An unfilled
-remainder is a day order and expires, unless the student asked to keep it: then it
-enters again at the next open (as a broker re-enters a standing order), ahead of that
-day's new orders, if it still fits the band, the holdings and the budget.
+How a trading day runs in class (continuous trading, as on the exchange): the model's
+day runs in a worker thread up to its trading session (``TradingSession.trade``), where
+the classroom takes over the day's books. At the open, the block session runs first, as
+in the model: the students' block orders (``market.block_min_t`` t or more, placed
+since the last open) and then the agents' block-size orders, in their arrival order;
+what each leaves unfilled goes on to the listed session, below block size. The listed
+book opens with the students' kept orders. The agents' orders arrive over the day, at
+random times spread over ``pace`` seconds of running clock (``HAND_WINDOW`` seconds when
+the teacher steps by hand), and each student order is matched the moment it is placed,
+against what rests in the book: the student sees the fill at once. At the close the
+agents' orders still to come arrive, and the model's own session code records the day,
+its close and settles the trades. With no student in the market this gives exactly the
+trades of a run without a class (same books, same orders, same order).
+
+An unfilled remainder is a day order and expires at the close, unless the student asked
+to keep it: then it enters again at the next open, ahead of that day's new orders, if it
+still fits the band, the holdings and the budget. Block orders are day orders.
 
 A student who sends nothing (the pages poll every second) for ``leave_after`` seconds is
-taken over: the firm's agent trades for it again and the student's working orders are
-cancelled. The student's token gives the seat back on the next call. Abatement: a
-student picks options during the year; they are adopted at the January review, where
+taken over: the firm's agent trades for it again from the next open and the student's
+working orders are cancelled; a student who takes a firm mid-day withdraws its agent's
+orders of the day. The student's token gives the seat back on the next call. Abatement:
+a student picks options during the year; they are adopted at the January review, where
 the agent would decide, within the same capital budget (``Firm.review_abatement``).
 
-Everything is logged (``log``): each order placed, cancel, order entering the day's
-book (students' and agents'), trade, change of hands and abatement choice, with the
-trading day and who acted. ``dashboard.classroom.replay`` rebuilds the session from it.
+Everything is logged (``log``): each day's open and close, each order placed, cancel,
+order entering a book (students' and agents', with its id in the book), trade, change of
+hands and abatement choice, with the trading day and who acted.
+``dashboard.classroom.replay`` rebuilds the session from it.
 """
 
 from __future__ import annotations
@@ -44,13 +55,21 @@ from etsim.agents.firm import Firm
 from etsim.agents.strategies import Orders
 from etsim.model.calendar import TradingCalendar
 from etsim.model.market import CarbonMarketModel
+from etsim.model.matching import order_book
 from etsim.model.scenario import Scenario, ScenarioError, load_scenario
+from etsim.model.session import DayBooks, TradingSession, price_band
 
 MAX_WORKING = 50  # working orders a student may have at once (keeps the book sane)
 EXTERNAL = -1  # ``placed_by`` of students' orders: no strategy learns from them
+HAND_WINDOW = 60.0  # seconds of running clock the agents' orders arrive over at pace 0
 LOG_COLUMNS = ("event", "day", "date", "seconds", "seat", "firm_id", "by", "order_id",
-               "side", "quantity", "price", "keep", "arrival", "seq", "buyer_id",
-               "seller_id", "buyer_by", "seller_by", "options", "note")
+               "side", "quantity", "price", "keep", "arrival", "seq", "book_id",
+               "session", "buyer_id", "seller_id", "buyer_by", "seller_by", "options",
+               "note")
+
+
+_NO_ORDERS = Orders(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64),
+                    np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64))
 
 
 class ClassroomError(Exception):
@@ -111,60 +130,56 @@ class StudentOrder:
     filled: int = 0
     status: str = "working"  # working, filled, cancelled, expired
     note: str = ""
+    block: bool = False  # block size: waits for the next open's block session
+    book_id: int = -1  # its id in today's listed book (-1: not in it)
 
     def as_dict(self) -> dict[str, Any]:
         """The order as the student's page shows it."""
         return {"order_id": self.order_id, "side": "buy" if self.side > 0 else "sell",
                 "quantity": self.quantity, "price": self.price, "keep": self.keep,
                 "remaining": self.remaining, "filled": self.filled, "status": self.status,
-                "note": self.note}
+                "block": self.block, "note": self.note}
 
 
-def arrival_merge(agent_orders: Orders, placed_by: np.ndarray,
-                  student: list[tuple[float, int, int, int, float]],
-                  rng: np.random.Generator) -> tuple[Orders, np.ndarray, np.ndarray]:
-    """The day's orders in arrival order: agents' at random times, students' at theirs.
+@dataclass
+class LiveDay:
+    """A trading day while it is open in class: its books and the agents' orders to come.
 
-    The agents' orders keep their (already random) relative order and get sorted uniform
-    times over the day; each student order arrives at its own time, a share of the day.
-    At equal times agents' orders come first (a kept order enters at time 0, the open).
-
-    Args:
-        agent_orders: The strategies' orders in their arrival order.
-        placed_by: Which strategy placed each of them.
-        student: ``(arrival, row, side, quantity, price)`` per student order.
-        rng: Draws the agents' times (the classroom's own generator, so that the model's
-            draws are those of a run without students).
-
-    Returns:
-        The merged orders, their ``placed_by`` (``EXTERNAL`` for students') and, per
-        merged order, the index of the student order it is (-1 for an agent's).
+    Attributes:
+        day, year: The trading day and its calendar year.
+        listed: The listed session's book (continuous trading).
+        block: The block session's book (None if no order was of block size).
+        agents: The agents' orders of the day, in arrival order (as the strategies made
+            them); ``listed_qty`` is what each brings to the listed session (its block
+            remainder below block size for a block-size order; 0: nothing left).
+        times: Each agent order's arrival, a share of the day (rising).
+        fed: Agent orders arrived so far (the first ``fed``).
+        skip: Agent orders withdrawn before they arrived (a student took the firm).
+        agent_ids: Listed-book id of each arrived agent order (-1: none).
+        n_orders: Orders of the day so far (the day's ``orders`` figure).
+        seen: Trades of each book already passed on to the class.
+        by_book_id: The students' orders in the listed book, by book id.
+        sold, spent: Per firm row, tonnes sold and CNY spent today (not yet settled).
     """
-    n = len(agent_orders.trader)
-    times = np.sort(rng.random(n))
-    arrival = np.array([s[0] for s in student], dtype=float)
-    order = np.argsort(np.concatenate([times, arrival]), kind="stable")
-    trader = np.concatenate([agent_orders.trader,
-                             np.array([s[1] for s in student], dtype=np.int64)])[order]
-    side = np.concatenate([agent_orders.side,
-                           np.array([s[2] for s in student], dtype=np.int64)])[order]
-    quantity = np.concatenate([agent_orders.quantity,
-                               np.array([s[3] for s in student], dtype=np.int64)])[order]
-    price = np.concatenate([agent_orders.limit_price,
-                            np.array([s[4] for s in student], dtype=float)])[order]
-    by = np.concatenate([placed_by, np.full(len(student), EXTERNAL)])[order]
-    which = np.concatenate([np.full(n, -1), np.arange(len(student))])[order]
-    return (Orders(trader.astype(np.int64), side.astype(np.int64),
-                   quantity.astype(np.int64), price), by, which)
 
-
-def orders_of(book: Any, row: int) -> list[int]:
-    """The ids of a trader's orders in a session's book, in arrival order.
-
-    Reads the book's per-order trader list: each student firm's orders in the book are
-    its student's (the strategies skip it), so the k-th is the student's k-th entry.
-    """
-    return [i for i, trader in enumerate(book._trader) if trader == row]
+    day: int
+    year: int
+    listed: Any
+    block: Any
+    agents: Orders
+    listed_qty: np.ndarray
+    times: np.ndarray
+    fed: int = 0
+    skip: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    agent_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    n_orders: int = 0
+    seen: dict[str, int] = field(default_factory=lambda: {"block": 0, "continuous": 0})
+    by_book_id: dict[int, StudentOrder] = field(default_factory=dict)
+    sold: dict[int, int] = field(default_factory=dict)
+    spent: dict[int, float] = field(default_factory=dict)
+    volume: int = 0
+    last: float | None = None
+    version: int = 0
 
 
 def choose_seats(model: CarbonMarketModel, n_seats: int) -> list[int]:
@@ -267,84 +282,309 @@ class ClassroomSession:
         self.book_depth: tuple[list, list] = ([], [])  # the last close's listed book
         self.day_volume: list[int] = []
         self.tables: dict[str, pd.DataFrame] | None = None
-        self._entered: list[StudentOrder] = []
         self._next_order = 1
         self._snapshot: tuple[int, dict[str, Any]] | None = None
+        self._live_view: tuple[int, int, dict[str, Any]] | None = None
+        # the open day: its books, and the model's thread parked in its session
+        self.live: LiveDay | None = None
+        self.elapsed = 0.0  # seconds of running clock the open day has had
+        self._mark = self.started  # when ``elapsed`` was last brought up to date
+        self._thread: threading.Thread | None = None
+        self._at_session = threading.Event()
+        self._closing = threading.Event()
+        self._error: BaseException | None = None
+        self._day_books: Any = None
         model.external = self
+        # the day's session is run by the class (continuous trading), and recorded and
+        # settled by the model's own session code at the close
+        model.session.trade = self._session_hook  # type: ignore[method-assign]
         for seat in self.seats:  # the January review: the student's choice, or the agent's
             agent = self._agent(seat.row)
             agent.review_abatement = partial(self._review_abatement, seat, agent)
 
-    # --- the model's external hook --------------------------------------------------
+    # --- the model's hooks (called in the model's thread) -----------------------------
 
     def orders(self, day: int, agent_orders: Orders, placed_by: np.ndarray
                ) -> tuple[Orders, np.ndarray]:
-        """The hook: the day's orders with the students' merged in at their times."""
-        now = self.clock()
-        window = self.pace if self.pace > 0 else max(now - self.opened_at, 1e-9)
-        entering: list[StudentOrder] = []
-        student: list[tuple[float, int, int, int, float]] = []
-        for order, arrival in self._entries(day, now, window):
-            entering.append(order)
-            student.append((arrival, order.row, order.side, order.remaining, order.price))
-        merged, by, which = arrival_merge(agent_orders, placed_by, student, self.rng)
-        self._entered = entering
-        date = self._date(day)
-        for seq, (k, trader) in enumerate(zip(which.tolist(), merged.trader.tolist(),
-                                              strict=True)):
-            row = {"event": "enter", "day": day, "date": date, "seq": seq,
-                   "firm_id": self._account(trader), "side": int(merged.side[seq]),
-                   "quantity": int(merged.quantity[seq]),
-                   "price": float(merged.limit_price[seq])}
-            if k >= 0:
-                order = entering[k]
-                row.update(by="student", seat=order.seat, order_id=order.order_id,
-                           arrival=student[k][0])
-            else:
-                row.update(by="agent")
-            self._log(**row)
-        return merged, by
+        """The external hook: the agents' orders pass on unchanged (the students' enter
+        the day's books directly, ``_session_hook``)."""
+        return agent_orders, placed_by
 
     def traded(self, day: int, books: Any) -> None:
-        """The hook after the session: fills of students' orders, the trades, the book."""
-        listed = books.listed
-        position: dict[int, int] = {}
-        ids_of: dict[int, list[int]] = {}
-        for order in self._entered:
-            ids = ids_of.setdefault(order.row, orders_of(listed, order.row))
-            k = position.get(order.row, 0)
-            position[order.row] = k + 1
-            left = listed.remaining(ids[k]) if k < len(ids) else order.remaining
-            order.filled += order.remaining - left
-            order.remaining = left
-            if left == 0:
-                self._done(order, "filled")
-            elif not order.keep:
-                self._done(order, "expired", "day order: expired at the close")
-        self._entered = []
-        date = self._date(day)
-        volume = 0
-        for session in (books.block, listed):
-            if session is None:
+        """The external hook after the session: nothing left to do (done live)."""
+
+    def _session_hook(self, day: int, year: int, orders: Orders, book: Any) -> Any:
+        """The model's trading session, in the model's thread: hand the day's orders to
+        the class, wait for the close, then record and settle the day with the
+        session's own code (``TradingSession.trade`` on the matched book, with no more
+        orders) and the block session as it does."""
+        self._day_books = (day, year, orders)
+        self._at_session.set()
+        self._closing.wait()
+        self._closing.clear()
+        live = self.live
+        assert live is not None
+        session = self.model.session
+        start = len(session.book_log)
+        books = TradingSession.trade(session, day, year, _NO_ORDERS, live.listed)
+        record = self.model.daily
+        record["orders"][day] = live.n_orders
+        if live.block is not None:
+            trades = live.block.trades()
+            record["block_volume"][day] = int(trades["quantity"].sum())
+            record["volume"][day] += record["block_volume"][day]
+            session.settlement.settle(trades, "block", day, year)
+            if day in session.book_days:  # the block session's events come first
+                listed_rows = session.book_log[start:]
+                del session.book_log[start:]
+                session._keep_book_events(day, live.block)
+                session.book_log.extend(listed_rows)
+        return DayBooks(books.listed, live.block)
+
+    def _run_day(self) -> None:
+        try:
+            self.model.step()
+        except BaseException as error:  # noqa: BLE001 - raised again in the class's thread
+            self._error = error
+        finally:
+            self._at_session.set()  # never leave the class waiting
+
+    # --- the day ----------------------------------------------------------------------
+
+    def _open_day(self) -> None:
+        """Open the next trading day if none is open: the model runs up to its session,
+        then the block session runs and the listed book opens with the kept orders."""
+        if self.live is not None or self.status == "finished":
+            return
+        model = self.model
+        self._at_session.clear()
+        self._day_books = None
+        self._thread = threading.Thread(target=self._run_day, name="classroom-day",
+                                        daemon=True)
+        self._thread.start()
+        self._at_session.wait()
+        self._raise_model_error()
+        assert self._day_books is not None
+        day, year, agents = self._day_books
+        market = self.scenario.market
+        recorded = day in model.session.book_days
+        n = len(agents.trader)
+        live = LiveDay(day, year, order_book(*model.session.listed_band(), market.tick,
+                                             kind="continuous", record=recorded),
+                       None, agents, agents.quantity.copy(), np.sort(self.rng.random(n)),
+                       skip=np.zeros(n, dtype=bool),
+                       agent_ids=np.full(n, -1, dtype=np.int64), n_orders=n)
+        self.live = live
+        self.elapsed, self._mark = 0.0, self.clock()
+        self._snapshot = None
+        self._log("open", day=day)
+        self._enter_kept_orders()
+        self._block_session(recorded)
+        self._collect()
+
+    def _block_session(self, recorded: bool) -> None:
+        """The day's block session, before the listed one (as ``TradingSession.trade``):
+        the students' block orders (at the open) and the agents' block-size orders, in
+        arrival order; each one's remainder goes on to the listed session below block
+        size (the students' at the open, the agents' when they arrive)."""
+        live = self.live
+        assert live is not None
+        market = self.scenario.market
+        agents = live.agents
+        large = np.flatnonzero(agents.quantity >= market.block_min_t)
+        students = [o for o in sorted(self.working_orders.values(), key=lambda o: o.order_id)
+                    if o.block]
+        if not len(large) and not students:
+            return
+        last = self.model.daily.last_close
+        block = order_book(*price_band(last, market.block_price_limit, market.tick),
+                           market.tick, kind="block", record=recorded)
+        live.block = block
+        live.n_orders += len(students)
+        entered = []
+        for order in students:
+            book_id = block.submit(order.row, order.side, order.remaining, order.price)
+            self._log("enter", day=live.day, seat=order.seat,
+                      firm_id=self.seats[order.seat].firm_id, by="student",
+                      order_id=order.order_id, side=order.side, quantity=order.remaining,
+                      price=order.price, book_id=book_id, session="block")
+            entered.append((order, book_id))
+        ids = block.submit_many(agents.trader[large], agents.side[large],
+                                agents.quantity[large], agents.limit_price[large])
+        left = np.where(ids >= 0, block.remaining_many(ids), agents.quantity[large])
+        live.listed_qty[large] = np.minimum(left, market.block_min_t - 1)
+        self._collect()
+        for order, book_id in entered:
+            left_t = order.remaining if book_id < 0 else block.remaining(book_id)
+            order.filled += order.remaining - left_t
+            order.remaining = 0
+            if book_id < 0:
+                self._done(order, "expired", "outside the block session's band "
+                           f"{block.limit_down:.2f}-{block.limit_up:.2f}: not entered")
+            elif left_t == 0:
+                self._done(order, "filled", "filled in the block session")
+            else:  # what is left goes on to the listed session, below block size
+                listed = min(left_t, market.block_min_t - 1)
+                order.note = (f"block session: {order.filled:,} t filled; {listed:,} t go "
+                              "on to the listed session"
+                              + (f", {left_t - listed:,} t expire" if left_t > listed else ""))
+                order.remaining = listed
+                self._enter_listed(order)
+
+    def _feed(self, until: float) -> None:
+        """The agents' orders arriving up to ``until`` (a share of the day; 1 = all)."""
+        live = self.live
+        if live is None:
+            return
+        n = len(live.times)
+        upto = n if until >= 1 else int(np.searchsorted(live.times, until, side="right"))
+        self._feed_to(upto)
+
+    def _feed_to(self, upto: int) -> None:
+        """The agents' orders up to number ``upto`` arrive (each logged as it enters)."""
+        live = self.live
+        assert live is not None
+        agents = live.agents
+        book = live.listed
+        while live.fed < upto:
+            k = live.fed
+            live.fed += 1
+            quantity = int(live.listed_qty[k])
+            if live.skip[k] or quantity < 1:
                 continue
-            trades = session.trades()
-            for buyer, seller, price, qty in zip(trades["buyer"].tolist(),
-                                                 trades["seller"].tolist(),
-                                                 trades["price"].tolist(),
-                                                 trades["quantity"].tolist(), strict=True):
-                volume += qty
-                trade = {"day": day, "buyer": buyer, "seller": seller, "price": price,
+            trader = int(agents.trader[k])
+            book_id = book.submit(trader, int(agents.side[k]), quantity,
+                                  float(agents.limit_price[k]))
+            live.agent_ids[k] = book_id
+            self._log("enter", day=live.day, firm_id=self._account(trader), by="agent",
+                      side=int(agents.side[k]), quantity=quantity,
+                      price=float(agents.limit_price[k]), seq=k, book_id=book_id,
+                      arrival=float(live.times[k]), session="continuous")
+            self._collect()
+
+    def _now_share(self) -> float:
+        """How far the open day has run, as a share of it (the clock brought up to date)."""
+        self._advance()
+        window = self.pace if self.pace > 0 else HAND_WINDOW
+        return self.elapsed / window
+
+    def _advance(self) -> None:
+        now = self.clock()
+        if self.status == "running":
+            self.elapsed += max(now - self._mark, 0.0)
+        self._mark = now
+
+    def _enter_listed(self, order: StudentOrder) -> None:
+        """A student's order enters the listed book now and trades at once if it can."""
+        live = self.live
+        assert live is not None
+        book_id = live.listed.submit(order.row, order.side, order.remaining, order.price)
+        live.n_orders += 1
+        order.book_id = book_id
+        self._log("enter", day=live.day, seat=order.seat,
+                  firm_id=self.seats[order.seat].firm_id, by="student",
+                  order_id=order.order_id, side=order.side, quantity=order.remaining,
+                  price=order.price, book_id=book_id, session="continuous")
+        if book_id < 0:  # outside the band (checked before, so only a kept order's race)
+            self._done(order, "expired", "outside today's band")
+            return
+        live.by_book_id[book_id] = order
+        self._collect()
+        self._refresh(order)
+
+    def _refresh(self, order: StudentOrder) -> None:
+        """A student's listed order's fills so far."""
+        live = self.live
+        if live is None or order.book_id < 0 or order.status != "working":
+            return
+        left = live.listed.remaining(order.book_id)
+        order.filled += order.remaining - left
+        order.remaining = left
+        if left == 0:
+            self._done(order, "filled")
+
+    def _collect(self) -> None:
+        """Pass the books' new trades on: the trade list, the log, the students' fills."""
+        live = self.live
+        if live is None:
+            return
+        touched: set[int] = set()
+        date = self._date(live.day)
+        for book in (live.block, live.listed):
+            if book is None:
+                continue
+            seen, count = live.seen[book.kind], len(book.trade_qty)
+            if count == seen:
+                continue
+            live.seen[book.kind] = count
+            live.version += 1
+            for buyer, seller, tick, qty in zip(
+                    np.asarray(book.trade_buyer[seen:count]).tolist(),
+                    np.asarray(book.trade_seller[seen:count]).tolist(),
+                    np.asarray(book.trade_tick[seen:count]).tolist(),
+                    np.asarray(book.trade_qty[seen:count]).tolist(), strict=True):
+                price = round(tick * book.tick, 2)
+                trade = {"day": live.day, "buyer": buyer, "seller": seller, "price": price,
                          "quantity": qty, "buyer_by": self._who(buyer),
-                         "seller_by": self._who(seller)}
+                         "seller_by": self._who(seller), "session": book.kind}
                 self.trades.append(trade)
                 self.row_trades.setdefault(buyer, []).append(trade)
                 self.row_trades.setdefault(seller, []).append(trade)
-                self._log("trade", day=day, date=date, buyer_id=self._account(buyer),
+                live.volume += qty
+                live.last = price if book.kind == "continuous" else live.last
+                live.sold[seller] = live.sold.get(seller, 0) + qty
+                live.spent[buyer] = live.spent.get(buyer, 0.0) + qty * price
+                self._log("trade", day=live.day, date=date, buyer_id=self._account(buyer),
                           seller_id=self._account(seller), buyer_by=trade["buyer_by"],
                           seller_by=trade["seller_by"], price=price, quantity=qty,
-                          note=session.kind)
-        self.day_volume.append(volume)
-        self.book_depth = listed.depth()
+                          session=book.kind)
+                touched.update((buyer, seller))
+        for row in touched:
+            seat = self.by_row.get(row)
+            if seat is not None:
+                for order in self.working(seat):
+                    self._refresh(order)
+        live.version += 1
+
+    def _close_day(self) -> None:
+        """Close the open day: the agents' orders still to come arrive, the model records
+        and settles the day and runs on to the next open (unless the calendar ends)."""
+        self._open_day()
+        live = self.live
+        if live is None:  # the session has finished
+            return
+        self._feed(1.0)
+        day = live.day
+        self._log("close", day=day)
+        self._closing.set()
+        assert self._thread is not None
+        self._thread.join()
+        self._raise_model_error()
+        self.live = None
+        self.book_depth = live.listed.depth()
+        self.day_volume.append(int(self.model.daily["volume"][day]))
+        for order in list(self.working_orders.values()):
+            if order.block:
+                continue
+            order.book_id = -1
+            if not order.keep:
+                self._done(order, "expired", "day order: expired at the close")
+        self._snapshot = None
+        model = self.model
+        if not model.running:
+            self.status = "finished"
+            for order in list(self.working_orders.values()):
+                self._done(order, "expired", "the market closed")
+            self.tables = model.results()
+            self._log("control", day=model.day, by="classroom", note="finished")
+            return
+        self._open_day()
+
+    def _raise_model_error(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            self.status = "finished"
+            raise error
 
     # --- students ---------------------------------------------------------------------
 
@@ -392,10 +632,12 @@ class ClassroomSession:
 
     def place_order(self, token: str | None, side: Any, quantity: Any, price: Any,
                     keep: Any = True) -> dict[str, Any]:
-        """Validate a student's limit order and queue it for the day's session.
+        """Validate a student's limit order and enter it: a listed order trades at once
+        against what rests in the book; a block-size order waits for the block session
+        at the next open.
 
         Returns:
-            The acknowledged order (its id and status).
+            The acknowledged order (its id, status and what has filled already).
 
         Raises:
             ClassroomError: The order breaks a rule; the message names the field and
@@ -404,34 +646,43 @@ class ClassroomSession:
         seat = self.seat_for(token)
         with self.lock:
             self._open_for_trading()
+            self._open_day()
             model = self.model
+            market = model.scenario.market
             if side not in ("buy", "sell"):
                 raise ClassroomError(f"side: must be 'buy' or 'sell', got {side!r}", "side")
             sign = 1 if side == "buy" else -1
-            block = model.scenario.market.block_min_t
+            block_min = market.block_min_t
+            most = self._most_tonnes(seat)
             if (isinstance(quantity, bool) or not isinstance(quantity, int | float)
                     or not math.isfinite(quantity) or quantity != int(quantity)
-                    or not 1 <= quantity < block):
-                raise ClassroomError(f"quantity: whole tonnes from 1 to {block - 1:,} (block "
-                                     f"trades are not offered in class), got {quantity!r}",
-                                     "quantity")
+                    or not 1 <= quantity <= most):
+                block_text = (f"or {block_min:,} to {most:,} for the block session"
+                              if most >= block_min else f"(a block order of {block_min:,} t "
+                              "or more needs the quota or the budget for it)")
+                raise ClassroomError(f"quantity: whole tonnes from 1 to {block_min - 1:,} "
+                                     f"for the listed session, {block_text}, got "
+                                     f"{quantity!r}", "quantity")
             quantity = int(quantity)
-            tick = model.scenario.market.tick
-            low, high = model.session.listed_band()
+            block = quantity >= block_min
+            tick = market.tick
+            limit = market.block_price_limit if block else market.price_limit
+            low, high = price_band(model.daily.last_close, limit, tick)
+            what = ("the block session's band" if block else "today's band")
             if (isinstance(price, bool) or not isinstance(price, int | float)
                     or not math.isfinite(price)):
-                raise ClassroomError(f"price: a number of CNY/t within today's band "
+                raise ClassroomError(f"price: a number of CNY/t within {what} "
                                      f"{low:.2f}-{high:.2f}, got {price!r}", "price")
             if abs(price / tick - round(price / tick)) > 1e-6:
                 raise ClassroomError(f"price: must be on the {tick:g} CNY/t tick, got "
                                      f"{price!r}", "price")
             price = round(round(price / tick) * tick, 2)
             if not low <= price <= high:
-                raise ClassroomError(f"price: must be within today's band {low:.2f}-"
-                                     f"{high:.2f} CNY/t (the previous close "
-                                     f"{model.daily.last_close:.2f} -/+ "
-                                     f"{model.scenario.market.price_limit:.0%}), got "
-                                     f"{price:.2f}", "price")
+                kind = f"a block order of {quantity:,} t" if block else "an order"
+                raise ClassroomError(
+                    f"price: {kind} must be within {what} {low:.2f}-{high:.2f} CNY/t (the previous "
+                    f"close {model.daily.last_close:.2f} -/+ {limit:.0%}), got {price:.2f}",
+                    "price")
             working = self.working(seat)
             if len(working) >= MAX_WORKING:
                 raise ClassroomError(f"orders: at most {MAX_WORKING} working orders; "
@@ -444,19 +695,43 @@ class ClassroomSession:
                         f"{'sell' if sign > 0 else 'buy'} order {other.order_id} at "
                         f"{other.price:.2f}; cancel it first", "price")
             self._check_cover(seat, sign, quantity, price, working)
-            order = StudentOrder(self._next_order, seat.index, seat.row, sign, quantity,
-                                 price, bool(keep), model.day, self.clock(), quantity)
-            self._next_order += 1
-            self.student_orders[order.order_id] = order
-            self.seat_orders[seat.index].append(order)
-            self.working_orders[order.order_id] = order
-            self._log("order", day=model.day, seat=seat.index, firm_id=seat.firm_id,
-                      by="student", order_id=order.order_id, side=sign, quantity=quantity,
-                      price=price, keep=order.keep)
+            self._feed(self._now_share())  # the agents' orders that came meanwhile
+            order = self._accept(seat, sign, quantity, price, bool(keep) and not block)
             return order.as_dict()
 
+    def _accept(self, seat: Seat, sign: int, quantity: int, price: float, keep: bool
+                ) -> StudentOrder:
+        """Take a checked order: log it, and enter it in the listed book at once (a
+        block-size order waits for the next open's block session)."""
+        model = self.model
+        block = quantity >= model.scenario.market.block_min_t
+        order = StudentOrder(self._next_order, seat.index, seat.row, sign, quantity,
+                             price, keep, model.day, self.clock(), quantity, block=block)
+        if block:
+            order.note = "waits for the block session at the next open"
+        self._next_order += 1
+        self.student_orders[order.order_id] = order
+        self.seat_orders[seat.index].append(order)
+        self.working_orders[order.order_id] = order
+        self._log("order", day=model.day, seat=seat.index, firm_id=seat.firm_id,
+                  by="student", order_id=order.order_id, side=sign, quantity=quantity,
+                  price=price, keep=order.keep, session="block" if block else "continuous")
+        if not block:
+            self._enter_listed(order)
+        return order
+
+    def _most_tonnes(self, seat: Seat) -> int:
+        """The largest order a student may place: the block minimum less one, or more
+        (a block order) up to what the firm holds or its budget could buy at the top of
+        the block band, whichever is larger."""
+        model = self.model
+        market = model.scenario.market
+        held, budget = self._room(seat)
+        top = price_band(model.daily.last_close, market.block_price_limit, market.tick)[1]
+        return max(market.block_min_t - 1, held, int(max(budget, 0) // max(top, 0.01)))
+
     def cancel(self, token: str | None, order_id: Any) -> dict[str, Any]:
-        """Cancel a student's working order (before the day's session runs).
+        """Cancel a student's working order (what has not traded yet).
 
         Raises:
             ClassroomError: Not the student's order (404), or no longer working (409).
@@ -467,6 +742,7 @@ class ClassroomSession:
             if order is None or order.seat != seat.index:
                 raise ClassroomError(f"order_id: you have no order {order_id!r}",
                                      "order_id", 404)
+            self._feed(self._now_share())
             if order.status != "working":
                 raise ClassroomError(f"order_id: order {order_id} is {order.status}, not "
                                      "working", "order_id", 409)
@@ -515,18 +791,21 @@ class ClassroomSession:
                                  "token", 403)
 
     def pause(self) -> None:
-        """Stop the clock: no day closes until resume or step."""
+        """Stop the clock: the agents' orders stop arriving and the day does not close
+        until resume or step (students may still trade against the book)."""
         with self.lock:
             if self.status == "running":
+                self._advance()
                 self.status = "paused"
                 self._log("control", day=self.model.day, by="teacher", note="pause")
 
     def resume(self) -> None:
-        """Start (or restart) the clock; the current day gets a full ``pace`` again."""
+        """Start (or restart) the clock; the open day goes on where it stopped."""
         with self.lock:
             if self.status == "paused":
+                self._open_day()
+                self._mark = self.clock()
                 self.status = "running"
-                self.opened_at = self.clock()
                 self._log("control", day=self.model.day, by="teacher", note="resume")
 
     def step(self, days: int = 1) -> None:
@@ -560,7 +839,8 @@ class ClassroomSession:
                 self._close_day()
 
     def tick(self) -> None:
-        """Called about once a second: take over leavers; close the day when it is due."""
+        """Called about once a second: take over leavers; let the agents' orders arrive;
+        close the day when it is due."""
         with self.lock:
             if self.status == "finished":
                 return
@@ -569,34 +849,25 @@ class ClassroomSession:
                 if seat.control == "student" and now - seat.last_seen > self.leave_after:
                     self._hand_to_agent(seat, f"no word from the student for "
                                               f"{self.leave_after:g} s")
-            if self.status == "running" and self.pace > 0 and (
-                    now - self.opened_at >= self.pace):
+            if self.status != "running":
+                return
+            self._open_day()
+            share = self._now_share()
+            if self.pace > 0 and self.elapsed >= self.pace:
                 self._close_day()
-
-    # --- the day ----------------------------------------------------------------------
-
-    def _close_day(self) -> None:
-        model = self.model
-        self._enter_kept_orders()
-        model.step()
-        self._snapshot = None
-        self.opened_at = self.clock()
-        if not model.running:
-            self.status = "finished"
-            for order in list(self.working_orders.values()):
-                self._done(order, "expired", "the market closed")
-            self.tables = model.results()
-            self._log("control", day=model.day, by="classroom", note="finished")
+            else:
+                self._feed(share)
 
     def _enter_kept_orders(self) -> None:
-        """Before a day's session: a kept order from an earlier day enters again only if
-        it still fits today's band, the holdings and the budget (else it expires)."""
+        """At the open: a kept order from an earlier day enters again, ahead of the day's
+        new orders, only if it still fits today's band, the holdings and the budget
+        (else it expires)."""
         model = self.model
         low, high = model.session.listed_band()
         for seat in self.seats:
             room_t, room_cny = self._room(seat)
-            for order in self.working(seat):
-                if order.day == model.day:
+            for order in sorted(self.working(seat), key=lambda o: o.order_id):
+                if order.block:
                     continue
                 reason = ""
                 if not low <= order.price <= high:
@@ -610,23 +881,12 @@ class ClassroomSession:
                     self._log("cancel", day=model.day, seat=seat.index,
                               firm_id=seat.firm_id, by="classroom", order_id=order.order_id,
                               note=order.note)
-                elif order.side < 0:
+                    continue
+                if order.side < 0:
                     room_t -= order.remaining
                 else:
                     room_cny -= order.remaining * order.price
-
-    def _entries(self, day: int, now: float, window: float
-                 ) -> list[tuple[StudentOrder, float]]:
-        """The students' orders entering today's session, oldest first, each with its
-        arrival time as a share of the day (0 for a kept order: it enters at the open)."""
-        entries = []
-        for order in sorted(self.working_orders.values(), key=lambda o: o.order_id):
-            if not self.firms[order.row]:
-                continue
-            arrival = 0.0 if order.day < day else min(
-                max((order.placed_at - self.opened_at) / window, 0.0), 0.999999)
-            entries.append((order, arrival))
-        return entries
+                self._enter_listed(order)
 
     # --- seats and control ------------------------------------------------------------
 
@@ -636,6 +896,14 @@ class ClassroomSession:
         self.firms[seat.row] = True
         self._log("control", day=self.model.day, seat=seat.index, firm_id=seat.firm_id,
                   by="student", note="student")
+        live = self.live
+        if live is not None:  # the agent's orders of today are withdrawn
+            mine = live.agents.trader == seat.row
+            live.skip |= mine
+            for book_id in live.agent_ids[mine].tolist():
+                if book_id >= 0:
+                    live.listed.cancel(book_id)
+            live.version += 1
 
     def _hand_to_agent(self, seat: Seat, reason: str) -> None:
         seat.control = "agent"
@@ -652,10 +920,17 @@ class ClassroomSession:
         self.working_orders.pop(order.order_id, None)
 
     def _cancel(self, order: StudentOrder, by: str, note: str) -> None:
+        live = self.live
+        if live is not None and order.book_id >= 0:
+            self._refresh(order)
+            if order.status != "working":  # filled meanwhile
+                return
+            live.listed.cancel(order.book_id)
+            live.version += 1
         self._done(order, "cancelled", note)
         self._log("cancel", day=self.model.day, seat=order.seat,
                   firm_id=self.seats[order.seat].firm_id, by=by, order_id=order.order_id,
-                  note=note)
+                  book_id=order.book_id if order.book_id >= 0 else None, note=note)
 
     def _review_abatement(self, seat: Seat, agent: Firm, year: int) -> None:
         """The January review of a seat's firm: the student's choice while a student
@@ -681,10 +956,15 @@ class ClassroomSession:
 
     def _room(self, seat: Seat) -> tuple[int, float]:
         """Tonnes a seat may still offer and CNY it may still bid, before its working
-        orders of today."""
+        orders: its holdings less what it sold today, its carbon budget less what it
+        spent today (today's trades settle at the close)."""
         model = self.model
         held = int(model.registry.total()[seat.row])
         budget = float(model.positions.carbon_budget()[seat.row])
+        live = self.live
+        if live is not None:
+            held -= live.sold.get(seat.row, 0)
+            budget -= live.spent.get(seat.row, 0.0)
         return held, budget
 
     def _check_cover(self, seat: Seat, sign: int, quantity: int, price: float,
@@ -729,7 +1009,8 @@ class ClassroomSession:
         model = self.model
         day = min(model.day, model.calendar.n_days - 1)
         year = int(model.calendar.year[day])
-        return year if model.day % model.calendar.days_per_year == 0 else year + 1
+        first = model.day % model.calendar.days_per_year == 0 and self.live is None
+        return year if first else year + 1  # an open day has had its January review
 
     def _log(self, event: str, **values: Any) -> None:
         values["event"] = event
@@ -780,7 +1061,7 @@ class ClassroomSession:
         the day, as nothing in it changes before the close)."""
         model = self.model
         if self._snapshot is not None and self._snapshot[0] == model.day:
-            return self._snapshot[1]
+            return self._live(self._snapshot[1])
         day = min(model.day, model.calendar.n_days - 1)
         open_ = model.day < model.calendar.n_days
         state = model.positions.trading_state(day) if open_ else None
@@ -789,6 +1070,10 @@ class ClassroomSession:
         shared = {
             "day": model.day, "days": model.calendar.n_days, "date": self._date(day),
             "close": model.daily.last_close, "band": [low, high],
+            "block_band": list(price_band(model.daily.last_close,
+                                          model.scenario.market.block_price_limit,
+                                          model.scenario.market.tick)),
+            "block_min_t": int(model.scenario.market.block_min_t),
             "tick": model.scenario.market.tick,
             "penalty_price": float(model.compliance.penalty_price(model.daily.last_close)),
             "deadline": None if deadline is None else {
@@ -804,7 +1089,23 @@ class ClassroomSession:
             "volumes": list(self.day_volume),
         }
         self._snapshot = (model.day, shared)
-        return shared
+        return self._live(shared)
+
+    def _live(self, shared: dict[str, Any]) -> dict[str, Any]:
+        """The shared view with the open day's book: its depth (best 8 levels a side),
+        the last trade and today's volume so far (cached until the book changes)."""
+        live = self.live
+        if live is None:
+            return dict(shared, open=False, last=None, volume_today=0)
+        key = (live.day, live.version)
+        if self._live_view is None or self._live_view[:2] != key:
+            bids, asks = live.listed.depth()
+            self._live_view = (*key, {
+                "open": True, "bids": [list(level) for level in bids[:8]],
+                "asks": [list(level) for level in asks[:8]],
+                "last": live.last, "volume_today": live.volume,
+            })
+        return dict(shared, **self._live_view[2])
 
     def _expected_output(self, day: int) -> np.ndarray:
         """Each firm's expected output this year (the year so far scaled up; the plan
@@ -851,6 +1152,11 @@ class ClassroomSession:
             } for k in np.flatnonzero(fo.valid[row]).tolist()]
             working = self.working(seat)
             bid_value = sum(o.remaining * o.price for o in working if o.side > 0)
+            held_now, budget_now = self._room(seat)
+            live = self.live
+            bought_today = 0 if live is None else sum(
+                t["quantity"] for t in self.row_trades.get(row, [])[-200:]
+                if t["day"] == live.day and t["buyer"] == row)
             mine = [o.as_dict() for o in self.seat_orders[seat.index][-60:]]
             # the counterparty is shown as a student or an agent, never by name
             trades = [{"day": t["day"], "date": self._date(t["day"]),
@@ -860,7 +1166,9 @@ class ClassroomSession:
                       for t in self.row_trades.get(row, [])[-60:]]
             messages, seat.messages = seat.messages, []
             view = {k: shared[k] for k in ("day", "days", "date", "close", "band", "tick",
-                                           "penalty_price", "deadline", "bids", "asks")}
+                                           "penalty_price", "deadline", "bids", "asks",
+                                           "block_band", "block_min_t", "open", "last",
+                                           "volume_today")}
             view["prices"] = shared["prices"][-60:]
             view.update(self._clock_view())
             view["firm"] = {
@@ -873,11 +1181,12 @@ class ClassroomSession:
                 "obligation_year": int(obligation),
                 "free_quota": float(fy["free_allocation"][row, ocol]),
                 "free_entitled": float(fy["free_entitled"][row, ocol]),
-                "holdings": int(model.registry.total()[row]),
+                # today's trades count at once (they settle at the close)
+                "holdings": held_now + bought_today,
                 "position": None if shared["position"] is None
                 else float(shared["position"][row]),
                 "cash": float(model.firms.cash[row]),
-                "budget_left": float(shared["budget"][row]) - bid_value,
+                "budget_left": budget_now - bid_value,
                 "capital_budget": self._agent(row).capital_budget(),
                 "penalties": float(fy["penalty"][row].sum()),
                 "next_review": self._next_review_year(),
@@ -920,7 +1229,8 @@ class ClassroomSession:
             shared = self.snapshot()
             view = {k: shared[k] for k in ("day", "days", "date", "close", "band", "tick",
                                            "penalty_price", "deadline", "bids", "asks",
-                                           "prices", "volumes")}
+                                           "prices", "volumes", "block_band", "open",
+                                           "last", "volume_today")}
             view.update(self._clock_view())
             now = self.clock()
             view["join_code"] = self.join_code
@@ -1023,4 +1333,4 @@ def _num(value: Any) -> float | None:
     return None if math.isnan(value) else value
 
 
-__all__ = ["ClassroomError", "ClassroomSession", "ScenarioError", "arrival_merge"]
+__all__ = ["ClassroomError", "ClassroomSession", "LiveDay", "ScenarioError"]

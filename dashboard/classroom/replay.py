@@ -1,10 +1,14 @@
 """Replay a recorded classroom session from its order log.
 
-The log holds every input the students gave the market: which seats they held on each
-trading day (``control``), their abatement choices (``abatement``) and every order of
-theirs that entered a day's book, with its arrival time (``enter`` by ``student``). The
-model, the agents and the agents' arrival times are drawn from the seed, so running the
-same scenario and seed with these inputs gives the same orders, books and trades.
+The log holds every input the class gave the market, in the order it came: which seats
+the students held (``control``), their abatement choices (``abatement``), each order
+they placed (``order``) and cancelled (``cancel`` by ``student``), each day's ``open``
+and ``close``, and, between them, each agent order as it arrived in the book (``enter``
+by ``agent``, with its number ``seq`` in the day's flow). The model, the agents and their
+orders are drawn from the seed, so running the same scenario and seed with these inputs
+at the same places in the agents' flow gives the same books and trades. Everything else
+in the log (students' orders entering a book, cancels by the classroom, trades) follows
+from the inputs and is checked by comparing the replay's log with the recording.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from etsim.dashboard.classroom.engine import ClassroomSession, StudentOrder
+from etsim.dashboard.classroom.engine import ClassroomSession
 from etsim.model.results import read_json_file
 from etsim.model.scenario import build_scenario
 
@@ -32,45 +36,45 @@ class ReplaySession(ClassroomSession):
     def __init__(self, order_log: pd.DataFrame, scenario: Any, seats: int,
                  seed: int | None) -> None:
         super().__init__(scenario, seats=seats, pace=0, seed=seed)
-        log = order_log
-        self.inputs: dict[int, list[dict[str, Any]]] = {}
-        for row in log.to_dict("records"):
-            event, by = row["event"], row["by"]
-            keep = (event in ("control", "abatement") and not pd.isna(row["seat"])) or (
-                event == "enter" and by == "student")
-            if keep:
-                self.inputs.setdefault(int(row["day"]), []).append(row)
-        self.recorded_trades = log[log["event"] == "trade"].reset_index(drop=True)
-        self._replayed: list[tuple[StudentOrder, float]] = []
-
-    def _entries(self, day: int, now: float, window: float
-                 ) -> list[tuple[StudentOrder, float]]:
-        return self._replayed
+        self.recorded = order_log.reset_index(drop=True)
 
     def run(self) -> ReplaySession:
-        """Replay every recorded day up to the end of the calendar."""
-        while self.status != "finished":
-            day = self.model.day
-            entries = []
-            for row in self.inputs.get(day, []):
-                seat = self.seats[int(row["seat"])]
-                if row["event"] == "control":
-                    seat.control = "student" if row["by"] == "student" else "agent"
-                    self.firms[seat.row] = seat.control == "student"
-                elif row["event"] == "abatement":
-                    text = row["options"]
-                    seat.abatement_choice = ([int(k) for k in str(text).split(",")]
-                                             if isinstance(text, str) and text else [])
-                else:
-                    order = StudentOrder(int(row["order_id"]), seat.index, seat.row,
-                                         int(row["side"]), int(row["quantity"]),
-                                         float(row["price"]), False, day, 0.0,
-                                         int(row["quantity"]))
-                    entries.append((order, float(row["arrival"])))
-            # the live session lists them oldest order first (stable at equal times)
-            self._replayed = sorted(entries, key=lambda e: e[0].order_id)
+        """Replay the recorded inputs in order, then run to the end of the calendar."""
+        for row in self.recorded.to_dict("records"):
+            self._apply(row)
+            if self.status == "finished":
+                break
+        while self.status != "finished":  # the lesson ended before the calendar did
             self._close_day()
         return self
+
+    def _apply(self, row: dict[str, Any]) -> None:
+        event, by = row["event"], row["by"]
+        seat = None if pd.isna(row["seat"]) else self.seats[int(row["seat"])]
+        if event == "open":
+            self._open_day()
+        elif event == "close":
+            self._close_day()
+        elif event == "enter" and by == "agent":
+            self._feed_to(int(row["seq"]) + 1)
+        elif event == "control" and seat is not None:
+            if by == "student":
+                self._take_seat(seat)
+            else:
+                self._hand_to_agent(seat, str(row["note"]))
+        elif event == "abatement" and seat is not None:
+            text = row["options"]
+            seat.abatement_choice = ([int(k) for k in str(text).split(",")]
+                                     if isinstance(text, str) and text else [])
+            self._log("abatement", day=self.model.day, seat=seat.index,
+                      firm_id=seat.firm_id, by="student", options=text)
+        elif event == "order" and seat is not None:
+            self._accept(seat, int(row["side"]), int(row["quantity"]), float(row["price"]),
+                         bool(row["keep"]))
+        elif event == "cancel" and by == "student":
+            order = self.student_orders[int(row["order_id"])]
+            if order.status == "working":
+                self._cancel(order, "student", "cancelled by the student")
 
 
 def replay_folder(folder: str | Path) -> ReplaySession:

@@ -11,6 +11,7 @@ import pandas as pd
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
 from etsim.dashboard import analysis, book, runs
+from etsim.dashboard.classroom import lessons
 from etsim.dashboard.components import (
     chart_card,
     data_table,
@@ -64,13 +65,21 @@ DEFAULT_SPEED_MS = 200
 
 
 def layout(**_: Any) -> html.Div:
-    """The Market page."""
+    """The Market page: the session's run, or a recorded lesson (``etsim dashboard
+    --lesson DIR`` opens on the first one named)."""
+    options = lessons.lesson_options()
+    lesson = lessons.default_lesson()
     return html.Div([
         html.H2("How the market finds its price"),
         html.P("A trading day of the session's run replayed order by order, and the year's "
                "supply and demand of quota. Use the buttons to step through the day.",
                className="et-page-intro"),
         html.Div(id="market-run-label", className="et-run-label"),
+        html.Div([html.Div([html.Label("Recorded lesson", htmlFor="market-lesson"),
+                            dcc.Dropdown(id="market-lesson", clearable=False,
+                                         options=options, value=lesson,
+                                         style={"minWidth": "360px"})],
+                           className="et-field")], className="et-controls"),
         html.H3("1. One trading day's order book"),
         html.Div([
             html.Div([html.Label("Recorded day"), dcc.Dropdown(
@@ -128,15 +137,52 @@ def _session_value(date: Any, session: str) -> str:
     return f"{pd.Timestamp(date):%Y-%m-%d}|{session}"
 
 
-def _events_for(run: dict[str, Any] | None, value: str | None) -> pd.DataFrame | None:
+def _lesson(folder: str | None) -> lessons.Lesson | None:
+    return lessons.load_lesson(folder) if folder else None
+
+
+def _events_for(run: dict[str, Any] | None, value: str | None,
+                lesson: str | None = None) -> pd.DataFrame | None:
     if not value:
         return None
-    tables, _ = runs.load_session_tables(run, ["book_events"])
-    events = tables.get("book_events")
+    chosen = _lesson(lesson)
+    if chosen is not None:
+        events = chosen.tables.get("book_events")
+    else:
+        tables, _ = runs.load_session_tables(run, ["book_events"])
+        events = tables.get("book_events")
     if events is None or events.empty:
         return None
     date, session = value.split("|")
-    return book.session_events(events, date, session)
+    day = book.session_events(events, date, session)
+    return day if chosen is None else lessons.mark_events(chosen, day)
+
+
+def pick_session(sessions: pd.DataFrame, focus: str | None) -> tuple[Any, str]:
+    """The recorded session to show first, and a sentence saying why when it is not the
+    day asked for.
+
+    With a day asked for (``focus``, a day just recorded): its listed session if it
+    traded (the next trading day if the date was none), else the recorded day with
+    trades nearest to it, said so; if no recorded day has a trade, the day asked for,
+    said so. Without one: the first listed session with trades.
+    """
+    listed = sessions[sessions["session"] == "continuous"]
+    traded = listed[listed["trades"] > 0]
+    if not focus:
+        chosen = traded if len(traded) else sessions
+        return chosen.iloc[0], ""
+    wanted = pd.Timestamp(focus)
+    on_or_after = listed[listed["date"] >= wanted]
+    day = on_or_after.iloc[0] if len(on_or_after) else listed.iloc[-1]
+    if day["trades"] > 0:
+        return day, ""
+    shown = f"{pd.Timestamp(day['date']):%Y-%m-%d}"
+    if traded.empty:
+        return day, f"No recorded day has a trade: showing {shown}, which had none."
+    nearest = traded.loc[(traded["date"] - day["date"]).abs().idxmin()]
+    return nearest, (f"{shown} had no trade: showing {pd.Timestamp(nearest['date']):%Y-%m-%d},"
+                     f" the recorded day with trades nearest to it.")
 
 
 @callback(Output("market-session", "options"), Output("market-session", "value"),
@@ -145,16 +191,26 @@ def _events_for(run: dict[str, Any] | None, value: str | None) -> pd.DataFrame |
           Output("market-record-date", "min_date_allowed"),
           Output("market-record-date", "max_date_allowed"),
           Output("market-record-date", "initial_visible_month"),
-          Input("app-run", "data"))
-def choices(run: dict[str, Any] | None) -> tuple[Any, ...]:
-    """The recorded days of the session's run, its compliance years and its dates."""
+          Input("app-run", "data"), Input("market-lesson", "value"))
+def choices(run: dict[str, Any] | None, lesson: str | None = None) -> tuple[Any, ...]:
+    """The recorded days of the session's run (or of the chosen lesson), its compliance
+    years and its dates."""
     try:
-        tables, meta = runs.load_session_tables(run, ["book_events", "market_years",
-                                                      "market_daily"])
+        chosen = _lesson(lesson)
+        if chosen is not None:
+            tables, meta = chosen.tables, chosen.record
+        else:
+            tables, meta = runs.load_session_tables(run, ["book_events", "market_years",
+                                                          "market_daily"])
     except Exception as err:  # noqa: BLE001 - shown instead of a dead page
-        return [], None, [], None, runs.lever_error_message(err), None, None, None
-    label = run.get("label") if run else "Default run: " + runs.run_label(
-        runs.default_levers(), meta)
+        text = str(err) if isinstance(err, lessons.LessonError) else \
+            runs.lever_error_message(err)
+        return [], None, [], None, text, None, None, None
+    if chosen is not None:
+        label = chosen.label
+    else:
+        label = run.get("label") if run else "Default run: " + runs.run_label(
+            runs.default_levers(), meta)
     dates = pd.to_datetime(tables["market_daily"]["date"])
     first, last = f"{dates.min():%Y-%m-%d}", f"{dates.max():%Y-%m-%d}"
     years = analysis.compliance_years(tables["market_years"])
@@ -167,18 +223,22 @@ def choices(run: dict[str, Any] | None) -> tuple[Any, ...]:
         return ([], None, analysis.year_options(years), year,
                 f"{label}. This run has no recorded order book (book_events).", first, last,
                 first)
+    students = lessons.student_days(chosen) if chosen is not None else set()
     options = [{"label": f"{pd.Timestamp(r.date):%Y-%m-%d} {r.session}: {int(r.orders):,} "
-                         f"orders, {int(r.trades):,} trades",
+                         f"orders, {int(r.trades):,} trades"
+                         + (", students traded" if f"{pd.Timestamp(r.date):%Y-%m-%d}"
+                            in students else ""),
                 "value": _session_value(r.date, r.session)} for r in sessions.itertuples()]
-    focus = (run or {}).get("book_focus")
-    chosen = sessions[(sessions["date"] >= pd.Timestamp(focus))
-                      & (sessions["session"] == "continuous")] if focus else sessions.iloc[0:0]
-    if chosen.empty:
-        # start on a day with trades: an order book that never trades teaches little
-        chosen = sessions[sessions["trades"] > 0]
-    pick = chosen.iloc[0] if len(chosen) else sessions.iloc[0]
+    focus = None if chosen is not None else (run or {}).get("book_focus")
+    if chosen is not None and students:  # a lesson opens on the students' first day
+        with_students = sessions[sessions["date"].dt.strftime("%Y-%m-%d").isin(students)
+                                 & (sessions["trades"] > 0)]
+        focus = (f"{with_students['date'].iloc[0]:%Y-%m-%d}" if len(with_students)
+                 else min(students))
+    pick, note = pick_session(sessions, focus)
+    text = html.Div([html.Span(label), html.Br(), html.Span(note)]) if note else label
     return (options, _session_value(pick["date"], pick["session"]),
-            analysis.year_options(years), year, label, first, last, first)
+            analysis.year_options(years), year, text, first, last, first)
 
 
 def start_record(run: dict[str, Any] | None, date: str | None
@@ -227,7 +287,8 @@ def _focus(record: dict[str, Any], day: str) -> dict[str, Any]:
 
 
 def _recorded_text(day: str) -> html.Div:
-    return html.Div(f"Recorded {day} (the next trading day if it was none).",
+    return html.Div(f"Recorded {day} (the next trading day if it was none); the day "
+                    "shown is the nearest recorded day with trades.",
                     className="et-message-info")
 
 
@@ -294,11 +355,11 @@ def step_after(trigger: str | None, step: int, events: pd.DataFrame | None) -> i
           Input("market-next-order", "n_clicks"), Input("market-next-trade", "n_clicks"),
           Input("market-interval", "n_intervals"),
           State("market-step", "value"), State("app-run", "data"),
-          prevent_initial_call=True)
+          State("market-lesson", "value"), prevent_initial_call=True)
 def move(session: str | None, *args: Any) -> tuple[Any, ...]:
     """Move the replay: to the start, one event back or on, or one order on."""
-    step, run = args[-2], args[-1]
-    events = _events_for(run, session)
+    step, run, lesson = args[-3], args[-2], args[-1]
+    events = _events_for(run, session, lesson)
     n = 0 if events is None else len(events)
     new = step_after(ctx.triggered_id, int(step or 0), events)
     if ctx.triggered_id == "market-interval" and new >= n:
@@ -327,12 +388,13 @@ def set_speed(milliseconds: int | None) -> int:
           Output("market-tape", "data"), Output("market-tape", "columns"),
           Output("market-event", "children"), Output("market-status", "children"),
           Input("market-step", "value"), Input("market-session", "value"),
-          State("app-run", "data"))
-def render_book(step: int | None, session: str | None, run: dict[str, Any] | None
-                ) -> tuple[Any, ...]:
-    """The book as it stood after ``step`` events of the chosen day."""
+          State("app-run", "data"), State("market-lesson", "value"))
+def render_book(step: int | None, session: str | None, run: dict[str, Any] | None,
+                lesson: str | None = None) -> tuple[Any, ...]:
+    """The book as it stood after ``step`` events of the chosen day (a lesson's orders
+    and trades named by who placed them: a student, or an agent)."""
     try:
-        events = _events_for(run, session)
+        events = _events_for(run, session, lesson)
     except Exception as err:  # noqa: BLE001
         events, message = None, runs.lever_error_message(err)
     else:
@@ -344,9 +406,13 @@ def render_book(step: int | None, session: str | None, run: dict[str, Any] | Non
     ladder = figures.order_ladder(state.bids, state.asks, state.limit_down, state.limit_up,
                                   state.incoming)
     depth = figures.depth_chart(state.bids, state.asks, state.limit_down, state.limit_up)
-    label = f"{(run or {}).get('label', '')}, {session}"
+    label = f"{_lesson(lesson).label if lesson else (run or {}).get('label', '')}, {session}"
     ladder, depth = figures.caption(ladder, label), figures.caption(depth, label)
     tape = state.tape.iloc[::-1].rename(columns={"buyer_id": "buyer", "seller_id": "seller"})
+    if "buyer_label" in events:  # a lesson: who traded, a student or an agent
+        at = tape["step"] - 1
+        tape = tape.assign(buyer=events["buyer_label"].to_numpy()[at],
+                           seller=events["seller_label"].to_numpy()[at])
     data, columns = table_payload(tape, {"price": ".2f", "quantity": ",.0f"})
     spread = (f"best bid {state.best_bid:.2f}" if state.best_bid is not None else "no bid") + \
         ", " + (f"best ask {state.best_ask:.2f}" if state.best_ask is not None else "no ask")
@@ -355,18 +421,28 @@ def render_book(step: int | None, session: str | None, run: dict[str, Any] | Non
     if len(state.tape):
         vwap = float(np.average(state.tape["price"], weights=state.tape["quantity"]))
         status += f" Volume-weighted price so far {vwap:.2f} CNY/t."
+    if "trader_label" in events:
+        status += " " + lesson_status(events, state.step)
     return ladder, depth, data, columns, book.describe_event(state.last_event), status
 
 
 @callback(Output("market-curves", "figure"), Output("market-curve-note", "children"),
-          Input("market-year", "value"), State("app-run", "data"))
-def render_curves(year: int | None, run: dict[str, Any] | None) -> tuple[Any, Any]:
+          Input("market-year", "value"), State("app-run", "data"),
+          State("market-lesson", "value"))
+def render_curves(year: int | None, run: dict[str, Any] | None,
+                  lesson: str | None = None) -> tuple[Any, Any]:
     """The year's supply and demand of quota and where they cross."""
     if year is None:
         return figures.empty_figure("No compliance year in this run"), ""
     try:
-        tables, meta = runs.load_session_tables(run, ["firm_years", "firms",
-                                                      "abatement_options", "market_years"])
+        chosen = _lesson(lesson)
+        if chosen is not None:
+            tables, meta = chosen.tables, chosen.record
+            run = {"label": chosen.label}
+        else:
+            tables, meta = runs.load_session_tables(run, ["firm_years", "firms",
+                                                          "abatement_options",
+                                                          "market_years"])
     except Exception as err:  # noqa: BLE001
         return figures.empty_figure(runs.lever_error_message(err)), ""
     exclude = (meta.get("verified_rule_sectors") or {}).get(str(year), [])
@@ -383,6 +459,18 @@ def render_curves(year: int | None, run: dict[str, Any] | None) -> tuple[Any, An
     x_range, y_max = analysis.curve_axes(every)
     fig = figures.quota_supply_demand(curves, year, x_range=x_range, y_max=y_max)
     return figures.caption(fig, (run or {}).get("label", "")), note
+
+
+def lesson_status(events: pd.DataFrame, step: int) -> str:
+    """A lesson's day so far: the students' orders and the trades they took part in."""
+    done = events.iloc[:step]
+    orders = done[(done["event"] == "order")
+                  & done["trader_label"].fillna("").str.startswith("student")]
+    trades = done[(done["event"] == "trade")
+                  & (done["buyer_label"].fillna("").str.startswith("student")
+                     | done["seller_label"].fillna("").str.startswith("student"))]
+    return (f"Students' orders so far {len(orders):,}, trades with a student "
+            f"{len(trades):,} ({int(trades['quantity'].sum()):,} t).")
 
 
 def curve_note(curves: dict[str, Any], year: int, excluded: list[str]) -> str:
