@@ -175,6 +175,22 @@ def test_caption_carries_run_and_source():
     assert fig.layout.title.text  # the title stays
 
 
+def test_a_long_caption_goes_on_lines_of_its_own_with_room_above_the_plot():
+    """A label and source too long for a half-width chart are not cut: each has its line."""
+    label = "china-history (power, steel, cement, aluminium), 364 firms, seed 1"
+    source = "etsim simulation; observed: Data: ICAP via World Carbon Pricing Database"
+    assert figures.caption_lines("classroom, seed 1", "etsim simulation") == [
+        "classroom, seed 1 | Source: etsim simulation"]
+    assert figures.caption_lines(label, source) == [
+        label, "Source: etsim simulation",
+        "observed: Data: ICAP via World Carbon Pricing Database"]
+    plain = figures.price_chart(_daily([50.0]))
+    top = plain.layout.margin.t
+    fig = figures.caption(figures.price_chart(_daily([50.0])), label, source)
+    assert fig.layout.annotations[-1].text == "<br>".join(figures.caption_lines(label, source))
+    assert fig.layout.margin.t == top + 2 * 12  # two more lines of 12 px
+
+
 def test_csv_download_has_the_chart_data():
     fig = figures.compliance_chart(pd.DataFrame({"year": [2025], "compliance_rate": [0.5],
                                                  "firms_compliant_share": [0.25]}))

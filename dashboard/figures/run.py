@@ -976,15 +976,44 @@ def caption(fig: go.Figure, label: str, source: str = DATA_SOURCE) -> go.Figure:
         source: Where the data comes from.
 
     Returns:
-        The same figure with a small caption in its top right corner.
+        The same figure with a small caption in its top right corner: on one line
+        when short, else the label and the source (split at "; ") on lines of their
+        own, with the top margin grown to hold them, so that a half-width chart's PNG
+        carries all of it.
     """
+    lines = caption_lines(label, source)
     # above the deadline labels, which sit on the plot's top edge too
     labelled = any(a.text == "deadline" for a in fig.layout.annotations)
-    fig.add_annotation(text=f"{label} | Source: {source}", x=1, y=1.0, xref="paper",
+    if len(lines) > 1:
+        top = fig.layout.margin.t if fig.layout.margin.t is not None else 100
+        fig.update_layout(margin={"t": top + _CAPTION_LINE_PX * (len(lines) - 1)})
+    fig.add_annotation(text="<br>".join(lines), x=1, y=1.0, xref="paper",
                        yref="paper", xanchor="right", yanchor="bottom", showarrow=False,
-                       yshift=14 if labelled else 0,
+                       yshift=14 if labelled else 0, align="right",
                        font={"size": 9, "color": "#868e96"}, name="caption")
     return fig
+
+
+_CAPTION_CHARS = 70  # about 350 px at 9 px: fits a half-width chart at 1280 px
+_CAPTION_LINE_PX = 12
+
+
+def caption_lines(label: str, source: str) -> list[str]:
+    """The caption's lines: ``label | Source: source`` if it fits on one, else the label,
+    then the source split at its "; " parts.
+
+    Args:
+        label: The run's label.
+        source: Where the data comes from.
+
+    Returns:
+        One or more lines, none broken inside the label or a part of the source.
+    """
+    one_line = f"{label} | Source: {source}"
+    if len(one_line) <= _CAPTION_CHARS:
+        return [one_line]
+    return [label] + [("Source: " if i == 0 else "") + part
+                      for i, part in enumerate(source.split("; "))]
 
 
 def _values(values: Any) -> Any:
