@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from etsim.model.mrv import accounting_factor
 from etsim.model.plugins import lookup
 from etsim.model.scenario import Scenario, SectorConfig, schedule_value
 
@@ -322,9 +323,12 @@ class KnownAllocation(AllocationPolicy):
         return super().rule(sector, self.basis(sector, year))
 
     def benchmark(self, sector: int, year: int) -> float:
-        """The benchmark firms expect in a year (tCO2/unit)."""
-        return super().benchmark(sector, self.basis(sector, year)) * self.expected_cut(
-            sector, year)
+        """The benchmark firms expect in a year (tCO2/unit): the basis year's, tightened
+        by ``unpublished_tightening``, and falling with the sector's accounting changes
+        in between (a benchmark is set on the balance value of measured intensities)."""
+        basis = self.basis(sector, year)
+        measured = accounting_factor(self.config(sector).accounting_change, basis, year)
+        return super().benchmark(sector, basis) * self.expected_cut(sector, year) * measured
 
     def paid_share(self, sector: int, year: int) -> float:
         """The paid share firms expect in a year."""

@@ -32,6 +32,7 @@ from etsim.agents.abatement import option_tonnes
 from etsim.model import _kernels
 from etsim.model._blas import single_threaded
 from etsim.model.matching import engine
+from etsim.model.mrv import accounting_factor
 
 if TYPE_CHECKING:  # annotations only
     from etsim.model.allocation import AllocationPolicy
@@ -492,7 +493,14 @@ def _projected_years(model: MarketState, horizon: np.ndarray, issued_year: int |
                 continue
             relative = growth[sector, j] * response[rows]
             output = firms.base_output[rows] * relative
+            # accounting changes still to come cut the measured emissions (and what the
+            # options abate), not the output
+            measured = accounting_factor(model.sector_configs[sector].accounting_change,
+                                         model.mrv.accounting_year, y)
             unabated = output * firms.baseline_intensity[rows]
+            if measured != 1.0:
+                unabated = unabated * measured
+                relative = relative * measured
             quota = _projected_quota(model, sector, y, rows, output, unabated, allocation)
             if y == issued_year:  # what is already issued for this year is in the bank
                 col = model.year_index(y)

@@ -313,6 +313,7 @@ class CarbonMarketModel(mesa.Model):
         if month == 1:
             self.firms.cash_year_start = self.firms.cash.copy()
             if year <= sc.end_year:
+                self.mrv.change_accounting(year)
                 self.mrv.decide_misreporting(year)
                 self.agents.select(lambda a: a.model.firms.entry_year[a.row] <= year
                                    ).shuffle_do("review_abatement", year)

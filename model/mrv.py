@@ -22,6 +22,26 @@ if TYPE_CHECKING:  # annotations only
     from etsim.model.scenario import MRVConfig
 
 
+def accounting_factor(changes: dict[str, float], after: int, through: int) -> float:
+    """How much a sector's measured intensity falls between two years through changes of
+    accounting (``sectors.NAME.accounting_change``).
+
+    Args:
+        changes: The sector's accounting changes, year (text) to share.
+        after: The last year whose changes are already counted.
+        through: The year asked for.
+
+    Returns:
+        The product over the listed years Y with after < Y <= through of (1 - share):
+        1.0 when none falls in between.
+    """
+    factor = 1.0
+    for year, share in sorted(changes.items()):
+        if after < int(year) <= through:
+            factor *= 1.0 - share
+    return factor
+
+
 class MRV:
     """Reports, inspections and verification of the firms' emissions.
 
@@ -44,6 +64,22 @@ class MRV:
         self.allocation = allocation
         self.rng = rng
         self.payments = payments
+        # the last year whose accounting changes are in the firms' intensities
+        self.accounting_year = allocation.scenario.start_year - 1
+
+    def change_accounting(self, year: int) -> None:
+        """Apply the accounting changes of ``year`` (``sectors.NAME.accounting_change``):
+        every firm of a sector with a change that year has its measured direct intensity
+        cut by the share from January on. The baseline intensity is cut, so the options
+        in effect, those still open and the firms' projections all follow it."""
+        firms = self.firms
+        self.accounting_year = year
+        for sector in range(len(self.allocation.sector_names)):
+            factor = accounting_factor(self.allocation.config(sector).accounting_change,
+                                       year - 1, year)
+            if factor != 1.0:
+                rows = firms.sector == sector
+                firms.baseline_intensity[rows] = firms.baseline_intensity[rows] * factor
 
     def decide_misreporting(self, year: int) -> None:
         """Who under-reports this year: a fixed share, or each firm's own weighing of the

@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # annotations only
     from etsim.agents.strategies import StrategyMix
     from etsim.model.allocation import AllocationPolicy
     from etsim.model.calendar import TradingCalendar
+    from etsim.model.mrv import MRV
     from etsim.model.registry import Registry
     from etsim.model.reserve import ReservePool
     from etsim.model.scenario import Scenario, SectorConfig
@@ -109,6 +110,7 @@ class MarketState(Protocol):
     registry: Registry
     allocation: AllocationPolicy
     reserve: ReservePool
+    mrv: MRV
     reserve_holdings_end: dict[int, int]
     financial: FinancialTraders
     account_id: np.ndarray

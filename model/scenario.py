@@ -400,6 +400,16 @@ class SectorConfig(_Section):
             "emissions, 0-2)."
         ),
     )
+    accounting_change: dict[str, float] = Field(
+        default_factory=dict,
+        description=(
+            "Changes in how the sector's emissions are measured, e.g. { 2023 = 0.034 }: in "
+            "January of each listed year every firm's measured direct intensity falls by that "
+            "share (a new default emission factor, not a change of plant), and the benchmark "
+            "is set on the new balance value, so firms expect an unpublished plan's benchmark "
+            "to fall with it; empty = none (table of years to shares, each 0 to below 1)."
+        ),
+    )
     provinces: dict[str, float] = Field(
         default_factory=dict,
         description=(
@@ -420,6 +430,15 @@ class SectorConfig(_Section):
         default_factory=AllocationConfig,
         description="How the sector's quota is allocated (table).",
     )
+
+    @field_validator("accounting_change")
+    @classmethod
+    def _accounting_shares(cls, value: dict[str, float]) -> dict[str, float]:
+        if value:  # {} = no change
+            _check_year_keys(value)
+        if any(not 0 <= share < 1 for share in value.values()):
+            raise ValueError("each year's share must be at least 0 and below 1")
+        return value
 
     @field_validator("provinces")
     @classmethod
