@@ -78,8 +78,11 @@ class MRV:
             factor = accounting_factor(self.allocation.config(sector).accounting_change,
                                        year - 1, year)
             if factor != 1.0:
-                rows = firms.sector == sector
-                firms.baseline_intensity[rows] = firms.baseline_intensity[rows] * factor
+                # a new array, not an update in place: what is cached from the old
+                # intensities (the fundamental price's abatement curve) sees the change
+                firms.baseline_intensity = np.where(firms.sector == sector,
+                                                    firms.baseline_intensity * factor,
+                                                    firms.baseline_intensity)
 
     def decide_misreporting(self, year: int) -> None:
         """Who under-reports this year: a fixed share, or each firm's own weighing of the
