@@ -115,3 +115,23 @@ def test_a_bad_accounting_change_names_its_key(changes: dict[str, float]) -> Non
     with pytest.raises(ScenarioError) as caught:
         load_scenario("china-history", {"sectors.power.accounting_change": changes})
     assert "sectors.power.accounting_change" in str(caught.value)
+
+
+def test_projected_emissions_count_a_change_once_before_and_after_it() -> None:
+    """The fundamental price's projection of 2026 emissions: with steel's 10% change
+    still to come, the change is applied to the projection; once MRV has applied it (in
+    January 2026), the firms' intensities carry it and the projection is the same; both
+    are below the projection without the change (the steel firms' part by 10%)."""
+    from etsim.model.equilibrium import _projected_years
+
+    def projected(model: CarbonMarketModel) -> float:
+        return float(_projected_years(model, np.array([2026]), None)[0][0])
+
+    changed = CarbonMarketModel("classroom", seed=2,
+                                overrides={"sectors.steel.accounting_change": {"2026": 0.1}})
+    plain = CarbonMarketModel("classroom", seed=2)
+    ahead = projected(changed)
+    changed.mrv.change_accounting(2025)
+    changed.mrv.change_accounting(2026)
+    assert projected(changed) == pytest.approx(ahead, rel=1e-12)
+    assert ahead < projected(plain)
