@@ -12,7 +12,9 @@ the national market's opening (16 July 2021) and prints, per year 2021-2025, the
 observed value beside the mean over seeds: mean close, volume, block share of volume,
 daily volatility and the share of volume in the two months before a year-end deadline
 (November-December), and the simulated mean fundamental price (the equilibrium price
-that anchors firms' expectations: where the price level comes from). Below the table,
+that anchors firms' expectations: where the price level comes from). Then the moments a
+peer model reports over the whole period (mean close, annualised volatility, maximum
+drawdown). Below them,
 issue 11's targets for the shipped defaults, each marked met or not met:
 
 - every annual mean price 2021-2025 within 15% of observed, and their mean absolute
@@ -39,10 +41,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from etsim.experiments.moments import observed_targets, yearly_moments  # noqa: E402
-from etsim.experiments.observed import MARKET_OPEN  # noqa: E402
+from etsim.experiments.observed import MARKET_OPEN, observed_daily  # noqa: E402
 
 YEARS = range(2021, 2026)
 COLUMNS = ("mean_price", "volume", "block_share", "volatility", "deadline_share")
@@ -142,6 +145,19 @@ def targets_met(sim: pd.DataFrame, obs: pd.DataFrame) -> list[tuple[str, bool, s
     return out
 
 
+def whole_period(daily: pd.DataFrame) -> tuple[float, float, float]:
+    """Over 16 July 2021 - 31 December 2025, the moments a peer model reports: the mean
+    of the daily closes (CNY/t), the annualised volatility of their daily log returns
+    (sd x sqrt(242 trading days)) and the maximum drawdown (the largest fall of the close
+    from its running maximum, a share)."""
+    dates = pd.to_datetime(daily["date"])
+    days = daily[(dates >= pd.Timestamp(MARKET_OPEN)) & (dates <= pd.Timestamp("2025-12-31"))]
+    closes = days["close"].dropna().to_numpy(dtype=float)
+    returns = np.diff(np.log(closes))
+    drawdown = (closes / np.maximum.accumulate(closes) - 1.0).min()
+    return float(closes.mean()), float(returns.std(ddof=1) * math.sqrt(242)), float(drawdown)
+
+
 def report(runs: list[tuple[pd.DataFrame, float]]) -> str:
     """The observed vs simulated table and the targets, as Markdown."""
     sim = simulated_table(runs)
@@ -160,6 +176,16 @@ def report(runs: list[tuple[pd.DataFrame, float]]) -> str:
         fundamental = sim.loc[year, "fundamental"] if year in sim.index else None
         cells.append(_fmt(fundamental, "mean_price"))
         lines.append(f"| {year} | " + " | ".join(cells) + " |")
+    observed = whole_period(observed_daily())
+    simulated = np.array([whole_period(daily) for daily, _ in runs]).mean(axis=0)
+    lines += ["", "| 16 Jul 2021 - 2025 | observed | simulated (mean over runs) | error |",
+              "|---|---|---|---|"]
+    for name, obs_value, sim_value, fmt in (
+            ("mean close (CNY/t)", observed[0], simulated[0], "{:.1f}"),
+            ("annualised volatility", observed[1], simulated[1], "{:.1%}"),
+            ("maximum drawdown", observed[2], simulated[2], "{:.1%}")):
+        lines.append(f"| {name} | {fmt.format(obs_value)} | {fmt.format(sim_value)} | "
+                     f"{sim_value / obs_value - 1:+.1%} |")
     lines += ["", "| target | met | figures |", "|---|---|---|"]
     for text, met, figures in targets_met(sim, obs):
         lines.append(f"| {text} | {'met' if met else 'not met'} | {figures} |")
