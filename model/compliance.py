@@ -237,7 +237,8 @@ class Compliance:
                year: int, next_vintage: int | None = None) -> np.ndarray:
         """Cover part of a gap with next year's quota (China 2021-22): held quota of the
         next vintage first, the rest advanced from the firm's next free allocation (it
-        counts as already issued there, so the true-up pays the loan back).
+        counts as already issued there, so the true-up pays the loan back; where that
+        vintage's true-up has run already, the advance is owed with its obligation).
 
         Args:
             rows: The firms settling.
@@ -262,6 +263,10 @@ class Compliance:
             col = self.records.col(nxt)
             self.records["free_entitled"][rows, col] += advance
             self.records["free_allocation"][rows, col] += advance
+            if (nxt + 1, self.config.true_up_month) <= self.deadline(year):
+                # that vintage's true-up has run already (a deadline more than a year
+                # after its year): the loan is owed with that year's obligation instead
+                self.records["owed"][rows, col] += advance
         return wanted
 
     def carry_over_limit(self, year: int) -> np.ndarray | None:

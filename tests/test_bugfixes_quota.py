@@ -270,3 +270,24 @@ def test_a_run_with_reserve_trades_counts_them_in_net_sales(triggers: dict,
     np.testing.assert_array_equal(model.firms.net_sales, counted)
     model.firms.net_sales[0] += 1
     assert "firms' net sales differ" in " ".join(check_invariants(model)["violations"])
+
+
+@pytest.mark.parametrize(("deadline_year_offset", "owed"), [(1, 0), (2, 20)])
+def test_a_loan_is_paid_back_when_the_true_up_came_first(deadline_year_offset: int,
+                                                         owed: int) -> None:
+    """Borrowing 20 t advanced from vintage 2026 at the 2025 deadline: with the deadline
+    at the end of 2026 the 2026 true-up (September 2027) withdraws it later, nothing is
+    owed; with the deadline at the end of 2027 that true-up has run already, so the 20 t
+    are owed with the 2026 obligation (before the fix they were never paid back)."""
+    from test_compliance_rules import deadline_market
+
+    market = deadline_market([100], [60], {"compliance.borrowing": True,
+                                           "compliance.borrowing_share": 0.5,
+                                           "compliance.borrowing_threshold": 0.1,
+                                           "compliance.true_up_month": 9,
+                                           "compliance.deadline_year_offset":
+                                               deadline_year_offset})
+    market.compliance().settle(2025, reference_price=80.0)
+    records = market.records
+    assert records["borrowed"][0, records.col(2025)] == 20
+    assert records["owed"][0, records.col(2026)] == owed
