@@ -197,9 +197,8 @@ class Positions:
         """What the firms know on a trading day, for their strategies."""
         sc = self.scenario
         firms = self.firms
-        holdings = self.registry.total()
         # only vintages up to the nearest compliance year count for its deadline
-        usable = self.registry.usable(min(self.next_compliance_year, sc.end_year))
+        holdings, usable = self.registry.totals(min(self.next_compliance_year, sc.end_year))
         position = usable + self.expected_nearest
         sellable = holdings.astype(float)
         budget = self.carbon_budget()

@@ -634,6 +634,11 @@ class StrategyMix:
                 firms' (the order of the random draws); their orders are marked
                 ``len(self.strategies)``.
         """
+        if len(self.strategies) == 1 and extra is None:  # one part: nothing to join
+            day = self.strategies[0].orders(state)
+            arrival = self.rng.permutation(len(day.trader))
+            return (Orders(day.trader[arrival], day.side[arrival], day.quantity[arrival],
+                           day.limit_price[arrival]), np.zeros(len(arrival), dtype=int))
         if len(self.strategies) == 1:
             parts = [self.strategies[0].orders(state)]
         else:

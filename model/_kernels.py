@@ -276,16 +276,22 @@ def submit_batch(traders, sides, quantities, prices, tick, lo, hi, owner, remain
 @njit(cache=True)
 def transfer_many(holdings, sellers, buyers, quantities):  # pragma: no cover (compiled)
     """Deliver trades one after the other, as ``Registry.transfer`` does: each moves
-    its tonnes from the seller's oldest vintages first.
+    its tonnes from the seller's oldest vintages first. Accounts may count from the end
+    (-1 is the last), as numpy's indices do.
 
     Returns:
-        -1, or the index of the first trade whose seller holds too little (that trade
-        and the ones after it are not delivered).
+        -1; -2 when an account is out of range (checked before any delivery); or the
+        index of the first trade whose seller holds too little (that trade and the ones
+        after it are not delivered).
     """
-    n_vintages = holdings.shape[1]
+    n_accounts, n_vintages = holdings.shape
+    for rows in (sellers, buyers):
+        for k in range(len(rows)):
+            if rows[k] < -n_accounts or rows[k] >= n_accounts:
+                return -2
     for k in range(len(quantities)):
-        seller = sellers[k]
-        buyer = buyers[k]
+        seller = sellers[k] % n_accounts
+        buyer = buyers[k] % n_accounts
         left = quantities[k]
         held = 0
         for col in range(n_vintages):
@@ -303,6 +309,24 @@ def transfer_many(holdings, sellers, buyers, quantities):  # pragma: no cover (c
                 left -= use
     return -1
 
+
+@njit(cache=True)
+def holdings_sums(holdings, rows, usable_columns):  # pragma: no cover (compiled)
+    """Per row of ``holdings[:rows]``: the sum of all its columns and the sum of its
+    first ``usable_columns`` (``Registry.total``, ``Registry.usable``; exact: integers)."""
+    total = np.empty(rows, dtype=holdings.dtype)
+    usable = np.empty(rows, dtype=holdings.dtype)
+    n_columns = holdings.shape[1]
+    first = min(max(usable_columns, 0), n_columns)
+    for row in range(rows):
+        held = 0
+        for col in range(first):
+            held += holdings[row, col]
+        usable[row] = held
+        for col in range(first, n_columns):
+            held += holdings[row, col]
+        total[row] = held
+    return total, usable
 
 @njit(cache=True)
 def pay_firms(buyers, sellers, quantities, prices, n_firms, cash, net_sales, bought,
@@ -534,6 +558,7 @@ def warm_up() -> None:
                  np.zeros((0, 6), dtype=np.int64), False, z.copy())
     clean_top(z.copy(), 0, z)
     transfer_many(np.ones((2, 2), dtype=np.int64), np.zeros(1, dtype=np.int64), one, one)
+    holdings_sums(np.ones((2, 2), dtype=np.int64), 2, 1)
     steps = np.array([1.0, 2.0])
     banking_prices(np.ones(2), steps, np.ones((2, 2)), np.ones(2), 0.0, True)
     horizon_tonnes(steps, np.zeros(2, dtype=np.int64), np.ones((1, 2)), z[:2],

@@ -81,13 +81,9 @@ def order_book(*args: Any, **kwargs: Any) -> OrderBook:
     return OrderBook(*args, **kwargs)
 
 
-def _grow(array: np.ndarray, needed: int) -> np.ndarray:
-    """``array`` with room for at least ``needed`` entries (doubling, zero-filled)."""
-    if needed <= len(array):
-        return array
-    bigger = np.zeros(max(needed, 2 * len(array)), dtype=array.dtype)
-    bigger[: len(array)] = array
-    return bigger
+_NO_EVENTS = np.zeros((0, 6), dtype=np.int64)  # the event rows of a book not recorded
+# rows of a compiled book's storage (``CompiledOrderBook._store``), one column per slot
+_TRADER, _REMAINING, _BID_HEAP, _ASK_HEAP, _BUYER, _SELLER, _TICK, _QTY = range(8)
 
 
 class CompiledOrderBook(OrderBook):
@@ -105,13 +101,8 @@ class CompiledOrderBook(OrderBook):
         if self._hi >= k.BID_BASE:
             raise ValueError(f"price limit {self.limit_up} is too high for tick {self.tick}")
         self._k = k
-        cap = 64
-        self._trader = np.zeros(cap, dtype=np.int64)
-        self._remaining = np.zeros(cap, dtype=np.int64)
-        self._bid_heap = np.zeros(cap, dtype=np.int64)
-        self._ask_heap = np.zeros(cap, dtype=np.int64)
         self._counts = np.zeros(5, dtype=np.int64)
-        self._trades = [np.zeros(cap, dtype=np.int64) for _ in range(4)]
+        self._use_store(np.zeros((8, 64), dtype=np.int64))
         self.n_orders = 0
         self.n_rejected = 0
         self.events: list[tuple[Any, ...]] = []
@@ -154,18 +145,26 @@ class CompiledOrderBook(OrderBook):
 
     # ------------------------------------------------------------------ matching
 
+    def _use_store(self, store: np.ndarray) -> None:
+        """Keep the book's state in ``store``: one row per order id (trader, tonnes
+        resting), per heap and per trade column, one allocation for all of them."""
+        self._store = store
+        (self._trader, self._remaining, self._bid_heap, self._ask_heap,
+         *self._trades) = store
+
     def _reserve(self, n_orders: int) -> None:
         """Room for ``n_orders`` more orders, their resting and the trades they can make."""
         k, counts = self._k, self._counts
-        ids = counts[k.N_IDS] + n_orders
-        self._trader = _grow(self._trader, ids)
-        self._remaining = _grow(self._remaining, ids)
-        self._bid_heap = _grow(self._bid_heap, counts[k.N_BIDS] + n_orders)
-        self._ask_heap = _grow(self._ask_heap, counts[k.N_ASKS] + n_orders)
         # each trade fills a resting order (at most every heap entry, old or new) or
-        # ends an incoming order
-        most = counts[k.N_TRADES] + counts[k.N_BIDS] + counts[k.N_ASKS] + 2 * n_orders
-        self._trades = [_grow(column, most) for column in self._trades]
+        # ends an incoming order; ids and each heap need less
+        most = int(counts[k.N_TRADES] + counts[k.N_BIDS] + counts[k.N_ASKS]) + 2 * n_orders
+        needed = max(most, int(counts[k.N_IDS]) + n_orders)
+        cap = self._store.shape[1]
+        if needed <= cap:
+            return
+        bigger = np.zeros((8, max(needed, 2 * cap)), dtype=np.int64)
+        bigger[:, :cap] = self._store
+        self._use_store(bigger)
 
     def _match_batch(self, traders: np.ndarray, sides: np.ndarray, quantities: np.ndarray,
                      ticks: np.ndarray, market: np.ndarray) -> np.ndarray:
@@ -177,7 +176,8 @@ class CompiledOrderBook(OrderBook):
         resting = int(counts[k.N_BIDS] + counts[k.N_ASKS])
         self._reserve(n)
         # orders, trades and cancels: bounded as the trades are, plus one row per order
-        events = np.zeros((4 * n + 2 * resting if self.record else 0, 6), dtype=np.int64)
+        events = (np.zeros((4 * n + 2 * resting, 6), dtype=np.int64) if self.record
+                  else _NO_EVENTS)
         buyer, seller, tick, qty = self._trades
         written = k.match_batch(
             np.ascontiguousarray(traders, dtype=np.int64),
@@ -212,7 +212,8 @@ class CompiledOrderBook(OrderBook):
         k, counts = self._k, self._counts
         resting = int(counts[k.N_BIDS] + counts[k.N_ASKS])
         self._reserve(n)
-        events = np.zeros((4 * n + 2 * resting if self.record else 0, 6), dtype=np.int64)
+        events = (np.zeros((4 * n + 2 * resting, 6), dtype=np.int64) if self.record
+                  else _NO_EVENTS)
         ids = np.empty(n, dtype=np.int64)
         buyer, seller, tick, qty = self._trades
         written, rejected = k.submit_batch(

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -80,6 +81,11 @@ def price_band(previous_close: float, limit: float, tick: float = 0.01
     hi = max(hi, at_or_below + 1, lo)
     return (math.floor(lo * tick * 100 + 1e-7) / 100,
             math.ceil(hi * tick * 100 - 1e-7) / 100)
+
+
+# A day asks for the same bands several times (the firms' state, the sessions), and
+# the close moves over few prices: the bands of recent closes are kept.
+_cached_band = lru_cache(maxsize=256)(price_band)
 
 
 def closing_price(trades: dict[str, np.ndarray]) -> float | None:
@@ -246,7 +252,7 @@ class TradingSession:
 
     def listed_band(self) -> tuple[float, float]:
         """Today's price limits of the listed session."""
-        return price_band(self.record.last_close, self.config.price_limit, self.config.tick)
+        return _cached_band(self.record.last_close, self.config.price_limit, self.config.tick)
 
     def open(self, day: int) -> OrderBook | None:
         """With GTC orders: today's listed book, opened with the orders resting since
@@ -282,26 +288,30 @@ class TradingSession:
         # Orders of block size go to the block session first (+/-30%); what they leave
         # unfilled goes on to the listed session in an order below block size.
         large = orders.quantity >= market.block_min_t
-        listed_quantity = orders.quantity.copy()
+        listed_quantity = orders.quantity
         block = None
         if large.any():
-            block = order_book(*price_band(record.last_close, market.block_price_limit,
-                                          market.tick),
-                              market.tick, kind="block", record=recorded)
+            block = order_book(*_cached_band(record.last_close, market.block_price_limit,
+                                             market.tick),
+                               market.tick, kind="block", record=recorded)
             ids = block.submit_many(orders.trader[large], orders.side[large],
                                     orders.quantity[large], orders.limit_price[large])
             left = np.where(ids >= 0, block.remaining_many(ids), orders.quantity[large])
+            listed_quantity = listed_quantity.copy()
             listed_quantity[large] = np.minimum(left, market.block_min_t - 1)
         send = listed_quantity >= 1
+        if send.all():  # as usual: every order goes on to the listed session as it is
+            listed = (orders.trader, orders.side, listed_quantity, orders.limit_price)
+        else:
+            listed = (orders.trader[send], orders.side[send], listed_quantity[send],
+                      orders.limit_price[send])
         if book is None:
             book = order_book(limit_down, limit_up, market.tick, kind="continuous",
-                             record=recorded)
-            book.submit_many(orders.trader[send], orders.side[send], listed_quantity[send],
-                             orders.limit_price[send])
+                              record=recorded)
+            book.submit_many(*listed)
         else:
             # firms' listed orders are GTC; financial accounts' are day orders
-            book.submit_many(orders.trader[send], orders.side[send], listed_quantity[send],
-                             orders.limit_price[send], gtc=orders.trader[send] < self.n_firms,
+            book.submit_many(*listed, gtc=listed[0] < self.n_firms,
                              max_age=market.gtc_max_age_days or None)
             self.resting = book.resting_gtc()
         trades = book.trades()

@@ -38,11 +38,13 @@ class TradeLog:
             price: Any, quantity: np.ndarray, kind: str) -> None:
         """Keep trades of one kind (continuous, block, auction, reserve) of a day."""
         n = len(quantity)
+        prices = np.asarray(price, dtype=float)
         self.parts.append({
             "day": np.full(n, day, dtype=np.int64),
             "buyer_row": np.asarray(buyer_rows, dtype=np.int64),
             "seller_row": np.asarray(seller_rows, dtype=np.int64),
-            "price": np.broadcast_to(np.asarray(price, dtype=float), (n,)).copy(),
+            "price": (prices.copy() if prices.shape == (n,)
+                      else np.broadcast_to(prices, (n,)).copy()),
             "quantity": np.asarray(quantity, dtype=np.int64),
             "kind": kind,
             "year": year,
