@@ -33,6 +33,10 @@ EV_MARKET = 3  # market order: seq, trader, side, quantity, (its sweep limit)
 
 # counters of a compiled book, in its ``counts`` array
 N_IDS, N_BIDS, N_ASKS, N_TRADES, VOLUME = 0, 1, 2, 3, 4
+# rows of a compiled book's ``store``: per order id its trader and tonnes resting, the
+# bid and ask heaps, and per trade its buyer, seller, price tick and tonnes
+S_TRADER, S_REMAINING, S_BIDS, S_ASKS, S_BUYER, S_SELLER, S_TICK, S_QTY = range(8)
+STORE_ROWS = 8
 
 
 @njit(cache=True)
@@ -80,20 +84,19 @@ def clean_top(heap, n, remaining):  # pragma: no cover (compiled)
 
 
 @njit(cache=True)
-def match_batch(traders, sides, quantities, ticks, market, owner, remaining, bids, asks,
-                counts, trade_buyer, trade_seller, trade_tick, trade_qty, events, record,
+def match_batch(traders, sides, quantities, ticks, market, store, counts, events, record,
                 ids):  # pragma: no cover (compiled)
     """Match validated orders one after the other, as ``OrderBook._submit`` does.
 
     Args:
         traders, sides, quantities, ticks, market: The orders (int64; ``ticks`` inside
             the band; a market order's tick is the band's far end; ``market`` bool).
-        owner, remaining: Per order id: trader and tonnes resting (capacity for the
-            batch's ids).
-        bids, asks: The heaps (capacity for every order of the batch to rest).
+        store: The book's state, one row each (``STORE_ROWS``): per order id its trader
+            and tonnes resting (capacity for the batch's ids); the bid and ask heaps
+            (capacity for every order of the batch to rest); the trades' buyer, seller,
+            tick and tonnes, appended at ``counts[N_TRADES]`` (capacity for the batch's
+            worst case).
         counts: ``[n_ids, n_bids, n_asks, n_trades, volume]``, updated.
-        trade_buyer, trade_seller, trade_tick, trade_qty: The trades, appended at
-            ``counts[N_TRADES]`` (capacity for the batch's worst case).
         events: Event rows written from row 0 when ``record`` (else may be empty).
         record: Whether to write events.
         ids: Output: each order's id.
@@ -101,6 +104,9 @@ def match_batch(traders, sides, quantities, ticks, market, owner, remaining, bid
     Returns:
         The number of event rows written.
     """
+    owner, remaining, bids, asks = store[S_TRADER], store[S_REMAINING], store[S_BIDS], store[S_ASKS]
+    trade_buyer, trade_seller = store[S_BUYER], store[S_SELLER]
+    trade_tick, trade_qty = store[S_TICK], store[S_QTY]
     seq = counts[N_IDS]
     nb = counts[N_BIDS]
     na = counts[N_ASKS]
@@ -222,8 +228,7 @@ def match_batch(traders, sides, quantities, ticks, market, owner, remaining, bid
 
 
 @njit(cache=True)
-def submit_batch(traders, sides, quantities, prices, tick, lo, hi, owner, remaining, bids,
-                 asks, counts, trade_buyer, trade_seller, trade_tick, trade_qty, events,
+def submit_batch(traders, sides, quantities, prices, tick, lo, hi, store, counts, events,
                  record, ids):  # pragma: no cover (compiled)
     """Check, price and match a batch as ``OrderBook.submit_many`` does (day orders).
 
@@ -266,8 +271,7 @@ def submit_batch(traders, sides, quantities, prices, tick, lo, hi, owner, remain
     picked = accepted[:m]
     got = np.empty(m, dtype=np.int64)
     written = match_batch(traders[picked], sides[picked], quantities[picked], ticks[:m],
-                          market[:m], owner, remaining, bids, asks, counts, trade_buyer,
-                          trade_seller, trade_tick, trade_qty, events, record, got)
+                          market[:m], store, counts, events, record, got)
     for j in range(m):
         ids[picked[j]] = got[j]
     return written, n - m
@@ -353,6 +357,21 @@ def pay_firms(buyers, sellers, quantities, prices, n_firms, cash, net_sales, bou
     for k in range(n):
         if sellers[k] < n_firms:
             sold[sellers[k]] += quantities[k]
+
+
+@njit(cache=True)
+def settle_session(holdings, sellers, buyers, quantities, prices, n_firms, cash, net_sales,
+                   bought, sold):  # pragma: no cover (compiled)
+    """Settle a session's trades in one call: deliver them (:func:`transfer_many`), then,
+    when all are delivered, book them for the firms (:func:`pay_firms`).
+
+    Returns:
+        As :func:`transfer_many`: -1 when settled, else its failure code (nothing paid).
+    """
+    failed = transfer_many(holdings, sellers, buyers, quantities)
+    if failed == -1:
+        pay_firms(buyers, sellers, quantities, prices, n_firms, cash, net_sales, bought, sold)
+    return failed
 
 
 # --- the banking equilibrium's price path (model.equilibrium.banking_equilibrium) -------
@@ -550,15 +569,18 @@ def warm_up() -> None:
     """Compile (or load from the cache) every kernel on tiny inputs."""
     z = np.zeros(4, dtype=np.int64)
     one = np.ones(1, dtype=np.int64)
-    match_batch(one, one, one, one, np.zeros(1, dtype=np.bool_), z.copy(), z.copy(),
-                z.copy(), z.copy(), np.zeros(5, dtype=np.int64), z.copy(), z.copy(), z.copy(),
-                z.copy(), np.zeros((0, 6), dtype=np.int64), False, z.copy())
-    submit_batch(one, one, one, np.ones(1), 0.01, 1, 2, z.copy(), z.copy(), z.copy(),
-                 z.copy(), np.zeros(5, dtype=np.int64), z.copy(), z.copy(), z.copy(), z.copy(),
+    match_batch(one, one, one, one, np.zeros(1, dtype=np.bool_),
+                np.zeros((STORE_ROWS, 4), dtype=np.int64), np.zeros(5, dtype=np.int64),
+                np.zeros((0, 6), dtype=np.int64), False, z.copy())
+    submit_batch(one, one, one, np.ones(1), 0.01, 1, 2,
+                 np.zeros((STORE_ROWS, 4), dtype=np.int64), np.zeros(5, dtype=np.int64),
                  np.zeros((0, 6), dtype=np.int64), False, z.copy())
     clean_top(z.copy(), 0, z)
     transfer_many(np.ones((2, 2), dtype=np.int64), np.zeros(1, dtype=np.int64), one, one)
     holdings_sums(np.ones((2, 2), dtype=np.int64), 2, 1)
+    column = np.zeros((2, 2), dtype=np.int64)[:, 0]  # a firm-year column of the records
+    settle_session(np.ones((2, 2), dtype=np.int64), np.zeros(1, dtype=np.int64), one, one,
+                   np.ones(1), 2, np.zeros(2), np.zeros(2, dtype=np.int64), column, column)
     steps = np.array([1.0, 2.0])
     banking_prices(np.ones(2), steps, np.ones((2, 2)), np.ones(2), 0.0, True)
     horizon_tonnes(steps, np.zeros(2, dtype=np.int64), np.ones((1, 2)), z[:2],

@@ -82,8 +82,6 @@ def order_book(*args: Any, **kwargs: Any) -> OrderBook:
 
 
 _NO_EVENTS = np.zeros((0, 6), dtype=np.int64)  # the event rows of a book not recorded
-# rows of a compiled book's storage (``CompiledOrderBook._store``), one column per slot
-_TRADER, _REMAINING, _BID_HEAP, _ASK_HEAP, _BUYER, _SELLER, _TICK, _QTY = range(8)
 
 
 class CompiledOrderBook(OrderBook):
@@ -102,7 +100,7 @@ class CompiledOrderBook(OrderBook):
             raise ValueError(f"price limit {self.limit_up} is too high for tick {self.tick}")
         self._k = k
         self._counts = np.zeros(5, dtype=np.int64)
-        self._use_store(np.zeros((8, 64), dtype=np.int64))
+        self._use_store(np.zeros((k.STORE_ROWS, 0), dtype=np.int64))  # sized on first use
         self.n_orders = 0
         self.n_rejected = 0
         self.events: list[tuple[Any, ...]] = []
@@ -162,7 +160,7 @@ class CompiledOrderBook(OrderBook):
         cap = self._store.shape[1]
         if needed <= cap:
             return
-        bigger = np.zeros((8, max(needed, 2 * cap)), dtype=np.int64)
+        bigger = np.zeros((len(self._store), max(needed, 2 * cap)), dtype=np.int64)
         bigger[:, :cap] = self._store
         self._use_store(bigger)
 
@@ -178,15 +176,13 @@ class CompiledOrderBook(OrderBook):
         # orders, trades and cancels: bounded as the trades are, plus one row per order
         events = (np.zeros((4 * n + 2 * resting, 6), dtype=np.int64) if self.record
                   else _NO_EVENTS)
-        buyer, seller, tick, qty = self._trades
         written = k.match_batch(
             np.ascontiguousarray(traders, dtype=np.int64),
             np.ascontiguousarray(sides, dtype=np.int64),
             np.ascontiguousarray(quantities, dtype=np.int64),
             np.ascontiguousarray(ticks, dtype=np.int64),
             np.ascontiguousarray(market, dtype=np.bool_),
-            self._trader, self._remaining, self._bid_heap, self._ask_heap, counts,
-            buyer, seller, tick, qty, events, self.record, ids)
+            self._store, counts, events, self.record, ids)
         self.n_orders += n
         if self.record:
             self._log_events(events[:written])
@@ -203,7 +199,8 @@ class CompiledOrderBook(OrderBook):
     ) -> np.ndarray:
         """As ``OrderBook.submit_many``; a batch of day orders with integer sides and
         quantities is checked, priced and matched in one compiled call."""
-        columns = [np.asarray(values).ravel() for values in (traders, sides, quantities)]
+        columns = (np.asarray(traders).ravel(), np.asarray(sides).ravel(),
+                   np.asarray(quantities).ravel())
         prices = np.asarray(limit_prices, dtype=np.float64).ravel()
         n = len(prices)
         if (gtc is not False or n == 0 or any(len(c) != n for c in columns)
@@ -215,11 +212,10 @@ class CompiledOrderBook(OrderBook):
         events = (np.zeros((4 * n + 2 * resting, 6), dtype=np.int64) if self.record
                   else _NO_EVENTS)
         ids = np.empty(n, dtype=np.int64)
-        buyer, seller, tick, qty = self._trades
         written, rejected = k.submit_batch(
-            *(c.astype(np.int64, copy=False) for c in columns), prices, self.tick,
-            self._lo, self._hi, self._trader, self._remaining, self._bid_heap,
-            self._ask_heap, counts, buyer, seller, tick, qty, events, self.record, ids)
+            *(np.ascontiguousarray(c, dtype=np.int64) for c in columns),
+            np.ascontiguousarray(prices), self.tick, self._lo, self._hi, self._store,
+            counts, events, self.record, ids)
         if written == -1:
             raise ValueError("sides must contain only +1 (buy) and -1 (sell)")
         if written == -2:

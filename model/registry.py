@@ -167,7 +167,18 @@ class Registry:
         quantities = np.ascontiguousarray(quantities, dtype=np.int64)
         if not (len(sellers) == len(buyers) == len(quantities)):
             raise ValueError("sellers, buyers and quantities must have the same length")
-        failed = kernels.transfer_many(self.holdings, sellers, buyers, quantities)
+        self.raise_undelivered(kernels.transfer_many(self.holdings, sellers, buyers,
+                                                     quantities), sellers, quantities)
+
+    @staticmethod
+    def raise_undelivered(failed: int, sellers: np.ndarray, quantities: np.ndarray) -> None:
+        """Raise for a compiled delivery that failed (``failed``: the code the kernel
+        returned, ``model._kernels.transfer_many``); nothing when it is -1.
+
+        Raises:
+            IndexError: An account was out of range (-2).
+            ValueError: The seller of trade ``failed`` held less than it sold.
+        """
         if failed == -2:
             raise IndexError("account out of range")
         if failed >= 0:
