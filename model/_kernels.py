@@ -278,6 +278,47 @@ def submit_batch(traders, sides, quantities, prices, tick, lo, hi, store, counts
 
 
 @njit(cache=True)
+def submit_day(traders, sides, quantities, prices, tick, block_min, block_lo, block_hi,
+               block_store, block_counts, lo, hi, store, counts
+               ):  # pragma: no cover (compiled)
+    """A day's orders on its two sessions, as ``TradingSession.trade`` sends them (the
+    reference): each order of ``block_min`` t or more goes to the block book first
+    (band ``block_lo..block_hi``); what it leaves unfilled (all of it when rejected),
+    cut below block size, goes on to the listed book (``lo..hi``) in arrival order with
+    the other orders; orders left with less than a tonne go no further. Day orders,
+    no events; the books' stores have room for every order.
+
+    Returns:
+        ``(code, block orders, block rejected, listed orders, listed rejected)``;
+        code 0, or as :func:`submit_batch`, -1 for a bad side and -2 for a bad quantity
+        among the orders a session was sent (that session took none of them).
+    """
+    no_events = np.zeros((0, 6), dtype=np.int64)
+    large = np.flatnonzero(quantities >= block_min)
+    listed_quantity = quantities.copy()
+    block_rejected = 0
+    if len(large):
+        block_ids = np.empty(len(large), dtype=np.int64)
+        code, block_rejected = submit_batch(
+            traders[large], sides[large], quantities[large], prices[large], tick, block_lo,
+            block_hi, block_store, block_counts, no_events, False, block_ids)
+        if code < 0:
+            return code, 0, 0, 0, 0
+        for j in range(len(large)):
+            left = (block_store[S_REMAINING, block_ids[j]] if block_ids[j] >= 0
+                    else quantities[large[j]])
+            listed_quantity[large[j]] = min(left, block_min - 1)
+    send = np.flatnonzero(listed_quantity >= 1)
+    listed_ids = np.empty(len(send), dtype=np.int64)
+    code, listed_rejected = submit_batch(
+        traders[send], sides[send], listed_quantity[send], prices[send], tick, lo, hi,
+        store, counts, no_events, False, listed_ids)
+    if code < 0:
+        return code, len(large), block_rejected, 0, 0
+    return 0, len(large), block_rejected, len(send), listed_rejected
+
+
+@njit(cache=True)
 def transfer_many(holdings, sellers, buyers, quantities):  # pragma: no cover (compiled)
     """Deliver trades one after the other, as ``Registry.transfer`` does: each moves
     its tonnes from the seller's oldest vintages first. Accounts may count from the end
@@ -576,6 +617,9 @@ def warm_up() -> None:
                  np.zeros((STORE_ROWS, 4), dtype=np.int64), np.zeros(5, dtype=np.int64),
                  np.zeros((0, 6), dtype=np.int64), False, z.copy())
     clean_top(z.copy(), 0, z)
+    submit_day(one, one, one, np.ones(1), 0.01, 1, 1, 2,
+               np.zeros((STORE_ROWS, 4), dtype=np.int64), np.zeros(5, dtype=np.int64), 1, 2,
+               np.zeros((STORE_ROWS, 4), dtype=np.int64), np.zeros(5, dtype=np.int64))
     transfer_many(np.ones((2, 2), dtype=np.int64), np.zeros(1, dtype=np.int64), one, one)
     holdings_sums(np.ones((2, 2), dtype=np.int64), 2, 1)
     column = np.zeros((2, 2), dtype=np.int64)[:, 0]  # a firm-year column of the records

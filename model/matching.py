@@ -84,6 +84,53 @@ def order_book(*args: Any, **kwargs: Any) -> OrderBook:
 _NO_EVENTS = np.zeros((0, 6), dtype=np.int64)  # the event rows of a book not recorded
 
 
+def submit_day(listed: OrderBook, block: OrderBook | None, traders: np.ndarray,
+               sides: np.ndarray, quantities: np.ndarray, limit_prices: np.ndarray,
+               block_min_t: int) -> bool:
+    """A day's orders on its fresh block and listed books in one compiled call, as the
+    trading session's reference steps send them (``TradingSession.trade``): orders of
+    ``block_min_t`` or more to ``block`` first, what they leave to ``listed``, below
+    block size, with the other orders (``_kernels.submit_day``).
+
+    Returns:
+        True when done; False, with nothing submitted, where the compiled call does not
+        apply (a Python book, a recorded session, orders that are not integer arrays):
+        the session then takes its reference steps.
+
+    Raises:
+        ValueError: A bad side or quantity among the orders a session was sent.
+    """
+    books = (listed,) if block is None else (listed, block)
+    columns = (traders, sides, quantities)
+    if (any(type(b) is not CompiledOrderBook or b.record or b.tick != listed.tick
+            for b in books)
+            or any(not isinstance(c, np.ndarray) or c.dtype.kind not in "iu"
+                   for c in columns)):
+        return False
+    n = len(quantities)
+    listed._reserve(n)
+    if block is None:  # no block session: no order is large
+        blocks, block_min_t = listed, np.iinfo(np.int64).max
+    else:
+        blocks = block
+        block._reserve(n)
+    code, n_block, block_rejected, n_listed, listed_rejected = kernels().submit_day(
+        *(np.ascontiguousarray(c, dtype=np.int64) for c in columns),
+        np.ascontiguousarray(limit_prices, dtype=np.float64), listed.tick, int(block_min_t),
+        blocks._lo, blocks._hi, blocks._store, blocks._counts, listed._lo, listed._hi,
+        listed._store, listed._counts)
+    if code == -1:
+        raise ValueError("sides must contain only +1 (buy) and -1 (sell)")
+    if code == -2:
+        raise ValueError("quantities must be integers >= 1")
+    if block is not None:
+        block.n_rejected += block_rejected
+        block.n_orders += n_block - block_rejected
+    listed.n_rejected += listed_rejected
+    listed.n_orders += n_listed - listed_rejected
+    return True
+
+
 class CompiledOrderBook(OrderBook):
     """An order book with the reference's rules and results, matched by compiled code.
 

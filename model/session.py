@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from etsim.model.exchange import OrderBook, RestingOrders, band_ticks, lowest_tick
-from etsim.model.matching import order_book
+from etsim.model.matching import order_book, submit_day
 
 if TYPE_CHECKING:  # annotations only
     from collections.abc import Iterable
@@ -288,32 +288,20 @@ class TradingSession:
         # Orders of block size go to the block session first (+/-30%); what they leave
         # unfilled goes on to the listed session in an order below block size.
         large = orders.quantity >= market.block_min_t
-        listed_quantity = orders.quantity
         block = None
         if large.any():
             block = order_book(*_cached_band(record.last_close, market.block_price_limit,
                                              market.tick),
                                market.tick, kind="block", record=recorded)
-            ids = block.submit_many(orders.trader[large], orders.side[large],
-                                    orders.quantity[large], orders.limit_price[large])
-            left = np.where(ids >= 0, block.remaining_many(ids), orders.quantity[large])
-            listed_quantity = listed_quantity.copy()
-            listed_quantity[large] = np.minimum(left, market.block_min_t - 1)
-        send = listed_quantity >= 1
-        if send.all():  # as usual: every order goes on to the listed session as it is
-            listed = (orders.trader, orders.side, listed_quantity, orders.limit_price)
+        if book is not None:  # GTC: the listed book opened with the carried orders
+            self._submit(orders, large, block, book, gtc=True)
         else:
-            listed = (orders.trader[send], orders.side[send], listed_quantity[send],
-                      orders.limit_price[send])
-        if book is None:
             book = order_book(limit_down, limit_up, market.tick, kind="continuous",
                               record=recorded)
-            book.submit_many(*listed)
-        else:
-            # firms' listed orders are GTC; financial accounts' are day orders
-            book.submit_many(*listed, gtc=listed[0] < self.n_firms,
-                             max_age=market.gtc_max_age_days or None)
-            self.resting = book.resting_gtc()
+            # compiled books: both sessions in one call (the steps of _submit)
+            if not submit_day(book, block, orders.trader, orders.side, orders.quantity,
+                              orders.limit_price, market.block_min_t):
+                self._submit(orders, large, block, book, gtc=False)
         trades = book.trades()
         qty = trades["quantity"]
         record["limit_down"][day], record["limit_up"][day] = limit_down, limit_up
@@ -343,6 +331,30 @@ class TradingSession:
                 if session is not None:
                     self._keep_book_events(day, session)
         return DayBooks(book, block)
+
+    def _submit(self, orders: Orders, large: np.ndarray, block: OrderBook | None,
+                book: OrderBook, gtc: bool) -> None:
+        """Send the day's orders to its sessions: the ``large`` ones (of block size) to
+        the block book first; what they leave unfilled goes on to the listed ``book``,
+        below block size, with the other orders (GTC for firms when ``gtc``)."""
+        market = self.config
+        listed_quantity = orders.quantity
+        if block is not None:
+            ids = block.submit_many(orders.trader[large], orders.side[large],
+                                    orders.quantity[large], orders.limit_price[large])
+            left = np.where(ids >= 0, block.remaining_many(ids), orders.quantity[large])
+            listed_quantity = listed_quantity.copy()
+            listed_quantity[large] = np.minimum(left, market.block_min_t - 1)
+        send = listed_quantity >= 1
+        listed = (orders.trader[send], orders.side[send], listed_quantity[send],
+                  orders.limit_price[send])
+        if gtc:
+            # firms' listed orders are GTC; financial accounts' are day orders
+            book.submit_many(*listed, gtc=listed[0] < self.n_firms,
+                             max_age=market.gtc_max_age_days or None)
+            self.resting = book.resting_gtc()
+        else:
+            book.submit_many(*listed)
 
     def _open_listed_book(self, recorded: bool) -> OrderBook:
         """Today's listed book with the GTC orders resting since the last close: those
