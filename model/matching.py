@@ -391,12 +391,12 @@ class CompiledOrderBook(OrderBook):
         return ladders[0], ladders[1]
 
     def trades(self) -> dict[str, np.ndarray]:
-        return {
-            "buyer": self.trade_buyer.copy(),
-            "seller": self.trade_seller.copy(),
-            "price": np.round(self.trade_tick.astype(np.float64) * self.tick, 2),
-            "quantity": self.trade_qty.copy(),
-        }
+        k = self._k
+        # buyer, seller, tick and tonnes of every trade, copied in one go
+        buyer, seller, tick, qty = self._store[k.S_BUYER:k.S_QTY + 1,
+                                               : self._counts[k.N_TRADES]].copy()
+        return {"buyer": buyer, "seller": seller,
+                "price": np.round(tick.astype(np.float64) * self.tick, 2), "quantity": qty}
 
 
 _chosen = os.environ.get("ETSIM_ENGINE", "compiled") or "compiled"
