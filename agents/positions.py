@@ -75,6 +75,13 @@ def _day_positions(holdings, usable, expected_nearest, expected_net, credit_year
     return position, sellable, short_later, budget
 
 
+def warm_up() -> None:
+    """Compile (or load from the cache) the positions' kernels on two firms."""
+    held, two = np.ones(2, dtype=np.int64), np.ones(2)
+    _day_positions(held, held, two, two, 1.0, two, two, two, two)
+    _budgets(1.0, two, two, two, two)
+
+
 class Positions:
     """Each firm's expected balances, its position for the next deadline, its budget and
     the day's ``TradingState``.

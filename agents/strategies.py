@@ -510,6 +510,15 @@ def _optional(values: np.ndarray | None) -> np.ndarray:
     return _NONE if values is None else _floats(values)
 
 
+def warm_up() -> None:
+    """Compile (or load from the cache) the order formation kernels on a tiny day."""
+    two, some = np.ones(2), np.ones(2, dtype=np.bool_)
+    day_orders(np.zeros(9), BUY_AT_EXPECTED, QUOTE_SPREAD, True, 1.0, 2.0, np.nan, 0.0,
+               two, some, two, two, two, two, two, two, two, two, some, _NONE, _NONE, _NONE,
+               two, two, _NONE, _NONE, _NONE, _NONE, _NONE)
+    _values(np.zeros(9), BUY_AT_EXPECTED, True, two, two, two, two, two, some, _NONE, _NONE)
+
+
 class ZeroIntelligenceStrategy(BudgetConstrainedStrategy):
     """Zero-intelligence constrained quotes (Gode & Sunder 1993) on the same positions.
 
