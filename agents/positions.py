@@ -24,6 +24,7 @@ import numpy as np
 
 from etsim.agents.abatement import own_marginal_cost
 from etsim.agents.strategies import TradingState
+from etsim.model._numba import njit
 
 if TYPE_CHECKING:  # annotations only
     from etsim.agents.population import FirmState
@@ -35,6 +36,50 @@ if TYPE_CHECKING:  # annotations only
     from etsim.model.registry import Registry
     from etsim.model.scenario import Scenario
     from etsim.model.session import TradingSession
+
+
+@njit(cache=True)
+def budget_of(credit_years, annual_emissions, expected_price, cash, cash_year_start
+              ):  # pragma: no cover (compiled)
+    """A firm's carbon budget (``Positions.carbon_budget``), in the order it was always
+    computed: ``(credit_years x emissions) x expected price + (cash - cash on 1 January)``."""
+    return credit_years * annual_emissions * expected_price + (cash - cash_year_start)
+
+
+@njit(cache=True)
+def _budgets(credit_years, annual_emissions, expected_price, cash, cash_year_start
+             ):  # pragma: no cover (compiled)
+    budget = np.empty(len(cash))
+    for i in range(len(cash)):
+        budget[i] = budget_of(credit_years, annual_emissions[i], expected_price[i], cash[i],
+                              cash_year_start[i])
+    return budget
+
+
+@njit(cache=True)
+def _day_positions(holdings, usable, expected_nearest, expected_net, credit_years,
+                   annual_emissions, expected_price, cash, cash_year_start
+                   ):  # pragma: no cover (compiled)
+    """Per firm, in one pass: its position for the next deadline (usable holdings plus
+    the expected balance due then), what it may sell (its holdings), whether it is
+    short over all open years together, and its carbon budget (:func:`budget_of`)."""
+    n = len(holdings)
+    position, sellable, budget = np.empty(n), np.empty(n), np.empty(n)
+    short_later = np.empty(n, dtype=np.bool_)
+    for i in range(n):
+        position[i] = usable[i] + expected_nearest[i]
+        sellable[i] = holdings[i]
+        short_later[i] = holdings[i] + expected_net[i] < 0
+        budget[i] = budget_of(credit_years, annual_emissions[i], expected_price[i], cash[i],
+                              cash_year_start[i])
+    return position, sellable, short_later, budget
+
+
+def warm_up() -> None:
+    """Compile (or load from the cache) the positions' kernels on two firms."""
+    held, two = np.ones(2, dtype=np.int64), np.ones(2)
+    _day_positions(held, held, two, two, 1.0, two, two, two, two)
+    _budgets(1.0, two, two, two, two)
 
 
 class Positions:
@@ -190,28 +235,35 @@ class Positions:
         has spent) on carbon since 1 January. Production revenue is not modelled, so the
         budget renews each year instead of draining."""
         firms = self.firms
-        allowance = self.scenario.trading.credit_years * firms.annual_emissions
-        return allowance * firms.expected_price + (firms.cash - firms.cash_year_start)
+        return _budgets(float(self.scenario.trading.credit_years), *(
+            np.ascontiguousarray(a, dtype=np.float64) for a in (
+                firms.annual_emissions, firms.expected_price, firms.cash,
+                firms.cash_year_start)))
 
     def trading_state(self, day: int) -> TradingState:
         """What the firms know on a trading day, for their strategies."""
         sc = self.scenario
         firms = self.firms
-        holdings = self.registry.total()
         # only vintages up to the nearest compliance year count for its deadline
-        usable = self.registry.usable(min(self.next_compliance_year, sc.end_year))
-        position = usable + self.expected_nearest
-        sellable = holdings.astype(float)
-        budget = self.carbon_budget()
+        holdings, usable = self.registry.totals(min(self.next_compliance_year, sc.end_year))
         committed = self.session.committed()
-        if committed is not None:
+        if committed is None:
+            position, sellable, short_later, budget = _day_positions(
+                holdings, usable, *(np.ascontiguousarray(a, dtype=np.float64) for a in (
+                    self.expected_nearest, self.expected_net)),
+                float(sc.trading.credit_years), *(
+                    np.ascontiguousarray(a, dtype=np.float64) for a in (
+                        firms.annual_emissions, firms.expected_price, firms.cash,
+                        firms.cash_year_start)))
+        else:
             # resting GTC orders count as if filled: what they offer cannot be offered
             # again, and what they bid for is no longer wanted nor spendable
             buy_t, sell_t, value = committed
+            position = usable + self.expected_nearest + buy_t - sell_t
+            sellable = holdings.astype(float) - sell_t
             holdings = holdings + buy_t - sell_t
-            position = position + buy_t - sell_t
-            sellable = sellable - sell_t
-            budget = budget - value
+            short_later = holdings + self.expected_net < 0
+            budget = self.carbon_budget() - value
         if self.next_deadline is None:
             urgency = 0.0
         else:
@@ -226,7 +278,7 @@ class Positions:
             must_sell = self.compliance.must_sell(self.next_compliance_year, position)
         return TradingState(
             position=position,
-            short_later=holdings + self.expected_net < 0,
+            short_later=short_later,
             sellable=sellable,
             urgency=np.full(firms.n, urgency),
             expected_price=firms.expected_price,

@@ -40,6 +40,7 @@ import mesa  # noqa: E402
 import numpy as np  # noqa: E402
 
 from etsim import CarbonMarketModel  # noqa: E402
+from etsim.agents import positions, strategies  # noqa: E402
 from etsim.model import matching  # noqa: E402
 
 PROCESS = """
@@ -56,9 +57,12 @@ KERNELS = """
 import time
 import scipy.linalg  # the model imports it anyway; numba loads it with its first kernel
 began = time.perf_counter()
+from etsim.agents import positions, strategies
 from etsim.model import _kernels
 imported, cpu = time.perf_counter(), time.process_time()
 _kernels.warm_up()
+strategies.warm_up()
+positions.warm_up()
 print(imported - began, time.perf_counter() - imported, time.process_time() - cpu)
 """
 
@@ -170,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     began = time.perf_counter()
     if matching.engine() == "compiled":
         matching.kernels().warm_up()
+    strategies.warm_up()  # the order formation kernels: compiled whatever the engine
+    positions.warm_up()
     print(f"kernels ready (loaded or compiled) {time.perf_counter() - began:.2f} s")
 
     runs = []

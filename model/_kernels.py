@@ -33,6 +33,10 @@ EV_MARKET = 3  # market order: seq, trader, side, quantity, (its sweep limit)
 
 # counters of a compiled book, in its ``counts`` array
 N_IDS, N_BIDS, N_ASKS, N_TRADES, VOLUME = 0, 1, 2, 3, 4
+# rows of a compiled book's ``store``: per order id its trader and tonnes resting, the
+# bid and ask heaps, and per trade its buyer, seller, price tick and tonnes
+S_TRADER, S_REMAINING, S_BIDS, S_ASKS, S_BUYER, S_SELLER, S_TICK, S_QTY = range(8)
+STORE_ROWS = 8
 
 
 @njit(cache=True)
@@ -80,20 +84,19 @@ def clean_top(heap, n, remaining):  # pragma: no cover (compiled)
 
 
 @njit(cache=True)
-def match_batch(traders, sides, quantities, ticks, market, owner, remaining, bids, asks,
-                counts, trade_buyer, trade_seller, trade_tick, trade_qty, events, record,
+def match_batch(traders, sides, quantities, ticks, market, store, counts, events, record,
                 ids):  # pragma: no cover (compiled)
     """Match validated orders one after the other, as ``OrderBook._submit`` does.
 
     Args:
         traders, sides, quantities, ticks, market: The orders (int64; ``ticks`` inside
             the band; a market order's tick is the band's far end; ``market`` bool).
-        owner, remaining: Per order id: trader and tonnes resting (capacity for the
-            batch's ids).
-        bids, asks: The heaps (capacity for every order of the batch to rest).
+        store: The book's state, one row each (``STORE_ROWS``): per order id its trader
+            and tonnes resting (capacity for the batch's ids); the bid and ask heaps
+            (capacity for every order of the batch to rest); the trades' buyer, seller,
+            tick and tonnes, appended at ``counts[N_TRADES]`` (capacity for the batch's
+            worst case).
         counts: ``[n_ids, n_bids, n_asks, n_trades, volume]``, updated.
-        trade_buyer, trade_seller, trade_tick, trade_qty: The trades, appended at
-            ``counts[N_TRADES]`` (capacity for the batch's worst case).
         events: Event rows written from row 0 when ``record`` (else may be empty).
         record: Whether to write events.
         ids: Output: each order's id.
@@ -101,6 +104,9 @@ def match_batch(traders, sides, quantities, ticks, market, owner, remaining, bid
     Returns:
         The number of event rows written.
     """
+    owner, remaining, bids, asks = store[S_TRADER], store[S_REMAINING], store[S_BIDS], store[S_ASKS]
+    trade_buyer, trade_seller = store[S_BUYER], store[S_SELLER]
+    trade_tick, trade_qty = store[S_TICK], store[S_QTY]
     seq = counts[N_IDS]
     nb = counts[N_BIDS]
     na = counts[N_ASKS]
@@ -222,8 +228,7 @@ def match_batch(traders, sides, quantities, ticks, market, owner, remaining, bid
 
 
 @njit(cache=True)
-def submit_batch(traders, sides, quantities, prices, tick, lo, hi, owner, remaining, bids,
-                 asks, counts, trade_buyer, trade_seller, trade_tick, trade_qty, events,
+def submit_batch(traders, sides, quantities, prices, tick, lo, hi, store, counts, events,
                  record, ids):  # pragma: no cover (compiled)
     """Check, price and match a batch as ``OrderBook.submit_many`` does (day orders).
 
@@ -266,26 +271,72 @@ def submit_batch(traders, sides, quantities, prices, tick, lo, hi, owner, remain
     picked = accepted[:m]
     got = np.empty(m, dtype=np.int64)
     written = match_batch(traders[picked], sides[picked], quantities[picked], ticks[:m],
-                          market[:m], owner, remaining, bids, asks, counts, trade_buyer,
-                          trade_seller, trade_tick, trade_qty, events, record, got)
+                          market[:m], store, counts, events, record, got)
     for j in range(m):
         ids[picked[j]] = got[j]
     return written, n - m
 
 
 @njit(cache=True)
-def transfer_many(holdings, sellers, buyers, quantities):  # pragma: no cover (compiled)
-    """Deliver trades one after the other, as ``Registry.transfer`` does: each moves
-    its tonnes from the seller's oldest vintages first.
+def submit_day(traders, sides, quantities, prices, tick, block_min, block_lo, block_hi,
+               block_store, block_counts, lo, hi, store, counts
+               ):  # pragma: no cover (compiled)
+    """A day's orders on its two sessions, as ``TradingSession.trade`` sends them (the
+    reference): each order of ``block_min`` t or more goes to the block book first
+    (band ``block_lo..block_hi``); what it leaves unfilled (all of it when rejected),
+    cut below block size, goes on to the listed book (``lo..hi``) in arrival order with
+    the other orders; orders left with less than a tonne go no further. Day orders,
+    no events; the books' stores have room for every order.
 
     Returns:
-        -1, or the index of the first trade whose seller holds too little (that trade
-        and the ones after it are not delivered).
+        ``(code, block orders, block rejected, listed orders, listed rejected)``;
+        code 0, or as :func:`submit_batch`, -1 for a bad side and -2 for a bad quantity
+        among the orders a session was sent (that session took none of them).
     """
-    n_vintages = holdings.shape[1]
+    no_events = np.zeros((0, 6), dtype=np.int64)
+    large = np.flatnonzero(quantities >= block_min)
+    listed_quantity = quantities.copy()
+    block_rejected = 0
+    if len(large):
+        block_ids = np.empty(len(large), dtype=np.int64)
+        code, block_rejected = submit_batch(
+            traders[large], sides[large], quantities[large], prices[large], tick, block_lo,
+            block_hi, block_store, block_counts, no_events, False, block_ids)
+        if code < 0:
+            return code, 0, 0, 0, 0
+        for j in range(len(large)):
+            left = (block_store[S_REMAINING, block_ids[j]] if block_ids[j] >= 0
+                    else quantities[large[j]])
+            listed_quantity[large[j]] = min(left, block_min - 1)
+    send = np.flatnonzero(listed_quantity >= 1)
+    listed_ids = np.empty(len(send), dtype=np.int64)
+    code, listed_rejected = submit_batch(
+        traders[send], sides[send], listed_quantity[send], prices[send], tick, lo, hi,
+        store, counts, no_events, False, listed_ids)
+    if code < 0:
+        return code, len(large), block_rejected, 0, 0
+    return 0, len(large), block_rejected, len(send), listed_rejected
+
+
+@njit(cache=True)
+def transfer_many(holdings, sellers, buyers, quantities):  # pragma: no cover (compiled)
+    """Deliver trades one after the other, as ``Registry.transfer`` does: each moves
+    its tonnes from the seller's oldest vintages first. Accounts may count from the end
+    (-1 is the last), as numpy's indices do.
+
+    Returns:
+        -1; -2 when an account is out of range (checked before any delivery); or the
+        index of the first trade whose seller holds too little (that trade and the ones
+        after it are not delivered).
+    """
+    n_accounts, n_vintages = holdings.shape
+    for rows in (sellers, buyers):
+        for k in range(len(rows)):
+            if rows[k] < -n_accounts or rows[k] >= n_accounts:
+                return -2
     for k in range(len(quantities)):
-        seller = sellers[k]
-        buyer = buyers[k]
+        seller = sellers[k] % n_accounts
+        buyer = buyers[k] % n_accounts
         left = quantities[k]
         held = 0
         for col in range(n_vintages):
@@ -303,6 +354,24 @@ def transfer_many(holdings, sellers, buyers, quantities):  # pragma: no cover (c
                 left -= use
     return -1
 
+
+@njit(cache=True)
+def holdings_sums(holdings, rows, usable_columns):  # pragma: no cover (compiled)
+    """Per row of ``holdings[:rows]``: the sum of all its columns and the sum of its
+    first ``usable_columns`` (``Registry.total``, ``Registry.usable``; exact: integers)."""
+    total = np.empty(rows, dtype=holdings.dtype)
+    usable = np.empty(rows, dtype=holdings.dtype)
+    n_columns = holdings.shape[1]
+    first = min(max(usable_columns, 0), n_columns)
+    for row in range(rows):
+        held = 0
+        for col in range(first):
+            held += holdings[row, col]
+        usable[row] = held
+        for col in range(first, n_columns):
+            held += holdings[row, col]
+        total[row] = held
+    return total, usable
 
 @njit(cache=True)
 def pay_firms(buyers, sellers, quantities, prices, n_firms, cash, net_sales, bought,
@@ -329,6 +398,21 @@ def pay_firms(buyers, sellers, quantities, prices, n_firms, cash, net_sales, bou
     for k in range(n):
         if sellers[k] < n_firms:
             sold[sellers[k]] += quantities[k]
+
+
+@njit(cache=True)
+def settle_session(holdings, sellers, buyers, quantities, prices, n_firms, cash, net_sales,
+                   bought, sold):  # pragma: no cover (compiled)
+    """Settle a session's trades in one call: deliver them (:func:`transfer_many`), then,
+    when all are delivered, book them for the firms (:func:`pay_firms`).
+
+    Returns:
+        As :func:`transfer_many`: -1 when settled, else its failure code (nothing paid).
+    """
+    failed = transfer_many(holdings, sellers, buyers, quantities)
+    if failed == -1:
+        pay_firms(buyers, sellers, quantities, prices, n_firms, cash, net_sales, bought, sold)
+    return failed
 
 
 # --- the banking equilibrium's price path (model.equilibrium.banking_equilibrium) -------
@@ -526,14 +610,21 @@ def warm_up() -> None:
     """Compile (or load from the cache) every kernel on tiny inputs."""
     z = np.zeros(4, dtype=np.int64)
     one = np.ones(1, dtype=np.int64)
-    match_batch(one, one, one, one, np.zeros(1, dtype=np.bool_), z.copy(), z.copy(),
-                z.copy(), z.copy(), np.zeros(5, dtype=np.int64), z.copy(), z.copy(), z.copy(),
-                z.copy(), np.zeros((0, 6), dtype=np.int64), False, z.copy())
-    submit_batch(one, one, one, np.ones(1), 0.01, 1, 2, z.copy(), z.copy(), z.copy(),
-                 z.copy(), np.zeros(5, dtype=np.int64), z.copy(), z.copy(), z.copy(), z.copy(),
+    match_batch(one, one, one, one, np.zeros(1, dtype=np.bool_),
+                np.zeros((STORE_ROWS, 4), dtype=np.int64), np.zeros(5, dtype=np.int64),
+                np.zeros((0, 6), dtype=np.int64), False, z.copy())
+    submit_batch(one, one, one, np.ones(1), 0.01, 1, 2,
+                 np.zeros((STORE_ROWS, 4), dtype=np.int64), np.zeros(5, dtype=np.int64),
                  np.zeros((0, 6), dtype=np.int64), False, z.copy())
     clean_top(z.copy(), 0, z)
+    submit_day(one, one, one, np.ones(1), 0.01, 1, 1, 2,
+               np.zeros((STORE_ROWS, 4), dtype=np.int64), np.zeros(5, dtype=np.int64), 1, 2,
+               np.zeros((STORE_ROWS, 4), dtype=np.int64), np.zeros(5, dtype=np.int64))
     transfer_many(np.ones((2, 2), dtype=np.int64), np.zeros(1, dtype=np.int64), one, one)
+    holdings_sums(np.ones((2, 2), dtype=np.int64), 2, 1)
+    column = np.zeros((2, 2), dtype=np.int64)[:, 0]  # a firm-year column of the records
+    settle_session(np.ones((2, 2), dtype=np.int64), np.zeros(1, dtype=np.int64), one, one,
+                   np.ones(1), 2, np.zeros(2), np.zeros(2, dtype=np.int64), column, column)
     steps = np.array([1.0, 2.0])
     banking_prices(np.ones(2), steps, np.ones((2, 2)), np.ones(2), 0.0, True)
     horizon_tonnes(steps, np.zeros(2, dtype=np.int64), np.ones((1, 2)), z[:2],

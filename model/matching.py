@@ -81,13 +81,54 @@ def order_book(*args: Any, **kwargs: Any) -> OrderBook:
     return OrderBook(*args, **kwargs)
 
 
-def _grow(array: np.ndarray, needed: int) -> np.ndarray:
-    """``array`` with room for at least ``needed`` entries (doubling, zero-filled)."""
-    if needed <= len(array):
-        return array
-    bigger = np.zeros(max(needed, 2 * len(array)), dtype=array.dtype)
-    bigger[: len(array)] = array
-    return bigger
+_NO_EVENTS = np.zeros((0, 6), dtype=np.int64)  # the event rows of a book not recorded
+
+
+def submit_day(listed: OrderBook, block: OrderBook | None, traders: np.ndarray,
+               sides: np.ndarray, quantities: np.ndarray, limit_prices: np.ndarray,
+               block_min_t: int) -> bool:
+    """A day's orders on its fresh block and listed books in one compiled call, as the
+    trading session's reference steps send them (``TradingSession.trade``): orders of
+    ``block_min_t`` or more to ``block`` first, what they leave to ``listed``, below
+    block size, with the other orders (``_kernels.submit_day``).
+
+    Returns:
+        True when done; False, with nothing submitted, where the compiled call does not
+        apply (a Python book, a recorded session, orders that are not integer arrays):
+        the session then takes its reference steps.
+
+    Raises:
+        ValueError: A bad side or quantity among the orders a session was sent.
+    """
+    books = (listed,) if block is None else (listed, block)
+    columns = (traders, sides, quantities)
+    if (any(type(b) is not CompiledOrderBook or b.record or b.tick != listed.tick
+            for b in books)
+            or any(not isinstance(c, np.ndarray) or c.dtype.kind not in "iu"
+                   for c in columns)):
+        return False
+    n = len(quantities)
+    listed._reserve(n)
+    if block is None:  # no block session: no order is large
+        blocks, block_min_t = listed, np.iinfo(np.int64).max
+    else:
+        blocks = block
+        block._reserve(n)
+    code, n_block, block_rejected, n_listed, listed_rejected = kernels().submit_day(
+        *(np.ascontiguousarray(c, dtype=np.int64) for c in columns),
+        np.ascontiguousarray(limit_prices, dtype=np.float64), listed.tick, int(block_min_t),
+        blocks._lo, blocks._hi, blocks._store, blocks._counts, listed._lo, listed._hi,
+        listed._store, listed._counts)
+    if code == -1:
+        raise ValueError("sides must contain only +1 (buy) and -1 (sell)")
+    if code == -2:
+        raise ValueError("quantities must be integers >= 1")
+    if block is not None:
+        block.n_rejected += block_rejected
+        block.n_orders += n_block - block_rejected
+    listed.n_rejected += listed_rejected
+    listed.n_orders += n_listed - listed_rejected
+    return True
 
 
 class CompiledOrderBook(OrderBook):
@@ -105,13 +146,8 @@ class CompiledOrderBook(OrderBook):
         if self._hi >= k.BID_BASE:
             raise ValueError(f"price limit {self.limit_up} is too high for tick {self.tick}")
         self._k = k
-        cap = 64
-        self._trader = np.zeros(cap, dtype=np.int64)
-        self._remaining = np.zeros(cap, dtype=np.int64)
-        self._bid_heap = np.zeros(cap, dtype=np.int64)
-        self._ask_heap = np.zeros(cap, dtype=np.int64)
         self._counts = np.zeros(5, dtype=np.int64)
-        self._trades = [np.zeros(cap, dtype=np.int64) for _ in range(4)]
+        self._use_store(np.zeros((k.STORE_ROWS, 0), dtype=np.int64))  # sized on first use
         self.n_orders = 0
         self.n_rejected = 0
         self.events: list[tuple[Any, ...]] = []
@@ -154,18 +190,26 @@ class CompiledOrderBook(OrderBook):
 
     # ------------------------------------------------------------------ matching
 
+    def _use_store(self, store: np.ndarray) -> None:
+        """Keep the book's state in ``store``: one row per order id (trader, tonnes
+        resting), per heap and per trade column, one allocation for all of them."""
+        self._store = store
+        (self._trader, self._remaining, self._bid_heap, self._ask_heap,
+         *self._trades) = store
+
     def _reserve(self, n_orders: int) -> None:
         """Room for ``n_orders`` more orders, their resting and the trades they can make."""
         k, counts = self._k, self._counts
-        ids = counts[k.N_IDS] + n_orders
-        self._trader = _grow(self._trader, ids)
-        self._remaining = _grow(self._remaining, ids)
-        self._bid_heap = _grow(self._bid_heap, counts[k.N_BIDS] + n_orders)
-        self._ask_heap = _grow(self._ask_heap, counts[k.N_ASKS] + n_orders)
         # each trade fills a resting order (at most every heap entry, old or new) or
-        # ends an incoming order
-        most = counts[k.N_TRADES] + counts[k.N_BIDS] + counts[k.N_ASKS] + 2 * n_orders
-        self._trades = [_grow(column, most) for column in self._trades]
+        # ends an incoming order; ids and each heap need less
+        most = int(counts[k.N_TRADES] + counts[k.N_BIDS] + counts[k.N_ASKS]) + 2 * n_orders
+        needed = max(most, int(counts[k.N_IDS]) + n_orders)
+        cap = self._store.shape[1]
+        if needed <= cap:
+            return
+        bigger = np.zeros((len(self._store), max(needed, 2 * cap)), dtype=np.int64)
+        bigger[:, :cap] = self._store
+        self._use_store(bigger)
 
     def _match_batch(self, traders: np.ndarray, sides: np.ndarray, quantities: np.ndarray,
                      ticks: np.ndarray, market: np.ndarray) -> np.ndarray:
@@ -177,16 +221,15 @@ class CompiledOrderBook(OrderBook):
         resting = int(counts[k.N_BIDS] + counts[k.N_ASKS])
         self._reserve(n)
         # orders, trades and cancels: bounded as the trades are, plus one row per order
-        events = np.zeros((4 * n + 2 * resting if self.record else 0, 6), dtype=np.int64)
-        buyer, seller, tick, qty = self._trades
+        events = (np.zeros((4 * n + 2 * resting, 6), dtype=np.int64) if self.record
+                  else _NO_EVENTS)
         written = k.match_batch(
             np.ascontiguousarray(traders, dtype=np.int64),
             np.ascontiguousarray(sides, dtype=np.int64),
             np.ascontiguousarray(quantities, dtype=np.int64),
             np.ascontiguousarray(ticks, dtype=np.int64),
             np.ascontiguousarray(market, dtype=np.bool_),
-            self._trader, self._remaining, self._bid_heap, self._ask_heap, counts,
-            buyer, seller, tick, qty, events, self.record, ids)
+            self._store, counts, events, self.record, ids)
         self.n_orders += n
         if self.record:
             self._log_events(events[:written])
@@ -203,7 +246,8 @@ class CompiledOrderBook(OrderBook):
     ) -> np.ndarray:
         """As ``OrderBook.submit_many``; a batch of day orders with integer sides and
         quantities is checked, priced and matched in one compiled call."""
-        columns = [np.asarray(values).ravel() for values in (traders, sides, quantities)]
+        columns = (np.asarray(traders).ravel(), np.asarray(sides).ravel(),
+                   np.asarray(quantities).ravel())
         prices = np.asarray(limit_prices, dtype=np.float64).ravel()
         n = len(prices)
         if (gtc is not False or n == 0 or any(len(c) != n for c in columns)
@@ -212,13 +256,13 @@ class CompiledOrderBook(OrderBook):
         k, counts = self._k, self._counts
         resting = int(counts[k.N_BIDS] + counts[k.N_ASKS])
         self._reserve(n)
-        events = np.zeros((4 * n + 2 * resting if self.record else 0, 6), dtype=np.int64)
+        events = (np.zeros((4 * n + 2 * resting, 6), dtype=np.int64) if self.record
+                  else _NO_EVENTS)
         ids = np.empty(n, dtype=np.int64)
-        buyer, seller, tick, qty = self._trades
         written, rejected = k.submit_batch(
-            *(c.astype(np.int64, copy=False) for c in columns), prices, self.tick,
-            self._lo, self._hi, self._trader, self._remaining, self._bid_heap,
-            self._ask_heap, counts, buyer, seller, tick, qty, events, self.record, ids)
+            *(np.ascontiguousarray(c, dtype=np.int64) for c in columns),
+            np.ascontiguousarray(prices), self.tick, self._lo, self._hi, self._store,
+            counts, events, self.record, ids)
         if written == -1:
             raise ValueError("sides must contain only +1 (buy) and -1 (sell)")
         if written == -2:
@@ -347,12 +391,12 @@ class CompiledOrderBook(OrderBook):
         return ladders[0], ladders[1]
 
     def trades(self) -> dict[str, np.ndarray]:
-        return {
-            "buyer": self.trade_buyer.copy(),
-            "seller": self.trade_seller.copy(),
-            "price": np.round(self.trade_tick.astype(np.float64) * self.tick, 2),
-            "quantity": self.trade_qty.copy(),
-        }
+        k = self._k
+        # buyer, seller, tick and tonnes of every trade, copied in one go
+        buyer, seller, tick, qty = self._store[k.S_BUYER:k.S_QTY + 1,
+                                               : self._counts[k.N_TRADES]].copy()
+        return {"buyer": buyer, "seller": seller,
+                "price": np.round(tick.astype(np.float64) * self.tick, 2), "quantity": qty}
 
 
 _chosen = os.environ.get("ETSIM_ENGINE", "compiled") or "compiled"

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from etsim.model import _kernels
+
 LEDGER_FLOWS = (
     "issued_free",
     "auctioned",
@@ -55,25 +57,24 @@ class Registry:
         """Column index of a vintage."""
         return vintage - self.first_vintage
 
-    def _row_sums(self, rows: int, columns: int) -> np.ndarray:
-        """Sums of ``holdings[:rows, :columns]`` along each row: added column by column,
-        many times faster than ``sum(axis=1)`` over a few vintages (exact: integers)."""
-        held = self.holdings
-        columns = len(range(held.shape[1])[:columns])  # the columns ``[:, :columns]`` takes
-        if columns == 0:
-            return np.zeros(min(rows, len(held)), dtype=held.dtype)
-        out = held[:rows, 0].copy()
-        for col in range(1, columns):
-            out += held[:rows, col]
-        return out
+    def _usable_columns(self, up_to_vintage: int) -> int:
+        """How many columns, from the oldest, hold vintages up to ``up_to_vintage``
+        (as the slice ``[:, :column + 1]`` takes them)."""
+        return len(range(self.holdings.shape[1])[: self.column(up_to_vintage) + 1])
 
     def usable(self, up_to_vintage: int) -> np.ndarray:
         """Each firm's holdings of vintages up to and including ``up_to_vintage``."""
-        return self._row_sums(self.n_firms, self.column(up_to_vintage) + 1)
+        return self.totals(up_to_vintage)[1]
 
     def total(self) -> np.ndarray:
         """Each firm's holdings of all vintages."""
-        return self._row_sums(self.n_firms, self.holdings.shape[1])
+        return self.totals(self.first_vintage)[0]
+
+    def totals(self, up_to_vintage: int) -> tuple[np.ndarray, np.ndarray]:
+        """Each firm's holdings of all vintages, and of vintages up to and including
+        ``up_to_vintage`` (:meth:`total`, :meth:`usable`), summed in one compiled pass."""
+        rows = min(self.n_firms, len(self.holdings))
+        return _kernels.holdings_sums(self.holdings, rows, self._usable_columns(up_to_vintage))
 
     def firm_total(self) -> int:
         """Quota held by all firms (t), financial accounts left out."""
@@ -166,11 +167,20 @@ class Registry:
         quantities = np.ascontiguousarray(quantities, dtype=np.int64)
         if not (len(sellers) == len(buyers) == len(quantities)):
             raise ValueError("sellers, buyers and quantities must have the same length")
-        n = len(self.holdings)
-        for rows in (sellers, buyers):  # the kernel does not check bounds
-            if len(rows) and (rows.min() < -n or rows.max() >= n):
-                raise IndexError("account out of range")
-        failed = kernels.transfer_many(self.holdings, sellers % n, buyers % n, quantities)
+        self.raise_undelivered(kernels.transfer_many(self.holdings, sellers, buyers,
+                                                     quantities), sellers, quantities)
+
+    @staticmethod
+    def raise_undelivered(failed: int, sellers: np.ndarray, quantities: np.ndarray) -> None:
+        """Raise for a compiled delivery that failed (``failed``: the code the kernel
+        returned, ``model._kernels.transfer_many``); nothing when it is -1.
+
+        Raises:
+            IndexError: An account was out of range (-2).
+            ValueError: The seller of trade ``failed`` held less than it sold.
+        """
+        if failed == -2:
+            raise IndexError("account out of range")
         if failed >= 0:
             raise ValueError(f"account {int(sellers[failed])} cannot deliver "
                              f"{int(quantities[failed])} t")

@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from etsim.model.exchange import OrderBook, RestingOrders, band_ticks, lowest_tick
-from etsim.model.matching import order_book
+from etsim.model.matching import order_book, submit_day
 
 if TYPE_CHECKING:  # annotations only
     from collections.abc import Iterable
@@ -80,6 +81,11 @@ def price_band(previous_close: float, limit: float, tick: float = 0.01
     hi = max(hi, at_or_below + 1, lo)
     return (math.floor(lo * tick * 100 + 1e-7) / 100,
             math.ceil(hi * tick * 100 - 1e-7) / 100)
+
+
+# A day asks for the same bands several times (the firms' state, the sessions), and
+# the close moves over few prices: the bands of recent closes are kept.
+_cached_band = lru_cache(maxsize=256)(price_band)
 
 
 def closing_price(trades: dict[str, np.ndarray]) -> float | None:
@@ -246,7 +252,7 @@ class TradingSession:
 
     def listed_band(self) -> tuple[float, float]:
         """Today's price limits of the listed session."""
-        return price_band(self.record.last_close, self.config.price_limit, self.config.tick)
+        return _cached_band(self.record.last_close, self.config.price_limit, self.config.tick)
 
     def open(self, day: int) -> OrderBook | None:
         """With GTC orders: today's listed book, opened with the orders resting since
@@ -282,28 +288,20 @@ class TradingSession:
         # Orders of block size go to the block session first (+/-30%); what they leave
         # unfilled goes on to the listed session in an order below block size.
         large = orders.quantity >= market.block_min_t
-        listed_quantity = orders.quantity.copy()
         block = None
         if large.any():
-            block = order_book(*price_band(record.last_close, market.block_price_limit,
-                                          market.tick),
-                              market.tick, kind="block", record=recorded)
-            ids = block.submit_many(orders.trader[large], orders.side[large],
-                                    orders.quantity[large], orders.limit_price[large])
-            left = np.where(ids >= 0, block.remaining_many(ids), orders.quantity[large])
-            listed_quantity[large] = np.minimum(left, market.block_min_t - 1)
-        send = listed_quantity >= 1
-        if book is None:
-            book = order_book(limit_down, limit_up, market.tick, kind="continuous",
-                             record=recorded)
-            book.submit_many(orders.trader[send], orders.side[send], listed_quantity[send],
-                             orders.limit_price[send])
+            block = order_book(*_cached_band(record.last_close, market.block_price_limit,
+                                             market.tick),
+                               market.tick, kind="block", record=recorded)
+        if book is not None:  # GTC: the listed book opened with the carried orders
+            self._submit(orders, large, block, book, gtc=True)
         else:
-            # firms' listed orders are GTC; financial accounts' are day orders
-            book.submit_many(orders.trader[send], orders.side[send], listed_quantity[send],
-                             orders.limit_price[send], gtc=orders.trader[send] < self.n_firms,
-                             max_age=market.gtc_max_age_days or None)
-            self.resting = book.resting_gtc()
+            book = order_book(limit_down, limit_up, market.tick, kind="continuous",
+                              record=recorded)
+            # compiled books: both sessions in one call (the steps of _submit)
+            if not submit_day(book, block, orders.trader, orders.side, orders.quantity,
+                              orders.limit_price, market.block_min_t):
+                self._submit(orders, large, block, book, gtc=False)
         trades = book.trades()
         qty = trades["quantity"]
         record["limit_down"][day], record["limit_up"][day] = limit_down, limit_up
@@ -333,6 +331,30 @@ class TradingSession:
                 if session is not None:
                     self._keep_book_events(day, session)
         return DayBooks(book, block)
+
+    def _submit(self, orders: Orders, large: np.ndarray, block: OrderBook | None,
+                book: OrderBook, gtc: bool) -> None:
+        """Send the day's orders to its sessions: the ``large`` ones (of block size) to
+        the block book first; what they leave unfilled goes on to the listed ``book``,
+        below block size, with the other orders (GTC for firms when ``gtc``)."""
+        market = self.config
+        listed_quantity = orders.quantity
+        if block is not None:
+            ids = block.submit_many(orders.trader[large], orders.side[large],
+                                    orders.quantity[large], orders.limit_price[large])
+            left = np.where(ids >= 0, block.remaining_many(ids), orders.quantity[large])
+            listed_quantity = listed_quantity.copy()
+            listed_quantity[large] = np.minimum(left, market.block_min_t - 1)
+        send = listed_quantity >= 1
+        listed = (orders.trader[send], orders.side[send], listed_quantity[send],
+                  orders.limit_price[send])
+        if gtc:
+            # firms' listed orders are GTC; financial accounts' are day orders
+            book.submit_many(*listed, gtc=listed[0] < self.n_firms,
+                             max_age=market.gtc_max_age_days or None)
+            self.resting = book.resting_gtc()
+        else:
+            book.submit_many(*listed)
 
     def _open_listed_book(self, recorded: bool) -> OrderBook:
         """Today's listed book with the GTC orders resting since the last close: those

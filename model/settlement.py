@@ -38,11 +38,13 @@ class TradeLog:
             price: Any, quantity: np.ndarray, kind: str) -> None:
         """Keep trades of one kind (continuous, block, auction, reserve) of a day."""
         n = len(quantity)
+        prices = np.asarray(price, dtype=float)
         self.parts.append({
             "day": np.full(n, day, dtype=np.int64),
             "buyer_row": np.asarray(buyer_rows, dtype=np.int64),
             "seller_row": np.asarray(seller_rows, dtype=np.int64),
-            "price": np.broadcast_to(np.asarray(price, dtype=float), (n,)).copy(),
+            "price": (prices.copy() if prices.shape == (n,)
+                      else np.broadcast_to(prices, (n,)).copy()),
             "quantity": np.asarray(quantity, dtype=np.int64),
             "kind": kind,
             "year": year,
@@ -78,21 +80,25 @@ class Settlement:
         if not len(buyers):
             return
         qty, prices = trades["quantity"], trades["price"]
-        self.registry.transfer_many(sellers, buyers, qty)
         firms = self.firms
         col = self.records.col(year)
         kernels = matching.kernels() if matching.engine() == "compiled" else None
         if kernels is not None:
+            # deliver, then pay, in one compiled call (the same order as below)
+            sellers64 = np.ascontiguousarray(sellers, dtype=np.int64)
+            qty64 = np.ascontiguousarray(qty, dtype=np.int64)
+            if not (len(sellers64) == len(buyers) == len(qty64)):
+                raise ValueError("sellers, buyers and quantities must have the same length")
+            self.registry.raise_undelivered(kernels.settle_session(
+                self.registry.holdings, sellers64, np.ascontiguousarray(buyers, dtype=np.int64),
+                qty64, np.ascontiguousarray(prices, dtype=np.float64), firms.n, firms.cash,
+                firms.net_sales, self.records["bought"][:, col], self.records["sold"][:, col]),
+                sellers64, qty64)
             if self.financial.n:
                 self.financial.settle_trades(trades)
-            kernels.pay_firms(
-                np.ascontiguousarray(buyers, dtype=np.int64),
-                np.ascontiguousarray(sellers, dtype=np.int64),
-                np.ascontiguousarray(qty, dtype=np.int64),
-                np.ascontiguousarray(prices, dtype=np.float64), firms.n, firms.cash,
-                firms.net_sales, self.records["bought"][:, col], self.records["sold"][:, col])
             self.trade_log.log(day, year, buyers, sellers, prices, qty, kind)
             return
+        self.registry.transfer_many(sellers, buyers, qty)
         value = prices * qty
         buying, bought, paid = buyers, qty, value
         selling, sold, received = sellers, qty, value

@@ -1,6 +1,7 @@
 """The compiled engine in a whole run: the same tables as the Python engine, the
-registry's batched settlement, a recorded day replayed on the reference book, and the
-kernels' cache folder."""
+registry's batched settlement, a day's two sessions submitted in one compiled call
+against the session's reference steps, a recorded day replayed on the reference book,
+and the kernels' cache folder."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from institutions import hand_built_market, make_firms
+from test_compiled_book import random_orders, state
 
 from etsim import CarbonMarketModel
+from etsim.agents.strategies import Orders
 from etsim.model import _numba, matching
 from etsim.model.exchange import OrderBook
 from etsim.model.matching import CompiledOrderBook
@@ -156,3 +160,44 @@ def test_engine_from_the_environment(value: str, engine: str, warned: bool) -> N
                          env=env, check=True, cwd=Path(__file__).resolve().parents[1])
     assert out.stdout.strip() == engine
     assert ("ETSIM_ENGINE must be one of compiled, python, got 'fortran'" in out.stderr) == warned
+
+
+def _session_days(engine: str, seed: int) -> list:
+    """Three random days through a hand-built market's trading session with ``engine``:
+    each day's books as a user reads them, then holdings, cash and the daily record."""
+    before = matching.engine()
+    matching.set_engine(engine)
+    try:
+        n_firms = 25
+        market = hand_built_market(make_firms(n_firms), {"market.block_min_t": 1000})
+        market.registry.issue(np.arange(n_firms), np.full(n_firms, 10**7), 2025,
+                              "issued_free")
+        session = market.session()
+        rng = np.random.default_rng(seed)
+        seen = []
+        for day in range(3):
+            traders, sides, _, prices = random_orders(rng, 300, n_firms,
+                                                      round(market.daily.last_close * 100))
+            # about a third of block size (1,000 t): some fill in the block session, the
+            # rest of them goes listed below block size
+            quantities = np.where(rng.random(300) < 0.3, rng.integers(1000, 5000, 300),
+                                  rng.integers(1, 999, 300))
+            books = session.trade(day, 2025, Orders(traders, sides, quantities, prices), None)
+            seen.append([state(book) for book in (books.listed, books.block)])
+        daily = {name: market.daily[name][:3].tolist() for name in ("close", "volume",
+                                                                    "block_volume")}
+        return [seen, market.registry.holdings.tolist(), market.firms.cash.tolist(), daily]
+    finally:
+        matching.set_engine(before)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_days_sessions_in_one_compiled_call_match_the_reference_steps(seed: int) -> None:
+    """The compiled day (block and listed submissions in one call, ``submit_day``) gives
+    what the session's reference steps give on Python books: the same fills in both
+    sessions, rejections, resting orders, settlement and daily record."""
+    reference = _session_days("python", seed)
+    assert _session_days("compiled", seed) == reference
+    block_trades = sum(len(day[1]["trades"]) for day in reference[0])
+    listed_trades = sum(len(day[0]["trades"]) for day in reference[0])
+    assert block_trades > 10 and listed_trades > 100  # both sessions traded

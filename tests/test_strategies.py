@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -131,3 +137,54 @@ def test_hotelling_holding_keeps_surplus_off_a_band_below_the_hold_value() -> No
     sellers = strategy.orders(_state(500, 1000.0, growth=0.2))
     assert len(sellers.trader) > 0
     assert (sellers.limit_price == 110.0).all()
+
+
+# One day of every strategy on firms with every feature in use (patience, sliced and
+# lumpy blocks, a carry-over limit, own marginal costs), printed as JSON: run compiled
+# here and as plain Python (NUMBA_DISABLE_JIT) in a fresh process.
+EVERY_FEATURE_DAY = """
+import json
+import numpy as np
+from etsim.agents.strategies import STRATEGIES, TradingState
+from etsim.model.scenario import TradingConfig
+n = 400
+rng = np.random.default_rng(11)
+position = rng.normal(0, 1, n) * 10 ** rng.uniform(0, 6, n)
+state = TradingState(
+    position=position, short_later=rng.random(n) < 0.3,
+    sellable=np.floor(rng.uniform(0, 2e6, n)), urgency=np.full(n, 0.7),
+    expected_price=rng.uniform(60, 140, n), expected_growth=rng.uniform(-0.1, 0.3, n),
+    discount_rate=rng.uniform(0.02, 0.2, n), penalty_price=rng.uniform(150, 500, n),
+    budget=rng.uniform(0, 1e9, n), can_trade=rng.random(n) < 0.9,
+    limit_down=85.5, limit_up=104.5, banking=True,
+    own_mac=np.where(rng.random(n) < 0.2, np.inf, rng.uniform(10, 400, n)),
+    reference_price=95.0, annual_need=rng.uniform(1e3, 1e7, n), block_min_t=100_000,
+    must_sell=np.floor(rng.uniform(0, 1e5, n)) * (rng.random(n) < 0.5))
+days = {}
+for name, strategy in STRATEGIES.items():
+    for deals in (0, 2):
+        config = TradingConfig(base_activity=0.6, peak_activity=0.9, patience=0.5,
+                               block_deals=deals)
+        orders = strategy(config, np.random.default_rng(5)).orders(state)
+        days[f"{name}-{deals}"] = [getattr(orders, f).tolist() for f in
+                                  ("trader", "side", "quantity", "limit_price")]
+print(json.dumps(days))
+"""
+
+
+def test_the_compiled_day_runs_as_plain_python_with_the_same_orders() -> None:
+    """The order formation kernels give the same orders compiled and as plain Python
+    (``NUMBA_DISABLE_JIT=1``), for every strategy, sliced and lumpy blocks."""
+    root = Path(__file__).resolve().parents[1]
+    compiled = subprocess.run([sys.executable, "-c", EVERY_FEATURE_DAY], capture_output=True,
+                              text=True, check=True, cwd=root,
+                              env=dict(os.environ, PYTHONPATH=str(root)))
+    plain = subprocess.run([sys.executable, "-c", EVERY_FEATURE_DAY], capture_output=True,
+                           text=True, check=True, cwd=root,
+                           env=dict(os.environ, PYTHONPATH=str(root), NUMBA_DISABLE_JIT="1"))
+    days = json.loads(compiled.stdout)
+    assert json.loads(plain.stdout) == days
+    assert all(len(orders[0]) > 50 for orders in days.values())
+    lumpy = np.array(days["budget_constrained-2"][2])
+    sliced = np.array(days["budget_constrained-0"][2])
+    assert (lumpy >= 100_000).any() and (sliced >= 100_000).any()  # block orders too
