@@ -24,6 +24,7 @@ a run realised.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -294,23 +295,40 @@ def year_market(model: MarketState, year: int) -> YearMarket | None:
                       option_tonnes(direct, options.reduction, options.valid))
 
 
-def static_equilibrium(model: MarketState, year: int) -> tuple[float, float]:
+def year_markets(model: MarketState, years: Iterable[int]) -> dict[int, YearMarket | None]:
+    """``year_market`` of each of ``years``, for the views of a finished run that read
+    the same years (``market_equilibrium``, ``static_equilibrium``, ``year_efficiency``)."""
+    return {int(year): year_market(model, int(year)) for year in years}
+
+
+def _market_of(model: MarketState, year: int,
+               markets: dict[int, YearMarket | None] | None) -> YearMarket | None:
+    if markets is not None and year in markets:
+        return markets[year]
+    return year_market(model, year)
+
+
+def static_equilibrium(model: MarketState, year: int,
+                       markets: dict[int, YearMarket | None] | None = None
+                       ) -> tuple[float, float]:
     """Equilibrium price (CNY/t) and least-cost abatement cost (CNY) of a compliance year
     alone, without banking (``clearing_price``: NaN price when abatement cannot close
-    the gap; NaN and NaN when no firm is in scope)."""
-    market = year_market(model, year)
+    the gap; NaN and NaN when no firm is in scope). ``markets``: the years' markets
+    already built (``year_markets``)."""
+    market = _market_of(model, year, markets)
     if market is None:
         return float("nan"), float("nan")
     options = model.firms.options
     costs, tonnes = options.cost[options.valid], market.tonnes[options.valid]
-    order = np.argsort(costs, kind="stable")
+    order = _cheapest_first(costs)
     return clearing_price(costs[order], tonnes[order],
                           float(market.unabated.sum() - market.available))
 
 
 @single_threaded()
-def market_equilibrium(model: MarketState,
-                       tail_years: int | None = None) -> tuple[np.ndarray, PricePath]:
+def market_equilibrium(model: MarketState, tail_years: int | None = None,
+                       markets: dict[int, YearMarket | None] | None = None
+                       ) -> tuple[np.ndarray, PricePath]:
     """The intertemporal equilibrium of a finished run, ex post.
 
     ``banking_equilibrium`` over the compliance years (start_year to end_year) with each
@@ -333,6 +351,7 @@ def market_equilibrium(model: MarketState,
     Args:
         model: The finished run.
         tail_years: Projected years after end_year; None: ``trading.foresight_years - 1``.
+        markets: The compliance years' markets already built (``year_markets``).
 
     Returns:
         The compliance years and their path (the tail left out).
@@ -347,7 +366,7 @@ def market_equilibrium(model: MarketState,
     n = len(years) + len(tail)
     unabated, available = np.zeros(n), np.zeros(n)
     tonnes = np.zeros((n, int(options.valid.sum())))
-    markets = [year_market(model, int(year)) for year in years]
+    markets = [_market_of(model, int(year), markets) for year in years]
     for j, market in enumerate(markets):
         if market is not None:
             unabated[j], available[j] = market.unabated.sum(), market.available
@@ -625,16 +644,19 @@ def allocative_efficiency(own_shortage: np.ndarray, costs: np.ndarray, tonnes: n
     return Efficiency((autarky - abatement_cost) / gain, autarky, least)
 
 
-def year_efficiency(model: MarketState, year: int) -> tuple[Efficiency, float]:
+def year_efficiency(model: MarketState, year: int,
+                    markets: dict[int, YearMarket | None] | None = None
+                    ) -> tuple[Efficiency, float]:
     """``allocative_efficiency`` of a finished compliance year, with its abatement (t).
 
     The firms in scope of ``year_market``; a firm's own quota is what it got without
     trading: its free allocation, its auction purchases and its offsets used (quota
     bought from the reserve pool is not traced to firms); its obligation is its unabated
     emissions. Offsets count as quota, so their cost is in none of the three costs. The
-    backstop is the dearest option's cost in scope.
+    backstop is the dearest option's cost in scope. ``markets``: the years' markets
+    already built (``year_markets``).
     """
-    market = year_market(model, year)
+    market = _market_of(model, year, markets)
     nothing = Efficiency(float("nan"), float("nan"), float("nan"))
     if market is None:
         return nothing, 0.0

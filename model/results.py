@@ -25,6 +25,7 @@ from etsim.model.equilibrium import (
     run_efficiency,
     static_equilibrium,
     year_efficiency,
+    year_markets,
 )
 from etsim.model.messages import shown, shown_name
 from etsim.model.scenario import ScenarioError
@@ -79,8 +80,24 @@ def _trade_frame(model: MarketState) -> pd.DataFrame:
         "seller_id": to_id(np.concatenate([log["seller_row"] for log in logs])),
         "price": np.concatenate([log["price"] for log in logs]),
         "quantity": np.concatenate([log["quantity"] for log in logs]),
-        "kind": np.concatenate([np.full(len(log["day"]), log["kind"]) for log in logs]),
+        "kind": _labels([log["kind"] for log in logs], [len(log["day"]) for log in logs]),
     })
+
+
+def _labels(labels: list[str], counts: list[int]) -> Any:
+    """A string column that repeats ``labels[i]`` ``counts[i]`` times, as pandas would
+    store those strings: with Arrow-backed strings, decoded from a dictionary array
+    (pandas converting millions of Python strings one by one took seconds)."""
+    names = list(dict.fromkeys(labels))
+    codes = np.repeat(np.array([names.index(label) for label in labels], dtype=np.int32),
+                      counts)
+    dtype = pd.Series(np.array(names)).dtype
+    if not (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"):
+        return np.array(names)[codes]
+    import pyarrow as pa  # pandas's own storage for these strings
+
+    column = pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(names))
+    return pd.array(column.cast(pa.large_string()), dtype=dtype)
 
 
 def _firm_years(model: MarketState) -> pd.DataFrame:
@@ -125,14 +142,18 @@ def _firm_years(model: MarketState) -> pd.DataFrame:
 def _market_years(model: MarketState, firm_years: pd.DataFrame,
                   daily: pd.DataFrame) -> pd.DataFrame:
     sc = model.scenario
-    equilibrium_years, path = market_equilibrium(model)
+    markets = year_markets(model, range(sc.start_year, sc.end_year + 1))
+    equilibrium_years, path = market_equilibrium(model, markets=markets)
     equilibrium = dict(zip(equilibrium_years.tolist(),
                            zip(path.price.tolist(), path.abatement_cost.tolist(), strict=True),
                            strict=True))
+    # firm_years holds each year's rows together, years ascending: a year is a slice
+    years_of = firm_years["year"].to_numpy()
     rows = []
     for year in model.years.tolist():
         in_year = daily[daily["year"] == year]
-        fy = firm_years[firm_years["year"] == year]
+        fy = firm_years.iloc[np.searchsorted(years_of, year, side="left"):
+                             np.searchsorted(years_of, year, side="right")]
         compliance = year <= sc.end_year
         obligation = (fy["surrendered"] + fy["offsets_used"] + fy["shortfall"]).sum()
         q4 = in_year[in_year["month"] >= 10]["volume"].sum()
@@ -167,9 +188,9 @@ def _market_years(model: MarketState, firm_years: pd.DataFrame,
         # the one-year static price beside it, and the run's allocative efficiency
         row["equilibrium_price"], row["least_cost_abatement_cost"] = equilibrium.get(
             year, (np.nan, np.nan))
-        row["static_equilibrium_price"] = (static_equilibrium(model, year)[0] if compliance
-                                           else np.nan)
-        row["allocative_efficiency"] = (year_efficiency(model, year)[0].efficiency
+        row["static_equilibrium_price"] = (static_equilibrium(model, year, markets)[0]
+                                           if compliance else np.nan)
+        row["allocative_efficiency"] = (year_efficiency(model, year, markets)[0].efficiency
                                         if compliance else np.nan)
         rows.append(row)
     return pd.DataFrame(rows)
