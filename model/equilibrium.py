@@ -430,18 +430,12 @@ def horizon_path(model: MarketState, year: int, bank: float,
     unabated_by_year, quota_by_year, weight = _projected_years(model, horizon, year,
                                                                allocation)
     c = sc.compliance
-    valid = options.valid
+    curve = _fixed_curve(model)
+    costs, firm, per_year = curve.costs, curve.firm, curve.per_year
     # the options cheapest first (so the solver need not sort), offsets in their place
-    order = _cheapest_first(options.cost[valid])
-    costs = options.cost[valid][order]
-    firm = valid.nonzero()[0][order]
-    effective = (np.where(options.adopted_year >= 0, options.adopted_year, year)
-                 + options.lead_time)[valid][order]
-    # each option's tonnes in each year of the horizon, from the year it can work
-    per_year = option_tonnes(firms.base_output * firms.baseline_intensity, options.reduction,
-                             valid)[valid][order]
-    offsets = min(c.offset_share, c.offset_supply_share) * (
-        (firms.base_output * firms.baseline_intensity) @ weight)
+    adopted = options.adopted_year.ravel()[curve.flat]
+    effective = np.where(adopted >= 0, adopted, year) + curve.lead_time
+    offsets = min(c.offset_share, c.offset_supply_share) * (curve.base @ weight)
     at = int(np.searchsorted(costs, c.offset_price, side="right"))
     with_offsets = np.insert(costs, at, c.offset_price)
     if engine() == "compiled":
@@ -449,7 +443,7 @@ def horizon_path(model: MarketState, year: int, bank: float,
         # each, without the solver's costs (only the prices anchor expectations)
         gap = unabated_by_year - quota_by_year
         growth = (1.0 + sc.trading.discount_rate) ** np.arange(len(horizon))
-        firm64, effective64 = firm.astype(np.int64), effective.astype(np.int64)
+        firm64, effective64 = curve.firm64, effective.astype(np.int64)
 
         def solve(in_time: bool) -> np.ndarray:
             tonnes = _kernels.horizon_tonnes(per_year, firm64, weight, effective64,
@@ -477,6 +471,60 @@ def horizon_path(model: MarketState, year: int, bank: float,
     return horizon, prices
 
 
+class _Curve(NamedTuple):
+    """What ``horizon_path`` reads of the firms' options that does not change in a run:
+    the options cheapest first (their positions in the flattened (firms, options)
+    arrays, costs, firms, lead times, tonnes a year at base output), each firm's
+    baseline emissions, and each sector's firms with their entry year, base output and
+    baseline intensity."""
+
+    source: tuple
+    flat: np.ndarray
+    costs: np.ndarray
+    firm: np.ndarray
+    firm64: np.ndarray
+    lead_time: np.ndarray
+    per_year: np.ndarray
+    base: np.ndarray
+    members: list[np.ndarray]
+    entry_year: list[np.ndarray]
+    base_output: list[np.ndarray]
+    baseline_intensity: list[np.ndarray]
+
+
+def _fixed_curve(model: MarketState) -> _Curve:
+    """The options' ``_Curve``, built on the first call and kept on the options (built
+    again if the firms' arrays are replaced)."""
+    firms = model.firms
+    options = firms.options
+    source = (options.valid, options.cost, options.reduction, options.lead_time,
+              firms.base_output, firms.baseline_intensity, firms.sector, firms.entry_year)
+    curve = options.curve
+    if curve is not None and all(a is b for a, b in zip(curve.source, source, strict=True)):
+        return curve
+    valid = options.valid
+    order = _cheapest_first(options.cost[valid])
+    firm = valid.nonzero()[0][order]
+    base = firms.base_output * firms.baseline_intensity
+    members = [np.flatnonzero(firms.sector == sector) for sector in range(len(model.sector_names))]
+    curve = _Curve(
+        source=source,
+        flat=np.flatnonzero(valid)[order],
+        costs=options.cost[valid][order],
+        firm=firm,
+        firm64=firm.astype(np.int64),
+        lead_time=options.lead_time[valid][order],
+        per_year=option_tonnes(base, options.reduction, valid)[valid][order],
+        base=base,
+        members=members,
+        entry_year=[firms.entry_year[rows] for rows in members],
+        base_output=[firms.base_output[rows] for rows in members],
+        baseline_intensity=[firms.baseline_intensity[rows] for rows in members],
+    )
+    options.curve = curve
+    return curve
+
+
 def _projected_years(model: MarketState, horizon: np.ndarray, issued_year: int | None,
                      allocation: AllocationPolicy | None = None
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -501,17 +549,22 @@ def _projected_years(model: MarketState, horizon: np.ndarray, issued_year: int |
     weight = np.zeros((model.n_firms, len(horizon)))
     response = firms.output_factor
     allocation = model.allocation if allocation is None else allocation
+    curve = _fixed_curve(model)
     for sector in range(len(model.sector_names)):
-        members = np.flatnonzero(firms.sector == sector)
+        members, entry = curve.members[sector], curve.entry_year[sector]
+        all_entered = int(entry.max(initial=0))
+        sector_response = response[members]
         for j, y in enumerate(horizon.tolist()):
             if allocation.rule(sector, y).name == "verified_emissions":
                 continue  # quota follows emissions: no shortage, no reason to abate
-            rows = members[firms.entry_year[members] <= y]
+            # the sector's firms that have entered by then (all of them, mostly)
+            entered = slice(None) if y >= all_entered else entry <= y
+            rows = members[entered]
             if not len(rows):
                 continue
-            relative = growth[sector, j] * response[rows]
-            output = firms.base_output[rows] * relative
-            unabated = output * firms.baseline_intensity[rows]
+            relative = growth[sector, j] * sector_response[entered]
+            output = curve.base_output[sector][entered] * relative
+            unabated = output * curve.baseline_intensity[sector][entered]
             quota = _projected_quota(model, sector, y, rows, output, unabated, allocation)
             if y == issued_year:  # what is already issued for this year is in the bank
                 col = model.year_index(y)
