@@ -160,9 +160,10 @@ def yearly_networks(trades: pd.DataFrame, years: list[int], top: int = 5) -> pd.
         # trading pairs (seller, buyer), by seller then buyer, and the tonnes of each
         keys, tonnes = _sums_by(seller[in_year] * base + buyer[in_year], quantity[in_year])
         pair_seller, pair_buyer = keys // base, keys % base
-        sold = _sums_by(pair_seller, tonnes)[1].astype(float)
-        bought = _sums_by(pair_buyer, tonnes)[1].astype(float)
-        n = len(np.union1d(pair_seller, pair_buyer))
+        sellers, sold = _sums_by(pair_seller, tonnes)
+        buyers, bought = _sums_by(pair_buyer, tonnes)
+        sold, bought = sold.astype(float), bought.astype(float)
+        n = len(np.union1d(sellers, buyers))
         total = float(sold.sum())
         # counterparties: distinct partners either way round
         low, high = np.minimum(pair_seller, pair_buyer), np.maximum(pair_seller, pair_buyer)

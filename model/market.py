@@ -314,9 +314,7 @@ class CarbonMarketModel(mesa.Model):
             self.firms.cash_year_start = self.firms.cash.copy()
             if year <= sc.end_year:
                 self.mrv.decide_misreporting(year)
-                entered = self.firms.entry_year <= year
-                review_firms(self.agents.select(lambda a: entered[a.row]).shuffle(inplace=True),
-                             year)
+                review_firms(self.agents, year, reviewing=self.firms.entry_year <= year)
                 self.firms.refresh_intensity(year)
                 self.issuance.issue_absolute_caps(year)
                 self.production.decide_output(year, self.allocation)
