@@ -80,23 +80,30 @@ def _trade_frame(model: MarketState) -> pd.DataFrame:
         "seller_id": to_id(np.concatenate([log["seller_row"] for log in logs])),
         "price": np.concatenate([log["price"] for log in logs]),
         "quantity": np.concatenate([log["quantity"] for log in logs]),
-        "kind": _labels([log["kind"] for log in logs], [len(log["day"]) for log in logs]),
+        "kind": _repeated([log["kind"] for log in logs], [len(log["day"]) for log in logs]),
     })
 
 
-def _labels(labels: list[str], counts: list[int]) -> Any:
-    """A string column that repeats ``labels[i]`` ``counts[i]`` times, as pandas would
-    store those strings: with Arrow-backed strings, decoded from a dictionary array
-    (pandas converting millions of Python strings one by one took seconds)."""
+def _repeated(labels: list[str], counts: list[int]) -> Any:
+    """A string column that repeats ``labels[i]`` ``counts[i]`` times (``_decoded``)."""
     names = list(dict.fromkeys(labels))
-    codes = np.repeat(np.array([names.index(label) for label in labels], dtype=np.int32),
-                      counts)
+    return _decoded(names, np.repeat(np.array([names.index(label) for label in labels],
+                                              dtype=np.int64), counts))
+
+
+def _decoded(names: list[str], codes: np.ndarray) -> Any:
+    """``names[codes]`` as a string column, as pandas would store those strings: with
+    Arrow-backed strings, decoded from a dictionary array (pandas converting millions of
+    Python strings one by one took seconds)."""
+    codes = np.asarray(codes, dtype=np.int64)
     dtype = pd.Series(np.array(names)).dtype
     if not (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"):
         return np.array(names)[codes]
     import pyarrow as pa  # pandas's own storage for these strings
 
-    column = pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(names))
+    distinct = list(dict.fromkeys(names))  # a dictionary lists each string once
+    codes = np.array([distinct.index(name) for name in names], dtype=np.int64)[codes]
+    column = pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(distinct))
     return pd.array(column.cast(pa.large_string()), dtype=dtype)
 
 
@@ -104,7 +111,6 @@ def _firm_years(model: MarketState) -> pd.DataFrame:
     sc = model.scenario
     fy = model.fy
     frames = []
-    names = np.array(model.sector_names)
     for year in range(sc.start_year, sc.end_year + 1):
         col = model.year_index(year)
         rows = np.flatnonzero(model.covered(year))
@@ -116,8 +122,8 @@ def _firm_years(model: MarketState) -> pd.DataFrame:
             intensity = np.where(output > 0, fy["direct_emissions"][rows, col] / output, np.nan)
         frame = {
             "firm_id": model.firms.firm_id[rows],
-            "sector": names[model.firms.sector[rows]],
-            "province": np.array(model.province_names)[model.province[rows]],
+            "sector": _decoded(model.sector_names, model.firms.sector[rows]),
+            "province": _decoded(model.province_names, model.province[rows]),
             "year": year,
             "output": output,
             "intensity": intensity,
@@ -253,13 +259,12 @@ def build_tables(model: MarketState,
         tables["firm_years"] = _firm_years(model)
     if "firms" in wanted:
         firms = model.firms
-        sectors = np.array(model.sector_names)
         tables["firms"] = pd.DataFrame({
             "firm_id": firms.firm_id,
-            "sector": sectors[firms.sector],
+            "sector": _decoded(model.sector_names, firms.sector),
             "entry_year": firms.entry_year,
             "capacity": firms.base_output,
-            "unit": [model.sector_configs[s].unit for s in firms.sector],
+            "unit": _decoded([config.unit for config in model.sector_configs], firms.sector),
             "baseline_intensity": firms.baseline_intensity,
             "indirect_intensity": firms.indirect_intensity,
             "misreports": firms.misreports,
