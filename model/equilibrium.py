@@ -30,9 +30,8 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from etsim.agents.abatement import option_tonnes
-from etsim.model import _kernels
 from etsim.model._blas import single_threaded
-from etsim.model.matching import engine
+from etsim.model.matching import engine, kernels
 
 if TYPE_CHECKING:  # annotations only
     from etsim.model.allocation import AllocationPolicy
@@ -438,7 +437,8 @@ def horizon_path(model: MarketState, year: int, bank: float,
     offsets = min(c.offset_share, c.offset_supply_share) * (curve.base @ weight)
     at = int(np.searchsorted(costs, c.offset_price, side="right"))
     with_offsets = np.insert(costs, at, c.offset_price)
-    if engine() == "compiled":
+    if engine() == "compiled":  # numba imported on first use, not with this module
+        compiled = kernels()
         # the same arithmetic compiled: the tonnes built and the path solved in one pass
         # each, without the solver's costs (only the prices anchor expectations)
         gap = unabated_by_year - quota_by_year
@@ -446,9 +446,9 @@ def horizon_path(model: MarketState, year: int, bank: float,
         firm64, effective64 = curve.firm64, effective.astype(np.int64)
 
         def solve(in_time: bool) -> np.ndarray:
-            tonnes = _kernels.horizon_tonnes(per_year, firm64, weight, effective64,
+            tonnes = compiled.horizon_tonnes(per_year, firm64, weight, effective64,
                                              horizon.astype(np.int64), at, offsets, in_time)
-            return _kernels.banking_prices(gap, with_offsets, tonnes, growth, float(bank),
+            return compiled.banking_prices(gap, with_offsets, tonnes, growth, float(bank),
                                            bool(c.banking))
     else:
         capacity = per_year * np.ascontiguousarray(weight.T)[:, firm]
