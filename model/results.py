@@ -107,42 +107,45 @@ def _decoded(names: list[str], codes: np.ndarray) -> Any:
     return pd.array(column.cast(pa.large_string()), dtype=dtype)
 
 
+FIRM_YEAR_RECORDS = ("free_allocation", "pre_allocated", "auction_purchased", "bought", "sold",
+                     "surrendered", "borrowed", "offsets_used", "bank_end", "shortfall",
+                     "penalty", "deducted", "withdrawn", "owed", "misreported",
+                     "misreporting_fine", "abatement", "abatement_cost", "investment")
+
+
 def _firm_years(model: MarketState) -> pd.DataFrame:
+    """One row per covered firm and compliance year, years ascending (built in one
+    piece: each column gathered from the records of every year at once)."""
     sc = model.scenario
     fy = model.fy
-    frames = []
-    for year in range(sc.start_year, sc.end_year + 1):
-        col = model.year_index(year)
-        rows = np.flatnonzero(model.covered(year))
-        free = fy["free_allocation"][rows, col]
-        verified = fy["verified_emissions"][rows, col]
-        output = fy["output"][rows, col]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            surplus_ratio = np.where(free > 0, (free - verified) / free, np.nan)
-            intensity = np.where(output > 0, fy["direct_emissions"][rows, col] / output, np.nan)
-        frame = {
-            "firm_id": model.firms.firm_id[rows],
-            "sector": _decoded(model.sector_names, model.firms.sector[rows]),
-            "province": _decoded(model.province_names, model.province[rows]),
-            "year": year,
-            "output": output,
-            "intensity": intensity,
-            "emissions": fy["emissions"][rows, col],
-            "reported_emissions": fy["reported_emissions"][rows, col],
-            "verified_emissions": verified,
-            "indirect_emissions": fy["indirect_emissions"][rows, col],
-            "benchmark": fy["benchmark"][rows, col],
-        }
-        for name in ("free_allocation", "pre_allocated", "auction_purchased", "bought", "sold",
-                     "surrendered", "borrowed", "offsets_used", "bank_end", "shortfall",
-                     "penalty",
-                     "deducted", "withdrawn", "owed", "misreported", "misreporting_fine",
-                     "abatement",
-                     "abatement_cost", "investment"):
-            frame[name] = fy[name][rows, col]
-        frame["surplus_ratio"] = surplus_ratio
-        frames.append(pd.DataFrame(frame))
-    return pd.concat(frames, ignore_index=True)
+    years = range(sc.start_year, sc.end_year + 1)
+    covered = [np.flatnonzero(model.covered(year)) for year in years]
+    rows = np.concatenate(covered)
+    cols = np.repeat([model.year_index(year) for year in years],
+                     [len(r) for r in covered]).astype(np.int64)
+    free = fy["free_allocation"][rows, cols]
+    verified = fy["verified_emissions"][rows, cols]
+    output = fy["output"][rows, cols]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        surplus_ratio = np.where(free > 0, (free - verified) / free, np.nan)
+        intensity = np.where(output > 0, fy["direct_emissions"][rows, cols] / output, np.nan)
+    frame = {
+        "firm_id": model.firms.firm_id[rows],
+        "sector": _decoded(model.sector_names, model.firms.sector[rows]),
+        "province": _decoded(model.province_names, model.province[rows]),
+        "year": np.repeat(np.array(list(years), dtype=np.int64), [len(r) for r in covered]),
+        "output": output,
+        "intensity": intensity,
+        "emissions": fy["emissions"][rows, cols],
+        "reported_emissions": fy["reported_emissions"][rows, cols],
+        "verified_emissions": verified,
+        "indirect_emissions": fy["indirect_emissions"][rows, cols],
+        "benchmark": fy["benchmark"][rows, cols],
+    }
+    for name in FIRM_YEAR_RECORDS:
+        frame[name] = fy[name][rows, cols]
+    frame["surplus_ratio"] = surplus_ratio
+    return pd.DataFrame(frame)
 
 
 def _market_years(model: MarketState, firm_years: pd.DataFrame,
