@@ -12,7 +12,7 @@ abatement cost curve. Options are padded to the largest table.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,7 +30,9 @@ class FirmOptions:
     row in its sector's table, so that the same technology can be found across the
     firms of a sector (their orders differ). ``appraisal`` caches the January
     appraisal of all firms: (year, day), the values, and which firms have an option
-    worth adopting (see ``agents.firm.option_values``).
+    worth adopting (see ``agents.firm.option_values``). ``curve`` caches what the
+    monthly fundamental price reads of the options that does not change in a run
+    (``model.equilibrium.horizon_path``).
     """
 
     names: list[list[str]]
@@ -44,6 +46,7 @@ class FirmOptions:
     adopted_year: np.ndarray
     valid: np.ndarray
     appraisal: tuple[tuple[int, int], np.ndarray, np.ndarray] | None = None
+    curve: Any = None
 
     def effective(self, year: int) -> np.ndarray:
         """Mask of options in effect in ``year`` (adopted and past their lead time).

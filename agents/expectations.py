@@ -112,6 +112,7 @@ class PriceExpectations:
                  initial_price: float) -> None:
         self.names = names
         self.firm_model = firm_model
+        self._rows: tuple[np.ndarray, list[np.ndarray]] | None = None
         self.models = [make_expectations(name, config) for name in names]
         self.timing = config.fundamental_timing
         self.fundamental_price = initial_price
@@ -154,9 +155,16 @@ class PriceExpectations:
             firms.expected_growth[:] = model.growth(close, month_ago, self.fundamental_growth)
             return
         expected = firms.expected_price
-        for index, model in enumerate(self.models):
-            rows = self.firm_model == index
+        for model, rows in zip(self.models, self._model_rows(), strict=True):
             expected[rows] = model.update(expected[rows], close, month_ago,
                                           self.fundamental_price)
             firms.expected_growth[rows] = model.growth(close, month_ago,
                                                        self.fundamental_growth)
+
+    def _model_rows(self) -> list[np.ndarray]:
+        """Each model's firms (rows), found once: the mix is drawn when the model is
+        built (found again if ``firm_model`` is replaced)."""
+        if self._rows is None or self._rows[0] is not self.firm_model:
+            self._rows = (self.firm_model, [np.flatnonzero(self.firm_model == index)
+                                            for index in range(len(self.models))])
+        return self._rows[1]

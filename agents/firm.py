@@ -26,6 +26,8 @@ import numpy as np
 from etsim.agents.abatement import npv_per_tonne
 
 if TYPE_CHECKING:  # annotations only
+    from mesa.agent import AgentSet
+
     from etsim.model.records import MarketState
 
 
@@ -73,56 +75,121 @@ class Firm(mesa.Agent):
     def capital_budget(self) -> float:
         """Most the firm spends on abatement capital in a year (CNY):
         ``investment.capital_budget_share`` x its revenue, product price x base output."""
-        model = self.model
-        config = model.sector_configs[model.firms.sector[self.row]]
-        share = model.scenario.investment.capital_budget_share
-        return share * config.product_price * float(model.firms.base_output[self.row])
+        return float(capital_budgets(self.model, np.array([self.row]))[0])
 
     def review_abatement(self, year: int) -> None:
         """Adopt the options whose net present value is positive, within the capital
-        budget of each year the option is paid in.
+        budget of each year the option is paid in (``review_abatement`` for this firm
+        alone; the model's January review runs it for all firms at once)."""
+        review_abatement(self.model, np.array([self.row]), year)
 
-        The options not yet adopted are reviewed along the firm's marginal abatement
-        cost curve, cheapest levelised cost first. An option's value is its NPV per
-        tonne of yearly capacity (``option_values``); its tonnes are the firm's base
-        output x its intensity after the options already adopted x the option's
-        reduction, and its capital is capital cost x tonnes, paid in equal parts over
-        its build years (its lead time, at least one year). An option with a positive
-        value is adopted when each of those parts fits what is left of that year's
-        budget after the parts of options adopted before (a dearer one may still fit
-        after a cheaper one did not). It takes effect after its lead time. The capital
-        paid in each year is recorded as that year's ``investment``.
-        """
-        model = self.model
-        row = self.row
-        values, worth = _appraisal(model, year)
-        if not worth[row]:  # most firms in most years: nothing pays
-            return
-        firms = model.firms
-        options = firms.options
-        open_ = options.valid[row] & (options.adopted_year[row] < 0)
-        reduction = options.reduction[row]
-        # intensity after every option already decided, in effect or still to come
-        adopted = options.valid[row] & ~open_
-        intensity = float(firms.baseline_intensity[row] * np.prod(1.0 - reduction[adopted]))
-        output = float(firms.base_output[row])
-        budget = self.capital_budget()
-        # capital of options adopted earlier still being paid, by calendar year
-        due = model.capital_due[row]
-        col = model.year_index(year)
-        for k in np.flatnonzero(open_ & (values[row] > 0)).tolist():
-            tonnes = output * intensity * float(reduction[k])
-            capital = float(options.capital_cost[row, k]) * tonnes
-            # paid in equal parts over the build years (the lead time, at least one)
-            build = max(int(options.lead_time[row, k]), 1)
-            instalment = capital / build
-            if (due[col: col + build] + instalment > budget * (1 + 1e-12)).any():
-                continue
-            due[col: col + build] += instalment
-            options.adopted_year[row, k] = year
-            intensity *= 1.0 - float(reduction[k])
-        n_years = model.fy["investment"].shape[1]
-        model.fy["investment"][row, col:] = due[col:n_years]
+
+def review_firms(agents: AgentSet, year: int, reviewing: np.ndarray | None = None) -> None:
+    """The January review of the firms in ``agents`` (an AgentSet of ``Firm``), as
+    ``agents.shuffle_do("review_abatement", year)`` would do it, in one array
+    computation: one ``review_abatement`` of all of them at once, except a firm whose own
+    ``review_abatement`` replaces the agent's (a classroom seat a student runs), which is
+    called on its own.
+
+    The firms are shuffled with the AgentSet's random generator, as ``shuffle_do``
+    shuffles them, so the model's random stream is the same; what the firms decide does
+    not depend on their order (each reads and writes its own row).
+
+    Args:
+        agents: The model's firms.
+        year: The calendar year of the review.
+        reviewing: Which rows review (firms that have entered the market), or None for
+            all: a filter here rather than an ``AgentSet.select``, which at 50,000 firms
+            took longer than the review itself.
+    """
+    order = list(agents) if reviewing is None else [a for a in agents if reviewing[a.row]]
+    agents.random.shuffle(order)
+    rows: list[int] = []
+    for agent in order:
+        if "review_abatement" in vars(agent) or (
+                type(agent).review_abatement is not Firm.review_abatement):
+            agent.review_abatement(year)
+        else:
+            rows.append(agent.row)
+    if rows:
+        review_abatement(order[0].model, np.array(rows, dtype=np.int64), year)
+
+
+def review_abatement(model: MarketState, rows: np.ndarray, year: int) -> None:
+    """The January investment review of the firms in ``rows``, all at once.
+
+    Each firm reviews the options it has not yet adopted along its marginal abatement
+    cost curve, cheapest levelised cost first. An option's value is its NPV per tonne
+    of yearly capacity (``option_values``); its tonnes are the firm's base output x its
+    intensity after the options already adopted x the option's reduction, and its
+    capital is capital cost x tonnes, paid in equal parts over its build years (its lead
+    time, at least one year). An option with a positive value is adopted when each of
+    those parts fits what is left of that year's budget after the parts of options
+    adopted before (a dearer one may still fit after a cheaper one did not). It takes
+    effect after its lead time. The capital paid in each year is recorded as that
+    year's ``investment``.
+
+    A firm's review reads and writes its own row only, so the firms are reviewed
+    together, one option column at a time (the same arithmetic, in the same order, as
+    one firm after another: the results do not depend on the order of the firms).
+
+    Args:
+        model: The running model.
+        rows: The reviewing firms' rows.
+        year: The calendar year of the review (its January).
+    """
+    values, worth = _appraisal(model, year)
+    rows = np.asarray(rows, dtype=np.int64)
+    rows = rows[worth[rows]]  # most firms in most years: nothing pays
+    if not len(rows):
+        return
+    firms = model.firms
+    options = firms.options
+    valid = options.valid[rows]
+    open_ = valid & (options.adopted_year[rows] < 0)
+    reduction = options.reduction[rows]
+    # intensity after every option already decided, in effect or still to come (the
+    # factors multiplied in column order, as np.prod over the adopted ones does)
+    adopted = valid & ~open_
+    left = np.ones(len(rows))
+    for k in range(reduction.shape[1]):
+        left = np.where(adopted[:, k], left * (1.0 - reduction[:, k]), left)
+    intensity = firms.baseline_intensity[rows] * left
+    output = firms.base_output[rows].astype(float)
+    budget = capital_budgets(model, rows)
+    limit = budget * (1 + 1e-12)
+    # capital of options adopted earlier still being paid, by calendar year
+    due = model.capital_due[rows]
+    col = model.year_index(year)
+    candidate = open_ & (values[rows] > 0)
+    for k in np.flatnonzero(candidate.any(axis=0)).tolist():
+        tonnes = output * intensity * reduction[:, k]
+        capital = options.capital_cost[rows, k] * tonnes
+        # paid in equal parts over the build years (the lead time, at least one)
+        build = np.maximum(options.lead_time[rows, k].astype(np.int64), 1)
+        instalment = capital / build
+        window = due[:, col: col + int(build.max())]  # a view: adding to it adds to due
+        paying = np.arange(window.shape[1])[None, :] < build[:, None]  # (firms, years)
+        over = (window + instalment[:, None] > limit[:, None]) & paying
+        adopt = candidate[:, k] & ~over.any(axis=1)
+        if not adopt.any():
+            continue
+        add = paying & adopt[:, None]
+        window += np.where(add, instalment[:, None], 0.0)
+        options.adopted_year[rows[adopt], k] = year
+        intensity = np.where(adopt, intensity * (1.0 - reduction[:, k]), intensity)
+    model.capital_due[rows] = due
+    n_years = model.fy["investment"].shape[1]
+    model.fy["investment"][rows, col:] = due[:, col:n_years]
+
+
+def capital_budgets(model: MarketState, rows: np.ndarray) -> np.ndarray:
+    """Most each firm in ``rows`` spends on abatement capital in a year (CNY):
+    ``investment.capital_budget_share`` x its revenue, product price x base output."""
+    firms = model.firms
+    price = np.array([config.product_price for config in model.sector_configs])
+    share = model.scenario.investment.capital_budget_share
+    return share * price[firms.sector[rows]] * firms.base_output[rows].astype(float)
 
 
 def option_values(model: MarketState, year: int) -> np.ndarray:

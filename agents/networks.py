@@ -139,43 +139,59 @@ def central_traders(graph: nx.DiGraph, firms: pd.DataFrame, top: int = 10,
 def yearly_networks(trades: pd.DataFrame, years: list[int], top: int = 5) -> pd.DataFrame:
     """One row per calendar year: the network's size, density and concentration (as
     :func:`network_metrics` gives them), and the ``top`` traders with the most
-    counterparties (``most_connected``, firm ids).
+    counterparties (``most_connected``, firm ids; ties: smaller id first).
 
-    Computed with pandas on the trade pairs rather than a networkx graph, so that it
-    adds little to a national-scale run.
+    Computed with numpy on the trade pairs rather than a networkx graph, so that it
+    adds little to a national-scale run (millions of trades).
     """
     rows = []
     firm_trades = firm_trades_of_year(trades)
-    trade_years = pd.to_datetime(firm_trades["date"]).dt.year if len(firm_trades) else None
+    seller = firm_trades["seller_id"].to_numpy(dtype=np.int64)
+    buyer = firm_trades["buyer_id"].to_numpy(dtype=np.int64)
+    quantity = firm_trades["quantity"].to_numpy(dtype=np.int64)
+    trade_year = (pd.to_datetime(firm_trades["date"]).dt.year.to_numpy()
+                  if len(firm_trades) else np.zeros(0, dtype=np.int64))
+    base = int(max(seller.max(initial=0), buyer.max(initial=0))) + 1  # pair key s * base + b
     for year in years:
-        data = firm_trades[trade_years == year] if trade_years is not None else firm_trades
-        if data.empty:
+        in_year = trade_year == year
+        if not in_year.any():
             rows.append({"year": year, **network_metrics(nx.DiGraph()), "most_connected": ""})
             continue
-        pairs = data.groupby(["seller_id", "buyer_id"])["quantity"].sum().reset_index()
-        sold = pairs.groupby("seller_id")["quantity"].sum().astype(float)
-        bought = pairs.groupby("buyer_id")["quantity"].sum().astype(float)
-        n = len(np.union1d(pairs["seller_id"].to_numpy(), pairs["buyer_id"].to_numpy()))
+        # trading pairs (seller, buyer), by seller then buyer, and the tonnes of each
+        keys, tonnes = _sums_by(seller[in_year] * base + buyer[in_year], quantity[in_year])
+        pair_seller, pair_buyer = keys // base, keys % base
+        sellers, sold = _sums_by(pair_seller, tonnes)
+        buyers, bought = _sums_by(pair_buyer, tonnes)
+        sold, bought = sold.astype(float), bought.astype(float)
+        n = len(np.union1d(sellers, buyers))
         total = float(sold.sum())
         # counterparties: distinct partners either way round
-        ends = np.sort(pairs[["seller_id", "buyer_id"]].to_numpy(), axis=1)
-        links = pd.DataFrame(ends, columns=["a", "b"]).drop_duplicates()
-        partners = pd.concat([links["a"], links["b"]]).value_counts()
-        ranked = partners.reset_index()
-        ranked.columns = ["firm_id", "partners"]
-        ranked = ranked.sort_values(["partners", "firm_id"], ascending=[False, True])
+        low, high = np.minimum(pair_seller, pair_buyer), np.maximum(pair_seller, pair_buyer)
+        links = _sums_by(low * base + high, np.zeros(len(keys), dtype=np.int64))[0]
+        firm, partners = _sums_by(np.concatenate([links // base, links % base]),
+                                  np.ones(2 * len(links), dtype=np.int64))
+        ranked = firm[np.lexsort((firm, -partners))]
         rows.append({
             "year": year,
             "traders": n,
-            "links": len(pairs),
-            "density": len(pairs) / (n * (n - 1)) if n > 1 else 0.0,
+            "links": len(keys),
+            "density": len(keys) / (n * (n - 1)) if n > 1 else 0.0,
             "volume_t": total,
             "hhi_sellers": hhi(sold[sold > 0]),
             "hhi_buyers": hhi(bought[bought > 0]),
-            "top4_seller_share": float(sold.nlargest(4).sum() / total * 100),
-            "most_connected": ",".join(str(int(f)) for f in ranked["firm_id"].head(top)),
+            "top4_seller_share": float(np.sort(sold)[::-1][:4].sum() / total * 100),
+            "most_connected": ",".join(str(int(f)) for f in ranked[:top]),
         })
     return pd.DataFrame(rows)
+
+
+def _sums_by(group: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of ``group``, ascending, and the sum of ``values`` (integers:
+    exact in any order) over each."""
+    order = np.argsort(group)  # any order of equal keys: the sums are exact
+    ordered = group[order]
+    starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
+    return ordered[starts], np.add.reduceat(values[order], starts)
 
 
 # --- the peer network ----------------------------------------------------------------

@@ -138,6 +138,10 @@ class AllocationPolicy:
         self.scenario = scenario
         self.sector_names = sector_names
         self._first_cap: dict[int, tuple[int, float, np.ndarray]] = {}
+        # the scenario does not change in a run: each sector's rule and benchmark of a
+        # year are worked out once (the monthly fundamental price asks for them often)
+        self._rules: dict[tuple[int, int], object] = {}
+        self._benchmarks: dict[tuple[int, int], float] = {}
 
     def config(self, sector: int) -> SectorConfig:
         """The sector's configuration."""
@@ -145,11 +149,20 @@ class AllocationPolicy:
 
     def rule(self, sector: int, year: int):
         """The allocation rule in force for a sector in a compliance year."""
-        return allocation_rule(schedule_value(self.config(sector).allocation.rule, year))
+        key = (sector, year)
+        rule = self._rules.get(key)
+        if rule is None:
+            rule = self._rules[key] = allocation_rule(
+                schedule_value(self.config(sector).allocation.rule, year))
+        return rule
 
     def benchmark(self, sector: int, year: int) -> float:
         """The sector's benchmark in a year (tCO2/unit)."""
-        return benchmark_in_year(self.config(sector), year)
+        key = (sector, year)
+        value = self._benchmarks.get(key)
+        if value is None:
+            value = self._benchmarks[key] = benchmark_in_year(self.config(sector), year)
+        return value
 
     def paid_share(self, sector: int, year: int) -> float:
         """Share of the year's quota sold at auction."""

@@ -24,14 +24,14 @@ a run realised.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from etsim.agents.abatement import option_tonnes
-from etsim.model import _kernels
 from etsim.model._blas import single_threaded
-from etsim.model.matching import engine
+from etsim.model.matching import engine, kernels
 from etsim.model.mrv import accounting_factor
 
 if TYPE_CHECKING:  # annotations only
@@ -295,23 +295,40 @@ def year_market(model: MarketState, year: int) -> YearMarket | None:
                       option_tonnes(direct, options.reduction, options.valid))
 
 
-def static_equilibrium(model: MarketState, year: int) -> tuple[float, float]:
+def year_markets(model: MarketState, years: Iterable[int]) -> dict[int, YearMarket | None]:
+    """``year_market`` of each of ``years``, for the views of a finished run that read
+    the same years (``market_equilibrium``, ``static_equilibrium``, ``year_efficiency``)."""
+    return {int(year): year_market(model, int(year)) for year in years}
+
+
+def _market_of(model: MarketState, year: int,
+               markets: dict[int, YearMarket | None] | None) -> YearMarket | None:
+    if markets is not None and year in markets:
+        return markets[year]
+    return year_market(model, year)
+
+
+def static_equilibrium(model: MarketState, year: int,
+                       markets: dict[int, YearMarket | None] | None = None
+                       ) -> tuple[float, float]:
     """Equilibrium price (CNY/t) and least-cost abatement cost (CNY) of a compliance year
     alone, without banking (``clearing_price``: NaN price when abatement cannot close
-    the gap; NaN and NaN when no firm is in scope)."""
-    market = year_market(model, year)
+    the gap; NaN and NaN when no firm is in scope). ``markets``: the years' markets
+    already built (``year_markets``)."""
+    market = _market_of(model, year, markets)
     if market is None:
         return float("nan"), float("nan")
     options = model.firms.options
     costs, tonnes = options.cost[options.valid], market.tonnes[options.valid]
-    order = np.argsort(costs, kind="stable")
+    order = _cheapest_first(costs)
     return clearing_price(costs[order], tonnes[order],
                           float(market.unabated.sum() - market.available))
 
 
 @single_threaded()
-def market_equilibrium(model: MarketState,
-                       tail_years: int | None = None) -> tuple[np.ndarray, PricePath]:
+def market_equilibrium(model: MarketState, tail_years: int | None = None,
+                       markets: dict[int, YearMarket | None] | None = None
+                       ) -> tuple[np.ndarray, PricePath]:
     """The intertemporal equilibrium of a finished run, ex post.
 
     ``banking_equilibrium`` over the compliance years (start_year to end_year) with each
@@ -334,6 +351,7 @@ def market_equilibrium(model: MarketState,
     Args:
         model: The finished run.
         tail_years: Projected years after end_year; None: ``trading.foresight_years - 1``.
+        markets: The compliance years' markets already built (``year_markets``).
 
     Returns:
         The compliance years and their path (the tail left out).
@@ -348,7 +366,7 @@ def market_equilibrium(model: MarketState,
     n = len(years) + len(tail)
     unabated, available = np.zeros(n), np.zeros(n)
     tonnes = np.zeros((n, int(options.valid.sum())))
-    markets = [year_market(model, int(year)) for year in years]
+    markets = [_market_of(model, int(year), markets) for year in years]
     for j, market in enumerate(markets):
         if market is not None:
             unabated[j], available[j] = market.unabated.sum(), market.available
@@ -412,31 +430,26 @@ def horizon_path(model: MarketState, year: int, bank: float,
     unabated_by_year, quota_by_year, weight = _projected_years(model, horizon, year,
                                                                allocation)
     c = sc.compliance
-    valid = options.valid
+    curve = _fixed_curve(model)
+    costs, firm, per_year = curve.costs, curve.firm, curve.per_year
     # the options cheapest first (so the solver need not sort), offsets in their place
-    order = _cheapest_first(options.cost[valid])
-    costs = options.cost[valid][order]
-    firm = valid.nonzero()[0][order]
-    effective = (np.where(options.adopted_year >= 0, options.adopted_year, year)
-                 + options.lead_time)[valid][order]
-    # each option's tonnes in each year of the horizon, from the year it can work
-    per_year = option_tonnes(firms.base_output * firms.baseline_intensity, options.reduction,
-                             valid)[valid][order]
-    offsets = min(c.offset_share, c.offset_supply_share) * (
-        (firms.base_output * firms.baseline_intensity) @ weight)
+    adopted = options.adopted_year.ravel()[curve.flat]
+    effective = np.where(adopted >= 0, adopted, year) + curve.lead_time
+    offsets = min(c.offset_share, c.offset_supply_share) * (curve.base @ weight)
     at = int(np.searchsorted(costs, c.offset_price, side="right"))
     with_offsets = np.insert(costs, at, c.offset_price)
-    if engine() == "compiled":
+    if engine() == "compiled":  # numba imported on first use, not with this module
+        compiled = kernels()
         # the same arithmetic compiled: the tonnes built and the path solved in one pass
         # each, without the solver's costs (only the prices anchor expectations)
         gap = unabated_by_year - quota_by_year
         growth = (1.0 + sc.trading.discount_rate) ** np.arange(len(horizon))
-        firm64, effective64 = firm.astype(np.int64), effective.astype(np.int64)
+        firm64, effective64 = curve.firm64, effective.astype(np.int64)
 
         def solve(in_time: bool) -> np.ndarray:
-            tonnes = _kernels.horizon_tonnes(per_year, firm64, weight, effective64,
+            tonnes = compiled.horizon_tonnes(per_year, firm64, weight, effective64,
                                              horizon.astype(np.int64), at, offsets, in_time)
-            return _kernels.banking_prices(gap, with_offsets, tonnes, growth, float(bank),
+            return compiled.banking_prices(gap, with_offsets, tonnes, growth, float(bank),
                                            bool(c.banking))
     else:
         capacity = per_year * np.ascontiguousarray(weight.T)[:, firm]
@@ -457,6 +470,60 @@ def horizon_path(model: MarketState, year: int, bank: float,
         # the dearest option's cost.
         prices = solve(False)
     return horizon, prices
+
+
+class _Curve(NamedTuple):
+    """What ``horizon_path`` reads of the firms' options that does not change in a run:
+    the options cheapest first (their positions in the flattened (firms, options)
+    arrays, costs, firms, lead times, tonnes a year at base output), each firm's
+    baseline emissions, and each sector's firms with their entry year, base output and
+    baseline intensity."""
+
+    source: tuple
+    flat: np.ndarray
+    costs: np.ndarray
+    firm: np.ndarray
+    firm64: np.ndarray
+    lead_time: np.ndarray
+    per_year: np.ndarray
+    base: np.ndarray
+    members: list[np.ndarray]
+    entry_year: list[np.ndarray]
+    base_output: list[np.ndarray]
+    baseline_intensity: list[np.ndarray]
+
+
+def _fixed_curve(model: MarketState) -> _Curve:
+    """The options' ``_Curve``, built on the first call and kept on the options (built
+    again if the firms' arrays are replaced)."""
+    firms = model.firms
+    options = firms.options
+    source = (options.valid, options.cost, options.reduction, options.lead_time,
+              firms.base_output, firms.baseline_intensity, firms.sector, firms.entry_year)
+    curve = options.curve
+    if curve is not None and all(a is b for a, b in zip(curve.source, source, strict=True)):
+        return curve
+    valid = options.valid
+    order = _cheapest_first(options.cost[valid])
+    firm = valid.nonzero()[0][order]
+    base = firms.base_output * firms.baseline_intensity
+    members = [np.flatnonzero(firms.sector == sector) for sector in range(len(model.sector_names))]
+    curve = _Curve(
+        source=source,
+        flat=np.flatnonzero(valid)[order],
+        costs=options.cost[valid][order],
+        firm=firm,
+        firm64=firm.astype(np.int64),
+        lead_time=options.lead_time[valid][order],
+        per_year=option_tonnes(base, options.reduction, valid)[valid][order],
+        base=base,
+        members=members,
+        entry_year=[firms.entry_year[rows] for rows in members],
+        base_output=[firms.base_output[rows] for rows in members],
+        baseline_intensity=[firms.baseline_intensity[rows] for rows in members],
+    )
+    options.curve = curve
+    return curve
 
 
 def _projected_years(model: MarketState, horizon: np.ndarray, issued_year: int | None,
@@ -483,21 +550,26 @@ def _projected_years(model: MarketState, horizon: np.ndarray, issued_year: int |
     weight = np.zeros((model.n_firms, len(horizon)))
     response = firms.output_factor
     allocation = model.allocation if allocation is None else allocation
+    curve = _fixed_curve(model)
     for sector in range(len(model.sector_names)):
-        members = np.flatnonzero(firms.sector == sector)
+        members, entry = curve.members[sector], curve.entry_year[sector]
+        all_entered = int(entry.max(initial=0))
+        sector_response = response[members]
         for j, y in enumerate(horizon.tolist()):
             if allocation.rule(sector, y).name == "verified_emissions":
                 continue  # quota follows emissions: no shortage, no reason to abate
-            rows = members[firms.entry_year[members] <= y]
+            # the sector's firms that have entered by then (all of them, mostly)
+            entered = slice(None) if y >= all_entered else entry <= y
+            rows = members[entered]
             if not len(rows):
                 continue
-            relative = growth[sector, j] * response[rows]
-            output = firms.base_output[rows] * relative
+            relative = growth[sector, j] * sector_response[entered]
+            output = curve.base_output[sector][entered] * relative
+            unabated = output * curve.baseline_intensity[sector][entered]
             # accounting changes still to come cut the measured emissions (and what the
             # options abate), not the output
             measured = accounting_factor(model.sector_configs[sector].accounting_change,
                                          model.mrv.accounting_year, y)
-            unabated = output * firms.baseline_intensity[rows]
             if measured != 1.0:
                 unabated = unabated * measured
                 relative = relative * measured
@@ -633,16 +705,19 @@ def allocative_efficiency(own_shortage: np.ndarray, costs: np.ndarray, tonnes: n
     return Efficiency((autarky - abatement_cost) / gain, autarky, least)
 
 
-def year_efficiency(model: MarketState, year: int) -> tuple[Efficiency, float]:
+def year_efficiency(model: MarketState, year: int,
+                    markets: dict[int, YearMarket | None] | None = None
+                    ) -> tuple[Efficiency, float]:
     """``allocative_efficiency`` of a finished compliance year, with its abatement (t).
 
     The firms in scope of ``year_market``; a firm's own quota is what it got without
     trading: its free allocation, its auction purchases and its offsets used (quota
     bought from the reserve pool is not traced to firms); its obligation is its unabated
     emissions. Offsets count as quota, so their cost is in none of the three costs. The
-    backstop is the dearest option's cost in scope.
+    backstop is the dearest option's cost in scope. ``markets``: the years' markets
+    already built (``year_markets``).
     """
-    market = year_market(model, year)
+    market = _market_of(model, year, markets)
     nothing = Efficiency(float("nan"), float("nan"), float("nan"))
     if market is None:
         return nothing, 0.0

@@ -41,7 +41,7 @@ import numpy as np
 
 from etsim.agents.expectations import PriceExpectations
 from etsim.agents.financial import FinancialDayState, FinancialTraders
-from etsim.agents.firm import Firm
+from etsim.agents.firm import Firm, review_firms
 from etsim.agents.population import draw_firms, draw_mix
 from etsim.agents.positions import Positions
 from etsim.agents.production import Production
@@ -315,8 +315,7 @@ class CarbonMarketModel(mesa.Model):
             if year <= sc.end_year:
                 self.mrv.change_accounting(year)
                 self.mrv.decide_misreporting(year)
-                self.agents.select(lambda a: a.model.firms.entry_year[a.row] <= year
-                                   ).shuffle_do("review_abatement", year)
+                review_firms(self.agents, year, reviewing=self.firms.entry_year <= year)
                 self.firms.refresh_intensity(year)
                 self.issuance.issue_absolute_caps(year)
                 self.production.decide_output(year, self.allocation)

@@ -25,6 +25,7 @@ from etsim.model.equilibrium import (
     run_efficiency,
     static_equilibrium,
     year_efficiency,
+    year_markets,
 )
 from etsim.model.messages import shown, shown_name
 from etsim.model.scenario import ScenarioError
@@ -79,60 +80,89 @@ def _trade_frame(model: MarketState) -> pd.DataFrame:
         "seller_id": to_id(np.concatenate([log["seller_row"] for log in logs])),
         "price": np.concatenate([log["price"] for log in logs]),
         "quantity": np.concatenate([log["quantity"] for log in logs]),
-        "kind": np.concatenate([np.full(len(log["day"]), log["kind"]) for log in logs]),
+        "kind": _repeated([log["kind"] for log in logs], [len(log["day"]) for log in logs]),
     })
 
 
+def _repeated(labels: list[str], counts: list[int]) -> Any:
+    """A string column that repeats ``labels[i]`` ``counts[i]`` times (``_decoded``)."""
+    names = list(dict.fromkeys(labels))
+    return _decoded(names, np.repeat(np.array([names.index(label) for label in labels],
+                                              dtype=np.int64), counts))
+
+
+def _decoded(names: list[str], codes: np.ndarray) -> Any:
+    """``names[codes]`` as a string column, as pandas would store those strings: with
+    Arrow-backed strings, decoded from a dictionary array (pandas converting millions of
+    Python strings one by one took seconds)."""
+    codes = np.asarray(codes, dtype=np.int64)
+    dtype = pd.Series(np.array(names)).dtype
+    if not (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"):
+        return np.array(names)[codes]
+    import pyarrow as pa  # pandas's own storage for these strings
+
+    distinct = list(dict.fromkeys(names))  # a dictionary lists each string once
+    codes = np.array([distinct.index(name) for name in names], dtype=np.int64)[codes]
+    column = pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(distinct))
+    return pd.array(column.cast(pa.large_string()), dtype=dtype)
+
+
+FIRM_YEAR_RECORDS = ("free_allocation", "pre_allocated", "auction_purchased", "bought", "sold",
+                     "surrendered", "borrowed", "offsets_used", "bank_end", "shortfall",
+                     "penalty", "deducted", "withdrawn", "owed", "misreported",
+                     "misreporting_fine", "abatement", "abatement_cost", "investment")
+
+
 def _firm_years(model: MarketState) -> pd.DataFrame:
+    """One row per covered firm and compliance year, years ascending (built in one
+    piece: each column gathered from the records of every year at once)."""
     sc = model.scenario
     fy = model.fy
-    frames = []
-    names = np.array(model.sector_names)
-    for year in range(sc.start_year, sc.end_year + 1):
-        col = model.year_index(year)
-        rows = np.flatnonzero(model.covered(year))
-        free = fy["free_allocation"][rows, col]
-        verified = fy["verified_emissions"][rows, col]
-        output = fy["output"][rows, col]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            surplus_ratio = np.where(free > 0, (free - verified) / free, np.nan)
-            intensity = np.where(output > 0, fy["direct_emissions"][rows, col] / output, np.nan)
-        frame = {
-            "firm_id": model.firms.firm_id[rows],
-            "sector": names[model.firms.sector[rows]],
-            "province": np.array(model.province_names)[model.province[rows]],
-            "year": year,
-            "output": output,
-            "intensity": intensity,
-            "emissions": fy["emissions"][rows, col],
-            "reported_emissions": fy["reported_emissions"][rows, col],
-            "verified_emissions": verified,
-            "indirect_emissions": fy["indirect_emissions"][rows, col],
-            "benchmark": fy["benchmark"][rows, col],
-        }
-        for name in ("free_allocation", "pre_allocated", "auction_purchased", "bought", "sold",
-                     "surrendered", "borrowed", "offsets_used", "bank_end", "shortfall",
-                     "penalty",
-                     "deducted", "withdrawn", "owed", "misreported", "misreporting_fine",
-                     "abatement",
-                     "abatement_cost", "investment"):
-            frame[name] = fy[name][rows, col]
-        frame["surplus_ratio"] = surplus_ratio
-        frames.append(pd.DataFrame(frame))
-    return pd.concat(frames, ignore_index=True)
+    years = range(sc.start_year, sc.end_year + 1)
+    covered = [np.flatnonzero(model.covered(year)) for year in years]
+    rows = np.concatenate(covered)
+    cols = np.repeat([model.year_index(year) for year in years],
+                     [len(r) for r in covered]).astype(np.int64)
+    free = fy["free_allocation"][rows, cols]
+    verified = fy["verified_emissions"][rows, cols]
+    output = fy["output"][rows, cols]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        surplus_ratio = np.where(free > 0, (free - verified) / free, np.nan)
+        intensity = np.where(output > 0, fy["direct_emissions"][rows, cols] / output, np.nan)
+    frame = {
+        "firm_id": model.firms.firm_id[rows],
+        "sector": _decoded(model.sector_names, model.firms.sector[rows]),
+        "province": _decoded(model.province_names, model.province[rows]),
+        "year": np.repeat(np.array(list(years), dtype=np.int64), [len(r) for r in covered]),
+        "output": output,
+        "intensity": intensity,
+        "emissions": fy["emissions"][rows, cols],
+        "reported_emissions": fy["reported_emissions"][rows, cols],
+        "verified_emissions": verified,
+        "indirect_emissions": fy["indirect_emissions"][rows, cols],
+        "benchmark": fy["benchmark"][rows, cols],
+    }
+    for name in FIRM_YEAR_RECORDS:
+        frame[name] = fy[name][rows, cols]
+    frame["surplus_ratio"] = surplus_ratio
+    return pd.DataFrame(frame)
 
 
 def _market_years(model: MarketState, firm_years: pd.DataFrame,
                   daily: pd.DataFrame) -> pd.DataFrame:
     sc = model.scenario
-    equilibrium_years, path = market_equilibrium(model)
+    markets = year_markets(model, range(sc.start_year, sc.end_year + 1))
+    equilibrium_years, path = market_equilibrium(model, markets=markets)
     equilibrium = dict(zip(equilibrium_years.tolist(),
                            zip(path.price.tolist(), path.abatement_cost.tolist(), strict=True),
                            strict=True))
+    # firm_years holds each year's rows together, years ascending: a year is a slice
+    years_of = firm_years["year"].to_numpy()
     rows = []
     for year in model.years.tolist():
         in_year = daily[daily["year"] == year]
-        fy = firm_years[firm_years["year"] == year]
+        fy = firm_years.iloc[np.searchsorted(years_of, year, side="left"):
+                             np.searchsorted(years_of, year, side="right")]
         compliance = year <= sc.end_year
         obligation = (fy["surrendered"] + fy["offsets_used"] + fy["shortfall"]).sum()
         q4 = in_year[in_year["month"] >= 10]["volume"].sum()
@@ -167,9 +197,9 @@ def _market_years(model: MarketState, firm_years: pd.DataFrame,
         # the one-year static price beside it, and the run's allocative efficiency
         row["equilibrium_price"], row["least_cost_abatement_cost"] = equilibrium.get(
             year, (np.nan, np.nan))
-        row["static_equilibrium_price"] = (static_equilibrium(model, year)[0] if compliance
-                                           else np.nan)
-        row["allocative_efficiency"] = (year_efficiency(model, year)[0].efficiency
+        row["static_equilibrium_price"] = (static_equilibrium(model, year, markets)[0]
+                                           if compliance else np.nan)
+        row["allocative_efficiency"] = (year_efficiency(model, year, markets)[0].efficiency
                                         if compliance else np.nan)
         rows.append(row)
     return pd.DataFrame(rows)
@@ -232,13 +262,12 @@ def build_tables(model: MarketState,
         tables["firm_years"] = _firm_years(model)
     if "firms" in wanted:
         firms = model.firms
-        sectors = np.array(model.sector_names)
         tables["firms"] = pd.DataFrame({
             "firm_id": firms.firm_id,
-            "sector": sectors[firms.sector],
+            "sector": _decoded(model.sector_names, firms.sector),
             "entry_year": firms.entry_year,
             "capacity": firms.base_output,
-            "unit": [model.sector_configs[s].unit for s in firms.sector],
+            "unit": _decoded([config.unit for config in model.sector_configs], firms.sector),
             "baseline_intensity": firms.baseline_intensity,
             "indirect_intensity": firms.indirect_intensity,
             "misreports": firms.misreports,

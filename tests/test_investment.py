@@ -220,3 +220,28 @@ def test_investment_and_option_costs_are_in_the_results() -> None:
     assert years["investment"].sum() > 0
     # capital spent = capital cost x tonnes of every option adopted that year
     assert years["investment"].sum() == pytest.approx(model.fy["investment"].sum())
+
+
+def test_reviewing_all_firms_at_once_decides_what_each_firm_decides_alone() -> None:
+    # The schedule reviews every firm in one array computation; each firm reviewing on
+    # its own, in any order, must adopt the same options and pay the same capital. A
+    # middling budget binds for some firms, and the second January starts from what the
+    # first adopted and still pays.
+    from etsim.agents.firm import review_firms
+
+    overrides = {"investment.capital_budget_share": 0.05, "investment.peer_discount": 0.0}
+    together = CarbonMarketModel("classroom", seed=3, overrides=overrides)
+    alone = CarbonMarketModel("classroom", seed=3, overrides=overrides)
+    for model in (together, alone):
+        model.firms.expected_price[:] = 400.0
+        model.firms.expected_growth[:] = 0.0
+    for year in (2025, 2026):
+        review_firms(together.agents, year)
+        for agent in reversed(list(alone.agents)):
+            agent.review_abatement(year)
+    adopted = together.firms.options.adopted_year
+    assert (adopted == 2025).any() and (adopted == 2026).any()
+    assert ((adopted < 0) & together.firms.options.valid).any()  # the budget held some back
+    np.testing.assert_array_equal(adopted, alone.firms.options.adopted_year)
+    np.testing.assert_array_equal(together.capital_due, alone.capital_due)
+    np.testing.assert_array_equal(together.fy["investment"], alone.fy["investment"])
