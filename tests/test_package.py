@@ -3,7 +3,6 @@ under a generic top-level name, and a user's own files do not shadow etsim's."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -43,19 +42,3 @@ def test_importing_the_exchange_does_not_load_the_model(tmp_path: Path) -> None:
         tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
-
-
-def test_numba_is_loaded_by_the_first_compiled_call_not_by_the_import(tmp_path: Path) -> None:
-    # a tool that only builds scenarios or reads results (or a Python-engine run) does not
-    # pay for numba; a compiled run loads it with its first kernel
-    code = ("import sys\nfrom etsim import CarbonMarketModel\n"
-            "print('numba' in sys.modules)\n"
-            "model = CarbonMarketModel('classroom', seed=1)\nmodel.step()\n"
-            "from etsim.model import matching\n"
-            "print('numba' in sys.modules, matching.engine())")
-    checkout = str(Path(__file__).resolve().parents[1])  # this checkout's etsim
-    env = {**os.environ, "PYTHONPATH": checkout, "ETSIM_ENGINE": "compiled"}
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["False", "True", "compiled"]
