@@ -444,7 +444,14 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
+WORKER_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    # the workers' event loop wakes on these timers and takes the GIL from the run each
+    # time: 50 ticks a second, 10 memory checks and 2 system readings by default
+    "distributed.admin.tick.interval": "1s",
+    "distributed.worker.memory.monitor-interval": "2s",
+    "distributed.admin.system-monitor.interval": "2s",
+}
 
 
 def connect(workers: int | None, scheduler: str | None) -> tuple[Any, Any]:
