@@ -216,7 +216,8 @@ class CarbonMarketModel(mesa.Model):
         # Step s, so entry s must be the close of day s and the last one the run's end.
         self.datacollector = mesa.DataCollector(model_reporters={
             "seed": "seed_value",  # the seed that reproduces the run
-            "close": "prev_close",
+            "close": "day_close",  # NaN on a day without listed trades
+            "last_close": "prev_close",  # the last close, on which the price band rests
             "fundamental_price": "fundamental_price",
             "bank_total": "bank_total",
             "reserve_holdings": "reserve_holdings",
@@ -228,6 +229,12 @@ class CarbonMarketModel(mesa.Model):
     def prev_close(self) -> float:
         """The last close (CNY/t)."""
         return self.daily.last_close
+
+    @property
+    def day_close(self) -> float:
+        """The close of the last trading day run (CNY/t): NaN if it had no listed trade,
+        as in ``market_daily``; NaN before the first day."""
+        return float(self.daily["close"][self.day - 1]) if self.day > 0 else float("nan")
 
     @property
     def fundamental_price(self) -> float:

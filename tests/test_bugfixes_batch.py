@@ -24,7 +24,8 @@ class _KeptModel(CarbonMarketModel):
 def test_batch_run_rows_are_the_state_at_the_close_of_each_trading_day() -> None:
     """Row ``Step`` s is the state at the close of trading day s (0-based): the last row
     is the end of the run (the final deadline's cancellations and the last close
-    included), and each row's close is that day's last close."""
+    included), and each row's last_close is the last close up to that day (its close,
+    the day's own, is checked in test_mesa_api.py)."""
     _KeptModel.made.clear()
     rows = pd.DataFrame(mesa.batch_run(
         _KeptModel, parameters={"scenario": "classroom", "seed": 1}, iterations=1,
@@ -36,10 +37,10 @@ def test_batch_run_rows_are_the_state_at_the_close_of_each_trading_day() -> None
     last = rows.iloc[-1]
     assert last["bank_total"] == model.registry.firm_total()
     assert last["reserve_holdings"] == model.reserve.holdings
-    assert last["close"] == model.daily.last_close
+    assert last["last_close"] == model.daily.last_close
     assert last["fundamental_price"] == model.fundamental_price
     # every row's close is the last close up to that day in the run's own record
     closes = model.results()["market_daily"]["close"].ffill()
     first = model.daily.initial_price
     expected = closes.fillna(first).to_numpy()
-    assert rows["close"].to_numpy().tolist() == expected.tolist()
+    assert rows["last_close"].to_numpy().tolist() == expected.tolist()

@@ -150,3 +150,19 @@ def test_rng_is_taken_like_mesa_model_and_reproduced_by_the_seed() -> None:
     np.testing.assert_array_equal(first.firms.base_output, by_seed.firms.base_output)
     with pytest.raises(ValueError, match="seed or rng"):
         CarbonMarketModel(scenario="classroom", seed=1, rng=2)
+
+
+def test_batch_run_close_is_the_days_own_and_last_close_carries() -> None:
+    """One row per trading day: ``close`` is the day's close of ``market_daily`` (NaN on a
+    day without listed trades, no carried close), ``last_close`` the close carried
+    forward from the last day that had one."""
+    rows = mesa.batch_run(CarbonMarketModel, parameters={"scenario": "classroom", "seed": 3},
+                          iterations=1, max_steps=100_000, data_collection_period=1,
+                          number_processes=1, display_progress=False)
+    frame = pd.DataFrame(rows).sort_values("Step").reset_index(drop=True)
+    daily = CarbonMarketModel("classroom", seed=3).run().results()["market_daily"]
+    assert len(frame) == len(daily)
+    np.testing.assert_array_equal(frame["close"].to_numpy(), daily["close"].to_numpy())
+    assert daily["close"].isna().any()  # the check covers days without a close
+    carried = daily["close"].ffill().fillna(daily["reference_price"]).to_numpy()
+    np.testing.assert_allclose(frame["last_close"].to_numpy(), carried)
