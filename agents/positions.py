@@ -121,6 +121,8 @@ class Positions:
         opening = scenario.market.opening_date
         # the first trading day of the exchange (market.opening_date): no orders before it
         self.opening_day = 0 if opening is None else calendar.day_of(opening)
+        # which firms may trade changes only with the year and the exchange's opening
+        self._can_trade: tuple[np.ndarray, int, bool, np.ndarray] | None = None
 
     def deadline_day(self, compliance_year: int) -> int:
         """The trading day of a compliance year's deadline."""
@@ -286,7 +288,7 @@ class Positions:
             discount_rate=firms.discount_rate,
             penalty_price=self.compliance.penalty_price(firms.expected_price),
             budget=budget,
-            can_trade=(firms.entry_year <= min(year, sc.end_year)) & (day >= self.opening_day),
+            can_trade=self._firms_trading(min(year, sc.end_year), day >= self.opening_day),
             limit_down=limit_down,
             limit_up=limit_up,
             # firms expect the market to go on after the scenario's last deadline (see
@@ -301,6 +303,15 @@ class Positions:
             block_min_t=sc.market.block_min_t,
             must_sell=must_sell,
         )
+
+    def _firms_trading(self, year: int, open_: bool) -> np.ndarray:
+        """Which firms may trade in ``year`` (they have entered; ``open_``: the exchange
+        has opened), kept while the year and the firms' entry years stay the same."""
+        entry_year = self.firms.entry_year
+        kept = self._can_trade
+        if kept is None or kept[0] is not entry_year or kept[1:3] != (year, open_):
+            kept = self._can_trade = (entry_year, year, open_, (entry_year <= year) & open_)
+        return kept[3]
 
     def position_all_years(self) -> np.ndarray:
         """Each firm's holdings plus its expected balance over all open compliance years

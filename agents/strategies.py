@@ -477,7 +477,7 @@ class BudgetConstrainedStrategy:
             float(state.limit_down), float(state.limit_up),
             float(state.reference_price) if patient else np.nan, float(state.block_min_t),
             _floats(state.position), _bools(state.short_later), _floats(state.sellable),
-            urgency, urgency**8,  # numpy's power, as the model has always computed it
+            urgency, _power8(urgency),
             _floats(state.expected_price), _floats(state.expected_growth),
             _floats(state.discount_rate), _floats(state.penalty_price),
             _floats(state.budget), allowed, self._own_mac(state),
@@ -503,6 +503,15 @@ def _bools(values: np.ndarray) -> np.ndarray:
     if type(values) is np.ndarray and values.dtype == np.bool_ and values.flags.c_contiguous:
         return values
     return np.ascontiguousarray(values, dtype=np.bool_)
+
+
+def _power8(urgency: np.ndarray) -> np.ndarray:
+    """``urgency**8`` with numpy's power, as the model has always computed it (Python's
+    power of a float differs in the last bit for some values); the firms share one
+    urgency on a day, so it is raised once."""
+    if len(urgency) and urgency[0] == urgency[-1] and (urgency == urgency[0]).all():
+        return np.full(len(urgency), (urgency[:1] ** 8)[0])
+    return urgency**8
 
 
 def _optional(values: np.ndarray | None) -> np.ndarray:

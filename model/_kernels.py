@@ -415,6 +415,62 @@ def settle_session(holdings, sellers, buyers, quantities, prices, n_firms, cash,
     return failed
 
 
+@njit(cache=True)
+def trade_prices(store, n_trades, tick):  # pragma: no cover (compiled)
+    """The prices of a book's first ``n_trades`` trades (CNY/t), as
+    ``CompiledOrderBook.trades`` has numpy compute them: ticks x tick, to the fen
+    (times 100, rounded half to even, over 100)."""
+    ticks = store[S_TICK]
+    prices = np.empty(n_trades)
+    for k in range(n_trades):
+        prices[k] = np.rint(np.float64(ticks[k]) * tick * 100.0) / 100.0
+    return prices
+
+
+@njit(cache=True)
+def session_day(traders, sides, quantities, prices, tick, block_min, has_block, block_lo,
+                block_hi, block_store, block_counts, lo, hi, store, counts, holdings,
+                n_firms, cash, net_sales, bought, sold):  # pragma: no cover (compiled)
+    """A trading day's sessions and their settlement in one call, in the order of
+    ``TradingSession.trade``'s reference steps: the orders on both books
+    (:func:`submit_day`; without a block session ``block_*`` are the listed book's and
+    ``block_min`` is never reached), the trades' prices, the listed book's best quotes
+    cleaned to the top (``best_bid``, ``best_ask``), then the listed session's trades
+    settled and, if all were delivered, the block session's (:func:`settle_session`).
+
+    Returns:
+        ``(code, block orders, block rejected, listed orders, listed rejected, listed
+        failed, block failed, listed prices, block prices)``: the first five as
+        :func:`submit_day` (nothing else done when code < 0), the failure codes of
+        :func:`settle_session` (-1 when settled or not attempted).
+    """
+    code, n_block, block_rejected, n_listed, listed_rejected = submit_day(
+        traders, sides, quantities, prices, tick, block_min, block_lo, block_hi,
+        block_store, block_counts, lo, hi, store, counts)
+    listed_prices = np.empty(0)
+    block_prices = np.empty(0)
+    listed_failed = -1
+    block_failed = -1
+    if code == 0:
+        nt = counts[N_TRADES]
+        listed_prices = trade_prices(store, nt, tick)
+        counts[N_BIDS] = clean_top(store[S_BIDS], counts[N_BIDS], store[S_REMAINING])
+        counts[N_ASKS] = clean_top(store[S_ASKS], counts[N_ASKS], store[S_REMAINING])
+        listed_failed = settle_session(holdings, store[S_SELLER, :nt], store[S_BUYER, :nt],
+                                       store[S_QTY, :nt], listed_prices, n_firms, cash,
+                                       net_sales, bought, sold)
+        if has_block:
+            bt = block_counts[N_TRADES]
+            block_prices = trade_prices(block_store, bt, tick)
+            if listed_failed == -1:
+                block_failed = settle_session(
+                    holdings, block_store[S_SELLER, :bt], block_store[S_BUYER, :bt],
+                    block_store[S_QTY, :bt], block_prices, n_firms, cash, net_sales, bought,
+                    sold)
+    return (code, n_block, block_rejected, n_listed, listed_rejected, listed_failed,
+            block_failed, listed_prices, block_prices)
+
+
 # --- the banking equilibrium's price path (model.equilibrium.banking_equilibrium) -------
 
 
@@ -625,6 +681,11 @@ def warm_up() -> None:
     column = np.zeros((2, 2), dtype=np.int64)[:, 0]  # a firm-year column of the records
     settle_session(np.ones((2, 2), dtype=np.int64), np.zeros(1, dtype=np.int64), one, one,
                    np.ones(1), 2, np.zeros(2), np.zeros(2, dtype=np.int64), column, column)
+    session_day(one, one, one, np.ones(1), 0.01, 1, True, 1, 2,
+                np.zeros((STORE_ROWS, 4), dtype=np.int64), np.zeros(5, dtype=np.int64), 1, 2,
+                np.zeros((STORE_ROWS, 4), dtype=np.int64), np.zeros(5, dtype=np.int64),
+                np.ones((2, 2), dtype=np.int64), 2, np.zeros(2), np.zeros(2, dtype=np.int64),
+                column, column)
     steps = np.array([1.0, 2.0])
     banking_prices(np.ones(2), steps, np.ones((2, 2)), np.ones(2), 0.0, True)
     horizon_tonnes(steps, np.zeros(2, dtype=np.int64), np.ones((1, 2)), z[:2],

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -84,51 +84,100 @@ def order_book(*args: Any, **kwargs: Any) -> OrderBook:
 _NO_EVENTS = np.zeros((0, 6), dtype=np.int64)  # the event rows of a book not recorded
 
 
-def submit_day(listed: OrderBook, block: OrderBook | None, traders: np.ndarray,
-               sides: np.ndarray, quantities: np.ndarray, limit_prices: np.ndarray,
-               block_min_t: int) -> bool:
-    """A day's orders on its fresh block and listed books in one compiled call, as the
-    trading session's reference steps send them (``TradingSession.trade``): orders of
-    ``block_min_t`` or more to ``block`` first, what they leave to ``listed``, below
-    block size, with the other orders (``_kernels.submit_day``).
-
-    Returns:
-        True when done; False, with nothing submitted, where the compiled call does not
-        apply (a Python book, a recorded session, orders that are not integer arrays):
-        the session then takes its reference steps.
-
-    Raises:
-        ValueError: A bad side or quantity among the orders a session was sent.
-    """
+def _compiled_day(listed: OrderBook, block: OrderBook | None,
+                  columns: tuple[np.ndarray, ...]) -> bool:
+    """Whether a day's orders can go to ``listed`` and ``block`` in one compiled call:
+    compiled books on one tick, not recorded, and integer traders, sides and tonnes."""
     books = (listed,) if block is None else (listed, block)
-    columns = (traders, sides, quantities)
-    if (any(type(b) is not CompiledOrderBook or b.record or b.tick != listed.tick
-            for b in books)
-            or any(not isinstance(c, np.ndarray) or c.dtype.kind not in "iu"
-                   for c in columns)):
-        return False
-    n = len(quantities)
+    return (all(type(b) is CompiledOrderBook and not b.record and b.tick == listed.tick
+                for b in books)
+            and all(isinstance(c, np.ndarray) and c.dtype.kind in "iu" for c in columns))
+
+
+def _day_books(listed: OrderBook, block: OrderBook | None, n: int, block_min_t: int
+               ) -> tuple[OrderBook, int]:
+    """Room for ``n`` orders in both books; the book that block orders go to and the
+    least block size (without a block session: the listed book, and a size never
+    reached, so no order is large)."""
     listed._reserve(n)
-    if block is None:  # no block session: no order is large
-        blocks, block_min_t = listed, np.iinfo(np.int64).max
-    else:
-        blocks = block
-        block._reserve(n)
-    code, n_block, block_rejected, n_listed, listed_rejected = kernels().submit_day(
-        *(np.ascontiguousarray(c, dtype=np.int64) for c in columns),
-        np.ascontiguousarray(limit_prices, dtype=np.float64), listed.tick, int(block_min_t),
-        blocks._lo, blocks._hi, blocks._store, blocks._counts, listed._lo, listed._hi,
-        listed._store, listed._counts)
-    if code == -1:
-        raise ValueError("sides must contain only +1 (buy) and -1 (sell)")
-    if code == -2:
-        raise ValueError("quantities must be integers >= 1")
+    if block is None:
+        return listed, int(np.iinfo(np.int64).max)
+    block._reserve(n)
+    return block, int(block_min_t)
+
+
+def _count_orders(listed: OrderBook, block: OrderBook | None, n_block: int,
+                  block_rejected: int, n_listed: int, listed_rejected: int) -> None:
     if block is not None:
         block.n_rejected += block_rejected
         block.n_orders += n_block - block_rejected
     listed.n_rejected += listed_rejected
     listed.n_orders += n_listed - listed_rejected
-    return True
+
+
+def _raise_bad_orders(code: int) -> None:
+    if code == -1:
+        raise ValueError("sides must contain only +1 (buy) and -1 (sell)")
+    if code == -2:
+        raise ValueError("quantities must be integers >= 1")
+
+
+class SettledDay(NamedTuple):
+    """A day traded and settled in one compiled call (:func:`trade_and_settle_day`):
+    each session's trades (as ``OrderBook.trades()``; ``block`` None without a block
+    session), the codes of their deliveries (``_kernels.settle_session``: -1 when
+    delivered; the block session's is -1 too when it was not attempted), and the listed
+    book's best bid and ask (None when that side is empty)."""
+
+    listed: dict[str, np.ndarray]
+    block: dict[str, np.ndarray] | None
+    listed_failed: int
+    block_failed: int
+    best_bid: float | None
+    best_ask: float | None
+
+
+def trade_and_settle_day(listed: OrderBook, block: OrderBook | None, traders: np.ndarray,
+                         sides: np.ndarray, quantities: np.ndarray,
+                         limit_prices: np.ndarray, block_min_t: int,
+                         accounts: tuple[Any, ...]) -> SettledDay | None:
+    """A day's orders on its fresh block and listed books, then both sessions' trades
+    delivered and paid, in one compiled call (``_kernels.session_day``), as the trading
+    session's reference steps do them (``TradingSession.trade``): orders of
+    ``block_min_t`` or more to ``block`` first, what they leave to ``listed``, below
+    block size, with the other orders; each book's ``trades()``, the listed book's
+    ``best_bid()`` and ``best_ask()``; ``Settlement.settle`` of the listed session's
+    trades, then of the block session's.
+
+    Args:
+        accounts: What a settlement writes (``Settlement.accounts``).
+
+    Returns:
+        The day's trades and settlement, or None, with nothing done, where the compiled
+        call does not apply (a Python book, a recorded session, orders that are not
+        integer arrays): the session then takes its reference steps.
+
+    Raises:
+        ValueError: A bad side or quantity among the orders a session was sent.
+    """
+    columns = (traders, sides, quantities)
+    if not _compiled_day(listed, block, columns):
+        return None
+    blocks, least = _day_books(listed, block, len(quantities), block_min_t)
+    k = kernels()
+    (code, *counted, listed_failed, block_failed, listed_prices,
+     block_prices) = k.session_day(
+        *(np.ascontiguousarray(c, dtype=np.int64) for c in columns),
+        np.ascontiguousarray(limit_prices, dtype=np.float64), listed.tick, least,
+        block is not None, blocks._lo, blocks._hi,
+        blocks._store, blocks._counts, listed._lo, listed._hi, listed._store, listed._counts,
+        *accounts)
+    _raise_bad_orders(code)
+    _count_orders(listed, block, *counted)
+    return SettledDay(
+        listed._settled_trades(listed_prices),
+        None if block is None else block._settled_trades(block_prices),
+        int(listed_failed), int(block_failed), listed._best(k.N_BIDS), listed._best(k.N_ASKS))
 
 
 class CompiledOrderBook(OrderBook):
@@ -372,6 +421,17 @@ class CompiledOrderBook(OrderBook):
         key = self._top(self._ask_heap, self._k.N_ASKS)
         return None if key is None else round(key * self.tick, 2)
 
+    def _best(self, count: int) -> float | None:
+        """``best_bid()`` (``count`` N_BIDS) or ``best_ask()`` of a book whose side is
+        already cleaned to its top (``_kernels.session_day`` did)."""
+        k = self._k
+        if not self._counts[count]:
+            return None
+        heap = self._bid_heap if count == k.N_BIDS else self._ask_heap
+        key = int(heap[0] >> k.SEQ_BITS)
+        return round((k.BID_BASE - key) * self.tick, 2) if count == k.N_BIDS \
+            else round(key * self.tick, 2)
+
     def depth(self) -> tuple[list[tuple[float, int]], list[tuple[float, int]]]:
         k, counts = self._k, self._counts
         ladders = []
@@ -397,6 +457,12 @@ class CompiledOrderBook(OrderBook):
                                                : self._counts[k.N_TRADES]].copy()
         return {"buyer": buyer, "seller": seller,
                 "price": np.round(tick.astype(np.float64) * self.tick, 2), "quantity": qty}
+
+    def _settled_trades(self, prices: np.ndarray) -> dict[str, np.ndarray]:
+        """``trades()`` with the prices ``_kernels.trade_prices`` computed."""
+        k = self._k
+        buyer, seller, qty = self._store[(k.S_BUYER, k.S_SELLER, k.S_QTY), :len(prices)]
+        return {"buyer": buyer, "seller": seller, "price": prices, "quantity": qty}
 
 
 _chosen = os.environ.get("ETSIM_ENGINE", "compiled") or "compiled"

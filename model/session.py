@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from etsim.model.exchange import OrderBook, RestingOrders, band_ticks, lowest_tick
-from etsim.model.matching import order_book, submit_day
+from etsim.model.matching import order_book, trade_and_settle_day
 
 if TYPE_CHECKING:  # annotations only
     from collections.abc import Iterable
@@ -293,16 +293,20 @@ class TradingSession:
             block = order_book(*_cached_band(record.last_close, market.block_price_limit,
                                              market.tick),
                                market.tick, kind="block", record=recorded)
+        settled = None  # the day traded and settled in one compiled call
         if book is not None:  # GTC: the listed book opened with the carried orders
             self._submit(orders, large, block, book, gtc=True)
         else:
             book = order_book(limit_down, limit_up, market.tick, kind="continuous",
                               record=recorded)
-            # compiled books: both sessions in one call (the steps of _submit)
-            if not submit_day(book, block, orders.trader, orders.side, orders.quantity,
-                              orders.limit_price, market.block_min_t):
+            # compiled books: both sessions and their settlement in one call (the steps
+            # of _submit, then of the settlement below)
+            settled = trade_and_settle_day(
+                book, block, orders.trader, orders.side, orders.quantity, orders.limit_price,
+                market.block_min_t, self.settlement.accounts(year))
+            if settled is None:
                 self._submit(orders, large, block, book, gtc=False)
-        trades = book.trades()
+        trades = book.trades() if settled is None else settled.listed
         qty = trades["quantity"]
         record["limit_down"][day], record["limit_up"][day] = limit_down, limit_up
         record["orders"][day] = len(orders.trader)
@@ -317,20 +321,34 @@ class TradingSession:
         record["reference_price"][day] = record.last_close
         record["volume"][day] = int(qty.sum())
         record["trades"][day] = len(qty)
-        bid, ask = book.best_bid(), book.best_ask()
+        if settled is None:
+            bid, ask = book.best_bid(), book.best_ask()
+        else:
+            bid, ask = settled.best_bid, settled.best_ask
         record["best_bid"][day] = np.nan if bid is None else bid
         record["best_ask"][day] = np.nan if ask is None else ask
-        self.settlement.settle(trades, "continuous", day, year)
+        listed_failed, block_failed = (None, None) if settled is None else (
+            settled.listed_failed, settled.block_failed)
+        self._settle(trades, "continuous", day, year, listed_failed)
         if block is not None:
-            block_trades = block.trades()
+            block_trades = block.trades() if settled is None else settled.block
             record["block_volume"][day] = int(block_trades["quantity"].sum())
             record["volume"][day] += record["block_volume"][day]
-            self.settlement.settle(block_trades, "block", day, year)
+            self._settle(block_trades, "block", day, year, block_failed)
         if recorded:
             for session in (block, book):  # the block session runs first
                 if session is not None:
                     self._keep_book_events(day, session)
         return DayBooks(book, block)
+
+    def _settle(self, trades: dict[str, np.ndarray], kind: str, day: int, year: int,
+                failed: int | None) -> None:
+        """Settle a session's trades (``Settlement.settle``), or, when the compiled day
+        already delivered and paid them (``failed``: its code), what is left of it."""
+        if failed is None:
+            self.settlement.settle(trades, kind, day, year)
+        elif len(trades["quantity"]):
+            self.settlement.settled(trades, kind, day, year, failed)
 
     def _submit(self, orders: Orders, large: np.ndarray, block: OrderBook | None,
                 book: OrderBook, gtc: bool) -> None:

@@ -74,6 +74,27 @@ class Settlement:
         self.financial = financial
         self.trade_log = trade_log
 
+    def accounts(self, year: int) -> tuple[Any, ...]:
+        """What a compiled settlement of ``year``'s trades writes, in the order of
+        ``_kernels.settle_session``'s arguments after the trades: the registry's
+        holdings, the number of firms, the firms' cash and net sales, and their
+        ``bought`` and ``sold`` of ``year``."""
+        col = self.records.col(year)
+        firms = self.firms
+        return (self.registry.holdings, firms.n, firms.cash, firms.net_sales,
+                self.records["bought"][:, col], self.records["sold"][:, col])
+
+    def settled(self, trades: dict[str, np.ndarray], kind: str, day: int, year: int,
+                failed: int) -> None:
+        """After a compiled delivery and payment of a session's trades
+        (``_kernels.settle_session``, its code ``failed``): raise if a seller could not
+        deliver, else book the financial accounts' side and log the trades."""
+        self.registry.raise_undelivered(failed, trades["seller"], trades["quantity"])
+        if self.financial.n:
+            self.financial.settle_trades(trades)
+        self.trade_log.log(day, year, trades["buyer"], trades["seller"], trades["price"],
+                           trades["quantity"], kind)
+
     def settle(self, trades: dict[str, np.ndarray], kind: str, day: int, year: int) -> None:
         """Deliver quota and pay for each trade of a session (``OrderBook.trades()``)."""
         buyers, sellers = trades["buyer"], trades["seller"]
@@ -89,14 +110,11 @@ class Settlement:
             qty64 = np.ascontiguousarray(qty, dtype=np.int64)
             if not (len(sellers64) == len(buyers) == len(qty64)):
                 raise ValueError("sellers, buyers and quantities must have the same length")
-            self.registry.raise_undelivered(kernels.settle_session(
+            failed = kernels.settle_session(
                 self.registry.holdings, sellers64, np.ascontiguousarray(buyers, dtype=np.int64),
-                qty64, np.ascontiguousarray(prices, dtype=np.float64), firms.n, firms.cash,
-                firms.net_sales, self.records["bought"][:, col], self.records["sold"][:, col]),
-                sellers64, qty64)
-            if self.financial.n:
-                self.financial.settle_trades(trades)
-            self.trade_log.log(day, year, buyers, sellers, prices, qty, kind)
+                qty64, np.ascontiguousarray(prices, dtype=np.float64), *self.accounts(year)[1:])
+            self.settled({"buyer": buyers, "seller": sellers64, "price": prices,
+                          "quantity": qty64}, kind, day, year, failed)
             return
         self.registry.transfer_many(sellers, buyers, qty)
         value = prices * qty

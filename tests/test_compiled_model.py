@@ -193,11 +193,52 @@ def _session_days(engine: str, seed: int) -> list:
 
 @pytest.mark.parametrize("seed", range(4))
 def test_a_days_sessions_in_one_compiled_call_match_the_reference_steps(seed: int) -> None:
-    """The compiled day (block and listed submissions in one call, ``submit_day``) gives
-    what the session's reference steps give on Python books: the same fills in both
-    sessions, rejections, resting orders, settlement and daily record."""
+    """The compiled day (both sessions and their settlement in one call,
+    ``trade_and_settle_day``) gives what the session's reference steps give on Python
+    books: the same fills in both sessions, rejections, resting orders, settlement and
+    daily record."""
     reference = _session_days("python", seed)
     assert _session_days("compiled", seed) == reference
     block_trades = sum(len(day[1]["trades"]) for day in reference[0])
     listed_trades = sum(len(day[0]["trades"]) for day in reference[0])
     assert block_trades > 10 and listed_trades > 100  # both sessions traded
+
+
+@pytest.mark.parametrize("tick", [0.01, 0.05, 0.1, 0.25, 0.003])
+def test_compiled_trade_prices_are_numpys_rounding_to_the_fen(tick: float) -> None:
+    """The compiled day's trade prices are bit for bit what ``trades()`` computes with
+    numpy (ticks x tick, rounded to the fen), for prices up to 100,000 CNY/t."""
+    k = matching.kernels()
+    rng = np.random.default_rng(5)
+    ticks = np.concatenate([np.arange(1, 20_001), rng.integers(1, round(1e5 / tick), 50_000)])
+    store = np.zeros((k.STORE_ROWS, len(ticks)), dtype=np.int64)
+    store[k.S_TICK] = ticks
+    want = np.round(ticks.astype(np.float64) * tick, 2)
+    got = k.trade_prices(store, len(ticks), tick)
+    assert got.view(np.int64).tolist() == want.view(np.int64).tolist()
+
+
+@pytest.mark.parametrize("engine", ["python", "compiled"])
+def test_a_day_with_an_undelivered_listed_trade_raises_and_skips_the_block(engine: str
+                                                                           ) -> None:
+    """When a listed session's seller cannot deliver, the day raises (naming the
+    account) and the block session, settled after the listed one, is not settled: the
+    compiled day (one call) as the reference steps."""
+    before = matching.engine()
+    matching.set_engine(engine)
+    try:
+        market = hand_built_market(make_firms(4), {"market.block_min_t": 1000})
+        # firm 0 sells 2,000 t in the block session and holds it; firm 2 sells 10 t
+        # listed and holds none
+        market.registry.issue(np.array([0]), np.array([2000]), 2025, "issued_free")
+        session = market.session()
+        close = market.daily.last_close
+        orders = Orders(np.array([0, 1, 2, 3]), np.array([-1, 1, -1, 1]),
+                        np.array([2000, 2000, 10, 10]), np.full(4, close))
+        with pytest.raises(ValueError, match="account 2 cannot deliver 10 t"):
+            session.trade(0, 2025, orders, None)
+        assert market.registry.total().tolist() == [2000, 0, 0, 0]
+        assert market.firms.cash.tolist() == [0.0] * 4
+        assert market.trade_log.parts == []
+    finally:
+        matching.set_engine(before)
