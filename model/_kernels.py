@@ -475,13 +475,15 @@ def session_day(traders, sides, quantities, prices, tick, block_min, has_block, 
 
 
 @njit(cache=True)
-def _count_below(row, at, inclusive):  # pragma: no cover (compiled)
-    """Entries of the ascending ``row`` below ``at`` (``<=`` if inclusive): numpy's
+def _count_below(costs, growth, at, inclusive):  # pragma: no cover (compiled)
+    """Entries of a year's ascending present values (``costs / growth``, computed where
+    the search looks, not stored) below ``at`` (``<=`` if inclusive): numpy's
     searchsorted, side "left" (or "right")."""
-    low, high = 0, len(row)
+    low, high = 0, len(costs)
     while low < high:
         mid = (low + high) // 2
-        if row[mid] < at or (inclusive and row[mid] == at):
+        value = costs[mid] / growth
+        if value < at or (inclusive and value == at):
             low = mid + 1
         else:
             high = mid
@@ -489,17 +491,17 @@ def _count_below(row, at, inclusive):  # pragma: no cover (compiled)
 
 
 @njit(cache=True)
-def _supply_upto(value, supply, start, end, at):  # pragma: no cover (compiled)
+def _supply_upto(costs, growth, supply, start, end, at):  # pragma: no cover (compiled)
     """Tonnes of all steps of years start..end with present value <= ``at``, summed in
     year order (``equilibrium._supply_at``)."""
     total = 0.0
     for year in range(start, end + 1):
-        total += supply[year, _count_below(value[year], at, True)]
+        total += supply[year, _count_below(costs, growth[year], at, True)]
     return total
 
 
 @njit(cache=True)
-def _phase_values(value, supply, start, need):  # pragma: no cover (compiled)
+def _phase_values(costs, growth, supply, start, need):  # pragma: no cover (compiled)
     """Per end year, the least present value among the steps of the phase's years at
     which the steps of start..end close ``need`` (NaN when none does): the least of
     each year's cheapest closing step, as ``equilibrium._phase_values`` finds it; a
@@ -511,38 +513,39 @@ def _phase_values(value, supply, start, need):  # pragma: no cover (compiled)
         # v is found in a year up to end (the supply of start..end steps only at the
         # values of those years' steps); a later year's cheapest closing step is no less
         for year in range(end, start - 1, -1):
-            row = value[year]
-            high = _count_below(row, best, False)  # only cheaper steps can improve
-            if high == 0 or not (
-                    _supply_upto(value, supply, start, end, row[high - 1]) >= target):
+            g = growth[year]
+            high = _count_below(costs, g, best, False)  # only cheaper steps can improve
+            if high == 0 or not (_supply_upto(costs, growth, supply, start, end,
+                                              costs[high - 1] / g) >= target):
                 continue
             low = 0
             high -= 1
             while low < high:
                 mid = (low + high) // 2
-                if _supply_upto(value, supply, start, end, row[mid]) >= target:
+                if _supply_upto(costs, growth, supply, start, end, costs[mid] / g) >= target:
                     high = mid
                 else:
                     low = mid + 1
-            best = row[low]
+            best = costs[low] / g
         present[e] = best if np.isfinite(best) else np.nan
     return present
 
 
 @njit(cache=True)
-def _allocate(value, supply, start, stop, at, need, abated):  # pragma: no cover (compiled)
+def _allocate(costs, growth, supply, start, stop, at, need,
+              abated):  # pragma: no cover (compiled)
     """Abatement per year of a phase whose steps up to present value ``at`` close
     ``need``: every cheaper step, then the steps at ``at``, earlier years first
     (``equilibrium._allocate`` without the costs)."""
     rest = need
     below = np.empty(stop - start, dtype=np.int64)
     for year in range(start, stop):
-        n = _count_below(value[year], at, False)
+        n = _count_below(costs, growth[year], at, False)
         below[year - start] = n
         abated[year] = supply[year, n]
         rest -= abated[year]
     for year in range(start, stop):
-        tied = _count_below(value[year], at, True)
+        tied = _count_below(costs, growth[year], at, True)
         left = rest if not (0.0 > rest) else 0.0  # Python's max(rest, 0.0)
         room = supply[year, tied] - supply[year, below[year - start]]
         take = room if room < left else left  # Python's min(left, room)
@@ -574,14 +577,15 @@ def banking_prices(gap, costs, tonnes, growth, bank, banking):  # pragma: no cov
                 dearest_cost = costs[n]
         else:
             finite = False
-    value = np.empty((n_years, n_steps))
-    supply = np.zeros((n_years, n_steps + 1))
+    # a step's present value in year t, costs[n] / growth[t], is computed where the
+    # searches need it (a few per year) rather than for every step and year
+    supply = np.empty((n_years, n_steps + 1))
     dearest = np.empty(n_years)
     for t in range(n_years):
         dearest[t] = dearest_cost / growth[t]
+        supply[t, 0] = 0.0
         total = 0.0
         for n in range(n_steps):
-            value[t, n] = costs[n] / growth[t]
             amount = tonnes[t, n] if finite or np.isfinite(costs[n]) else 0.0
             total = amount if n == 0 else total + amount
             supply[t, n + 1] = total
@@ -597,7 +601,7 @@ def banking_prices(gap, costs, tonnes, growth, bank, banking):  # pragma: no cov
         for i in range(size):
             total = gap[start] if i == 0 else total + gap[start + i]
             need[i] = total - held
-        present = _phase_values(value, supply, start, need)
+        present = _phase_values(costs, growth, supply, start, need)
         first = np.empty(size)
         backstop = -np.inf
         pick, highest = 0, 0.0
@@ -623,9 +627,9 @@ def banking_prices(gap, costs, tonnes, growth, bank, banking):  # pragma: no cov
         if gap_left <= 0:
             pass
         elif np.isnan(present[pick]):
-            _allocate(value, supply, start, end + 1, np.inf, np.inf, abated)
+            _allocate(costs, growth, supply, start, end + 1, np.inf, np.inf, abated)
         else:
-            _allocate(value, supply, start, end + 1, present[pick], gap_left, abated)
+            _allocate(costs, growth, supply, start, end + 1, present[pick], gap_left, abated)
         total = 0.0
         for t in range(start, end + 1):
             step = abated[t] - gap[t]
@@ -652,12 +656,18 @@ def horizon_tonnes(per_year, firm, weight, effective, horizon, at, offsets,
     at column ``at`` (as ``equilibrium.horizon_path`` builds them with numpy)."""
     n_years, n_options = len(horizon), len(per_year)
     tonnes = np.empty((n_years, n_options + 1))
-    for t in range(n_years):
-        for n in range(n_options):
-            amount = per_year[n] * weight[firm[n], t]
+    # option by option: its firm's row of weights is read once (firms come in cost
+    # order, so reading year by year would jump across the firms for every year)
+    for n in range(n_options):
+        column = n if n < at else n + 1
+        tonnes_a_year = per_year[n]
+        output = weight[firm[n]]
+        for t in range(n_years):
+            amount = tonnes_a_year * output[t]
             if in_time:
                 amount = amount * (1.0 if effective[n] <= horizon[t] else 0.0)
-            tonnes[t, n if n < at else n + 1] = amount
+            tonnes[t, column] = amount
+    for t in range(n_years):
         tonnes[t, at] = offsets[t]
     return tonnes
 

@@ -243,8 +243,28 @@ class CompiledOrderBook(OrderBook):
         """Keep the book's state in ``store``: one row per order id (trader, tonnes
         resting), per heap and per trade column, one allocation for all of them."""
         self._store = store
-        (self._trader, self._remaining, self._bid_heap, self._ask_heap,
-         *self._trades) = store
+
+    # the store's rows (views, taken when a Python step needs them: a day's compiled
+    # session never does)
+    @property
+    def _trader(self) -> np.ndarray:
+        return self._store[self._k.S_TRADER]
+
+    @property
+    def _remaining(self) -> np.ndarray:
+        return self._store[self._k.S_REMAINING]
+
+    @property
+    def _bid_heap(self) -> np.ndarray:
+        return self._store[self._k.S_BIDS]
+
+    @property
+    def _ask_heap(self) -> np.ndarray:
+        return self._store[self._k.S_ASKS]
+
+    @property
+    def _trades(self) -> np.ndarray:
+        return self._store[self._k.S_BUYER:]
 
     def _reserve(self, n_orders: int) -> None:
         """Room for ``n_orders`` more orders, their resting and the trades they can make."""
@@ -257,7 +277,8 @@ class CompiledOrderBook(OrderBook):
         if needed <= cap:
             return
         bigger = np.zeros((len(self._store), max(needed, 2 * cap)), dtype=np.int64)
-        bigger[:, :cap] = self._store
+        if cap:
+            bigger[:, :cap] = self._store
         self._use_store(bigger)
 
     def _match_batch(self, traders: np.ndarray, sides: np.ndarray, quantities: np.ndarray,

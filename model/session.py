@@ -94,7 +94,10 @@ def closing_price(trades: dict[str, np.ndarray]) -> float | None:
     quantity = trades["quantity"]
     if not len(quantity):
         return None
-    return float(np.round((trades["price"] * quantity).sum() / quantity.sum(), 2))
+    vwap = float((trades["price"] * quantity).sum()) / float(quantity.sum())
+    # to the fen as numpy rounds (times 100, half to even, over 100), without its
+    # per-call cost: Python's round() of a float to an integer is half to even too
+    return round(vwap * 100.0) / 100.0
 
 
 def default_recorded_days(calendar: TradingCalendar, compliance: Compliance,

@@ -742,3 +742,23 @@ def test_cancel_a_carried_order_at_the_open() -> None:
     day1.submit_many(np.array([3]), np.array([BUY]), np.array([5]), np.array([85.0]),
                      gtc=np.False_)
     assert day1.resting_gtc().trader.tolist() == [1, 2]
+
+
+def test_the_close_is_numpys_volume_weighted_mean_to_the_fen() -> None:
+    """``closing_price`` is bit for bit numpy's ``np.round(sum(price x tonnes) /
+    sum(tonnes), 2)``, ties at half a fen included, on random days of trades."""
+    rng = np.random.default_rng(11)
+    for n in [*range(1, 40), *rng.integers(40, 3000, 200).tolist()]:
+        price = np.round(rng.uniform(20.0, 150.0, n), 2)
+        quantity = rng.integers(1, 5000, n)
+        want = float(np.round((price * quantity).sum() / quantity.sum(), 2))
+        assert closing_price({"price": price, "quantity": quantity}) == want
+    # means at (or a bit off) half a fen: two trades a fen apart, equal tonnes
+    ties = 0
+    for fen in range(1, 20_000, 7):
+        price, quantity = np.array([fen, fen + 1]) / 100, np.array([3, 3])
+        mean = (price * quantity).sum() / quantity.sum()
+        ties += (mean * 100) % 1 == 0.5
+        assert closing_price({"price": price, "quantity": quantity}) == float(
+            np.round(mean, 2))
+    assert ties > 100  # exact ties were among them
