@@ -311,6 +311,35 @@ def test_invariants_catch_a_trade_outside_the_price_limits() -> None:
     assert result["violations"] == [f"day {day}: a continuous trade outside the price limits"]
 
 
+@pytest.mark.parametrize(("kind", "fault", "message"), [
+    ("block", "above the band", "day {day}: a block trade outside the price limits"),
+    ("block", "price 0", "day {day}: a block trade outside the price limits"),
+    ("continuous", "no tonnes", "a trade of no quantity"),
+    ("auction", "no tonnes", "a trade of no quantity"),
+])
+def test_invariants_catch_each_bad_trade_of_any_session(kind: str, fault: str,
+                                                        message: str) -> None:
+    """Each bad trade is caught whichever session or auction logged it, and named as
+    the per-session checks name it (all trades are checked at once first)."""
+    model = CarbonMarketModel(scenario="paid-allocation", seed=3,
+                              overrides={"scale": 0.05})
+    model.run()
+    assert check_invariants(model)["ok"]
+    log = next(entry for entry in model.trade_log.parts
+               if entry["kind"] == kind and len(entry["quantity"]))
+    day = int(log["day"][0])
+    log["price"], log["quantity"] = log["price"].copy(), log["quantity"].copy()
+    if fault == "above the band":
+        band = 1 + model.scenario.market.block_price_limit
+        log["price"][-1] = round(model.daily.reference_before(day) * band + 0.05, 2)
+    elif fault == "price 0":
+        log["price"][-1] = 0.0
+    else:
+        log["quantity"][-1] = 0
+    violations = check_invariants(model)["violations"]
+    assert message.format(day=day) in violations
+
+
 def test_trades_table_matches_the_trade_log() -> None:
     model = CarbonMarketModel(scenario="classroom", seed=5)
     model.run()
