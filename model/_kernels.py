@@ -374,6 +374,16 @@ def holdings_sums(holdings, rows, usable_columns):  # pragma: no cover (compiled
     return total, usable
 
 @njit(cache=True)
+def rows_total(holdings, rows):  # pragma: no cover (compiled)
+    """The sum of ``holdings[:rows]`` (``Registry.firm_total``; exact: integers)."""
+    flat = holdings.ravel()
+    total = 0
+    for k in range(min(rows, holdings.shape[0]) * holdings.shape[1]):
+        total += flat[k]
+    return total
+
+
+@njit(cache=True)
 def pay_firms(buyers, sellers, quantities, prices, n_firms, cash, net_sales, bought,
               sold):  # pragma: no cover (compiled)
     """Book a session's trades for the firms among buyers and sellers, in the order of
@@ -688,6 +698,7 @@ def warm_up() -> None:
                np.zeros((STORE_ROWS, 4), dtype=np.int64), np.zeros(5, dtype=np.int64))
     transfer_many(np.ones((2, 2), dtype=np.int64), np.zeros(1, dtype=np.int64), one, one)
     holdings_sums(np.ones((2, 2), dtype=np.int64), 2, 1)
+    rows_total(np.ones((2, 2), dtype=np.int64), 1)
     column = np.zeros((2, 2), dtype=np.int64)[:, 0]  # a firm-year column of the records
     settle_session(np.ones((2, 2), dtype=np.int64), np.zeros(1, dtype=np.int64), one, one,
                    np.ones(1), 2, np.zeros(2), np.zeros(2, dtype=np.int64), column, column)

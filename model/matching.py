@@ -482,7 +482,7 @@ class CompiledOrderBook(OrderBook):
     def _settled_trades(self, prices: np.ndarray) -> dict[str, np.ndarray]:
         """``trades()`` with the prices ``_kernels.trade_prices`` computed."""
         k = self._k
-        buyer, seller, qty = self._store[(k.S_BUYER, k.S_SELLER, k.S_QTY), :len(prices)]
+        buyer, seller, _, qty = self._store[k.S_BUYER:k.S_QTY + 1, :len(prices)].copy()
         return {"buyer": buyer, "seller": seller, "price": prices, "quantity": qty}
 
 

@@ -78,7 +78,7 @@ class Registry:
 
     def firm_total(self) -> int:
         """Quota held by all firms (t), financial accounts left out."""
-        return int(self.holdings[: self.n_firms].sum())
+        return int(_kernels.rows_total(self.holdings, self.n_firms))
 
     def issue(self, firms: np.ndarray, amounts: np.ndarray, vintage: int, flow: str) -> None:
         """Credit newly issued quota (``issued_free``, ``auctioned`` or ``reserve_out``)."""

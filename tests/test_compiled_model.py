@@ -146,6 +146,9 @@ def test_holdings_sums_by_vintage() -> None:
         want = registry.holdings[:40, : registry.column(vintage) + 1].sum(axis=1)
         assert registry.usable(vintage).tolist() == want.tolist()
     assert registry.total().tolist() == registry.holdings[:40].sum(axis=1).tolist()
+    # the firms' rows only: the last 10 rows (financial accounts) are left out
+    assert registry.firm_total() == int(registry.holdings[:40].sum())
+    assert registry.firm_total() != int(registry.holdings.sum())
 
 
 @pytest.mark.parametrize(("value", "engine", "warned"), [
