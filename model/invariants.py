@@ -114,13 +114,19 @@ def _trades_hold(model: MarketState) -> bool:
     parts = model.trade_log.parts
     if not parts:
         return True
-    sizes = [len(log["quantity"]) for log in parts]
-    bands = np.repeat(np.array([_bands(model, log) for log in parts], dtype=float).reshape(
-        -1, 2), sizes, axis=0)
-    exchange = np.repeat([log["kind"] in ("continuous", "block") for log in parts], sizes)
+    sizes = np.array([len(log["quantity"]) for log in parts])
+    kinds = np.array([log["kind"] for log in parts])
+    first_day = np.array([int(log["day"][0]) if len(log["day"]) else 0 for log in parts])
+    # each part's band: the day's listed limits, a block band, none for the others
+    down = np.where(kinds == "continuous", model.daily["limit_down"][first_day], -np.inf)
+    up = np.where(kinds == "continuous", model.daily["limit_up"][first_day], np.inf)
+    for k in np.flatnonzero((kinds == "block") & (sizes > 0)).tolist():
+        down[k], up[k] = _bands(model, parts[k])
+    exchange = np.repeat((kinds == "continuous") | (kinds == "block"), sizes)
     price = np.concatenate([log["price"] for log in parts])
     return not (
-        (price < bands[:, 0] - 1e-9).any() or (price > bands[:, 1] + 1e-9).any()
+        (price < np.repeat(down, sizes) - 1e-9).any()
+        or (price > np.repeat(up, sizes) + 1e-9).any()
         or (exchange & (price <= 0)).any()
         or (np.concatenate([log["buyer_row"] for log in parts])
             == np.concatenate([log["seller_row"] for log in parts])).any()
