@@ -683,7 +683,8 @@ def horizon_tonnes(per_year, firm, weight, effective, horizon, at, offsets,
 
 
 def warm_up() -> None:
-    """Compile (or load from the cache) every kernel on tiny inputs."""
+    """Compile (or load from the cache) every kernel a run calls, on tiny inputs (the
+    ones only other kernels call, such as ``submit_day``, are compiled inside them)."""
     z = np.zeros(4, dtype=np.int64)
     one = np.ones(1, dtype=np.int64)
     match_batch(one, one, one, one, np.zeros(1, dtype=np.bool_),
@@ -693,9 +694,6 @@ def warm_up() -> None:
                  np.zeros((STORE_ROWS, 4), dtype=np.int64), np.zeros(5, dtype=np.int64),
                  np.zeros((0, 6), dtype=np.int64), False, z.copy())
     clean_top(z.copy(), 0, z)
-    submit_day(one, one, one, np.ones(1), 0.01, 1, 1, 2,
-               np.zeros((STORE_ROWS, 4), dtype=np.int64), np.zeros(5, dtype=np.int64), 1, 2,
-               np.zeros((STORE_ROWS, 4), dtype=np.int64), np.zeros(5, dtype=np.int64))
     transfer_many(np.ones((2, 2), dtype=np.int64), np.zeros(1, dtype=np.int64), one, one)
     holdings_sums(np.ones((2, 2), dtype=np.int64), 2, 1)
     rows_total(np.ones((2, 2), dtype=np.int64), 1)
