@@ -3,10 +3,10 @@
 A process that runs the model holds about 200,000 objects tracked by Python's cyclic
 garbage collector, most of them made by imports (numba and its typing registries, pandas,
 Mesa, pydantic, etsim) and alive until the process ends. Each full collection walks all
-of them (0.05-0.15 s on the 2-core machine of bench/README.md), and a fresh process made
-six or seven: two while importing, one while loading the compiled kernels, one while
-building the model, and three at exit, where Python takes the imported modules apart
-object by object; about 0.8 s of a 4 s china-2024 process.
+of them (0.05-0.15 s on the 2-core machine of bench/README.md), and a fresh china-2024
+process made eight: two while importing, one while loading the compiled kernels, one
+while building the model, and four at exit, where Python takes the imported modules apart
+object by object (0.4-0.5 s of exit); about 0.9 s of a 4 s process in all.
 
 ``import_model()``, which ``from etsim import CarbonMarketModel`` calls (once per process):
 
