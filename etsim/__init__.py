@@ -11,6 +11,10 @@ The repository's top-level folders are this package's subpackages: ``etsim.model
 (``model/``: the market and its institutions), ``etsim.agents`` (``agents/``),
 ``etsim.dashboard``, ``etsim.experiments`` and ``etsim.scenarios``. Names are loaded on
 first use, so ``import etsim`` (and ``etsim --help``) does not import Mesa or pandas.
+Mesa's spaces and experimental features, which etsim does not use, are imported only if a
+program uses them (``etsim/_mesa_extras.py``); ``from etsim import CarbonMarketModel``
+imports the model for a run: the garbage collector paused, the compiled kernels loaded,
+what the import made then frozen (``etsim/_process.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from __future__ import annotations
 from importlib import import_module
 from pathlib import Path
 from typing import Any
+
+from etsim import _mesa_extras, _process
 
 __version__ = "0.1.0"
 
@@ -42,8 +48,15 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
+# Before the model first imports Mesa: its spaces and experimental features (networkx,
+# scipy.spatial) load when first used, not with Mesa.
+_mesa_extras.defer()
+
 
 def __getattr__(name: str) -> Any:
+    if name == "CarbonMarketModel":
+        # imported for a run: collector paused, kernels loaded, then frozen (_process.py)
+        return _process.import_model().CarbonMarketModel
     if name in _EXPORTS:
         return getattr(import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'etsim' has no attribute '{name}'")

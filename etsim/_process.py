@@ -1,0 +1,80 @@
+"""Importing the model for a run: the garbage collector, and the compiled kernels.
+
+A process that runs the model holds about 200,000 objects tracked by Python's cyclic
+garbage collector, most of them made by imports (numba and its typing registries, pandas,
+Mesa, pydantic, etsim) and alive until the process ends. Each full collection walks all
+of them (0.05-0.15 s on the 2-core machine of bench/README.md), and a fresh china-2024
+process made eight: two while importing, one while loading the compiled kernels, one
+while building the model, and four at exit, where Python takes the imported modules apart
+object by object (0.4-0.5 s of exit); about 0.9 s of a 4 s process in all.
+
+``import_model()``, which ``from etsim import CarbonMarketModel`` calls (once per process):
+
+1. imports the model's modules with the collector paused (imports make long-lived objects
+   and almost no garbage);
+2. loads the compiled kernels from numba's cache (``warm_up``), which the first run would
+   otherwise do (on a machine's first run they compile here, with the collector on);
+3. freezes what exists (``gc.freeze``): later collections, and Python's at exit, skip
+   it, as they should skip what lives as long as the process. The model, its run and
+   its tables are made afterwards and collected as usual, at exit too.
+
+Objects the program made before this import are frozen with the rest: if one of them later
+becomes garbage in a reference cycle, the cyclic collector leaves it (``gc.unfreeze()``
+returns all frozen objects to it), and at exit Python does not run the finalizers of
+those still alive in reference cycles (a file held in such a cycle and never closed is not
+flushed; Python does not promise those finalizers at exit either). Importing
+``etsim.model.market`` directly, or ``ETSIM_GC_FREEZE=0``, imports as usual: nothing is
+paused or frozen and the kernels load at the first run.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+from importlib import import_module
+from types import ModuleType
+
+MODEL = "etsim.model.market"
+
+
+def enabled() -> bool:
+    """Whether ``import_model`` pauses and freezes (``ETSIM_GC_FREEZE``, default on)."""
+    return os.environ.get("ETSIM_GC_FREEZE", "1") != "0"
+
+
+def load_kernels() -> None:
+    """Load (or, on a machine's first run, compile) the kernels a run calls: the order
+    book's and settlement's when the engine is ``compiled``, and the order formation's
+    and positions' whatever the engine."""
+    from etsim.agents import positions, strategies
+    from etsim.model import matching
+
+    kernels = matching.kernels()  # None with ETSIM_ENGINE=python
+    if kernels is not None:
+        kernels.warm_up()
+    strategies.warm_up()
+    positions.warm_up()
+
+
+def import_model() -> ModuleType:
+    """Import the model's module for a run (the module docstring says how); a module
+    already imported is returned as it is."""
+    module = sys.modules.get(MODEL)
+    if module is not None:
+        return module
+    if not enabled():
+        return import_module(MODEL)
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        module = import_module(MODEL)
+    finally:
+        if was_enabled:
+            gc.enable()
+    try:
+        load_kernels()
+    except Exception:  # the run loads them again and reports what failed
+        pass
+    gc.freeze()
+    return module

@@ -1,0 +1,74 @@
+"""``from etsim import CarbonMarketModel`` imports the model for a run
+(``etsim/_process.py``): the kernels are loaded, what the import made is frozen out of the
+garbage collector's way, the collector is on again, and the runs are the same as with a
+plain import. Timings are in bench/README.md, not here."""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from etsim import _process
+
+REPO = Path(__file__).resolve().parents[1]
+
+PROBE = """
+import gc, json, sys, weakref
+from etsim import CarbonMarketModel
+from etsim.agents import strategies
+state = {"frozen": gc.get_freeze_count(), "gc_on": gc.isenabled(),
+         "kernels_loaded": len(strategies.day_orders.signatures) > 0}
+class Node:  # in a reference cycle: only the cyclic collector frees it
+    def __init__(self):
+        self.me = self
+gone = weakref.ref(Node())
+gc.collect()
+state["later_cycle_collected"] = gone() is None
+model = CarbonMarketModel(scenario="classroom", seed=4)
+model.run()
+daily = model.results()["market_daily"]
+state["close"] = daily["close"].round(6).fillna(-1).tolist()
+state["volume"] = daily["volume"].tolist()
+print(json.dumps(state))
+"""
+
+
+def _probe(**env: str) -> dict:
+    environ = {**os.environ, **env, "PYTHONPATH": os.pathsep.join(
+        [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    done = subprocess.run([sys.executable, "-c", PROBE], cwd=REPO, env=environ,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_importing_for_a_run_loads_kernels_and_freezes_and_runs_the_same() -> None:
+    quiet = _probe()
+    plain = _probe(ETSIM_GC_FREEZE="0")
+    # the imported modules' objects (tens of thousands) are out of the collector's way
+    assert quiet["frozen"] > 50_000
+    assert quiet["gc_on"] and quiet["kernels_loaded"]
+    # what the program makes afterwards is collected as usual (a dashboard's runs)
+    assert quiet["later_cycle_collected"] and plain["later_cycle_collected"]
+    # a plain import: nothing frozen, the kernels wait for the first run
+    assert plain["frozen"] == 0 and plain["gc_on"] and not plain["kernels_loaded"]
+    assert quiet["close"] == plain["close"] and quiet["volume"] == plain["volume"]
+    assert sum(quiet["volume"]) > 0
+
+
+def test_a_failed_import_leaves_the_collector_on(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "etsim_fake_model.py").write_text("raise RuntimeError('no model here')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(_process, "MODEL", "etsim_fake_model")
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError, match="no model here"):
+        _process.import_model()
+    assert gc.isenabled()
+    assert "etsim_fake_model" not in sys.modules
