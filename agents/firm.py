@@ -18,7 +18,9 @@ A firm's other decisions are taken for all firms at once, on arrays:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import itertools
+import weakref
+from typing import TYPE_CHECKING, Any
 
 import mesa
 import numpy as np
@@ -31,6 +33,22 @@ if TYPE_CHECKING:  # annotations only
     from etsim.model.records import MarketState
 
 
+class _IdCounters:
+    """Each model's counter of agent ids (``unique_id`` 1, 2, ...), as Mesa's
+    ``Agent._ids`` keeps them, but held by the model, not for it: Mesa 3.3's class-level
+    dict keyed by the model keeps every model that made an agent alive until the
+    process ends (a sweep worker or the dashboard, run after run)."""
+
+    def __init__(self) -> None:
+        self._counters: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+    def __getitem__(self, model: Any) -> Any:
+        counter = self._counters.get(model)
+        if counter is None:
+            counter = self._counters[model] = itertools.count(1)
+        return counter
+
+
 class Firm(mesa.Agent):
     """A covered installation: a compliance account that produces, emits, abates and trades.
 
@@ -39,6 +57,8 @@ class Firm(mesa.Agent):
         row: This firm's row in the model's arrays.
         sector: Name of the firm's sector.
     """
+
+    _ids = _IdCounters()  # read by mesa.Agent.__init__: next(self._ids[model])
 
     def __init__(self, model: MarketState, row: int, sector: str) -> None:
         super().__init__(model)

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
 _began = time.perf_counter()
-# etsim first, as a user's script: it imports Mesa without its unused spaces
+# etsim first, as a user's script
 from etsim import CarbonMarketModel  # noqa: E402, I001
 from etsim.agents import positions, strategies  # noqa: E402
 from etsim.model import matching  # noqa: E402

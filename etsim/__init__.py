@@ -11,10 +11,9 @@ The repository's top-level folders are this package's subpackages: ``etsim.model
 (``model/``: the market and its institutions), ``etsim.agents`` (``agents/``),
 ``etsim.dashboard``, ``etsim.experiments`` and ``etsim.scenarios``. Names are loaded on
 first use, so ``import etsim`` (and ``etsim --help``) does not import Mesa or pandas.
-Mesa's spaces and experimental features, which etsim does not use, are imported only if a
-program uses them (``etsim/_mesa_extras.py``); ``from etsim import CarbonMarketModel``
-imports the model for a run: the garbage collector paused, the compiled kernels loaded,
-what the import made then frozen (``etsim/_process.py``).
+``from etsim import CarbonMarketModel`` imports the model for a run: the garbage collector
+paused, the compiled kernels loaded, what the import made then frozen
+(``etsim/_process.py``; ``ETSIM_GC_FREEZE=0`` imports as usual).
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any
 
-from etsim import _mesa_extras, _process
+from etsim import _process
 
 __version__ = "0.1.0"
 
@@ -47,10 +46,6 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-# Before the model first imports Mesa: its spaces and experimental features (networkx,
-# scipy.spatial) load when first used, not with Mesa.
-_mesa_extras.defer()
 
 
 def __getattr__(name: str) -> Any:

@@ -166,3 +166,24 @@ def test_batch_run_close_is_the_days_own_and_last_close_carries() -> None:
     assert daily["close"].isna().any()  # the check covers days without a close
     carried = daily["close"].ffill().fillna(daily["reference_price"]).to_numpy()
     np.testing.assert_allclose(frame["last_close"].to_numpy(), carried)
+
+
+def test_a_model_is_freed_when_dropped_and_its_firms_are_numbered_from_one() -> None:
+    """Runs one after the other in one process (a sweep worker, the dashboard) do not
+    pile up: nothing keeps a dropped model alive (Mesa 3.3's class-level id counters
+    would), and each model's firms still get unique ids 1, 2, ... in order."""
+    import gc
+    import weakref
+
+    dropped = []
+    for seed in (1, 2):
+        model = CarbonMarketModel(scenario="classroom", seed=seed)
+        model.run()
+        ids = [agent.unique_id for agent in model.agents]
+        assert ids == list(range(1, len(ids) + 1))
+        assert model.results()["firms"]["firm_id"].tolist() == ids
+        dropped.append(weakref.ref(model))
+        del model
+    gc.collect()
+    assert all(ref() is None for ref in dropped)
+    assert not any(isinstance(key, CarbonMarketModel) for key in mesa.Agent._ids)
