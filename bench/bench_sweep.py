@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -51,13 +52,25 @@ values = [{rates}]
 """
 
 
-def _sweep(path: Path, out: Path, workers: int) -> tuple[float, pd.DataFrame]:
+def _cpu_seconds() -> float:
+    """CPU time of this process and its finished children (a LocalCluster's workers
+    once the cluster has stopped): unlike wall time, other work on the machine barely
+    changes it."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _sweep(path: Path, out: Path, workers: int) -> tuple[float, float, pd.DataFrame]:
+    """Wall and CPU seconds of one sweep, and its summary."""
+    cpu = _cpu_seconds()
     started = time.perf_counter()
     result = run_sweep(path, out, workers=workers, progress=False)
     elapsed = time.perf_counter() - started
+    cpu = _cpu_seconds() - cpu
     if not result.ok:
         raise SystemExit(f"{result.failed} runs failed: see {out / 'errors'}")
-    return elapsed, pd.read_parquet(out / "summary.parquet")
+    return elapsed, cpu, pd.read_parquet(out / "summary.parquet")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,11 +93,11 @@ def main(argv: list[str] | None = None) -> int:
         runs = replicates * len(RATES)
         print(f"{runs} runs of {args.scenario} at scale {args.scale}; "
               f"{available_cores()} cores available")
-        serial, first = _sweep(path, base / "serial", 1)
+        serial, serial_cpu, first = _sweep(path, base / "serial", 1)
         per_run = first["wall_time_s"]
         print(f"  run time: mean {per_run.mean():.2f} s, min {per_run.min():.2f} s, "
               f"max {per_run.max():.2f} s (in process)")
-        parallel, second = _sweep(path, base / "parallel", args.workers)
+        parallel, parallel_cpu, second = _sweep(path, base / "parallel", args.workers)
     # busy share of the workers' time: low means scheduling gaps, start-up or a tail;
     # a slower run time than in process means the cores slow each other down
     utilisation = second["wall_time_s"].sum() / (args.workers * parallel)
@@ -99,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"workers busy {100 * utilisation:.0f}% of the parallel sweep's wall time "
           f"(cluster start-up and stop included); a run took {slowdown:.2f} x as long as in "
           "process")
+    print(f"CPU time of the sweep, all its processes: {serial_cpu:.1f} s with 1 worker, "
+          f"{parallel_cpu:.1f} s with {args.workers} ({parallel_cpu / serial_cpu:.2f} x); "
+          f"CPU-bound efficiency {100 * serial_cpu / parallel_cpu:.0f}% (what the parallel "
+          "efficiency would be on cores nothing else uses, tail and idle start-up aside)")
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     same = first.drop(columns="wall_time_s").equals(second.drop(columns="wall_time_s"))
     print(f"same summary with 1 and {args.workers} workers: {'yes' if same else 'NO'}")
