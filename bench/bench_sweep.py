@@ -3,8 +3,9 @@
 The same experiment (china-2024 at scale 0.5 by default, runs of about a second each:
 4 tightening rates x 10 replicates = 40 runs) is swept twice into fresh folders: once
 in process (``workers=1``, the sequential baseline) and once on a Dask LocalCluster of N
-single-threaded worker processes (``workers=N``). Times are wall-clock times of
-``run_sweep`` as a user sees them, the cluster's start and stop included.
+single-threaded worker processes (``workers=N``), each in a fresh process as
+``etsim sweep`` runs it. Times are wall-clock times of ``run_sweep`` as a user sees
+them (after the process's imports), the cluster's start and stop included.
 
     python bench/bench_sweep.py                    # 40 runs, scale 0.5, 1 and 2 workers
     python bench/bench_sweep.py --runs 40 --scale 1 --workers 2
@@ -13,18 +14,20 @@ Parallel efficiency = (time with 1 worker) / (N x time with N workers); the targ
 90% or more on 2 cores. The script also checks that both
 sweeps give the same summary (wall times aside). To tell Dask's overhead from cores
 that slow each other down (other work on a shared machine), it also prints how busy the
-workers were and how much longer a run took than in process. Exit status 1 if the
+workers were, how much longer a run took than in process, and the CPU time of each
+sweep over all its processes (this one and the workers): on a shared machine the wall
+times measure the other work too, the CPU times much less. Exit status 1 if the
 summaries differ.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import resource
+import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,7 +37,7 @@ os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH",
 
 import pandas as pd  # noqa: E402
 
-from etsim.experiments.sweep import available_cores, run_sweep  # noqa: E402
+from etsim.experiments.sweep import available_cores  # noqa: E402
 
 RATES = (0.01, 0.02, 0.03, 0.04)
 
@@ -52,25 +55,41 @@ values = [{rates}]
 """
 
 
-def _cpu_seconds() -> float:
-    """CPU time of this process and its finished children (a LocalCluster's workers
-    once the cluster has stopped): unlike wall time, other work on the machine barely
-    changes it."""
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+# One sweep in a fresh process, as `etsim sweep` runs it: the serial sweep's first run
+# and a parallel sweep's workers start cold alike (a LocalCluster's workers are forked
+# from the sweep's process, so a process that has already run the model would hand
+# them its warm state).
+SWEEP_ONE = """
+import json, resource, sys, time
+from etsim.experiments.sweep import run_sweep
+
+
+def cpu():  # this process and its finished children (the workers, once stopped)
+    own, children = (resource.getrusage(w) for w in (resource.RUSAGE_SELF,
+                                                     resource.RUSAGE_CHILDREN))
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
+path, out, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
+used, started = cpu(), time.perf_counter()
+result = run_sweep(path, out, workers=workers, progress=False)
+elapsed = time.perf_counter() - started
+print(json.dumps({"elapsed": elapsed, "cpu": cpu() - used, "failed": result.failed,
+                  "ok": result.ok}))
+"""
+
+
 def _sweep(path: Path, out: Path, workers: int) -> tuple[float, float, pd.DataFrame]:
-    """Wall and CPU seconds of one sweep, and its summary."""
-    cpu = _cpu_seconds()
-    started = time.perf_counter()
-    result = run_sweep(path, out, workers=workers, progress=False)
-    elapsed = time.perf_counter() - started
-    cpu = _cpu_seconds() - cpu
-    if not result.ok:
-        raise SystemExit(f"{result.failed} runs failed: see {out / 'errors'}")
-    return elapsed, cpu, pd.read_parquet(out / "summary.parquet")
+    """Wall and CPU seconds of one sweep (``run_sweep`` in a fresh process, after its
+    imports), and its summary. CPU time counts the sweep's process and its workers:
+    unlike wall time, other work on the machine changes it little."""
+    done = subprocess.run([sys.executable, "-c", SWEEP_ONE, str(path), str(out),
+                           str(workers)], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                          check=True)
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    if not figures["ok"]:
+        raise SystemExit(f"{figures['failed']} runs failed: see {out / 'errors'}")
+    return figures["elapsed"], figures["cpu"], pd.read_parquet(out / "summary.parquet")
 
 
 def main(argv: list[str] | None = None) -> int:
