@@ -25,6 +25,7 @@ import logging
 import math
 import os
 import shutil
+import sys
 import time
 import traceback
 import uuid
@@ -451,11 +452,38 @@ WORKER_CONFIG = {
     "distributed.admin.tick.interval": "1s",
     "distributed.worker.memory.monitor-interval": "2s",
     "distributed.admin.system-monitor.interval": "2s",
+    # Dask starts workers with MALLOC_TRIM_THRESHOLD_=65536, which also fixes glibc's
+    # mmap threshold: every array over 128 KiB is mapped and unmapped afresh (4 x the
+    # page faults of a run in process, 0.09 s more system time a run)
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
 }
+"""Dask settings of a LocalCluster's workers (an existing cluster keeps its own)."""
+
+
+def start_method() -> str:
+    """How a LocalCluster's worker processes are started.
+
+    On Linux they are forked from this process, which has imported etsim and loaded the
+    compiled kernels: a worker starts in about 0.1 s with the model in memory (shared
+    with this process until written), where a spawned one starts a fresh interpreter
+    and imports Dask, etsim and the kernels again (2-3 s of CPU each), and it exits
+    without Python's shutdown (a spawned worker's took 0.5-1 s). Elsewhere (macOS,
+    Windows: fork is unsafe or missing) Dask's own setting is kept.
+    """
+    import dask
+
+    if sys.platform.startswith("linux"):
+        return "fork"
+    return str(dask.config.get("distributed.worker.multiprocessing-method"))
 
 
 def connect(workers: int | None, scheduler: str | None) -> tuple[Any, Any]:
     """A Dask client and the LocalCluster it owns (None for an existing scheduler).
+
+    A LocalCluster's workers are single-threaded processes on loopback, started as
+    :func:`start_method` says, with :data:`WORKER_CONFIG`. Only the first workers are
+    started that way: a worker Dask restarts later (after its process died) is spawned
+    as Dask's configuration says, since by then this process runs the client's threads.
 
     Args:
         workers: Local worker processes (None: one per core).
@@ -480,11 +508,16 @@ def connect(workers: int | None, scheduler: str | None) -> tuple[Any, Any]:
 
     # The workers' statistical profiler samples every thread's stack 100 times a second
     # and competes with the run for the GIL: a run took 1.15 x as long in a worker as
-    # in process. Nobody reads those profiles here (no dashboard), so it is off.
-    with dask.config.set(WORKER_CONFIG):
+    # in process. Nobody reads those profiles here (no dashboard), so it is off. The
+    # nannies keep the settings for a worker they restart (config=). The start method
+    # holds while the cluster starts only: then this process runs nothing but Dask's
+    # start-up and has imported all a worker needs; a worker restarted later, when the
+    # client's threads run, is spawned (forking a busy threaded process is unsafe).
+    config = {**WORKER_CONFIG, "distributed.worker.multiprocessing-method": start_method()}
+    with dask.config.set(config):
         cluster = LocalCluster(n_workers=workers or available_cores(), threads_per_worker=1,
                                processes=True, host="127.0.0.1", dashboard_address=None,
-                               silence_logs=logging.ERROR)
+                               silence_logs=logging.ERROR, config=WORKER_CONFIG)
     try:
         return Client(cluster), cluster
     except BaseException:

@@ -1,0 +1,105 @@
+"""A sweep's LocalCluster: its workers start from the sweep's process with the model
+loaded, a failing run is recorded as in process, a worker that dies is replaced and its
+run done again, and Dask's own configuration is left as it was."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import dask
+import distributed  # noqa: F401 (loads the distributed settings read here)
+import pandas as pd
+import pytest
+
+import etsim.experiments.sweep as sweep
+from etsim.experiments.sweep import connect, disconnect, run_sweep
+
+SMALL = Path(__file__).resolve().parent / "experiments" / "small-grid.toml"
+
+# Workers are forked on Linux only (elsewhere they are spawned, as Dask does by default,
+# and a class patched in this process would not reach them).
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                reason="LocalCluster workers are forked on Linux only")
+
+
+def _summary(out: Path) -> pd.DataFrame:
+    return pd.read_parquet(out / "summary.parquet").drop(columns="wall_time_s")
+
+
+def _worker_state() -> tuple[int, object, str | None, bool]:
+    """What a worker reports: its parent, a value this process set in the sweep module
+    at run time (a worker holds it only if it is a copy of this process), its malloc
+    setting, whether Dask's profiler samples it."""
+    return (os.getppid(), getattr(sys.modules["etsim.experiments.sweep"], "_probe", None),
+            os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+            bool(dask.config.get("distributed.worker.profile.enabled")))
+
+
+def test_workers_start_as_copies_of_this_process(monkeypatch) -> None:
+    method = dask.config.get("distributed.worker.multiprocessing-method")
+    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
+    probe = f"set by {os.getpid()}"
+    monkeypatch.setattr(sweep, "_probe", probe, raising=False)
+    client, cluster = connect(2, None)
+    try:
+        states = client.run(_worker_state)
+    finally:
+        disconnect(client, cluster)
+    assert len(states) == 2
+    # forked by this process, so what it has loaded (the model, the compiled kernels)
+    # is in a worker's memory before any run reaches it
+    assert set(states.values()) == {(os.getpid(), probe, None, False)}
+    # the settings held while the cluster started only
+    assert dask.config.get("distributed.worker.multiprocessing-method") == method
+    assert dict(dask.config.get("distributed.nanny.pre-spawn-environ")) == environ
+
+
+def test_failed_run_on_a_local_cluster_is_recorded_as_in_process(tmp_path: Path,
+                                                                  monkeypatch) -> None:
+    class Exploding(sweep.CarbonMarketModel):
+        def run(self):  # noqa: ANN202
+            if self.scenario.penalty.multiple == 10:
+                raise RuntimeError("boom at multiple 10")
+            return super().run()
+
+    monkeypatch.setattr(sweep, "CarbonMarketModel", Exploding)
+    results = {workers: run_sweep(SMALL, tmp_path / f"workers-{workers}", workers=workers,
+                                  progress=False) for workers in (1, 2)}
+    for result in results.values():
+        assert result.failed == 6 and result.computed == 6 and not result.ok
+    assert sorted(results[1].failed_ids) == sorted(results[2].failed_ids)
+    pd.testing.assert_frame_equal(_summary(tmp_path / "workers-1"),
+                                  _summary(tmp_path / "workers-2"))
+    for run in results[1].failed_ids:
+        records = [json.loads((tmp_path / f"workers-{w}" / "errors" / f"{run}.json")
+                              .read_text()) for w in (1, 2)]
+        for record in records:
+            assert record["type"] == "RuntimeError"
+            assert record["message"] == "boom at multiple 10"
+            assert "boom at multiple 10" in record["traceback"]
+            del record["traceback"], record["row"]["wall_time_s"]
+        assert records[0] == records[1]
+
+
+def test_a_worker_that_dies_is_replaced_and_its_run_done_again(tmp_path: Path,
+                                                               monkeypatch) -> None:
+    reference = run_sweep(SMALL, tmp_path / "in-process", workers=1, progress=False)
+    assert reference.ok
+    marker = tmp_path / "died"
+
+    class Dying(sweep.CarbonMarketModel):
+        def run(self):  # noqa: ANN202
+            if not marker.exists():
+                marker.touch()
+                os._exit(1)  # the worker process dies, as on a crash or the OOM killer
+            return super().run()
+
+    monkeypatch.setattr(sweep, "CarbonMarketModel", Dying)
+    result = run_sweep(SMALL, tmp_path / "cluster", workers=2, progress=False)
+    assert marker.exists()  # a worker did die
+    assert result.ok and result.computed == 12
+    pd.testing.assert_frame_equal(_summary(tmp_path / "cluster"),
+                                  _summary(tmp_path / "in-process"))
