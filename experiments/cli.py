@@ -62,7 +62,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"--out {shown_name(chosen_out)} already exists; choose another "
                          "folder (nothing is overwritten)")
 
-    from etsim.model.market import CarbonMarketModel
+    from etsim import CarbonMarketModel
     from etsim.model.results import cannot_write, check_output_folder, run_record, write_results
     from etsim.model.scenario import load_scenario, parse_override_value
 

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from etsim import CarbonMarketModel  # for a run: kernels loaded, imports frozen
 from etsim.experiments.experiment import (
     HEADLINE_COLUMNS,
     HEADLINE_PREFIXES,
@@ -49,7 +50,6 @@ from etsim.experiments.experiment import (
     plan_runs,
     read_experiment,
 )
-from etsim.model.market import CarbonMarketModel
 from etsim.model.messages import shown, shown_name
 from etsim.model.results import (
     ResultsError,
@@ -468,10 +468,14 @@ def start_method() -> str:
     with this process until written), where a spawned one starts a fresh interpreter
     and imports Dask, etsim and the kernels again (2-3 s of CPU each), and it exits
     without Python's shutdown (a spawned worker's took 0.5-1 s). Elsewhere (macOS,
-    Windows: fork is unsafe or missing) Dask's own setting is kept.
+    Windows: fork is unsafe or missing) Dask's own setting is kept. The environment
+    variable ``ETSIM_SWEEP_START`` (``fork``, ``forkserver`` or ``spawn``) overrides both.
     """
     import dask
 
+    chosen = os.environ.get("ETSIM_SWEEP_START", "")
+    if chosen in ("fork", "forkserver", "spawn"):  # the user's choice wins
+        return chosen
     if sys.platform.startswith("linux"):
         return "fork"
     return str(dask.config.get("distributed.worker.multiprocessing-method"))

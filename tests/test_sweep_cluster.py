@@ -103,3 +103,15 @@ def test_a_worker_that_dies_is_replaced_and_its_run_done_again(tmp_path: Path,
     assert result.ok and result.computed == 12
     pd.testing.assert_frame_equal(_summary(tmp_path / "cluster"),
                                   _summary(tmp_path / "in-process"))
+
+
+@pytest.mark.parametrize("chosen", ["spawn", "forkserver", "fork"])
+def test_the_workers_start_method_can_be_chosen(monkeypatch, chosen: str) -> None:
+    """ETSIM_SWEEP_START picks how a LocalCluster's workers start (spawn where forking
+    this process is not wanted); an unknown value keeps the platform's default."""
+    monkeypatch.setenv("ETSIM_SWEEP_START", chosen)
+    assert sweep.start_method() == chosen
+    monkeypatch.setenv("ETSIM_SWEEP_START", "teleport")
+    default = "fork" if sys.platform.startswith("linux") else dask.config.get(
+        "distributed.worker.multiprocessing-method")
+    assert sweep.start_method() == default
