@@ -43,13 +43,34 @@ def enabled() -> bool:
     return os.environ.get("ETSIM_GC_FREEZE", "1") != "0"
 
 
+COMPILING = ("etsim: compiling the model's kernels for this machine, once (about 15-30 s; "
+             "later processes load them from the cache)")
+
+
+def kernels_cached() -> bool | None:
+    """Whether the compiled kernels a run calls first are in numba's on-disk cache: False
+    when one has never been compiled here, None when numba's cache cannot be read (its
+    layout is numba's own, not a public interface)."""
+    from etsim.agents import positions, strategies
+    from etsim.model import _kernels
+
+    try:
+        return all(os.path.exists(kernel._cache._cache_file._index_path) for kernel in (
+            strategies.day_orders, positions._day_positions, _kernels.session_day))
+    except AttributeError:
+        return None
+
+
 def load_kernels() -> None:
     """Load (or, on a machine's first run, compile) the kernels a run calls: the order
     book's and settlement's when the engine is ``compiled``, and the order formation's
-    and positions' whatever the engine."""
+    and positions' whatever the engine. Compiling takes a while, so it is said first,
+    on standard error."""
     from etsim.agents import positions, strategies
     from etsim.model import matching
 
+    if kernels_cached() is False:
+        print(COMPILING, file=sys.stderr, flush=True)
     kernels = matching.kernels()  # None with ETSIM_ENGINE=python
     if kernels is not None:
         kernels.warm_up()

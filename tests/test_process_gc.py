@@ -72,3 +72,33 @@ def test_a_failed_import_leaves_the_collector_on(tmp_path: Path,
         _process.import_model()
     assert gc.isenabled()
     assert "etsim_fake_model" not in sys.modules
+
+
+def test_the_kernels_cache_is_found_and_a_first_compile_is_announced(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """A process whose kernels are not in numba's cache says, on standard error, that it
+    compiles them (the wait is long); one whose kernels are cached says nothing."""
+    code = ("from etsim import _process; from etsim.agents import strategies; "
+            "print(_process.kernels_cached())")
+    environ = {**os.environ, "PYTHONPATH": str(REPO), "ETSIM_GC_FREEZE": "0"}
+    # loaded (compiled if this checkout has never run them), then cached
+    warm = subprocess.run([sys.executable, "-c", "from etsim import _process; "
+                           "_process.load_kernels(); " + code], cwd=REPO, env=environ,
+                          capture_output=True, text=True, timeout=600)
+    assert warm.stdout.split()[-1] == "True", warm.stderr
+    cold = subprocess.run([sys.executable, "-c", code], cwd=REPO,
+                          env={**environ, "NUMBA_CACHE_DIR": str(tmp_path)},
+                          capture_output=True, text=True, timeout=300)
+    assert cold.stdout.split()[-1] == "False", cold.stderr
+    # the announcement, without compiling anything here
+    monkeypatch.setattr(_process, "kernels_cached", lambda: False)
+    from etsim.agents import positions, strategies
+    from etsim.model import matching
+    monkeypatch.setattr(matching, "kernels", lambda: None)
+    monkeypatch.setattr(strategies, "warm_up", lambda: None)
+    monkeypatch.setattr(positions, "warm_up", lambda: None)
+    _process.load_kernels()
+    assert _process.COMPILING in capsys.readouterr().err
+    monkeypatch.setattr(_process, "kernels_cached", lambda: True)
+    _process.load_kernels()
+    assert capsys.readouterr().err == ""
