@@ -435,16 +435,16 @@ class CompiledOrderBook(OrderBook):
         return int(heap[0] >> k.SEQ_BITS) if counts[count] else None
 
     def best_bid(self) -> float | None:
-        key = self._top(self._bid_heap, self._k.N_BIDS)
-        return None if key is None else round((self._k.BID_BASE - key) * self.tick, 2)
+        self._top(self._bid_heap, self._k.N_BIDS)
+        return self._best(self._k.N_BIDS)
 
     def best_ask(self) -> float | None:
-        key = self._top(self._ask_heap, self._k.N_ASKS)
-        return None if key is None else round(key * self.tick, 2)
+        self._top(self._ask_heap, self._k.N_ASKS)
+        return self._best(self._k.N_ASKS)
 
     def _best(self, count: int) -> float | None:
-        """``best_bid()`` (``count`` N_BIDS) or ``best_ask()`` of a book whose side is
-        already cleaned to its top (``_kernels.session_day`` did)."""
+        """The best bid (``count`` N_BIDS) or ask of a side already cleaned to its top
+        (by ``_top``, or by ``_kernels.session_day``), to the fen; None when empty."""
         k = self._k
         if not self._counts[count]:
             return None
