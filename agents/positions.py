@@ -302,6 +302,7 @@ class Positions:
             annual_need=firms.annual_emissions,
             block_min_t=sc.market.block_min_t,
             must_sell=must_sell,
+            shared_urgency=True,
         )
 
     def _firms_trading(self, year: int, open_: bool) -> np.ndarray:

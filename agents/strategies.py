@@ -55,6 +55,9 @@ class TradingState:
     # t: what each firm must sell before its next deadline so as not to have quota
     # cancelled by the carry-over limit (compliance.must_sell); None: no limit
     must_sell: np.ndarray | None = None
+    # True when every firm has the same urgency (one deadline for all, as the model's
+    # firms have): the strategies then raise it to a power once, not per firm
+    shared_urgency: bool = False
 
 
 @dataclass
@@ -244,7 +247,8 @@ def day_orders(params, value_rule, quote_rule, banking, low, high, reference, mi
     """One strategy's orders of the day (``BudgetConstrainedStrategy.orders``).
 
     Per firm arrays as in ``TradingState`` (``allowed``: may trade and uses this
-    strategy; ``urgency_8``: urgency to the 8th power); ``own_mac``, ``annual_need``,
+    strategy; ``urgency_8``: urgency to the 8th power; both urgencies may instead be
+    one value all firms share, an array of length 1); ``own_mac``, ``annual_need``,
     ``must_sell``, ``quote_draw``, the margins, ``patient_draw`` (with ``depth_draw``)
     and ``deal_draw`` are empty when not used. ``reference`` is NaN without patient
     quotes; ``minimum`` is the minimum block size (0: none).
@@ -266,10 +270,12 @@ def day_orders(params, value_rule, quote_rule, banking, low, high, reference, mi
     bid, ask = np.empty(n), np.empty(n)
     tonnes = np.zeros((4, n))
     m = 0
+    shared = len(urgency) == 1  # one urgency for all firms
     for i in range(n):
-        if not (allowed[i] and active_draw[i] < base + (peak - base) * urgency[i]):
+        u = urgency[0] if shared else urgency[i]
+        if not (allowed[i] and active_draw[i] < base + (peak - base) * u):
             continue
-        p, u = position[i], urgency[i]
+        p = position[i]
         buying = p < 0
         selling = p >= 1 and sellable[i] >= 1
         # Obligations are whole tonnes: a buyer short of any fraction needs one more tonne.
@@ -291,7 +297,8 @@ def day_orders(params, value_rule, quote_rule, banking, low, high, reference, mi
         # Orders grow with urgency: firms put off most of their trading to the run-up
         # to the deadline (China's "tidal" trading), and in its last days they order
         # all that is left.
-        share = order_share * np.maximum(u, EARLY) + (1.0 - order_share) * urgency_8[i]
+        u8 = urgency_8[0] if shared else urgency_8[i]
+        share = order_share * np.maximum(u, EARLY) + (1.0 - order_share) * u8
         buy_block = sell_block = buy_listed = sell_listed = 0.0
         if buying:
             affordable = np.floor(np.maximum(budget[i], 0.0) / np.maximum(b, 0.01))
@@ -472,6 +479,8 @@ class BudgetConstrainedStrategy:
         if members is not None:
             allowed = allowed & members
         urgency = _floats(state.urgency)
+        if state.shared_urgency and len(urgency):
+            urgency = urgency[:1]  # the kernel reads one value for all
         trader, side, quantity, price, buy, sell = day_orders(
             self._params, self.value_rule, self.quote_rule, bool(state.banking),
             float(state.limit_down), float(state.limit_up),
@@ -507,9 +516,9 @@ def _bools(values: np.ndarray) -> np.ndarray:
 
 def _power8(urgency: np.ndarray) -> np.ndarray:
     """``urgency**8`` with numpy's power, as the model has always computed it (Python's
-    power of a float differs in the last bit for some values); the firms share one
-    urgency on a day, so it is raised once."""
-    if len(urgency) and urgency[0] == urgency[-1] and (urgency == urgency[0]).all():
+    power of a float differs in the last bit for some values); where the firms share
+    one urgency it is raised once."""
+    if len(urgency) > 1 and urgency[0] == urgency[-1] and (urgency == urgency[0]).all():
         return np.full(len(urgency), (urgency[:1] ** 8)[0])
     return urgency**8
 

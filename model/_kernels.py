@@ -438,6 +438,89 @@ def trade_prices(store, n_trades, tick):  # pragma: no cover (compiled)
 
 
 @njit(cache=True)
+def _block_sum(values, start, n):  # pragma: no cover (compiled)
+    """numpy's pairwise sum of at most 128 values (:func:`pairwise_sum`)."""
+    if n < 8:
+        total = 0.0
+        for i in range(start, start + n):
+            total += values[i]
+        return total
+    r0, r1, r2, r3 = values[start], values[start + 1], values[start + 2], values[start + 3]
+    r4, r5, r6, r7 = values[start + 4], values[start + 5], values[start + 6], values[start + 7]
+    i = 8
+    whole = n - n % 8
+    while i < whole:
+        j = start + i
+        r0 += values[j]
+        r1 += values[j + 1]
+        r2 += values[j + 2]
+        r3 += values[j + 3]
+        r4 += values[j + 4]
+        r5 += values[j + 5]
+        r6 += values[j + 6]
+        r7 += values[j + 7]
+        i += 8
+    total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        total += values[start + i]
+        i += 1
+    return total
+
+
+@njit(cache=True)
+def pairwise_sum(values, start, n):  # pragma: no cover (compiled)
+    """The sum of ``values[start:start + n]`` as numpy's ``sum()`` of a contiguous float64
+    array adds it, so the result is numpy's to the last bit: pairwise summation, eight
+    running sums over blocks of up to 128 values (:func:`_block_sum`), and above that
+    the sum of the two halves (the first a multiple of 8 long). numpy recurses; this
+    walks the same tree with a stack (a cached numba function must not recurse)."""
+    if n <= 128:
+        return _block_sum(values, start, n)
+    # frames of the walk: a range, and the sum of its first half once that is done
+    starts = np.empty(64, dtype=np.int64)
+    sizes = np.empty(64, dtype=np.int64)
+    firsts = np.empty(64)
+    first_done = np.zeros(64, dtype=np.bool_)
+    starts[0], sizes[0], first_done[0] = start, n, False
+    depth = 0
+    while True:
+        size = sizes[depth]
+        if size > 128 and not first_done[depth]:  # descend into the first half
+            half = size // 2
+            half -= half % 8
+            starts[depth + 1], sizes[depth + 1] = starts[depth], half
+            first_done[depth + 1] = False
+            depth += 1
+            continue
+        total = _block_sum(values, starts[depth], size) if size <= 128 else firsts[depth]
+        # a range is done: add it to its parent's first half, or descend into the second
+        while depth > 0:
+            depth -= 1
+            half = sizes[depth] // 2
+            half -= half % 8
+            if not first_done[depth]:
+                first_done[depth] = True
+                firsts[depth] = total
+                starts[depth + 1], sizes[depth + 1] = starts[depth] + half, sizes[depth] - half
+                first_done[depth + 1] = False
+                depth += 1
+                break
+            total = firsts[depth] + total
+        else:
+            return total
+
+
+@njit(cache=True)
+def trades_value(prices, quantities):  # pragma: no cover (compiled)
+    """``(prices * quantities).sum()`` as numpy computes it: each trade's value, then
+    numpy's pairwise sum (:func:`pairwise_sum`); the close's numerator."""
+    value = np.empty(len(prices))
+    for k in range(len(prices)):
+        value[k] = prices[k] * np.float64(quantities[k])
+    return pairwise_sum(value, 0, len(value))
+
+
+@njit(cache=True)
 def session_day(traders, sides, quantities, prices, tick, block_min, has_block, block_lo,
                 block_hi, block_store, block_counts, lo, hi, store, counts, holdings,
                 n_firms, cash, net_sales, bought, sold):  # pragma: no cover (compiled)
@@ -450,9 +533,10 @@ def session_day(traders, sides, quantities, prices, tick, block_min, has_block, 
 
     Returns:
         ``(code, block orders, block rejected, listed orders, listed rejected, listed
-        failed, block failed, listed prices, block prices)``: the first five as
-        :func:`submit_day` (nothing else done when code < 0), the failure codes of
-        :func:`settle_session` (-1 when settled or not attempted).
+        failed, block failed, listed prices, block prices, listed value)``: the first
+        five as :func:`submit_day` (nothing else done when code < 0), the failure codes
+        of :func:`settle_session` (-1 when settled or not attempted), the trades' prices
+        and the listed trades' value (:func:`trades_value`, for the close).
     """
     code, n_block, block_rejected, n_listed, listed_rejected = submit_day(
         traders, sides, quantities, prices, tick, block_min, block_lo, block_hi,
@@ -461,9 +545,11 @@ def session_day(traders, sides, quantities, prices, tick, block_min, has_block, 
     block_prices = np.empty(0)
     listed_failed = -1
     block_failed = -1
+    listed_value = 0.0
     if code == 0:
         nt = counts[N_TRADES]
         listed_prices = trade_prices(store, nt, tick)
+        listed_value = trades_value(listed_prices, store[S_QTY, :nt])
         counts[N_BIDS] = clean_top(store[S_BIDS], counts[N_BIDS], store[S_REMAINING])
         counts[N_ASKS] = clean_top(store[S_ASKS], counts[N_ASKS], store[S_REMAINING])
         listed_failed = settle_session(holdings, store[S_SELLER, :nt], store[S_BUYER, :nt],
@@ -478,7 +564,7 @@ def session_day(traders, sides, quantities, prices, tick, block_min, has_block, 
                     block_store[S_QTY, :bt], block_prices, n_firms, cash, net_sales, bought,
                     sold)
     return (code, n_block, block_rejected, n_listed, listed_rejected, listed_failed,
-            block_failed, listed_prices, block_prices)
+            block_failed, listed_prices, block_prices, listed_value)
 
 
 # --- the banking equilibrium's price path (model.equilibrium.banking_equilibrium) -------

@@ -94,7 +94,13 @@ def closing_price(trades: dict[str, np.ndarray]) -> float | None:
     quantity = trades["quantity"]
     if not len(quantity):
         return None
-    vwap = float((trades["price"] * quantity).sum()) / float(quantity.sum())
+    return close_of(float((trades["price"] * quantity).sum()), int(quantity.sum()))
+
+
+def close_of(value: float, volume: int) -> float:
+    """The close of listed trades worth ``value`` (CNY, numpy's sum of price x tonnes)
+    for ``volume`` tonnes: their volume-weighted mean price, to the fen."""
+    vwap = value / float(volume)
     # to the fen as numpy rounds (times 100, half to even, over 100), without its
     # per-call cost: Python's round() of a float to an integer is half to even too
     return round(vwap * 100.0) / 100.0
@@ -309,34 +315,42 @@ class TradingSession:
                 market.block_min_t, self.settlement.accounts(year))
             if settled is None:
                 self._submit(orders, large, block, book, gtc=False)
-        trades = book.trades() if settled is None else settled.listed
-        qty = trades["quantity"]
+        if settled is None:
+            trades = book.trades()
+            prices, qty = trades["price"], trades["quantity"]
+            volume = int(qty.sum())
+            value = float((prices * qty).sum()) if volume else 0.0
+            bid, ask = book.best_bid(), book.best_ask()
+            listed_failed = block_failed = None
+        else:  # the same figures, from the compiled day
+            trades = settled.listed
+            prices = trades["price"]
+            volume, value = settled.listed_volume, settled.listed_value
+            bid, ask = settled.best_bid, settled.best_ask
+            listed_failed, block_failed = settled.listed_failed, settled.block_failed
         record["limit_down"][day], record["limit_up"][day] = limit_down, limit_up
         record["orders"][day] = len(orders.trader)
-        close = closing_price(trades)
-        if close is not None:
-            prices = trades["price"]
+        if len(prices):
+            close = close_of(value, volume)  # as closing_price(trades)
             record["open"][day], record["high"][day] = prices[0], prices.max()
             record["low"][day], record["vwap"][day] = prices.min(), close
             record["close"][day] = record.last_close = close
         # a day without listed trades has no close (NaN): the reference price, on which
         # the next day's bands are based, stays the last close
         record["reference_price"][day] = record.last_close
-        record["volume"][day] = int(qty.sum())
-        record["trades"][day] = len(qty)
-        if settled is None:
-            bid, ask = book.best_bid(), book.best_ask()
-        else:
-            bid, ask = settled.best_bid, settled.best_ask
+        record["volume"][day] = volume
+        record["trades"][day] = len(prices)
         record["best_bid"][day] = np.nan if bid is None else bid
         record["best_ask"][day] = np.nan if ask is None else ask
-        listed_failed, block_failed = (None, None) if settled is None else (
-            settled.listed_failed, settled.block_failed)
         self._settle(trades, "continuous", day, year, listed_failed)
         if block is not None:
-            block_trades = block.trades() if settled is None else settled.block
-            record["block_volume"][day] = int(block_trades["quantity"].sum())
-            record["volume"][day] += record["block_volume"][day]
+            if settled is None:
+                block_trades = block.trades()
+                block_volume = int(block_trades["quantity"].sum())
+            else:
+                block_trades, block_volume = settled.block, settled.block_volume
+            record["block_volume"][day] = block_volume
+            record["volume"][day] += block_volume
             self._settle(block_trades, "block", day, year, block_failed)
         if recorded:
             for session in (block, book):  # the block session runs first

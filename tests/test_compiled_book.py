@@ -156,3 +156,25 @@ def test_remaining_many() -> None:
                                np.array([10, 4, 9]), np.array([90.0, 89.0, 150.0]))
         assert ids.tolist() == [0, 1, -1]  # the third is outside the band
         assert book.remaining_many(np.array([0, 1, -1, 7])).tolist() == [6, 0, 0, 0]
+
+
+def test_the_compiled_trades_value_is_numpys_sum_bit_for_bit() -> None:
+    """The compiled day's value of the listed trades (the close's numerator) is numpy's
+    ``(price * tonnes).sum()`` to the last bit, on lengths around each step of numpy's
+    pairwise summation (below 8, blocks of 128, halves above) and on long days; so
+    the close a compiled day records is ``closing_price`` of its trades."""
+    k = matching.kernels()
+    rng = np.random.default_rng(5)
+    lengths = [*range(0, 300), 1023, 1024, 1025, 4097, 8191, 8192, 8193, 20_000, 70_001]
+    for n in lengths:
+        price = np.round(rng.uniform(20.0, 150.0, n), 2)
+        quantity = rng.integers(1, 500_000, n)
+        assert k.trades_value(price, quantity) == (price * quantity).sum(), n
+    # a numpy reduction of a plain sequence differs from a running sum: the test bites
+    values = rng.uniform(0.0, 1e6, 1000)
+    running = 0.0
+    for value in values.tolist():
+        running += value
+    assert k.pairwise_sum(values, 0, len(values)) == values.sum() != running
+    # a range inside the array, as the kernel sums one session's trades in a store
+    assert k.pairwise_sum(values, 100, 500) == values[100:600].sum()

@@ -188,3 +188,26 @@ def test_the_compiled_day_runs_as_plain_python_with_the_same_orders() -> None:
     lumpy = np.array(days["budget_constrained-2"][2])
     sliced = np.array(days["budget_constrained-0"][2])
     assert (lumpy >= 100_000).any() and (sliced >= 100_000).any()  # block orders too
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_a_shared_urgency_gives_the_orders_of_the_same_urgency_per_firm(name: str) -> None:
+    """A state whose firms share one urgency (``shared_urgency``, as the model's firms
+    do) gives each strategy the same orders as the same urgency given firm by firm."""
+    from dataclasses import replace
+
+    rng = np.random.default_rng(4)
+    n = 500
+    state = _state(n, 0.0, urgency=0.83)
+    state.position = rng.uniform(-5e4, 5e4, n).round()
+    state.reference_price = 100.0
+    state.annual_need = np.full(n, 2e5)
+    state.block_min_t = 10_000
+    state.own_mac = rng.uniform(50.0, 300.0, n)
+    config = TradingConfig(base_activity=0.4, peak_activity=0.9, patience=0.5)
+    per_firm = make_strategy(name, config, np.random.default_rng(9)).orders(state)
+    shared = make_strategy(name, config, np.random.default_rng(9)).orders(
+        replace(state, shared_urgency=True))
+    assert len(per_firm.trader) > 50
+    for field in ("trader", "side", "quantity", "limit_price"):
+        assert np.array_equal(getattr(shared, field), getattr(per_firm, field)), field
