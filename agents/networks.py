@@ -160,25 +160,27 @@ def yearly_networks(trades: pd.DataFrame, years: list[int], top: int = 5) -> pd.
         # trading pairs (seller, buyer), by seller then buyer, and the tonnes of each
         keys, tonnes = _sums_by(seller[in_year] * base + buyer[in_year], quantity[in_year])
         pair_seller, pair_buyer = keys // base, keys % base
-        sellers, sold = _sums_by(pair_seller, tonnes)
-        buyers, bought = _sums_by(pair_buyer, tonnes)
-        sold, bought = sold.astype(float), bought.astype(float)
-        n = len(np.union1d(sellers, buyers))
+        # per firm id (ids are below base): tonnes sold and bought, as floats (exact:
+        # integer sums), over the firms that sold or bought, ascending
+        sold, bought = (np.bincount(ids, weights=tonnes, minlength=base)
+                        for ids in (pair_seller, pair_buyer))
+        n = int(np.count_nonzero((sold > 0) | (bought > 0)))
+        sold, bought = sold[sold > 0], bought[bought > 0]
         total = float(sold.sum())
         # counterparties: distinct partners either way round
         low, high = np.minimum(pair_seller, pair_buyer), np.maximum(pair_seller, pair_buyer)
-        links = _sums_by(low * base + high, np.zeros(len(keys), dtype=np.int64))[0]
-        firm, partners = _sums_by(np.concatenate([links // base, links % base]),
-                                  np.ones(2 * len(links), dtype=np.int64))
-        ranked = firm[np.lexsort((firm, -partners))]
+        links = np.unique(low * base + high)
+        partners = np.bincount(np.concatenate([links // base, links % base]), minlength=base)
+        firm = np.flatnonzero(partners)
+        ranked = firm[np.lexsort((firm, -partners[firm]))]
         rows.append({
             "year": year,
             "traders": n,
             "links": len(keys),
             "density": len(keys) / (n * (n - 1)) if n > 1 else 0.0,
             "volume_t": total,
-            "hhi_sellers": hhi(sold[sold > 0]),
-            "hhi_buyers": hhi(bought[bought > 0]),
+            "hhi_sellers": hhi(sold),
+            "hhi_buyers": hhi(bought),
             "top4_seller_share": float(np.sort(sold)[::-1][:4].sum() / total * 100),
             "most_connected": ",".join(str(int(f)) for f in ranked[:top]),
         })

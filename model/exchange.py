@@ -184,11 +184,18 @@ class OrderBook:
             raise ValueError(f"tick must be a positive finite number, got {tick!r}")
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-        if not (math.isfinite(limit_down) and math.isfinite(limit_up)):
-            raise ValueError("limit_down and limit_up must be finite")
         self.tick = float(tick)
         self.kind = kind
         self.record = bool(record)
+        self._set_band(limit_down, limit_up)
+        self._init_state()
+        if carried is not None and len(carried):
+            self._carry_in(carried)
+
+    def _set_band(self, limit_down: float, limit_up: float) -> None:
+        if not (math.isfinite(limit_down) and math.isfinite(limit_up)):
+            raise ValueError("limit_down and limit_up must be finite")
+        tick = self.tick
         # Band in ticks, shrunk onto the grid so no admissible price falls outside it.
         # The trading session hands over bands that pass both checks (session.price_band).
         self._lo, self._hi = band_ticks(limit_down, limit_up, tick)
@@ -199,9 +206,14 @@ class OrderBook:
             raise ValueError(f"empty price band [{limit_down}, {limit_up}] at tick {tick}")
         self.limit_down = round(self._lo * self.tick, 2)
         self.limit_up = round(self._hi * self.tick, 2)
+
+    def reopen(self, limit_down: float, limit_up: float) -> None:
+        """Empty the book for a new session with the band ``[limit_down, limit_up]``, as a
+        new book of the same tick and kind (not recorded, nothing carried in) would be;
+        what the book held before is gone."""
+        self._set_band(limit_down, limit_up)
+        self.record = False
         self._init_state()
-        if carried is not None and len(carried):
-            self._carry_in(carried)
 
     def _init_state(self) -> None:
         """An empty book: no orders, no trades (the compiled book keeps arrays instead)."""

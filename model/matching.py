@@ -210,6 +210,13 @@ class CompiledOrderBook(OrderBook):
         self.n_carried = 0
         self._expired: list[tuple[int, int, int, int, int, float, int, int]] = []
 
+    def reopen(self, limit_down: float, limit_up: float) -> None:
+        """As ``OrderBook.reopen``; the book keeps its arrays (their room), not what
+        they held: the counters start again from 0, so nothing of it is read."""
+        store = self._store
+        super().reopen(limit_down, limit_up)
+        self._use_store(store)
+
     # ------------------------------------------------------------------ state views
 
     def _order_count(self) -> int:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from etsim.model.exchange import OrderBook, RestingOrders, band_ticks, lowest_tick
-from etsim.model.matching import order_book, trade_and_settle_day
+from etsim.model.matching import engine, order_book, trade_and_settle_day
 
 if TYPE_CHECKING:  # annotations only
     from collections.abc import Iterable
@@ -215,7 +215,8 @@ class DailyRecord(dict):
 @dataclass
 class DayBooks:
     """The books of a trading day: the listed session and, if any order was of block
-    size, the block session."""
+    size, the block session. They hold until the session's next day, which may reuse
+    them (``TradingSession._day_book``)."""
 
     listed: OrderBook
     block: OrderBook | None
@@ -258,6 +259,8 @@ class TradingSession:
         # GTC orders resting in the listed book since the last close
         self.resting = RestingOrders.empty()
         self.book_log: list[dict[str, Any]] = []
+        # the compiled books of days not recorded, by kind, reused day after day
+        self._day_books: dict[str, OrderBook] = {}
 
     def listed_band(self) -> tuple[float, float]:
         """Today's price limits of the listed session."""
@@ -299,15 +302,13 @@ class TradingSession:
         large = orders.quantity >= market.block_min_t
         block = None
         if large.any():
-            block = order_book(*_cached_band(record.last_close, market.block_price_limit,
-                                             market.tick),
-                               market.tick, kind="block", record=recorded)
+            block = self._day_book("block", *_cached_band(
+                record.last_close, market.block_price_limit, market.tick), recorded)
         settled = None  # the day traded and settled in one compiled call
         if book is not None:  # GTC: the listed book opened with the carried orders
             self._submit(orders, large, block, book, gtc=True)
         else:
-            book = order_book(limit_down, limit_up, market.tick, kind="continuous",
-                              record=recorded)
+            book = self._day_book("continuous", limit_down, limit_up, recorded)
             # compiled books: both sessions and their settlement in one call (the steps
             # of _submit, then of the settlement below)
             settled = trade_and_settle_day(
@@ -357,6 +358,22 @@ class TradingSession:
                 if session is not None:
                     self._keep_book_events(day, session)
         return DayBooks(book, block)
+
+    def _day_book(self, kind: str, limit_down: float, limit_up: float,
+                  recorded: bool) -> OrderBook:
+        """An empty book for today's session ``kind`` (``block`` or ``continuous``, with
+        day orders). A compiled book not recorded is the session's own, reopened each
+        day with its arrays kept (so the ``DayBooks`` of a day hold until the next)."""
+        market = self.config
+        if recorded or engine() != "compiled":
+            return order_book(limit_down, limit_up, market.tick, kind=kind, record=recorded)
+        book = self._day_books.get(kind)
+        if book is None:
+            book = self._day_books[kind] = order_book(limit_down, limit_up, market.tick,
+                                                      kind=kind)
+        else:
+            book.reopen(limit_down, limit_up)
+        return book
 
     def _settle(self, trades: dict[str, np.ndarray], kind: str, day: int, year: int,
                 failed: int | None) -> None:

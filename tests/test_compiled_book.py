@@ -178,3 +178,24 @@ def test_the_compiled_trades_value_is_numpys_sum_bit_for_bit() -> None:
     assert k.pairwise_sum(values, 0, len(values)) == values.sum() != running
     # a range inside the array, as the kernel sums one session's trades in a store
     assert k.pairwise_sum(values, 100, 500) == values[100:600].sum()
+
+
+@pytest.mark.parametrize("cls", [OrderBook, CompiledOrderBook])
+def test_a_reopened_book_trades_as_a_new_book(cls: type) -> None:
+    """A book reopened for a new session (the trading session reuses its day books)
+    keeps nothing of its last session: the next day's orders give the trades, ladder,
+    counts and band of a new book, also when the new day is smaller than the last."""
+    rng = np.random.default_rng(8)
+    reused = cls(81.0, 99.0)
+    for n_orders, band in ((900, (85.0, 95.0)), (60, (88.5, 92.25)), (400, (82.0, 98.0))):
+        reused.submit_many(*random_orders(rng, n_orders, 30))
+        assert reused.trade_qty is not None and len(reused.trade_qty)
+        reused.reopen(*band)
+        new = cls(*band)
+        orders = random_orders(rng, n_orders // 3, 30)
+        assert reused.submit_many(*orders).tolist() == new.submit_many(*orders).tolist()
+        assert state(reused) == state(new)
+        assert (reused.limit_down, reused.limit_up, reused.n_rejected) == (
+            new.limit_down, new.limit_up, new.n_rejected)
+    with pytest.raises(ValueError, match="empty price band"):
+        reused.reopen(90.004, 90.006)
