@@ -144,6 +144,7 @@ def _not_finite(model: MarketState) -> list[str]:
     for name in MONEY_RECORDS:
         if name in model.fy and not np.isfinite(model.fy[name]).all():
             found.append(f"a firm's {name} is not a finite number")
-    if any(not np.isfinite(log["price"]).all() for log in model.trade_log.parts):
+    parts = model.trade_log.parts
+    if parts and not np.isfinite(np.concatenate([log["price"] for log in parts])).all():
         found.append("a trade price is not a finite number")
     return found

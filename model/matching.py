@@ -201,21 +201,17 @@ class CompiledOrderBook(OrderBook):
         if self._hi >= k.BID_BASE:
             raise ValueError(f"price limit {self.limit_up} is too high for tick {self.tick}")
         self._k = k
-        self._counts = np.zeros(5, dtype=np.int64)
-        self._use_store(np.zeros((k.STORE_ROWS, 0), dtype=np.int64))  # sized on first use
+        if getattr(self, "_counts", None) is None:  # a new book
+            self._counts = np.zeros(5, dtype=np.int64)
+            self._use_store(np.zeros((k.STORE_ROWS, 0), dtype=np.int64))  # sized on first use
+        else:  # reopened: the arrays (their room) are kept; from count 0 none is read
+            self._counts[:] = 0
         self.n_orders = 0
         self.n_rejected = 0
         self.events: list[tuple[Any, ...]] = []
         self._gtc: dict[int, tuple[int, int, int, int, int]] = {}
         self.n_carried = 0
         self._expired: list[tuple[int, int, int, int, int, float, int, int]] = []
-
-    def reopen(self, limit_down: float, limit_up: float) -> None:
-        """As ``OrderBook.reopen``; the book keeps its arrays (their room), not what
-        they held: the counters start again from 0, so nothing of it is read."""
-        store = self._store
-        super().reopen(limit_down, limit_up)
-        self._use_store(store)
 
     # ------------------------------------------------------------------ state views
 

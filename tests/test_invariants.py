@@ -366,3 +366,14 @@ def test_invariants_catch_nan_money() -> None:
     violations = check_invariants(model)["violations"]
     assert "payments of penalties are not a finite number (nan)" in violations
     assert "a firm's penalty is not a finite number" in violations
+
+
+def test_invariants_catch_a_trade_price_that_is_not_a_number() -> None:
+    """A NaN among the logged prices of any session is named, and only then."""
+    model = CarbonMarketModel(scenario="classroom", seed=5)
+    model.run()
+    assert "a trade price is not a finite number" not in check_invariants(model)["violations"]
+    log = model.trade_log.parts[len(model.trade_log.parts) // 2]
+    log["price"] = log["price"].astype(float)
+    log["price"][-1] = np.nan
+    assert "a trade price is not a finite number" in check_invariants(model)["violations"]
