@@ -533,10 +533,11 @@ def session_day(traders, sides, quantities, prices, tick, block_min, has_block, 
 
     Returns:
         ``(code, block orders, block rejected, listed orders, listed rejected, listed
-        failed, block failed, listed prices, block prices, listed value)``: the first
-        five as :func:`submit_day` (nothing else done when code < 0), the failure codes
-        of :func:`settle_session` (-1 when settled or not attempted), the trades' prices
-        and the listed trades' value (:func:`trades_value`, for the close).
+        failed, block failed, listed prices, block prices, listed value, listed high,
+        listed low)``: the first five as :func:`submit_day` (nothing else done when code
+        < 0), the failure codes of :func:`settle_session` (-1 when settled or not
+        attempted), the trades' prices, the listed trades' value (:func:`trades_value`,
+        for the close) and their highest and lowest price (NaN without trades).
     """
     code, n_block, block_rejected, n_listed, listed_rejected = submit_day(
         traders, sides, quantities, prices, tick, block_min, block_lo, block_hi,
@@ -546,10 +547,16 @@ def session_day(traders, sides, quantities, prices, tick, block_min, has_block, 
     listed_failed = -1
     block_failed = -1
     listed_value = 0.0
+    high = low = np.nan
     if code == 0:
         nt = counts[N_TRADES]
         listed_prices = trade_prices(store, nt, tick)
         listed_value = trades_value(listed_prices, store[S_QTY, :nt])
+        if nt:
+            high = low = listed_prices[0]
+            for k in range(1, nt):
+                high = max(high, listed_prices[k])
+                low = min(low, listed_prices[k])
         counts[N_BIDS] = clean_top(store[S_BIDS], counts[N_BIDS], store[S_REMAINING])
         counts[N_ASKS] = clean_top(store[S_ASKS], counts[N_ASKS], store[S_REMAINING])
         listed_failed = settle_session(holdings, store[S_SELLER, :nt], store[S_BUYER, :nt],
@@ -564,7 +571,7 @@ def session_day(traders, sides, quantities, prices, tick, block_min, has_block, 
                     block_store[S_QTY, :bt], block_prices, n_firms, cash, net_sales, bought,
                     sold)
     return (code, n_block, block_rejected, n_listed, listed_rejected, listed_failed,
-            block_failed, listed_prices, block_prices, listed_value)
+            block_failed, listed_prices, block_prices, listed_value, high, low)
 
 
 # --- the banking equilibrium's price path (model.equilibrium.banking_equilibrium) -------

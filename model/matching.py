@@ -125,10 +125,12 @@ def _raise_bad_orders(code: int) -> None:
 class SettledDay(NamedTuple):
     """A day traded and settled in one compiled call (:func:`trade_and_settle_day`):
     each session's trades (as ``OrderBook.trades()``; ``block`` None without a block
-    session), the codes of their deliveries (``_kernels.settle_session``: -1 when
-    delivered; the block session's is -1 too when it was not attempted), the listed
-    book's best bid and ask (None when that side is empty), the tonnes of each session
-    and the listed trades' value (numpy's ``(price * quantity).sum()``, for the close)."""
+    session or when no order was of block size), the codes of their deliveries
+    (``_kernels.settle_session``: -1 when delivered; the block session's is -1 too when
+    it was not attempted), the listed book's best bid and ask (None when that side is
+    empty), the tonnes of each session, the listed trades' value (numpy's ``(price *
+    quantity).sum()``, for the close) and their highest and lowest price (NaN without
+    trades)."""
 
     listed: dict[str, np.ndarray]
     block: dict[str, np.ndarray] | None
@@ -139,6 +141,8 @@ class SettledDay(NamedTuple):
     listed_volume: int
     block_volume: int
     listed_value: float
+    listed_high: float
+    listed_low: float
 
 
 def trade_and_settle_day(listed: OrderBook, block: OrderBook | None, traders: np.ndarray,
@@ -170,7 +174,7 @@ def trade_and_settle_day(listed: OrderBook, block: OrderBook | None, traders: np
     blocks, least = _day_books(listed, block, len(quantities), block_min_t)
     k = kernels()
     (code, *counted, listed_failed, block_failed, listed_prices, block_prices,
-     listed_value) = k.session_day(
+     listed_value, listed_high, listed_low) = k.session_day(
         *(np.ascontiguousarray(c, dtype=np.int64) for c in columns),
         np.ascontiguousarray(limit_prices, dtype=np.float64), listed.tick, least,
         block is not None, blocks._lo, blocks._hi,
@@ -180,10 +184,10 @@ def trade_and_settle_day(listed: OrderBook, block: OrderBook | None, traders: np
     _count_orders(listed, block, *counted)
     return SettledDay(
         listed._settled_trades(listed_prices),
-        None if block is None else block._settled_trades(block_prices),
+        None if block is None or not counted[0] else block._settled_trades(block_prices),
         int(listed_failed), int(block_failed), listed._best(k.N_BIDS), listed._best(k.N_ASKS),
         int(listed._counts[k.VOLUME]), 0 if block is None else int(block._counts[k.VOLUME]),
-        float(listed_value))
+        float(listed_value), float(listed_high), float(listed_low))
 
 
 class CompiledOrderBook(OrderBook):

@@ -297,44 +297,48 @@ class TradingSession:
             orders = type(orders)(*(getattr(orders, f)[:0] for f in
                                     ("trader", "side", "quantity", "limit_price")))
         limit_down, limit_up = self.listed_band()
-        # Orders of block size go to the block session first (+/-30%); what they leave
-        # unfilled goes on to the listed session in an order below block size.
-        large = orders.quantity >= market.block_min_t
-        block = None
-        if large.any():
-            block = self._day_book("block", *_cached_band(
-                record.last_close, market.block_price_limit, market.tick), recorded)
-        settled = None  # the day traded and settled in one compiled call
-        if book is not None:  # GTC: the listed book opened with the carried orders
-            self._submit(orders, large, block, book, gtc=True)
-        else:
+        block_band = _cached_band(record.last_close, market.block_price_limit, market.tick)
+        gtc = book is not None  # the listed book opened with the carried GTC orders
+        block = settled = None
+        if not gtc and not recorded and engine() == "compiled":
+            # both sessions and their settlement in one compiled call (the steps of
+            # _submit, then of the settlement below) on the session's own books
             book = self._day_book("continuous", limit_down, limit_up, recorded)
-            # compiled books: both sessions and their settlement in one call (the steps
-            # of _submit, then of the settlement below)
+            block = self._day_book("block", *block_band, recorded)
             settled = trade_and_settle_day(
                 book, block, orders.trader, orders.side, orders.quantity, orders.limit_price,
                 market.block_min_t, self.settlement.accounts(year))
-            if settled is None:
-                self._submit(orders, large, block, book, gtc=False)
+            if settled is None or settled.block is None:  # no order was of block size
+                block = None
         if settled is None:
+            # Orders of block size go to the block session first (+/-30%); what they
+            # leave unfilled goes on to the listed session in an order below block size.
+            large = orders.quantity >= market.block_min_t
+            if large.any():
+                block = self._day_book("block", *block_band, recorded)
+            if book is None:
+                book = self._day_book("continuous", limit_down, limit_up, recorded)
+            self._submit(orders, large, block, book, gtc=gtc)
             trades = book.trades()
             prices, qty = trades["price"], trades["quantity"]
             volume = int(qty.sum())
             value = float((prices * qty).sum()) if volume else 0.0
+            high, low = (prices.max(), prices.min()) if volume else (np.nan, np.nan)
             bid, ask = book.best_bid(), book.best_ask()
             listed_failed = block_failed = None
         else:  # the same figures, from the compiled day
             trades = settled.listed
             prices = trades["price"]
             volume, value = settled.listed_volume, settled.listed_value
+            high, low = settled.listed_high, settled.listed_low
             bid, ask = settled.best_bid, settled.best_ask
             listed_failed, block_failed = settled.listed_failed, settled.block_failed
         record["limit_down"][day], record["limit_up"][day] = limit_down, limit_up
         record["orders"][day] = len(orders.trader)
         if len(prices):
             close = close_of(value, volume)  # as closing_price(trades)
-            record["open"][day], record["high"][day] = prices[0], prices.max()
-            record["low"][day], record["vwap"][day] = prices.min(), close
+            record["open"][day], record["high"][day] = prices[0], high
+            record["low"][day], record["vwap"][day] = low, close
             record["close"][day] = record.last_close = close
         # a day without listed trades has no close (NaN): the reference price, on which
         # the next day's bands are based, stays the last close

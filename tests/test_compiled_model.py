@@ -178,17 +178,21 @@ def _session_days(engine: str, seed: int) -> list:
         session = market.session()
         rng = np.random.default_rng(seed)
         seen = []
-        for day in range(3):
+        for day in range(4):
             traders, sides, _, prices = random_orders(rng, 300, n_firms,
                                                       round(market.daily.last_close * 100))
             # about a third of block size (1,000 t): some fill in the block session, the
-            # rest of them goes listed below block size
-            quantities = np.where(rng.random(300) < 0.3, rng.integers(1000, 5000, 300),
+            # rest of them goes listed below block size; on day 2 none is of block size
+            # (no block session)
+            large = rng.random(300) < (0.3 if day != 2 else 0.0)
+            quantities = np.where(large, rng.integers(1000, 5000, 300),
                                   rng.integers(1, 999, 300))
             books = session.trade(day, 2025, Orders(traders, sides, quantities, prices), None)
-            seen.append([state(book) for book in (books.listed, books.block)])
-        daily = {name: market.daily[name][:3].tolist() for name in ("close", "volume",
-                                                                    "block_volume")}
+            seen.append([None if book is None else state(book)
+                         for book in (books.listed, books.block)])
+        daily = {name: market.daily[name][:4].tolist() for name in (
+            "close", "open", "high", "low", "volume", "trades", "block_volume", "best_bid",
+            "best_ask", "reference_price")}
         return [seen, market.registry.holdings.tolist(), market.firms.cash.tolist(), daily]
     finally:
         matching.set_engine(before)
@@ -202,9 +206,10 @@ def test_a_days_sessions_in_one_compiled_call_match_the_reference_steps(seed: in
     daily record."""
     reference = _session_days("python", seed)
     assert _session_days("compiled", seed) == reference
-    block_trades = sum(len(day[1]["trades"]) for day in reference[0])
+    block_trades = sum(len(day[1]["trades"]) for day in reference[0] if day[1])
     listed_trades = sum(len(day[0]["trades"]) for day in reference[0])
     assert block_trades > 10 and listed_trades > 100  # both sessions traded
+    assert reference[0][2][1] is None  # a day without block orders has no block session
 
 
 @pytest.mark.parametrize("tick", [0.01, 0.05, 0.1, 0.25, 0.003])
