@@ -29,6 +29,7 @@ from etsim.model.equilibrium import (
 )
 from etsim.model.messages import shown, shown_name
 from etsim.model.scenario import ScenarioError
+from etsim.model.session import BookEvent
 
 if TYPE_CHECKING:  # annotations only
     from collections.abc import Callable, Iterable
@@ -44,7 +45,7 @@ BOOK_EVENT_COLUMNS = ("date", "session", "seq", "event", "order_id", "trader_id"
 def _book_events(model: MarketState) -> pd.DataFrame:
     """Every order, cancel and trade of the recorded trading days, in the order they
     happened (``seq`` counts within a day, block session first), for replaying a book."""
-    frame = pd.DataFrame(model.session.book_log)
+    frame = pd.DataFrame(model.session.book_log, columns=BookEvent._fields)
     if frame.empty:
         frame = pd.DataFrame({"day": pd.Series(dtype="int64")})
     frame["date"] = model.calendar.date[frame["day"].to_numpy(dtype=np.int64)].astype(

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -212,6 +212,27 @@ class DailyRecord(dict):
         return self.last_close  # that day has not traded yet
 
 
+class BookEvent(NamedTuple):
+    """One event of a recorded session (a row of ``book_events``, by trading day):
+    an order or carried order (``order_id``, ``trader_id``, ``side``, ``quantity``,
+    ``price``: NaN for a market order), a cancel or expiry (``order_id``), or a trade
+    (``buyer_id``, ``seller_id``, ``price``, ``quantity``); None where a field does not
+    apply."""
+
+    day: int
+    session: str
+    event: str
+    order_id: int | None
+    trader_id: int | None
+    side: int | None
+    quantity: int | None
+    price: float
+    buyer_id: int | None
+    seller_id: int | None
+    limit_down: float
+    limit_up: float
+
+
 @dataclass
 class DayBooks:
     """The books of a trading day: the listed session and, if any order was of block
@@ -258,7 +279,7 @@ class TradingSession:
                             else record.calendar.day_of(config.opening_date))
         # GTC orders resting in the listed book since the last close
         self.resting = RestingOrders.empty()
-        self.book_log: list[dict[str, Any]] = []
+        self.book_log: list[BookEvent] = []
         # the compiled books of days not recorded, by kind, reused day after day
         self._day_books: dict[str, OrderBook] = {}
 
@@ -451,21 +472,23 @@ class TradingSession:
         return book
 
     def _keep_book_events(self, day: int, book: OrderBook) -> None:
-        """Keep a recorded session's orders, cancels and trades for ``book_events``; a
-        carried GTC order (``carry``) is kept like an order, its expiry at the open
-        (``expire``) like a cancel."""
+        """Keep a recorded session's orders, cancels and trades for ``book_events``
+        (``BookEvent`` rows); a carried GTC order (``carry``) is kept like an order, its
+        expiry at the open (``expire``) like a cancel."""
         ids = self.account_id
+        kind, down, up = book.kind, book.limit_down, book.limit_up
+        log = self.book_log
         for event in book.events:
-            row: dict[str, Any] = {"day": day, "session": book.kind, "event": event[0],
-                                   "limit_down": book.limit_down, "limit_up": book.limit_up}
-            if event[0] in ("order", "carry"):
+            name = event[0]
+            if name in ("order", "carry"):
                 _, seq, trader, side, qty, price = event[:6]
-                row.update(order_id=seq, trader_id=int(ids[trader]), side=side, quantity=qty,
-                           price=np.nan if price is None else price)
-            elif event[0] in ("cancel", "expire"):
-                row.update(order_id=event[1])
+                log.append(BookEvent(day, kind, name, seq, int(ids[trader]), side, qty,
+                                     np.nan if price is None else price, None, None,
+                                     down, up))
+            elif name in ("cancel", "expire"):
+                log.append(BookEvent(day, kind, name, event[1], None, None, None, np.nan,
+                                     None, None, down, up))
             else:
                 _, buyer, seller, price, qty = event
-                row.update(buyer_id=int(ids[buyer]), seller_id=int(ids[seller]), price=price,
-                           quantity=qty)
-            self.book_log.append(row)
+                log.append(BookEvent(day, kind, name, None, None, None, qty, price,
+                                     int(ids[buyer]), int(ids[seller]), down, up))
