@@ -32,7 +32,8 @@ class FirmOptions:
     appraisal of all firms: (year, day), the values, and which firms have an option
     worth adopting (see ``agents.firm.option_values``). ``curve`` caches what the
     monthly fundamental price reads of the options that does not change in a run
-    (``model.equilibrium.horizon_path``).
+    (``model.equilibrium.horizon_path``), ``projection`` its last projection of the
+    years ahead (kept while its inputs stay the same).
     """
 
     names: list[list[str]]
@@ -47,6 +48,7 @@ class FirmOptions:
     valid: np.ndarray
     appraisal: tuple[tuple[int, int], np.ndarray, np.ndarray] | None = None
     curve: Any = None
+    projection: Any = None
 
     def effective(self, year: int) -> np.ndarray:
         """Mask of options in effect in ``year`` (adopted and past their lead time).

@@ -542,15 +542,72 @@ def _projected_years(model: MarketState, horizon: np.ndarray, issued_year: int |
 
     Returns:
         Unabated emissions and quota per year (t), and each firm's output relative to
-        its base output in each year (firms x years), which scales its options' tonnes.
+        its base output in each year (firms x years), which scales its options' tonnes
+        (shared with later calls: not to be written to).
     """
-    firms = model.firms
-    growth = np.array([model.demand_growth_factor(int(y)) for y in horizon]).T
-    unabated_by_year, quota_by_year = np.zeros(len(horizon)), np.zeros(len(horizon))
-    weight = np.zeros((model.n_firms, len(horizon)))
-    response = firms.output_factor
     allocation = model.allocation if allocation is None else allocation
-    curve = _fixed_curve(model)
+    unabated_by_year, weight, quotas = _projection(model, horizon, allocation)
+    quota_by_year = np.zeros(len(horizon))
+    for j, rows, quota in quotas:  # sector by sector, year by year, as they were made
+        if horizon[j] == issued_year:  # what is already issued for this year is in the bank
+            col = model.year_index(int(horizon[j]))
+            quota -= float(model.fy["free_entitled"][rows, col].sum()
+                           + model.fy["auction_purchased"][rows, col].sum())
+        quota_by_year[j] += quota
+    return unabated_by_year.copy(), quota_by_year, weight
+
+
+class _Projection(NamedTuple):
+    """What ``_projected_years`` computed, and what it was computed from: the same inputs
+    give the same projection (most months of a year)."""
+
+    key: tuple
+    sources: tuple
+    output_factor: np.ndarray
+    intensity: np.ndarray
+    unabated_by_year: np.ndarray
+    weight: np.ndarray
+    quotas: list[tuple[int, np.ndarray, float]]
+
+
+def _projection_key(model: MarketState, horizon: np.ndarray, allocation: AllocationPolicy
+                    ) -> tuple[tuple, tuple]:
+    """What a projection reads besides the firms' output response and intensities: as
+    values, the horizon, the accounting year, the plan each year's rules come from as
+    firms know them today and any absolute cap's first year and base; as objects (the
+    same ones, compared by identity), the fixed curve, the allocation policy and the
+    caps' shares."""
+    years = tuple(horizon.tolist())
+    basis = getattr(allocation, "basis", None)
+    known = () if basis is None else tuple(
+        basis(sector, year) for sector in range(len(model.sector_names)) for year in years)
+    caps = sorted(allocation._first_cap.items())
+    key = (years, model.mrv.accounting_year, known,
+           tuple((sector, first, base) for sector, (first, base, _) in caps))
+    sources = (_fixed_curve(model), allocation, *(shares for _, (_, _, shares) in caps))
+    return key, sources
+
+
+def _projection(model: MarketState, horizon: np.ndarray, allocation: AllocationPolicy
+                ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, np.ndarray, float]]]:
+    """Each year's unabated emissions, the firms' output weights, and each sector's and
+    year's projected quota (with its firms) before what is already issued: kept on the
+    firms' options while nothing it reads changes (``_projection_key``, the output
+    response and the intensities)."""
+    firms = model.firms
+    key, sources = _projection_key(model, horizon, allocation)
+    kept = firms.options.projection
+    if (kept is not None and kept.key == key and len(kept.sources) == len(sources)
+            and all(a is b for a, b in zip(kept.sources, sources, strict=True))
+            and np.array_equal(kept.output_factor, firms.output_factor)
+            and np.array_equal(kept.intensity, firms.intensity)):
+        return kept.unabated_by_year, kept.weight, kept.quotas
+    growth = np.array([model.demand_growth_factor(int(y)) for y in horizon]).T
+    curve = sources[0]
+    unabated_by_year = np.zeros(len(horizon))
+    weight = np.zeros((model.n_firms, len(horizon)))
+    quotas: list[tuple[int, np.ndarray, float]] = []
+    response = firms.output_factor
     for sector in range(len(model.sector_names)):
         members, entry = curve.members[sector], curve.entry_year[sector]
         all_entered = int(entry.max(initial=0))
@@ -573,15 +630,14 @@ def _projected_years(model: MarketState, horizon: np.ndarray, issued_year: int |
             if measured != 1.0:
                 unabated = unabated * measured
                 relative = relative * measured
-            quota = _projected_quota(model, sector, y, rows, output, unabated, allocation)
-            if y == issued_year:  # what is already issued for this year is in the bank
-                col = model.year_index(y)
-                quota -= float(model.fy["free_entitled"][rows, col].sum()
-                               + model.fy["auction_purchased"][rows, col].sum())
+            quotas.append((j, rows, _projected_quota(model, sector, y, rows, output,
+                                                     unabated, allocation)))
             unabated_by_year[j] += float(unabated.sum())
-            quota_by_year[j] += quota
             weight[rows, j] = relative
-    return unabated_by_year, quota_by_year, weight
+    firms.options.projection = _Projection(key, sources, firms.output_factor.copy(),
+                                           firms.intensity.copy(), unabated_by_year, weight,
+                                           quotas)
+    return unabated_by_year, weight, quotas
 
 
 _last_order: list[tuple[np.ndarray, np.ndarray]] = []

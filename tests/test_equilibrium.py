@@ -430,3 +430,39 @@ def test_a_subset_of_the_results_tables_is_the_same_as_in_all(classroom_four_yea
         pd.testing.assert_frame_equal(frame, everything[name])
     with pytest.raises(ValueError, match="no results table 'prices'.*market_daily"):
         build_tables(classroom_four_years, ["prices"])
+
+
+@pytest.mark.parametrize(("scenario", "overrides"), [
+    ("absolute-cap-2027", {"scale": 0.05}),  # a cap's basis fixed during the run
+    ("china-history", {"scale": 0.05}),  # plans announced during the run
+    ("classroom", {"sectors.steel.accounting_change": {"2026": 0.1}}),
+])
+def test_a_kept_projection_is_the_projection_made_afresh(scenario: str, overrides: dict
+                                                         ) -> None:
+    """The fundamental price's projection of the years ahead, kept while its inputs stay
+    the same, is at every month of a run what a projection made afresh gives: when caps
+    are fixed, plans announced, accounting changed and output responses revised too;
+    and most months it is kept."""
+    from etsim.model import equilibrium
+
+    made = equilibrium._projection
+    calls = {"kept": 0, "all": 0}
+
+    def checked(model, horizon, allocation):
+        before = model.firms.options.projection
+        unabated, weight, quotas = made(model, horizon, allocation)
+        calls["all"] += 1
+        calls["kept"] += model.firms.options.projection is before
+        model.firms.options.projection = None  # afresh
+        fresh = made(model, horizon, allocation)
+        assert np.array_equal(unabated, fresh[0]) and np.array_equal(weight, fresh[1])
+        assert [(j, rows.tolist(), quota) for j, rows, quota in quotas] == [
+            (j, rows.tolist(), quota) for j, rows, quota in fresh[2]]
+        return unabated, weight, quotas
+
+    equilibrium._projection = checked
+    try:
+        CarbonMarketModel(scenario, seed=4, overrides=overrides).run()
+    finally:
+        equilibrium._projection = made
+    assert calls["all"] >= 20 and calls["kept"] > calls["all"] / 2
