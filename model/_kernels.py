@@ -483,16 +483,16 @@ def pairwise_sum(values, start, n):  # pragma: no cover (compiled)
     first_done = np.zeros(64, dtype=np.bool_)
     starts[0], sizes[0], first_done[0] = start, n, False
     depth = 0
-    while True:
+    while True:  # at a range not yet begun
         size = sizes[depth]
-        if size > 128 and not first_done[depth]:  # descend into the first half
+        if size > 128:  # descend into its first half
             half = size // 2
             half -= half % 8
             starts[depth + 1], sizes[depth + 1] = starts[depth], half
             first_done[depth + 1] = False
             depth += 1
             continue
-        total = _block_sum(values, starts[depth], size) if size <= 128 else firsts[depth]
+        total = _block_sum(values, starts[depth], size)  # a range of at most 128
         # a range is done: add it to its parent's first half, or descend into the second
         while depth > 0:
             depth -= 1
