@@ -187,13 +187,17 @@ def yearly_networks(trades: pd.DataFrame, years: list[int], top: int = 5) -> pd.
     return pd.DataFrame(rows)
 
 
+def _first_of_runs(ordered: np.ndarray) -> np.ndarray:
+    """Mask of the entries of sorted ``ordered`` that differ from the one before."""
+    return np.concatenate([np.ones(min(len(ordered), 1), dtype=bool),
+                           ordered[1:] != ordered[:-1]])
+
+
 def _distinct(values: np.ndarray) -> np.ndarray:
     """The distinct ``values``, ascending (``np.unique``, which hashes first and is the
     slower of the two on these integer keys)."""
     ordered = np.sort(values)
-    if not len(ordered):
-        return ordered
-    return ordered[np.concatenate([[True], ordered[1:] != ordered[:-1]])]
+    return ordered[_first_of_runs(ordered)]
 
 
 def _sums_by(group: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -201,7 +205,7 @@ def _sums_by(group: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndar
     exact in any order) over each."""
     order = np.argsort(group)  # any order of equal keys: the sums are exact
     ordered = group[order]
-    starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
+    starts = np.flatnonzero(_first_of_runs(ordered))
     return ordered[starts], np.add.reduceat(values[order], starts)
 
 
