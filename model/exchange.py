@@ -463,75 +463,49 @@ class OrderBook:
         remaining = self._remaining
         owner = self._trader
         filled = 0
-        if side > 0:
-            book = self._asks
-            while qty and book:
-                ask_t, s = book[0]
-                if ask_t > pt:
-                    break
-                r = remaining[s]
-                if r == 0:  # lazily deleted
-                    heappop(book)
-                    continue
-                seller = owner[s]
-                if seller == trader:  # self-trade prevention: cancel the resting order
-                    remaining[s] = 0
-                    heappop(book)
-                    if log is not None:
-                        log.append(("cancel", s))
-                    continue
-                if r > qty:
-                    fill = qty
-                    remaining[s] = r - qty
-                else:
-                    fill = r
-                    remaining[s] = 0
-                    heappop(book)
-                qty -= fill
-                filled += fill
-                self.trade_buyer.append(trader)
-                self.trade_seller.append(seller)
-                self.trade_tick.append(ask_t)
-                self.trade_qty.append(fill)
+        # A buy takes asks priced at or below its limit, a sell bids at or above it: the
+        # other side's heap, while its top's price key is at most the order's limit as
+        # that side's key (ticks for asks, minus ticks for bids).
+        buying = side > 0
+        book, limit_key = (self._asks, pt) if buying else (self._bids, -pt)
+        while qty and book:
+            price_key, s = book[0]
+            if price_key > limit_key:
+                break
+            r = remaining[s]
+            if r == 0:  # lazily deleted
+                heappop(book)
+                continue
+            other = owner[s]
+            if other == trader:  # self-trade prevention: cancel the resting order
+                remaining[s] = 0
+                heappop(book)
                 if log is not None:
-                    log.append(("trade", trader, seller, round(ask_t * self.tick, 2), fill))
-            if qty and not market:
-                remaining[seq] = qty
+                    log.append(("cancel", s))
+                continue
+            if r > qty:
+                fill = qty
+                remaining[s] = r - qty
+            else:
+                fill = r
+                remaining[s] = 0
+                heappop(book)
+            qty -= fill
+            filled += fill
+            buyer, seller = (trader, other) if buying else (other, trader)
+            tick = price_key if buying else -price_key
+            self.trade_buyer.append(buyer)
+            self.trade_seller.append(seller)
+            self.trade_tick.append(tick)
+            self.trade_qty.append(fill)
+            if log is not None:
+                log.append(("trade", buyer, seller, round(tick * self.tick, 2), fill))
+        # what is left rests on the order's own side (a market order's is dropped)
+        if qty and not market:
+            remaining[seq] = qty
+            if buying:
                 heappush(self._bids, (-pt, seq))
-        else:
-            book = self._bids
-            while qty and book:
-                neg_t, s = book[0]
-                if -neg_t < pt:
-                    break
-                r = remaining[s]
-                if r == 0:
-                    heappop(book)
-                    continue
-                buyer = owner[s]
-                if buyer == trader:
-                    remaining[s] = 0
-                    heappop(book)
-                    if log is not None:
-                        log.append(("cancel", s))
-                    continue
-                if r > qty:
-                    fill = qty
-                    remaining[s] = r - qty
-                else:
-                    fill = r
-                    remaining[s] = 0
-                    heappop(book)
-                qty -= fill
-                filled += fill
-                self.trade_buyer.append(buyer)
-                self.trade_seller.append(trader)
-                self.trade_tick.append(-neg_t)
-                self.trade_qty.append(fill)
-                if log is not None:
-                    log.append(("trade", buyer, trader, round(-neg_t * self.tick, 2), fill))
-            if qty and not market:
-                remaining[seq] = qty
+            else:
                 heappush(self._asks, (pt, seq))
         self.volume += filled
         return seq
