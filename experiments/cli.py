@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -153,41 +154,38 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_sweep(args: argparse.Namespace) -> int:
+def _run_study(args: argparse.Namespace, module: str, runner: str) -> Any | None:
+    """Run a batch command's study (``runner`` of ``etsim.experiments.<module>``) into
+    ``--out`` (default: the module's ``default_out_dir``); its result, or None when
+    interrupted: finished runs are kept and the same command resumes them, as it says."""
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be a whole number >= 1, got {shown(args.workers)}")
-    from etsim.experiments.sweep import default_out_dir, run_sweep
-
-    out = Path(args.out) if args.out else default_out_dir(args.experiment)
+    study = import_module(f"etsim.experiments.{module}")
+    out = Path(args.out) if args.out else study.default_out_dir(args.experiment)
     try:
-        result = run_sweep(args.experiment, out, workers=args.workers,
-                           scheduler=args.scheduler, resume=args.resume,
-                           progress=sys.stderr.isatty() and not args.quiet)
+        result = getattr(study, runner)(args.experiment, out, workers=args.workers,
+                                        scheduler=args.scheduler, resume=args.resume,
+                                        progress=sys.stderr.isatty() and not args.quiet)
     except KeyboardInterrupt:
         print(f"etsim: interrupted; finished runs are kept in {out}, and running the same "
               "command again resumes", file=sys.stderr)
-        return 130
+        return None
     if not args.quiet:
         print(result.describe())
+    return result
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    result = _run_study(args, "sweep", "run_sweep")
+    if result is None:
+        return 130
     return 0 if result.ok else 1
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    if args.workers is not None and args.workers < 1:
-        raise UsageError(f"--workers must be a whole number >= 1, got {shown(args.workers)}")
-    from etsim.experiments.calibrate import default_out_dir, run_calibration
-
-    out = Path(args.out) if args.out else default_out_dir(args.experiment)
-    try:
-        result = run_calibration(args.experiment, out, workers=args.workers,
-                                 scheduler=args.scheduler, resume=args.resume,
-                                 progress=sys.stderr.isatty() and not args.quiet)
-    except KeyboardInterrupt:
-        print(f"etsim: interrupted; finished runs are kept in {out}, and running the same "
-              "command again resumes", file=sys.stderr)
+    result = _run_study(args, "calibrate", "run_calibration")
+    if result is None:
         return 130
-    if not args.quiet:
-        print(result.describe())
     return 0 if result.failed == 0 else 1
 
 

@@ -500,3 +500,27 @@ def test_summary_keeps_columns_only_some_runs_have(tmp_path: Path) -> None:
     rows = sweep._read_rows([tmp_path / "a.parquet", tmp_path / "b.parquet"])
     assert rows.sort_values("run_id")["output_chemicals"].tolist()[1] == 2.0
     assert np.isnan(rows.sort_values("run_id")["output_chemicals"].tolist()[0])
+
+
+@pytest.mark.parametrize(("command", "module", "runner"), [
+    ("sweep", "sweep", "run_sweep"),
+    ("calibrate", "calibrate", "run_calibration"),
+])
+def test_interrupted_batch_command_says_where_finished_runs_are(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        command: str, module: str, runner: str) -> None:
+    """Ctrl-C during `etsim sweep` or `etsim calibrate` exits 130 and names the folder
+    that keeps the finished runs, and how to resume them."""
+    from importlib import import_module
+
+    from etsim.experiments.cli import main
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(import_module(f"etsim.experiments.{module}"), runner, interrupted)
+    out = tmp_path / "study"
+    assert main([command, str(tmp_path / "study.toml"), "--out", str(out), "--workers", "1"]) == 130
+    err = capsys.readouterr().err
+    assert f"finished runs are kept in {out}" in err
+    assert "running the same command again resumes" in err
