@@ -78,6 +78,11 @@ def _check_year_keys(value: Any) -> Any:
     return value
 
 
+def _scheduled(value: Any) -> list[Any]:
+    """The values of a schedule: one value, or a table of values by year."""
+    return list(value.values()) if isinstance(value, dict) else [value]
+
+
 def schedule_value(schedule: Schedule | RuleSchedule, year: int) -> Any:
     """The value of a year schedule in ``year`` (step function over the listed years).
 
@@ -263,26 +268,23 @@ class AllocationConfig(_Section):
     @field_validator("rule")
     @classmethod
     def _known_rule(cls, value: RuleSchedule) -> RuleSchedule:
-        for rule in value.values() if isinstance(value, dict) else [value]:
-            if rule not in ALLOCATION_RULE_NAMES:
-                allowed = ", ".join(ALLOCATION_RULE_NAMES)
-                raise ValueError(f"allocation rule must be one of {allowed}")
+        if any(rule not in ALLOCATION_RULE_NAMES for rule in _scheduled(value)):
+            allowed = ", ".join(ALLOCATION_RULE_NAMES)
+            raise ValueError(f"allocation rule must be one of {allowed}")
         return value
 
     @field_validator("tightening", "paid_share")
     @classmethod
     def _share(cls, value: Schedule) -> Schedule:
-        for share in value.values() if isinstance(value, dict) else [value]:
-            if not 0 <= share < 1:
-                raise ValueError("must be at least 0 and below 1")
+        if not all(0 <= share < 1 for share in _scheduled(value)):
+            raise ValueError("must be at least 0 and below 1")
         return value
 
     @field_validator("adjustment_factor")
     @classmethod
     def _factor(cls, value: Schedule) -> Schedule:
-        for factor in value.values() if isinstance(value, dict) else [value]:
-            if not 0 < factor <= 2:
-                raise ValueError("must be above 0 and at most 2")
+        if not all(0 < factor <= 2 for factor in _scheduled(value)):
+            raise ValueError("must be above 0 and at most 2")
         return value
 
 
