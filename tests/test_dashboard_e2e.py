@@ -17,6 +17,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -88,13 +89,6 @@ def running_dashboard(folder: Path, stop_wait: float = 10, **env: str
         log.close()
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The dashboard on a free port, with its own empty results cache."""
-    with running_dashboard(tmp_path_factory.mktemp("dashboard")) as proc:
-        yield proc.url
-
-
 def _no_browser(reason: str) -> None:
     """Skip the browser tests (fail them where a browser is required, as in CI)."""
     if REQUIRE_BROWSER:
@@ -155,11 +149,28 @@ class Page:
         self.context.close()
 
 
-@pytest.fixture()
-def tab(browser: Any, server: str) -> Iterator[Page]:
-    page = Page(browser, server)
-    yield page
-    page.close()
+def page_fixtures(name: str) -> tuple[Any, Any]:
+    """The ``server`` and ``tab`` fixtures of a browser test module (it assigns them:
+    ``server, tab = page_fixtures("history")``): the dashboard on a free port with its
+    own empty results cache, once per module (``url``, ``cache``), and a fresh tab on it
+    for each test."""
+
+    @pytest.fixture(scope="module")
+    def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
+        folder = tmp_path_factory.mktemp(name)
+        with running_dashboard(folder) as proc:
+            yield SimpleNamespace(url=proc.url, cache=folder / "cache")
+
+    @pytest.fixture()
+    def tab(browser: Any, server: SimpleNamespace) -> Iterator[Page]:
+        page = Page(browser, server.url)
+        yield page
+        page.close()
+
+    return server, tab
+
+
+server, tab = page_fixtures("dashboard")
 
 
 def _mean_price(page: Any) -> float:

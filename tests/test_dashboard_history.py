@@ -15,16 +15,15 @@ direction, never its numbers. Debian's Chromium under Playwright, as in
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import pytest
 from test_dashboard_e2e import (  # noqa: F401 - browser is a fixture used by the tests
     TIMEOUT_MS,
     Page,
     browser,
+    page_fixtures,
     running_dashboard,
 )
 
@@ -44,19 +43,7 @@ HAS_TRACE = """([id, name]) => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
-    """The dashboard on a free port with its own, empty results cache."""
-    folder = tmp_path_factory.mktemp("history")
-    with running_dashboard(folder) as proc:
-        yield SimpleNamespace(url=proc.url, cache=folder / "cache")
-
-
-@pytest.fixture()
-def tab(browser: Any, server: SimpleNamespace) -> Iterator[Page]:  # noqa: F811
-    page = Page(browser, server.url)
-    yield page
-    page.close()
+server, tab = page_fixtures("history")
 
 
 def _traces(page: Any, graph_id: str) -> dict[str, dict[str, Any]]:

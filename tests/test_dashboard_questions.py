@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -25,6 +24,7 @@ from test_dashboard_e2e import (  # noqa: F401 - browser is a fixture used by th
     TIMEOUT_MS,
     Page,
     browser,
+    page_fixtures,
     running_dashboard,
 )
 
@@ -34,19 +34,7 @@ INDUSTRY = ("steel", "cement", "aluminium")
 RUN_TIMEOUT_MS = 900_000
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
-    """The dashboard on a free port with its own results cache (read by the tests)."""
-    folder = tmp_path_factory.mktemp("questions")
-    with running_dashboard(folder) as proc:
-        yield SimpleNamespace(url=proc.url, cache=folder / "cache")
-
-
-@pytest.fixture()
-def tab(browser: Any, server: SimpleNamespace) -> Iterator[Page]:  # noqa: F811
-    page = Page(browser, server.url)
-    yield page
-    page.close()
+server, tab = page_fixtures("questions")
 
 
 def _mean_price(page: Any) -> float:
