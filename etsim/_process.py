@@ -89,6 +89,11 @@ def import_model() -> ModuleType:
     was_enabled = gc.isenabled()
     gc.disable()
     try:
+        # Mesa first: its model module names its logger by walking the call stack
+        # (``inspect.stack()``), which looks through every module loaded so far for each
+        # import frame; before the model's other dependencies are loaded that takes half
+        # as long (0.05-0.13 s less, README.md "Performance").
+        import_module("mesa")
         module = import_module(MODEL)
     finally:
         if was_enabled:
