@@ -329,30 +329,32 @@ def transfer_many(holdings, sellers, buyers, quantities):  # pragma: no cover (c
 
 
 @njit(cache=True)
-def holdings_sums(holdings, rows, usable_columns):  # pragma: no cover (compiled)
-    """Per row of ``holdings[:rows]``: the sum of all its columns and the sum of its
-    first ``usable_columns`` (``Registry.total``, ``Registry.usable``; exact: integers)."""
+def holdings_sums(holdings, rows, first, stop, usable_stop):  # pragma: no cover (compiled)
+    """Per row of ``holdings[:rows]``: the sum of its columns ``first..stop - 1`` and of
+    its columns ``first..usable_stop - 1`` (``Registry.total``, ``Registry.usable``:
+    the columns outside ``first..stop - 1`` hold nothing; exact: integers)."""
     total = np.empty(rows, dtype=holdings.dtype)
     usable = np.empty(rows, dtype=holdings.dtype)
-    n_columns = holdings.shape[1]
-    first = min(max(usable_columns, 0), n_columns)
+    middle = min(max(usable_stop, first), stop)
     for row in range(rows):
         held = 0
-        for col in range(first):
+        for col in range(first, middle):
             held += holdings[row, col]
         usable[row] = held
-        for col in range(first, n_columns):
+        for col in range(middle, stop):
             held += holdings[row, col]
         total[row] = held
     return total, usable
 
+
 @njit(cache=True)
-def rows_total(holdings, rows):  # pragma: no cover (compiled)
-    """The sum of ``holdings[:rows]`` (``Registry.firm_total``; exact: integers)."""
-    flat = holdings.ravel()
+def rows_total(holdings, rows, first, stop):  # pragma: no cover (compiled)
+    """The sum of ``holdings[:rows, first:stop]`` (``Registry.firm_total``: the columns
+    outside hold nothing; exact: integers)."""
     total = 0
-    for k in range(min(rows, holdings.shape[0]) * holdings.shape[1]):
-        total += flat[k]
+    for row in range(min(rows, holdings.shape[0])):
+        for col in range(first, stop):
+            total += holdings[row, col]
     return total
 
 
@@ -761,8 +763,8 @@ def warm_up() -> None:
                  np.zeros((0, 6), dtype=np.int64), False, z.copy())
     clean_top(z.copy(), 0, z)
     transfer_many(np.ones((2, 2), dtype=np.int64), np.zeros(1, dtype=np.int64), one, one)
-    holdings_sums(np.ones((2, 2), dtype=np.int64), 2, 1)
-    rows_total(np.ones((2, 2), dtype=np.int64), 1)
+    holdings_sums(np.ones((2, 2), dtype=np.int64), 2, 0, 2, 1)
+    rows_total(np.ones((2, 2), dtype=np.int64), 1, 0, 2)
     column = np.zeros((2, 2), dtype=np.int64)[:, 0]  # a firm-year column of the records
     settle_session(np.ones((2, 2), dtype=np.int64), np.zeros(1, dtype=np.int64), one, one,
                    np.ones(1), 2, np.zeros(2), np.zeros(2, dtype=np.int64), column, column)

@@ -52,6 +52,14 @@ class Registry:
             raise ValueError(f"n_firms must be 0..{n_accounts}, got {n_firms!r}")
         self.holdings = np.zeros((n_accounts, n_vintages), dtype=np.int64)
         self.flows = {name: np.zeros(n_vintages, dtype=np.int64) for name in LEDGER_FLOWS}
+        # Quota of each vintage held by all accounts: the ledger's holdings column, kept
+        # by issue() and take() (transfers move quota between accounts, not between
+        # vintages). Every account holds nothing outside the vintages [first, stop) where
+        # it is not 0, so the daily sums read only those (a run holds 1-3 vintages at a
+        # time of its 10-20); changing holdings other than by these methods breaks the
+        # ledger, which the end-of-run check reports.
+        self._vintage_held = np.zeros(n_vintages, dtype=np.int64)
+        self._held_columns = (0, 0)
 
     def column(self, vintage: int) -> int:
         """Column index of a vintage."""
@@ -72,13 +80,21 @@ class Registry:
 
     def totals(self, up_to_vintage: int) -> tuple[np.ndarray, np.ndarray]:
         """Each firm's holdings of all vintages, and of vintages up to and including
-        ``up_to_vintage`` (:meth:`total`, :meth:`usable`), summed in one compiled pass."""
+        ``up_to_vintage`` (:meth:`total`, :meth:`usable`), summed in one compiled pass
+        over the vintages anyone holds."""
         rows = min(self.n_firms, len(self.holdings))
-        return _kernels.holdings_sums(self.holdings, rows, self._usable_columns(up_to_vintage))
+        return _kernels.holdings_sums(self.holdings, rows, *self._held_columns,
+                                      self._usable_columns(up_to_vintage))
 
     def firm_total(self) -> int:
         """Quota held by all firms (t), financial accounts left out."""
-        return int(_kernels.rows_total(self.holdings, self.n_firms))
+        return int(_kernels.rows_total(self.holdings, self.n_firms, *self._held_columns))
+
+    def _held(self, col: int, change: int) -> None:
+        """Count ``change`` tonnes more of the vintage in column ``col`` as held."""
+        self._vintage_held[col] += change
+        held = np.flatnonzero(self._vintage_held)
+        self._held_columns = (int(held[0]), int(held[-1]) + 1) if len(held) else (0, 0)
 
     def issue(self, firms: np.ndarray, amounts: np.ndarray, vintage: int, flow: str) -> None:
         """Credit newly issued quota (``issued_free``, ``auctioned`` or ``reserve_out``)."""
@@ -87,6 +103,7 @@ class Registry:
             raise ValueError("issued amounts must not be negative")
         np.add.at(self.holdings[:, self.column(vintage)], firms, amounts)
         self.flows[flow][self.column(vintage)] += int(amounts.sum())
+        self._held(self.column(vintage), int(amounts.sum()))
 
     def take(
         self,
@@ -122,6 +139,7 @@ class Registry:
             remaining -= use
             if flow is not None:
                 self.flows[flow][col] += int(use.sum())
+            self._held(col, -int(use.sum()))
         return taken
 
     def transfer(self, seller: int, buyer: int, quantity: int) -> None:

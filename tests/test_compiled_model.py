@@ -141,7 +141,10 @@ def test_holdings_sums_by_vintage() -> None:
     """total() and usable() (summed column by column) against numpy's sums."""
     rng = np.random.default_rng(2)
     registry = Registry(50, 2020, 2030, n_firms=40)
-    registry.holdings[:] = rng.integers(0, 100, registry.holdings.shape)
+    issued = rng.integers(0, 100, registry.holdings.shape)
+    for col, vintage in enumerate(registry.vintages.tolist()):
+        registry.issue(np.arange(50), issued[:, col], vintage, "issued_free")
+    assert (registry.holdings == issued).all()
     for vintage in (2010, 2019, 2020, 2024, 2030, 2031):
         want = registry.holdings[:40, : registry.column(vintage) + 1].sum(axis=1)
         assert registry.usable(vintage).tolist() == want.tolist()
@@ -250,3 +253,34 @@ def test_a_day_with_an_undelivered_listed_trade_raises_and_skips_the_block(engin
         assert market.trade_log.parts == []
     finally:
         matching.set_engine(before)
+
+
+def _assert_sums_as_numpy(registry: Registry, firms: int) -> None:
+    held = registry.holdings[:firms]
+    for vintage in range(registry.first_vintage - 1, int(registry.vintages[-1]) + 2):
+        want = held[:, : registry.column(vintage) + 1].sum(axis=1)
+        assert registry.usable(vintage).tolist() == want.tolist()
+    assert registry.total().tolist() == held.sum(axis=1).tolist()
+    assert registry.firm_total() == int(held.sum())
+
+
+def test_holdings_sums_follow_the_vintages_held() -> None:
+    """The sums read only the vintages someone holds: they stay numpy's sums as quota
+    of other vintages is issued, moves between accounts and is surrendered."""
+    registry = Registry(6, 2020, 2030, n_firms=5)
+    _assert_sums_as_numpy(registry, 5)  # nothing held
+    registry.issue(np.array([0, 1, 5]), np.array([40, 7, 9]), 2023, "issued_free")
+    registry.issue(np.array([2, 3]), np.array([11, 13]), 2026, "auctioned")
+    assert registry._held_columns == (3, 7)
+    _assert_sums_as_numpy(registry, 5)
+    registry.transfer_many(np.array([0, 3, 5]), np.array([4, 0, 2]), np.array([5, 13, 9]))
+    _assert_sums_as_numpy(registry, 5)
+    # all of 2023 surrendered (account 5, not a firm, keeps none of it either)
+    owed = registry.holdings[:, registry.column(2023)].copy()
+    registry.take(np.arange(6), owed, 2023, "surrendered")
+    assert registry._held_columns == (6, 7)
+    _assert_sums_as_numpy(registry, 5)
+    registry.issue(np.array([1]), np.array([3]), 2030, "reserve_out")
+    assert registry._held_columns == (6, 11)
+    _assert_sums_as_numpy(registry, 5)
+    assert all(row["balance"] == 0 for row in registry.ledger())
