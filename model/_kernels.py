@@ -348,13 +348,12 @@ def holdings_sums(holdings, rows, first, stop, usable_stop):  # pragma: no cover
 
 
 @njit(cache=True)
-def rows_total(holdings, rows, first, stop):  # pragma: no cover (compiled)
-    """The sum of ``holdings[:rows, first:stop]`` (``Registry.firm_total``: the columns
-    outside hold nothing; exact: integers)."""
+def rows_total(holdings, rows):  # pragma: no cover (compiled)
+    """The sum of ``holdings[:rows]`` (``Registry.firm_total``; exact: integers)."""
+    flat = holdings.ravel()
     total = 0
-    for row in range(min(rows, holdings.shape[0])):
-        for col in range(first, stop):
-            total += holdings[row, col]
+    for k in range(min(rows, holdings.shape[0]) * holdings.shape[1]):
+        total += flat[k]
     return total
 
 
@@ -764,7 +763,7 @@ def warm_up() -> None:
     clean_top(z.copy(), 0, z)
     transfer_many(np.ones((2, 2), dtype=np.int64), np.zeros(1, dtype=np.int64), one, one)
     holdings_sums(np.ones((2, 2), dtype=np.int64), 2, 0, 2, 1)
-    rows_total(np.ones((2, 2), dtype=np.int64), 1, 0, 2)
+    rows_total(np.ones((2, 2), dtype=np.int64), 1)
     column = np.zeros((2, 2), dtype=np.int64)[:, 0]  # a firm-year column of the records
     settle_session(np.ones((2, 2), dtype=np.int64), np.zeros(1, dtype=np.int64), one, one,
                    np.ones(1), 2, np.zeros(2), np.zeros(2, dtype=np.int64), column, column)
