@@ -332,18 +332,18 @@ def transfer_many(holdings, sellers, buyers, quantities):  # pragma: no cover (c
 def holdings_sums(holdings, rows, first, stop, usable_stop):  # pragma: no cover (compiled)
     """Per row of ``holdings[:rows]``: the sum of its columns ``first..stop - 1`` and of
     its columns ``first..usable_stop - 1`` (``Registry.total``, ``Registry.usable``:
-    the columns outside ``first..stop - 1`` hold nothing; exact: integers)."""
-    total = np.empty(rows, dtype=holdings.dtype)
-    usable = np.empty(rows, dtype=holdings.dtype)
+    the columns outside ``first..stop - 1`` hold nothing; exact: integers). Column by
+    column: with the one to three columns held, a pass down each column is twice as
+    fast as a row at a time."""
     middle = min(max(usable_stop, first), stop)
-    for row in range(rows):
-        held = 0
-        for col in range(first, middle):
-            held += holdings[row, col]
-        usable[row] = held
-        for col in range(middle, stop):
-            held += holdings[row, col]
-        total[row] = held
+    usable = np.zeros(rows, dtype=holdings.dtype)
+    for col in range(first, middle):
+        for row in range(rows):
+            usable[row] += holdings[row, col]
+    total = usable.copy()
+    for col in range(middle, stop):
+        for row in range(rows):
+            total[row] += holdings[row, col]
     return total, usable
 
 
