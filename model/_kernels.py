@@ -632,6 +632,20 @@ def _allocate(costs, growth, supply, start, stop, at, need,
 
 
 @njit(cache=True)
+def _dearest(costs):  # pragma: no cover (compiled)
+    """Whether every step cost is finite, and the dearest finite one (-inf if none)."""
+    finite = True
+    dearest_cost = -np.inf
+    for n in range(len(costs)):
+        if np.isfinite(costs[n]):
+            if costs[n] > dearest_cost:
+                dearest_cost = costs[n]
+        else:
+            finite = False
+    return finite, dearest_cost
+
+
+@njit(cache=True)
 def banking_prices(gap, costs, tonnes, growth, bank, banking):  # pragma: no cover (compiled)
     """The price path of ``equilibrium.banking_equilibrium`` for one ascending curve of
     step costs (``costs``) and each year's tonnes of its steps (years x steps), with
@@ -646,26 +660,60 @@ def banking_prices(gap, costs, tonnes, growth, bank, banking):  # pragma: no cov
         banking: Whether quota is carried from one year to the next.
     """
     n_years, n_steps = tonnes.shape
-    finite = True
-    dearest_cost = -np.inf
-    for n in range(n_steps):
-        if np.isfinite(costs[n]):
-            if costs[n] > dearest_cost:
-                dearest_cost = costs[n]
-        else:
-            finite = False
-    # a step's present value in year t, costs[n] / growth[t], is computed where the
-    # searches need it (a few per year) rather than for every step and year
+    finite, dearest_cost = _dearest(costs)
     supply = np.empty((n_years, n_steps + 1))
-    dearest = np.empty(n_years)
     for t in range(n_years):
-        dearest[t] = dearest_cost / growth[t]
         supply[t, 0] = 0.0
         total = 0.0
         for n in range(n_steps):
             amount = tonnes[t, n] if finite or np.isfinite(costs[n]) else 0.0
             total = amount if n == 0 else total + amount
             supply[t, n + 1] = total
+    return _price_path(gap, costs, supply, growth, bank, banking, dearest_cost)
+
+
+@njit(cache=True)
+def horizon_prices(per_year, firm, weight, effective, horizon, at, offsets, in_time, gap,
+                   costs, growth, bank, banking):  # pragma: no cover (compiled)
+    """``banking_prices`` of the horizon's steps without their (years x steps) matrix of
+    tonnes: each year's running total built step by step from the options, as
+    ``equilibrium.horizon_path`` builds the tonnes with numpy. A step's tonnes in a
+    year are its option's tonnes a year times its firm's output then (``weight``,
+    firms x years), times 0 before the year it can take effect when ``in_time``; the
+    offsets' step (``offsets``, per year) is step ``at``; ``costs`` are the steps'
+    costs, the offsets' included."""
+    n_years, n_steps = len(horizon), len(costs)
+    finite, dearest_cost = _dearest(costs)
+    supply = np.empty((n_years, n_steps + 1))
+    for t in range(n_years):
+        supply[t, 0] = 0.0
+        total = 0.0
+        for step in range(n_steps):
+            if step == at:
+                amount = offsets[t]
+            else:
+                n = step if step < at else step - 1  # the option of this step
+                amount = per_year[n] * weight[firm[n], t]
+                if in_time:
+                    amount = amount * (1.0 if effective[n] <= horizon[t] else 0.0)
+            if not (finite or np.isfinite(costs[step])):
+                amount = 0.0
+            total = amount if step == 0 else total + amount
+            supply[t, step + 1] = total
+    return _price_path(gap, costs, supply, growth, bank, banking, dearest_cost)
+
+
+@njit(cache=True)
+def _price_path(gap, costs, supply, growth, bank, banking, dearest_cost
+                ):  # pragma: no cover (compiled)
+    """The price path of :func:`banking_prices` from each year's cumulative tonnes of the
+    steps (years x steps + 1, from 0). A step's present value in year t, costs[n] /
+    growth[t], is computed where the searches need it (a few per year) rather than for
+    every step and year."""
+    n_years = len(supply)
+    dearest = np.empty(n_years)
+    for t in range(n_years):
+        dearest[t] = dearest_cost / growth[t]
     price = np.zeros(n_years)
     abated = np.zeros(n_years)
     banked = np.zeros(n_years)
@@ -724,31 +772,6 @@ def banking_prices(gap, costs, tonnes, growth, bank, banking):  # pragma: no cov
     return price
 
 
-@njit(cache=True)
-def horizon_tonnes(per_year, firm, weight, effective, horizon, at, offsets,
-                   in_time):  # pragma: no cover (compiled)
-    """Tonnes of each step in each year of the horizon (years x steps + 1): each option's
-    tonnes times its firm's output in the year (``weight``, firms x years), times 0
-    before the year it can take effect when ``in_time``, and the offsets' step inserted
-    at column ``at`` (as ``equilibrium.horizon_path`` builds them with numpy)."""
-    n_years, n_options = len(horizon), len(per_year)
-    tonnes = np.empty((n_years, n_options + 1))
-    # option by option: its firm's row of weights is read once (firms come in cost
-    # order, so reading year by year would jump across the firms for every year)
-    for n in range(n_options):
-        column = n if n < at else n + 1
-        tonnes_a_year = per_year[n]
-        output = weight[firm[n]]
-        for t in range(n_years):
-            amount = tonnes_a_year * output[t]
-            if in_time:
-                amount = amount * (1.0 if effective[n] <= horizon[t] else 0.0)
-            tonnes[t, column] = amount
-    for t in range(n_years):
-        tonnes[t, at] = offsets[t]
-    return tonnes
-
-
 def warm_up() -> None:
     """Compile (or load from the cache) every kernel a run calls, on tiny inputs (the
     ones only other kernels call, such as ``submit_day``, are compiled inside them)."""
@@ -774,5 +797,5 @@ def warm_up() -> None:
                 column, column)
     steps = np.array([1.0, 2.0])
     banking_prices(np.ones(2), steps, np.ones((2, 2)), np.ones(2), 0.0, True)
-    horizon_tonnes(steps, np.zeros(2, dtype=np.int64), np.ones((1, 2)), z[:2],
-                   z[:2], 1, np.ones(2), True)
+    horizon_prices(steps[:1], np.zeros(1, dtype=np.int64), np.ones((1, 2)), z[:1], z[:2], 1,
+                   np.ones(2), True, np.ones(2), steps, np.ones(2), 0.0, True)

@@ -440,16 +440,17 @@ def horizon_path(model: MarketState, year: int, bank: float,
     with_offsets = np.insert(costs, at, c.offset_price)
     if engine() == "compiled":  # numba imported on first use, not with this module
         compiled = kernels()
-        # the same arithmetic compiled: the tonnes built and the path solved in one pass
-        # each, without the solver's costs (only the prices anchor expectations)
+        # the same arithmetic compiled: each year's running tonnes built and the path
+        # solved in one call, without the solver's costs (only the prices anchor
+        # expectations)
         gap = unabated_by_year - quota_by_year
         growth = (1.0 + sc.trading.discount_rate) ** np.arange(len(horizon))
         firm64, effective64 = curve.firm64, effective.astype(np.int64)
 
         def solve(in_time: bool) -> np.ndarray:
-            tonnes = compiled.horizon_tonnes(per_year, firm64, weight, effective64,
-                                             horizon.astype(np.int64), at, offsets, in_time)
-            return compiled.banking_prices(gap, with_offsets, tonnes, growth, float(bank),
+            return compiled.horizon_prices(per_year, firm64, weight, effective64,
+                                           horizon.astype(np.int64), at, offsets, in_time,
+                                           gap, with_offsets, growth, float(bank),
                                            bool(c.banking))
     else:
         capacity = per_year * np.ascontiguousarray(weight.T)[:, firm]

@@ -406,6 +406,44 @@ def test_the_compiled_price_path_is_the_reference_one_bit_for_bit(banking: bool)
         np.testing.assert_array_equal(got, expected, err_msg=f"case {case}")
 
 
+@pytest.mark.parametrize("banking", [True, False])
+def test_the_horizon_prices_are_those_of_the_tonnes_built_with_numpy(banking: bool) -> None:
+    """The monthly call builds each year's tonnes from the options as it sums them
+    (``_kernels.horizon_prices``); its prices are those of the tonnes built with numpy
+    as the Python engine does (``horizon_path``) and solved by ``banking_prices``, bit
+    for bit: options before and after the offsets' step, effective in time or not, an
+    infinite cost among the steps."""
+    from etsim.model import _kernels
+
+    rng = np.random.default_rng(11)
+    for case in range(200):
+        n_years, n_firms = int(rng.integers(1, 12)), int(rng.integers(1, 6))
+        n_options = int(rng.integers(0, 30))
+        costs = np.sort(rng.uniform(1, 200, n_options))
+        firm = rng.integers(0, n_firms, n_options).astype(np.int64)
+        per_year = rng.uniform(0, 10, n_options)
+        weight = rng.uniform(0.5, 1.5, (n_firms, n_years))
+        horizon = np.arange(2025, 2025 + n_years, dtype=np.int64)
+        effective = rng.integers(2024, 2025 + n_years + 1, n_options).astype(np.int64)
+        offset_price = float(rng.choice([0.5, 90.0, 500.0, np.inf if case % 7 == 0 else 60.0]))
+        at = int(np.searchsorted(costs, offset_price, side="right"))
+        with_offsets = np.insert(costs, at, offset_price)
+        offsets = rng.uniform(0, 20, n_years)
+        gap = rng.normal(30, 40, n_years)
+        growth = 1.05 ** np.arange(n_years)
+        bank = float(rng.choice([0.0, 25.0, -10.0]))
+        capacity = per_year * np.ascontiguousarray(weight.T)[:, firm]
+        for in_time in (True, False):
+            tonnes = capacity * (effective[None, :] <= horizon[:, None]) if in_time \
+                else capacity
+            tonnes = np.ascontiguousarray(np.insert(tonnes, at, offsets, axis=1))
+            expected = _kernels.banking_prices(gap, with_offsets, tonnes, growth, bank, banking)
+            got = _kernels.horizon_prices(per_year, firm, weight, effective, horizon, at,
+                                          offsets, in_time, gap, with_offsets, growth, bank,
+                                          banking)
+            np.testing.assert_array_equal(got, expected, err_msg=f"case {case}")
+
+
 def test_the_compiled_price_path_by_hand() -> None:
     """Two years, one step of 10 t at 100 CNY/t a year, no gap then a gap of 15 t, 10% a
     year: year 2's own step cannot close its gap, so 5 t are abated in year 1 at 100 and
