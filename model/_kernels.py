@@ -130,64 +130,94 @@ def match_batch(traders, sides, quantities, ticks, market, store, counts, events
             events[ne, 4] = qty
             events[ne, 5] = pt
             ne += 1
-        # A buy takes asks priced at or below its limit, a sell bids at or above it: the
-        # other side's heap, while its top's price key is at most the order's limit as
-        # that side's key (ticks for asks, BID_BASE - ticks for bids).
-        buying = side > 0
-        if buying:
-            heap, n, limit_key = asks, na, pt
-        else:
-            heap, n, limit_key = bids, nb, BID_BASE - pt
-        while qty > 0 and n > 0:
-            key = heap[0]
-            price_key = key >> SEQ_BITS
-            if price_key > limit_key:
-                break
-            s = key & SEQ_MASK
-            r = remaining[s]
-            if r == 0:  # lazily deleted
-                n = heap_pop(heap, n)
-                continue
-            other = owner[s]
-            if other == trader:  # self-trade prevention: cancel the resting order
-                remaining[s] = 0
-                n = heap_pop(heap, n)
+        # One rule, written out for each side (the reference, OrderBook._submit, has it
+        # once): a single loop over "the other side's heap" measured 17% slower on busy
+        # days. A buy takes asks priced at or below its limit, a sell bids at or above.
+        if side > 0:
+            while qty > 0 and na > 0:
+                key = asks[0]
+                ask_t = key >> SEQ_BITS
+                if ask_t > pt:
+                    break
+                s = key & SEQ_MASK
+                r = remaining[s]
+                if r == 0:  # lazily deleted
+                    na = heap_pop(asks, na)
+                    continue
+                seller = owner[s]
+                if seller == trader:  # self-trade prevention: cancel the resting order
+                    remaining[s] = 0
+                    na = heap_pop(asks, na)
+                    if record:
+                        events[ne, 0] = EV_CANCEL
+                        events[ne, 1] = s
+                        ne += 1
+                    continue
+                if r > qty:
+                    fill = qty
+                    remaining[s] = r - qty
+                else:
+                    fill = r
+                    remaining[s] = 0
+                    na = heap_pop(asks, na)
+                qty -= fill
+                volume += fill
+                trade_buyer[nt] = trader
+                trade_seller[nt] = seller
+                trade_tick[nt] = ask_t
+                trade_qty[nt] = fill
+                nt += 1
                 if record:
-                    events[ne, 0] = EV_CANCEL
-                    events[ne, 1] = s
+                    events[ne, 0] = EV_TRADE
+                    events[ne, 1] = trader
+                    events[ne, 2] = seller
+                    events[ne, 3] = ask_t
+                    events[ne, 4] = fill
                     ne += 1
-                continue
-            if r > qty:
-                fill = qty
-                remaining[s] = r - qty
-            else:
-                fill = r
-                remaining[s] = 0
-                n = heap_pop(heap, n)
-            qty -= fill
-            volume += fill
-            buyer, seller = (trader, other) if buying else (other, trader)
-            tick = price_key if buying else BID_BASE - price_key
-            trade_buyer[nt] = buyer
-            trade_seller[nt] = seller
-            trade_tick[nt] = tick
-            trade_qty[nt] = fill
-            nt += 1
-            if record:
-                events[ne, 0] = EV_TRADE
-                events[ne, 1] = buyer
-                events[ne, 2] = seller
-                events[ne, 3] = tick
-                events[ne, 4] = fill
-                ne += 1
-        # what is left rests on the order's own side (a market order's is dropped)
-        if buying:
-            na = n
             if qty > 0 and not is_market:
                 remaining[seq] = qty
                 nb = heap_push(bids, nb, ((BID_BASE - pt) << SEQ_BITS) | seq)
         else:
-            nb = n
+            while qty > 0 and nb > 0:
+                key = bids[0]
+                bid_t = BID_BASE - (key >> SEQ_BITS)
+                if bid_t < pt:
+                    break
+                s = key & SEQ_MASK
+                r = remaining[s]
+                if r == 0:
+                    nb = heap_pop(bids, nb)
+                    continue
+                buyer = owner[s]
+                if buyer == trader:
+                    remaining[s] = 0
+                    nb = heap_pop(bids, nb)
+                    if record:
+                        events[ne, 0] = EV_CANCEL
+                        events[ne, 1] = s
+                        ne += 1
+                    continue
+                if r > qty:
+                    fill = qty
+                    remaining[s] = r - qty
+                else:
+                    fill = r
+                    remaining[s] = 0
+                    nb = heap_pop(bids, nb)
+                qty -= fill
+                volume += fill
+                trade_buyer[nt] = buyer
+                trade_seller[nt] = trader
+                trade_tick[nt] = bid_t
+                trade_qty[nt] = fill
+                nt += 1
+                if record:
+                    events[ne, 0] = EV_TRADE
+                    events[ne, 1] = buyer
+                    events[ne, 2] = trader
+                    events[ne, 3] = bid_t
+                    events[ne, 4] = fill
+                    ne += 1
             if qty > 0 and not is_market:
                 remaining[seq] = qty
                 na = heap_push(asks, na, (pt << SEQ_BITS) | seq)
