@@ -612,27 +612,39 @@ def _phase_values(costs, growth, supply, start, need):  # pragma: no cover (comp
     """Per end year, the least present value among the steps of the phase's years at
     which the steps of start..end close ``need`` (NaN when none does): the least of
     each year's cheapest closing step, as ``equilibrium._phase_values`` finds it; a
-    year's steps are searched only below the best value found so far."""
+    year's steps are searched only below the best value found so far, and above the
+    highest value found short of ``need`` (the supply grows with the value, so no step
+    at or below it closes the gap: the searches it saves would find the same)."""
     n_ends = len(need)
     present = np.empty(n_ends)
     for e in range(n_ends):
         end, target, best = start + e, need[e], np.inf
+        short_of = -np.inf
         # v is found in a year up to end (the supply of start..end steps only at the
         # values of those years' steps); a later year's cheapest closing step is no less
         for year in range(end, start - 1, -1):
             g = growth[year]
             high = _count_below(costs, g, best, False)  # only cheaper steps can improve
-            if high == 0 or not (_supply_upto(costs, growth, supply, start, end,
-                                              costs[high - 1] / g) >= target):
+            if high == 0 or costs[high - 1] / g <= short_of:
+                continue
+            total = _supply_upto(costs, growth, supply, start, end, costs[high - 1] / g)
+            if not (total >= target):
+                if not np.isnan(total):
+                    short_of = costs[high - 1] / g
                 continue
             low = 0
             high -= 1
             while low < high:
                 mid = (low + high) // 2
-                if _supply_upto(costs, growth, supply, start, end, costs[mid] / g) >= target:
-                    high = mid
-                else:
-                    low = mid + 1
+                value = costs[mid] / g
+                if value > short_of:
+                    total = _supply_upto(costs, growth, supply, start, end, value)
+                    if total >= target:
+                        high = mid
+                        continue
+                    if not np.isnan(total):
+                        short_of = value
+                low = mid + 1
             best = costs[low] / g
         present[e] = best if np.isfinite(best) else np.nan
     return present
@@ -715,21 +727,25 @@ def horizon_prices(per_year, firm, weight, effective, horizon, at, offsets, in_t
     n_years, n_steps = len(horizon), len(costs)
     finite, dearest_cost = _dearest(costs)
     supply = np.empty((n_years, n_steps + 1))
+    running = np.zeros(n_years)
     for t in range(n_years):
         supply[t, 0] = 0.0
-        total = 0.0
-        for step in range(n_steps):
+    # step by step, each year's total running on: an option's row of weights is read
+    # once (the options come in cost order, so year by year would jump across the firms)
+    for step in range(n_steps):
+        counted = finite or np.isfinite(costs[step])
+        n = step if step < at else step - 1  # the option of this step
+        for t in range(n_years):
             if step == at:
                 amount = offsets[t]
             else:
-                n = step if step < at else step - 1  # the option of this step
                 amount = per_year[n] * weight[firm[n], t]
                 if in_time:
                     amount = amount * (1.0 if effective[n] <= horizon[t] else 0.0)
-            if not (finite or np.isfinite(costs[step])):
+            if not counted:
                 amount = 0.0
-            total = amount if step == 0 else total + amount
-            supply[t, step + 1] = total
+            running[t] = amount if step == 0 else running[t] + amount
+            supply[t, step + 1] = running[t]
     return _price_path(gap, costs, supply, growth, bank, banking, dearest_cost)
 
 
