@@ -52,13 +52,12 @@ class Registry:
             raise ValueError(f"n_firms must be 0..{n_accounts}, got {n_firms!r}")
         self.holdings = np.zeros((n_accounts, n_vintages), dtype=np.int64)
         self.flows = {name: np.zeros(n_vintages, dtype=np.int64) for name in LEDGER_FLOWS}
-        # Quota of each vintage held by all accounts: the ledger's holdings column, kept
-        # by issue() and take() (transfers move quota between accounts, not between
-        # vintages). Every account holds nothing outside the vintages [first, stop) where
-        # it is not 0, so the per-firm sums read only those (a run holds 1-3 vintages at a
-        # time of its 10-20); changing holdings other than by these methods breaks the
-        # ledger, which the end-of-run check reports.
-        self._vintage_held = np.zeros(n_vintages, dtype=np.int64)
+        # The vintages [first, stop) outside which no account holds anything, by the
+        # ledger (``held_by_ledger``), updated by issue() and take(), the only changes to
+        # it (a transfer moves quota between accounts, not between vintages): the
+        # per-firm sums read only those (a run holds 1-3 vintages at a time of its
+        # 10-20). Changing holdings other than by these methods breaks the ledger, which
+        # the end-of-run check reports.
         self._held_columns = (0, 0)
 
     def column(self, vintage: int) -> int:
@@ -91,10 +90,16 @@ class Registry:
         rows as they lie in memory: faster than reading only the vintages held)."""
         return int(_kernels.rows_total(self.holdings, self.n_firms))
 
-    def _held(self, col: int, change: int) -> None:
-        """Count ``change`` tonnes more of the vintage in column ``col`` as held."""
-        self._vintage_held[col] += change
-        held = np.flatnonzero(self._vintage_held)
+    def held_by_ledger(self) -> np.ndarray:
+        """Per vintage, what all accounts hold by the ledger: issued free, auctioned and
+        released from the reserve, less surrendered, cancelled and taken into the
+        reserve."""
+        f = self.flows
+        return (f["issued_free"] + f["auctioned"] + f["reserve_out"]
+                - f["surrendered"] - f["cancelled"] - f["reserve_in"])
+
+    def _find_held_columns(self) -> None:
+        held = np.flatnonzero(self.held_by_ledger())
         self._held_columns = (int(held[0]), int(held[-1]) + 1) if len(held) else (0, 0)
 
     def issue(self, firms: np.ndarray, amounts: np.ndarray, vintage: int, flow: str) -> None:
@@ -104,7 +109,7 @@ class Registry:
             raise ValueError("issued amounts must not be negative")
         np.add.at(self.holdings[:, self.column(vintage)], firms, amounts)
         self.flows[flow][self.column(vintage)] += int(amounts.sum())
-        self._held(self.column(vintage), int(amounts.sum()))
+        self._find_held_columns()
 
     def take(
         self,
@@ -140,7 +145,7 @@ class Registry:
             remaining -= use
             if flow is not None:
                 self.flows[flow][col] += int(use.sum())
-            self._held(col, -int(use.sum()))
+        self._find_held_columns()
         return taken
 
     def transfer(self, seller: int, buyer: int, quantity: int) -> None:
@@ -209,13 +214,11 @@ class Registry:
         accounts) and the balance (0 when the ledger holds)."""
         rows = []
         held = self.holdings.sum(axis=0)
+        by_ledger = self.held_by_ledger()
         for col, vintage in enumerate(self.vintages):
             row = {"vintage": int(vintage)}
             row.update({name: int(values[col]) for name, values in self.flows.items()})
             row["holdings"] = int(held[col])
-            row["balance"] = (
-                row["issued_free"] + row["auctioned"] + row["reserve_out"]
-                - row["holdings"] - row["surrendered"] - row["cancelled"] - row["reserve_in"]
-            )
+            row["balance"] = int(by_ledger[col]) - row["holdings"]
             rows.append(row)
         return rows
