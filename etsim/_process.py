@@ -11,7 +11,7 @@ object by object (0.4-0.5 s of exit); about 0.9 s of a 4 s process in all.
 ``import_model()``, which ``from etsim import CarbonMarketModel`` calls (once per process):
 
 1. imports the model's modules with the collector paused (imports make long-lived objects
-   and almost no garbage);
+   and almost no garbage), Mesa first and in the order ``MesaImport`` describes;
 2. loads the compiled kernels from numba's cache (``warm_up``), which the first run would
    otherwise do (on a machine's first run they compile here, with the collector on);
 3. freezes what exists (``gc.freeze``): later collections, and Python's at exit, skip
@@ -30,9 +30,12 @@ paused or frozen and the kernels load at the first run.
 from __future__ import annotations
 
 import gc
+import importlib.machinery
+import importlib.util
 import os
 import sys
 from importlib import import_module
+from importlib.machinery import ModuleSpec
 from types import ModuleType
 
 MODEL = "etsim.model.market"
@@ -78,6 +81,53 @@ def load_kernels() -> None:
     positions.warm_up()
 
 
+class MesaImport:
+    """How ``import_model`` imports Mesa (``import mesa``): two changes of order, no
+    module replaced.
+
+    - ``mesa.model`` first, before ``mesa/__init__.py`` imports Mesa's spaces and
+      experimental packages: the model module names its logger by walking the call stack
+      (``inspect.stack()``), which reads every loaded module for each import frame, so it
+      costs least while few are loaded.
+    - ``mesa.experimental.continuous_space`` loaded when first used
+      (``importlib.util.LazyLoader``): it imports ``scipy.spatial`` (0.13-0.17 s), which
+      etsim does not use. Any use of the package loads it then, as an import would.
+
+    A meta path finder, on ``sys.meta_path`` only while Mesa is imported; where Mesa's
+    layout differs it changes nothing.
+    """
+
+    FIRST = "mesa.discrete_space"  # the first module Mesa's __init__ imports (3.3)
+    LAZY = frozenset({"mesa.experimental.continuous_space"})
+
+    @classmethod
+    def find_spec(cls, name: str, path: list[str] | None = None,
+                  target: ModuleType | None = None) -> ModuleSpec | None:
+        """The spec of a module of ``LAZY`` (loaded when used); None for any other
+        module, after importing ``mesa.model`` when ``name`` is ``FIRST``."""
+        if name == cls.FIRST and "mesa.model" not in sys.modules:
+            import_module("mesa.model")
+            return None
+        if name not in cls.LAZY:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is not None and spec.loader is not None and hasattr(spec.loader,
+                                                                     "exec_module"):
+            spec.loader = importlib.util.LazyLoader(spec.loader)
+        return spec
+
+
+def import_mesa() -> None:
+    """``import mesa``, in the order ``MesaImport`` describes."""
+    if "mesa" in sys.modules:
+        return
+    sys.meta_path.insert(0, MesaImport)
+    try:
+        import_module("mesa")
+    finally:
+        sys.meta_path.remove(MesaImport)
+
+
 def import_model() -> ModuleType:
     """Import the model's module for a run (the module docstring says how); a module
     already imported is returned as it is."""
@@ -89,11 +139,8 @@ def import_model() -> ModuleType:
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        # Mesa first: its model module names its logger by walking the call stack
-        # (``inspect.stack()``), which looks through every module loaded so far for each
-        # import frame; before the model's other dependencies are loaded that takes half
-        # as long (0.05-0.13 s less, README.md "Performance").
-        import_module("mesa")
+        # Mesa first, its model module before the rest of it (MesaImport says why)
+        import_mesa()
         module = import_module(MODEL)
     finally:
         if was_enabled:

@@ -19,11 +19,13 @@ from etsim import _process
 REPO = Path(__file__).resolve().parents[1]
 
 PROBE = """
-import gc, json, sys, weakref
+import gc, json, logging, random, sys, weakref
 from etsim import CarbonMarketModel
 from etsim.agents import strategies
 state = {"frozen": gc.get_freeze_count(), "gc_on": gc.isenabled(),
-         "kernels_loaded": len(strategies.day_orders.signatures) > 0}
+         "kernels_loaded": len(strategies.day_orders.signatures) > 0,
+         "scipy_spatial": "scipy.spatial" in sys.modules,
+         "mesa_model_logger": "MESA.mesa.model" in logging.Logger.manager.loggerDict}
 class Node:  # in a reference cycle: only the cyclic collector frees it
     def __init__(self):
         self.me = self
@@ -35,6 +37,10 @@ model.run()
 daily = model.results()["market_daily"]
 state["close"] = daily["close"].round(6).fillna(-1).tolist()
 state["volume"] = daily["volume"].tolist()
+state["scipy_spatial_after_run"] = "scipy.spatial" in sys.modules
+from mesa.experimental.continuous_space import ContinuousSpace
+state["continuous_space"] = ContinuousSpace([[0, 1], [0, 1]], random=random.Random(0)).size.tolist()
+state["scipy_spatial_when_used"] = "scipy.spatial" in sys.modules
 print(json.dumps(state))
 """
 
@@ -48,9 +54,15 @@ def _probe(**env: str) -> dict:
     return json.loads(done.stdout.splitlines()[-1])
 
 
-def test_importing_for_a_run_loads_kernels_and_freezes_and_runs_the_same() -> None:
-    quiet = _probe()
-    plain = _probe(ETSIM_GC_FREEZE="0")
+@pytest.fixture(scope="module")
+def probes() -> tuple[dict, dict]:
+    """What a process sees after importing for a run, and after a plain import."""
+    return _probe(), _probe(ETSIM_GC_FREEZE="0")
+
+
+def test_importing_for_a_run_loads_kernels_and_freezes_and_runs_the_same(
+        probes: tuple[dict, dict]) -> None:
+    quiet, plain = probes
     # the imported modules' objects (tens of thousands) are out of the collector's way
     assert quiet["frozen"] > 50_000
     assert quiet["gc_on"] and quiet["kernels_loaded"]
@@ -60,6 +72,24 @@ def test_importing_for_a_run_loads_kernels_and_freezes_and_runs_the_same() -> No
     assert plain["frozen"] == 0 and plain["gc_on"] and not plain["kernels_loaded"]
     assert quiet["close"] == plain["close"] and quiet["volume"] == plain["volume"]
     assert sum(quiet["volume"]) > 0
+
+
+def test_importing_for_a_run_leaves_mesas_continuous_space_until_it_is_used(
+        probes: tuple[dict, dict]) -> None:
+    """Mesa's continuous space (and the scipy.spatial it imports) loads when used, not
+    with Mesa; Mesa is otherwise as imported plainly (its model's logger named alike)."""
+    quiet, plain = probes
+    assert plain["scipy_spatial"]  # Mesa's own __init__ imports it
+    assert not quiet["scipy_spatial"] and not quiet["scipy_spatial_after_run"]
+    assert quiet["continuous_space"] == plain["continuous_space"] == [1, 1]
+    assert quiet["scipy_spatial_when_used"]
+    assert quiet["mesa_model_logger"] and plain["mesa_model_logger"]
+
+
+def test_mesa_import_hook_touches_no_other_module() -> None:
+    assert _process.MesaImport.find_spec("numpy") is None
+    assert _process.MesaImport.find_spec("mesa.space") is None
+    assert _process.MesaImport not in sys.meta_path
 
 
 def test_a_failed_import_leaves_the_collector_on(tmp_path: Path,
