@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sweep_doubles import FAILING_MULTIPLE, FAILURE, FailingAtOneMultiple
 
 import etsim.experiments.sweep as sweep
 from etsim.experiments.experiment import (
@@ -251,13 +252,7 @@ def test_in_process_sweep_writes_the_layout(in_process) -> None:
 
 
 def test_failed_run_is_recorded_and_the_sweep_goes_on(tmp_path: Path, monkeypatch) -> None:
-    class Exploding(sweep.CarbonMarketModel):
-        def run(self):  # noqa: ANN202
-            if self.scenario.penalty.multiple == 10:
-                raise RuntimeError("boom at multiple 10")
-            return super().run()
-
-    monkeypatch.setattr(sweep, "CarbonMarketModel", Exploding)
+    monkeypatch.setattr(sweep, "CarbonMarketModel", FailingAtOneMultiple)
     out = tmp_path / "sweep"
     result = run_sweep(SMALL, out, workers=1, progress=False)
     assert result.failed == 6 and result.computed == 6 and not result.ok
@@ -265,13 +260,13 @@ def test_failed_run_is_recorded_and_the_sweep_goes_on(tmp_path: Path, monkeypatc
     errors = sorted((out / "errors").glob("*.json"))
     assert {p.stem for p in errors} == set(result.failed_ids)
     record = json.loads(errors[0].read_text())
-    assert record["type"] == "RuntimeError" and "boom at multiple 10" in record["traceback"]
-    assert record["parameters"]["penalty.multiple"] == 10
+    assert record["type"] == "RuntimeError" and FAILURE in record["traceback"]
+    assert record["parameters"]["penalty.multiple"] == FAILING_MULTIPLE
     summary = pd.read_parquet(out / "summary.parquet")
     assert len(summary) == 12
     failed = summary[summary["status"] == "failed"]
-    assert len(failed) == 6 and (failed["penalty.multiple"] == 10).all()
-    assert (failed["error"] == "RuntimeError: boom at multiple 10").all()
+    assert len(failed) == 6 and (failed["penalty.multiple"] == FAILING_MULTIPLE).all()
+    assert (failed["error"] == f"RuntimeError: {FAILURE}").all()
     assert failed["mean_price"].isna().all()
     # a later run retries failed runs only; the error records go once they succeed
     monkeypatch.undo()

@@ -13,6 +13,7 @@ import dask
 import distributed  # noqa: F401 (loads the distributed settings read here)
 import pandas as pd
 import pytest
+from sweep_doubles import FAILURE, FailingAtOneMultiple
 
 import etsim.experiments.sweep as sweep
 from etsim.experiments.sweep import connect, disconnect, run_sweep
@@ -59,13 +60,7 @@ def test_workers_start_as_copies_of_this_process(monkeypatch) -> None:
 
 def test_failed_run_on_a_local_cluster_is_recorded_as_in_process(tmp_path: Path,
                                                                   monkeypatch) -> None:
-    class Exploding(sweep.CarbonMarketModel):
-        def run(self):  # noqa: ANN202
-            if self.scenario.penalty.multiple == 10:
-                raise RuntimeError("boom at multiple 10")
-            return super().run()
-
-    monkeypatch.setattr(sweep, "CarbonMarketModel", Exploding)
+    monkeypatch.setattr(sweep, "CarbonMarketModel", FailingAtOneMultiple)
     results = {workers: run_sweep(SMALL, tmp_path / f"workers-{workers}", workers=workers,
                                   progress=False) for workers in (1, 2)}
     for result in results.values():
@@ -78,8 +73,8 @@ def test_failed_run_on_a_local_cluster_is_recorded_as_in_process(tmp_path: Path,
                               .read_text()) for w in (1, 2)]
         for record in records:
             assert record["type"] == "RuntimeError"
-            assert record["message"] == "boom at multiple 10"
-            assert "boom at multiple 10" in record["traceback"]
+            assert record["message"] == FAILURE
+            assert FAILURE in record["traceback"]
             del record["traceback"], record["row"]["wall_time_s"]
         assert records[0] == records[1]
 
