@@ -29,7 +29,7 @@ from etsim.model.equilibrium import (
 )
 from etsim.model.messages import shown, shown_name
 from etsim.model.scenario import ScenarioError
-from etsim.model.session import BookEvent
+from etsim.model.session import EVENT_FIELDS, EVENT_NAMES
 
 if TYPE_CHECKING:  # annotations only
     from collections.abc import Callable, Iterable
@@ -45,19 +45,36 @@ BOOK_EVENT_COLUMNS = ("date", "session", "seq", "event", "order_id", "trader_id"
 def _book_events(model: MarketState) -> pd.DataFrame:
     """Every order, cancel and trade of the recorded trading days, in the order they
     happened (``seq`` counts within a day, block session first), for replaying a book."""
-    frame = pd.DataFrame(model.session.book_log, columns=BookEvent._fields)
-    if frame.empty:
-        frame = pd.DataFrame({"day": pd.Series(dtype="int64")})
-    frame["date"] = model.calendar.date[frame["day"].to_numpy(dtype=np.int64)].astype(
-        "datetime64[s]")
-    frame["seq"] = frame.groupby("day").cumcount() if len(frame) else pd.Series(dtype="int64")
-    for column in BOOK_EVENT_COLUMNS:
-        if column not in frame:
-            frame[column] = np.nan
-    integer = {c: "Int64" for c in ("order_id", "trader_id", "side", "quantity", "buyer_id",
-                                    "seller_id", "seq")}
-    return frame[list(BOOK_EVENT_COLUMNS)].astype(integer).astype({"session": str,
-                                                                    "event": str})
+    sessions = model.session.book_log  # RecordedSession columns, one per session
+    counts = [len(recorded.event) for recorded in sessions]
+    day = np.repeat(np.array([recorded.day for recorded in sessions], dtype=np.int64),
+                    counts)
+
+    def joined(field: str, dtype: Any) -> np.ndarray:
+        parts = [getattr(recorded, field) for recorded in sessions]
+        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
+
+    code = joined("event", np.int64)
+    # the days come in order, so an event's seq is its place after its day's first one
+    first_of_day = np.searchsorted(day, day)
+    columns: dict[str, Any] = {
+        "date": model.calendar.date[day].astype("datetime64[s]"),
+        "session": _repeated([recorded.session for recorded in sessions], counts),
+        "seq": pd.arrays.IntegerArray(np.arange(len(day), dtype=np.int64) - first_of_day,
+                                      np.zeros(len(day), dtype=bool)),
+        "event": _decoded(list(EVENT_NAMES), code),
+    }
+    for field in ("order_id", "trader_id", "side", "quantity", "price", "buyer_id",
+                  "seller_id", "limit_down", "limit_up"):
+        if field == "price":
+            columns[field] = joined("price", np.float64)
+        elif field in ("limit_down", "limit_up"):
+            columns[field] = np.repeat(np.array(
+                [getattr(recorded, field) for recorded in sessions], dtype=np.float64), counts)
+        else:
+            has = np.isin(code, [EVENT_NAMES.index(name) for name in EVENT_FIELDS[field]])
+            columns[field] = pd.arrays.IntegerArray(joined(field, np.int64), ~has)
+    return pd.DataFrame(columns)[list(BOOK_EVENT_COLUMNS)]
 
 
 def _trade_frame(model: MarketState) -> pd.DataFrame:
@@ -97,7 +114,9 @@ def _decoded(names: list[str], codes: np.ndarray) -> Any:
     Arrow-backed strings, decoded from a dictionary array (pandas converting millions of
     Python strings one by one took seconds)."""
     codes = np.asarray(codes, dtype=np.int64)
-    dtype = pd.Series(np.array(names)).dtype
+    dtype = pd.Series(np.array(names, dtype=str)).dtype
+    if not len(codes):
+        return pd.array([], dtype=dtype)
     if not (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"):
         return np.array(names)[codes]
     import pyarrow as pa  # pandas's own storage for these strings

@@ -241,18 +241,21 @@ def test_a_recorded_day_keeps_block_then_listed_events_with_account_ids() -> Non
     day_orders = orders((0, SELL, 1500, 90.0), (1, BUY, 1200, 90.0), (2, BUY, 500, 91.0))
     session = market.session()
     session.trade(0, 2025, day_orders, None)
-    kinds = [(row.session, row.event) for row in session.book_log]
+    rows = [row for recorded in session.book_log for row in recorded.rows()]
+    kinds = [(row.session, row.event) for row in rows]
     assert kinds == [("block", "order"), ("block", "order"), ("block", "trade"),
                      ("continuous", "order"), ("continuous", "order"),
                      ("continuous", "trade")]
-    block_trade, listed_trade = session.book_log[2], session.book_log[5]
+    block_trade, listed_trade = rows[2], rows[5]
     # account ids are 101 + row in the hand-built market
     assert (block_trade.buyer_id, block_trade.seller_id) == (102, 101)
     assert (block_trade.price, block_trade.quantity) == (90.0, 1200)
     assert (listed_trade.buyer_id, listed_trade.quantity) == (103, 300)
-    assert session.book_log[0].trader_id == 101
+    # a field an event does not have is None: a trade has no order id nor trader
+    assert (block_trade.order_id, block_trade.trader_id, block_trade.side) == (None,) * 3
+    assert (rows[0].trader_id, rows[0].side, rows[0].buyer_id) == (101, SELL, None)
     session.trade(1, 2025, orders((1, BUY, 10, 90.0)), None)  # not a book day
-    assert len(session.book_log) == 6
+    assert len(session.book_log) == 2  # the day's block and listed sessions
 
 
 def test_gtc_orders_rest_overnight_and_trade_the_next_day() -> None:
