@@ -99,7 +99,7 @@ def _trade_frame(model: MarketState) -> pd.DataFrame:
         "price": np.concatenate([log["price"] for log in logs]),
         "quantity": np.concatenate([log["quantity"] for log in logs]),
         "kind": _repeated([log["kind"] for log in logs], [len(log["day"]) for log in logs]),
-    })
+    }, copy=False)  # the columns are new arrays: not copied again into one block
 
 
 def _repeated(labels: list[str], counts: list[int]) -> Any:
@@ -165,7 +165,7 @@ def _firm_years(model: MarketState) -> pd.DataFrame:
     for name in FIRM_YEAR_RECORDS:
         frame[name] = fy[name][rows, cols]
     frame["surplus_ratio"] = surplus_ratio
-    return pd.DataFrame(frame)
+    return pd.DataFrame(frame, copy=False)  # new arrays: not copied again into blocks
 
 
 def _market_years(model: MarketState, firm_years: pd.DataFrame,
