@@ -62,8 +62,8 @@ def check_invariants(model: MarketState) -> dict[str, Any]:
     if (closes[: model.day] <= 0).any():
         violations.append("a close of 0 or less")
     for log in ([] if _trades_hold(model) else model.trade_log.parts):
-        if log["kind"] in ("continuous", "block") and len(log["day"]):
-            day = int(log["day"][0])
+        if log["kind"] in ("continuous", "block") and len(log["quantity"]):
+            day = log["day"]
             down, up = _bands(model, log)
             if (log["price"] < down - 1e-9).any() or (log["price"] > up + 1e-9).any():
                 violations.append(f"day {day}: a {log['kind']} trade outside the price limits")
@@ -97,9 +97,9 @@ def check_invariants(model: MarketState) -> dict[str, Any]:
 def _bands(model: MarketState, log: dict[str, Any]) -> tuple[float, float]:
     """The price limits a logged part of trades had to keep (none for the auctions'
     and the reserve pool's)."""
-    if log["kind"] not in ("continuous", "block") or not len(log["day"]):
+    if log["kind"] not in ("continuous", "block") or not len(log["quantity"]):
         return -np.inf, np.inf
-    day = int(log["day"][0])
+    day = log["day"]
     if log["kind"] == "block":  # the block band around the same previous close
         market = model.scenario.market
         return price_band(model.daily.reference_before(day), market.block_price_limit,
@@ -116,7 +116,7 @@ def _trades_hold(model: MarketState) -> bool:
         return True
     sizes = np.array([len(log["quantity"]) for log in parts])
     kinds = np.array([log["kind"] for log in parts])
-    first_day = np.array([int(log["day"][0]) if len(log["day"]) else 0 for log in parts])
+    first_day = np.array([log["day"] for log in parts])
     # each part's band: the day's listed limits, a block band, none for the others
     down = np.where(kinds == "continuous", model.daily["limit_down"][first_day], -np.inf)
     up = np.where(kinds == "continuous", model.daily["limit_up"][first_day], np.inf)

@@ -85,7 +85,8 @@ def _trade_frame(model: MarketState) -> pd.DataFrame:
             "seller_id": pd.Series(dtype="int64"), "price": pd.Series(dtype=float),
             "quantity": pd.Series(dtype="int64"), "kind": pd.Series(dtype=str),
         })
-    day = np.concatenate([log["day"] for log in logs])
+    counts = [len(log["quantity"]) for log in logs]
+    day = np.repeat(np.array([log["day"] for log in logs], dtype=np.int64), counts)
     ids = model.account_id  # firm ids, then financial accounts' ids
 
     def to_id(rows: np.ndarray) -> np.ndarray:
@@ -98,7 +99,7 @@ def _trade_frame(model: MarketState) -> pd.DataFrame:
         "seller_id": to_id(np.concatenate([log["seller_row"] for log in logs])),
         "price": np.concatenate([log["price"] for log in logs]),
         "quantity": np.concatenate([log["quantity"] for log in logs]),
-        "kind": _repeated([log["kind"] for log in logs], [len(log["day"]) for log in logs]),
+        "kind": _repeated([log["kind"] for log in logs], counts),
     }, copy=False)  # the columns are new arrays: not copied again into one block
 
 

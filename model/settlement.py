@@ -36,11 +36,12 @@ class TradeLog:
 
     def log(self, day: int, year: int, buyer_rows: np.ndarray, seller_rows: np.ndarray,
             price: Any, quantity: np.ndarray, kind: str) -> None:
-        """Keep trades of one kind (continuous, block, auction, reserve) of a day."""
+        """Keep trades of one kind (continuous, block, auction, reserve) of a day: a
+        part of the log, its ``day`` and ``year`` once, the trades as arrays."""
         n = len(quantity)
         prices = np.asarray(price, dtype=float)
         self.parts.append({
-            "day": np.full(n, day, dtype=np.int64),
+            "day": int(day),
             "buyer_row": np.asarray(buyer_rows, dtype=np.int64),
             "seller_row": np.asarray(seller_rows, dtype=np.int64),
             "price": (prices.copy() if prices.shape == (n,)

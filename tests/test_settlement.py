@@ -90,8 +90,7 @@ def test_trades_are_logged_with_their_kind_day_and_rows() -> None:
     market.settlement().settle(trades([1, 2], [0, 0], [94.0, 95.0], [60, 40]),
                                "continuous", day=7, year=2025)
     (part,) = market.trade_log.parts
-    assert (part["kind"], part["year"]) == ("continuous", 2025)
-    assert part["day"].tolist() == [7, 7]
+    assert (part["kind"], part["day"], part["year"]) == ("continuous", 7, 2025)
     assert part["buyer_row"].tolist() == [1, 2] and part["seller_row"].tolist() == [0, 0]
     assert part["price"].tolist() == [94.0, 95.0] and part["quantity"].tolist() == [60, 40]
     # exchange trades are between firms: no money to or from the state
