@@ -335,10 +335,10 @@ class ClassroomSession:
             record["volume"][day] += record["block_volume"][day]
             session.settlement.settle(trades, "block", day, year)
             if day in session.book_days:  # the block session's events come first
-                listed_rows = session.book_log[start:]
+                listed = session.book_log[start:]  # the listed session, just recorded
                 del session.book_log[start:]
                 session._keep_book_events(day, live.block)
-                session.book_log.extend(listed_rows)
+                session.book_log.extend(listed)
         return DayBooks(books.listed, live.block)
 
     def _run_day(self) -> None:
