@@ -481,6 +481,52 @@ def start_method() -> str:
     return str(dask.config.get("distributed.worker.multiprocessing-method"))
 
 
+# Logging handlers' locks this process holds while it forks (``hold_logging_at_fork``).
+_HELD_AT_FORK: list[Any] = []
+_FORK_HOOKS = {"registered": False}
+HANDLER_WAIT_S = 1.0  # the longest a fork waits for one handler to finish a record
+
+
+def _hold_handlers() -> None:
+    # Every handler a logger has, each taken once: while this thread holds a handler's
+    # lock, no other thread is writing a record through it (Handler.handle holds it).
+    loggers = [logging.getLogger(), *(logger for logger in
+                                      logging.Logger.manager.loggerDict.values()
+                                      if isinstance(logger, logging.Logger))]
+    handlers = {id(handler): handler for logger in loggers for handler in logger.handlers}
+    for handler in handlers.values():
+        lock = handler.lock
+        if lock is not None and lock.acquire(timeout=HANDLER_WAIT_S):
+            _HELD_AT_FORK.append(lock)
+
+
+def _release_handlers() -> None:
+    while _HELD_AT_FORK:
+        _HELD_AT_FORK.pop().release()
+
+
+def _forget_handlers() -> None:
+    _HELD_AT_FORK.clear()  # in the child: logging has made every handler's lock anew
+
+
+def hold_logging_at_fork() -> None:
+    """Make this process's forks wait until no other thread is writing a log record.
+
+    A thread writing a record holds its handler's stream (the file buffer's own lock)
+    for the moment of the write. A fork at that moment copies the buffer locked, and
+    the child's first record through that handler waits for ever: a forked Dask worker
+    hung so at its start ("Start worker at"), while the sweep's process logged from
+    Dask's threads. Python re-creates the handlers' locks in the child but not their
+    streams', so before each fork the forking thread takes every handler's lock (waiting
+    at most ``HANDLER_WAIT_S`` for each), and gives them back after. Registered once
+    per process (``os.register_at_fork``); a no-op where fork does not exist."""
+    if _FORK_HOOKS["registered"] or not hasattr(os, "register_at_fork"):
+        return
+    os.register_at_fork(before=_hold_handlers, after_in_parent=_release_handlers,
+                        after_in_child=_forget_handlers)
+    _FORK_HOOKS["registered"] = True
+
+
 def connect(workers: int | None, scheduler: str | None) -> tuple[Any, Any]:
     """A Dask client and the LocalCluster it owns (None for an existing scheduler).
 
@@ -517,7 +563,10 @@ def connect(workers: int | None, scheduler: str | None) -> tuple[Any, Any]:
     # holds while the cluster starts only: then this process runs nothing but Dask's
     # start-up and has imported all a worker needs; a worker restarted later, when the
     # client's threads run, is spawned (forking a busy threaded process is unsafe).
-    config = {**WORKER_CONFIG, "distributed.worker.multiprocessing-method": start_method()}
+    method = start_method()
+    if method == "fork":
+        hold_logging_at_fork()
+    config = {**WORKER_CONFIG, "distributed.worker.multiprocessing-method": method}
     with dask.config.set(config):
         cluster = LocalCluster(n_workers=workers or available_cores(), threads_per_worker=1,
                                processes=True, host="127.0.0.1", dashboard_address=None,

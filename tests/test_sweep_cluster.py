@@ -5,8 +5,11 @@ run done again, and Dask's own configuration is left as it was."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
+import threading
+import time
 from pathlib import Path
 
 import dask
@@ -110,3 +113,40 @@ def test_the_workers_start_method_can_be_chosen(monkeypatch, chosen: str) -> Non
     default = "fork" if sys.platform.startswith("linux") else dask.config.get(
         "distributed.worker.multiprocessing-method")
     assert sweep.start_method() == default
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork only")
+def test_a_fork_waits_for_a_log_record_being_written() -> None:
+    """A thread writing a log record while the sweep's process forks a worker: the child
+    can still write through that handler (the fork waited for the record; forked in the
+    middle of it, the child found the stream locked for ever, as a Dask worker did)."""
+    sweep.hold_logging_at_fork()
+    writing = threading.Event()
+
+    class SlowHandler(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stream_lock = threading.Lock()  # as a file buffer's own lock
+
+        def emit(self, record: logging.LogRecord) -> None:
+            with self.stream_lock:
+                writing.set()
+                time.sleep(0.5)
+
+    handler = SlowHandler()
+    logger = logging.getLogger("etsim.tests.fork")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    writer = threading.Thread(target=logger.info, args=("a record",))
+    try:
+        writer.start()
+        writing.wait()
+        pid = os.fork()
+        if pid == 0:  # the child: can it take the stream?
+            os._exit(0 if handler.stream_lock.acquire(timeout=3) else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        writer.join()
+        logger.removeHandler(handler)
