@@ -64,16 +64,13 @@ def _book_events(model: MarketState) -> pd.DataFrame:
                                       np.zeros(len(day), dtype=bool)),
         "event": _decoded(list(EVENT_NAMES), code),
     }
-    for field in ("order_id", "trader_id", "side", "quantity", "price", "buyer_id",
-                  "seller_id", "limit_down", "limit_up"):
-        if field == "price":
-            columns[field] = joined("price", np.float64)
-        elif field in ("limit_down", "limit_up"):
-            columns[field] = np.repeat(np.array(
-                [getattr(recorded, field) for recorded in sessions], dtype=np.float64), counts)
-        else:
-            has = np.isin(code, [EVENT_NAMES.index(name) for name in EVENT_FIELDS[field]])
-            columns[field] = pd.arrays.IntegerArray(joined(field, np.int64), ~has)
+    for field, names in EVENT_FIELDS.items():  # missing where the event has no such field
+        has = np.isin(code, [EVENT_NAMES.index(name) for name in names])
+        columns[field] = pd.arrays.IntegerArray(joined(field, np.int64), ~has)
+    columns["price"] = joined("price", np.float64)
+    for field in ("limit_down", "limit_up"):  # the session's band, on each of its events
+        columns[field] = np.repeat(np.array([getattr(recorded, field) for recorded in sessions],
+                                            dtype=np.float64), counts)
     return pd.DataFrame(columns)[list(BOOK_EVENT_COLUMNS)]
 
 
