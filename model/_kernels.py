@@ -363,8 +363,8 @@ def holdings_sums(holdings, rows, first, stop, usable_stop):  # pragma: no cover
     """Per row of ``holdings[:rows]``: the sum of its columns ``first..stop - 1`` and of
     its columns ``first..usable_stop - 1`` (``Registry.total``, ``Registry.usable``:
     the columns outside ``first..stop - 1`` hold nothing; exact: integers). Column by
-    column: with the one to three columns held, a pass down each column is twice as
-    fast as a row at a time."""
+    column: the registry's holdings are column-major, and one to three columns are
+    held."""
     middle = min(max(usable_stop, first), stop)
     usable = np.zeros(rows, dtype=holdings.dtype)
     for col in range(first, middle):
@@ -378,12 +378,13 @@ def holdings_sums(holdings, rows, first, stop, usable_stop):  # pragma: no cover
 
 
 @njit(cache=True)
-def rows_total(holdings, rows):  # pragma: no cover (compiled)
-    """The sum of ``holdings[:rows]`` (``Registry.firm_total``; exact: integers)."""
-    flat = holdings.ravel()
+def rows_total(holdings, rows, first, stop):  # pragma: no cover (compiled)
+    """The sum of ``holdings[:rows]``, whose columns outside ``first..stop - 1`` hold
+    nothing (``Registry.firm_total``; exact: integers), column by column."""
     total = 0
-    for k in range(min(rows, holdings.shape[0]) * holdings.shape[1]):
-        total += flat[k]
+    for col in range(first, stop):
+        for row in range(min(rows, holdings.shape[0])):
+            total += holdings[row, col]
     return total
 
 
@@ -833,16 +834,19 @@ def warm_up() -> None:
                  np.zeros((STORE_ROWS, 4), dtype=np.int64), np.zeros(5, dtype=np.int64),
                  np.zeros((0, 6), dtype=np.int64), False, z.copy())
     clean_top(z.copy(), 0, z)
-    transfer_many(np.ones((2, 2), dtype=np.int64), np.zeros(1, dtype=np.int64), one, one)
-    holdings_sums(np.ones((2, 2), dtype=np.int64), 2, 0, 2, 1)
-    rows_total(np.ones((2, 2), dtype=np.int64), 1)
+    # laid out as Registry.holdings, by vintage column (numba compiles a function per
+    # array layout, and a (3, 2) array is column-major only)
+    holdings = np.ones((3, 2), dtype=np.int64, order="F")
+    transfer_many(holdings, np.zeros(1, dtype=np.int64), one, one)
+    holdings_sums(holdings, 2, 0, 2, 1)
+    rows_total(holdings, 1, 0, 2)
     column = np.zeros((2, 2), dtype=np.int64)[:, 0]  # a firm-year column of the records
-    settle_session(np.ones((2, 2), dtype=np.int64), np.zeros(1, dtype=np.int64), one, one,
+    settle_session(holdings, np.zeros(1, dtype=np.int64), one, one,
                    np.ones(1), 2, np.zeros(2), np.zeros(2, dtype=np.int64), column, column)
     session_day(one, one, one, np.ones(1), 0.01, 1, True, 1, 2,
                 np.zeros((STORE_ROWS, 4), dtype=np.int64), np.zeros(5, dtype=np.int64), 1, 2,
                 np.zeros((STORE_ROWS, 4), dtype=np.int64), np.zeros(5, dtype=np.int64),
-                np.ones((2, 2), dtype=np.int64), 2, np.zeros(2), np.zeros(2, dtype=np.int64),
+                holdings, 2, np.zeros(2), np.zeros(2, dtype=np.int64),
                 column, column)
     steps = np.array([1.0, 2.0])
     horizon_prices(steps[:1], np.zeros(1, dtype=np.int64), np.ones((1, 2)), z[:1], z[:2], 1,
