@@ -1,9 +1,9 @@
 """numba for etsim's compiled kernels, with an on-disk cache that works anywhere.
 
 Kernels are compiled with ``cache=True``, so a second process loads the machine code
-from disk instead of compiling again (the first run on a machine compiles, about 15-30
-s; see the README's performance section). numba keeps its cache beside
-the source (``__pycache__``) when that folder is writable. When it is not (a read-only
+from disk instead of compiling again (the first run on a machine compiles them, in about
+15-30 seconds; see the README's performance section). numba keeps its cache beside the
+source (``__pycache__``) when that folder is writable. When it is not (a read-only
 install, a shared site-packages), and ``NUMBA_CACHE_DIR`` is not set, the cache goes to
 the user's cache folder: ``$XDG_CACHE_HOME/etsim/numba`` (``~/.cache/etsim/numba``).
 This is decided here, before numba is imported, so it holds for every kernel.
