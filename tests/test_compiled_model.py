@@ -5,6 +5,7 @@ and the kernels' cache folder."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -166,6 +167,47 @@ def test_engine_from_the_environment(value: str, engine: str, warned: bool) -> N
                          env=env, check=True, cwd=Path(__file__).resolve().parents[1])
     assert out.stdout.strip() == engine
     assert ("ETSIM_ENGINE must be one of compiled, python, got 'fortran'" in out.stderr) == warned
+
+
+COMPILED_SIGNATURES = r"""
+import json, sys
+from numba.core.registry import CPUDispatcher
+from etsim import CarbonMarketModel  # loads (or compiles) the kernels a run calls
+from etsim.agents import positions, strategies
+from etsim.model import _kernels
+
+def signatures():
+    return {f"{module.__name__}.{name}": len(kernel.signatures)
+            for module in (_kernels, positions, strategies)
+            for name, kernel in vars(module).items() if isinstance(kernel, CPUDispatcher)}
+
+before = signatures()
+for scenario, overrides in json.loads(sys.argv[1]):
+    CarbonMarketModel(scenario=scenario, seed=3, overrides=overrides).run()
+after = signatures()
+print(json.dumps({"kernels": len(before), "loaded": sum(n > 0 for n in before.values()),
+                  "compiled_in_runs": {name: [before[name], after[name]] for name in before
+                                       if after[name] != before[name]}}))
+"""
+
+
+def test_a_run_compiles_nothing_the_import_did_not_load() -> None:
+    """``from etsim import CarbonMarketModel`` loads every kernel a run calls, for the
+    argument types and array layouts the run passes them (numba compiles a function per
+    layout, and the registry's holdings are column-major), so no run stops to compile:
+    day orders, GTC orders with block trades and financial accounts, and China's
+    sectors, counted in a fresh process."""
+    runs = [["classroom", {}],
+            ["classroom", {"market.order_expiry": "gtc", "market.block_min_t": 20_000,
+                           "financial.speculators": 3, "financial.market_makers": 1}],
+            ["china-2024", {"scale": 0.05, "end_year": 2025}]]
+    repo = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", COMPILED_SIGNATURES, json.dumps(runs)],
+                         capture_output=True, text=True, check=True, cwd=repo,
+                         env=dict(os.environ, PYTHONPATH=str(repo)))
+    counted = json.loads(out.stdout.strip().splitlines()[-1])
+    assert counted["kernels"] >= 10 and counted["loaded"] >= 10
+    assert counted["compiled_in_runs"] == {}
 
 
 def _session_days(engine: str, seed: int) -> list:
