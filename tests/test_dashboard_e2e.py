@@ -43,6 +43,19 @@ HAS_DATA = """(id) => {
     t => (t.x && t.x.length > 0) || (t.y && t.y.length > 0)));
 }"""
 
+# Dash runs a page's initial callbacks (levers filled from the address, the sector
+# picker's options) after its layout appears: a click made before they finish can be
+# undone by them (seen once on a loaded machine). Settled: no callback of any of the
+# page's stores is requested, waiting or running (Dash's own test helper checks the same).
+CALLBACKS_SETTLED = """() => {
+  const stores = window.dash_stores || [];
+  return stores.length > 0 && stores.every(store => {
+    const callbacks = store.getState().callbacks || {};
+    return Object.keys(callbacks).filter(k => k !== 'stored' && k !== 'completed')
+      .every(k => !(callbacks[k] || []).length);
+  });
+}"""
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -133,8 +146,10 @@ class Page:
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
 
     def goto(self, path: str) -> Any:
+        """Open ``path`` and wait until the page's initial callbacks have run."""
         self.page.goto(self.url + path)
         self.page.wait_for_selector("#_pages_content")
+        self.page.wait_for_function(CALLBACKS_SETTLED)
         return self.page
 
     def wait_for_data(self, graph_id: str, timeout_ms: int = TIMEOUT_MS) -> None:
