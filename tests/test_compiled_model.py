@@ -204,7 +204,7 @@ def test_a_run_compiles_nothing_the_import_did_not_load() -> None:
     repo = Path(__file__).resolve().parents[1]
     out = subprocess.run([sys.executable, "-c", COMPILED_SIGNATURES, json.dumps(runs)],
                          capture_output=True, text=True, check=True, cwd=repo,
-                         env=dict(os.environ, PYTHONPATH=str(repo)))
+                         env=dict(os.environ, PYTHONPATH=str(repo), ETSIM_ENGINE="compiled"))
     counted = json.loads(out.stdout.strip().splitlines()[-1])
     assert counted["kernels"] >= 10 and counted["loaded"] >= 10
     assert counted["compiled_in_runs"] == {}
